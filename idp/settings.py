@@ -1,0 +1,295 @@
+"""Settings: every knob the provider has, read once from ``IDP_*`` variables.
+
+Each option is documented where its default is defined. A bad value stops
+start-up with a :class:`SettingsError` that names the variable, and so does any
+``IDP_*`` variable this module does not know (a typo such as
+``IDP_REDIS_UR`` would otherwise silently fall back to the in-process store).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(Exception):
+    """A setting is missing, unknown or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLifetimes:
+    """Lifetimes in seconds (OAuth 2.0 Security BCP; ASVS 10.4)."""
+
+    # Authorization codes: single use and at most 60 s (issue 2; ASVS 10.4.3 allows ≤10 min).
+    code: int = 60
+    # Access tokens are bearer tokens: short-lived, default 10 minutes.
+    access_token: int = 600
+    # ID tokens: one hour, the OIDC convention; keys stay published this long after rotation.
+    id_token: int = 3600
+    # Refresh tokens: absolute lifetime of a family from the original sign-in (ASVS 10.4.8).
+    refresh_token: int = 30 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPolicySettings:
+    """SSO session timeouts, shaped like NIST SP 800-63B-4 AAL2 (standards.md row 14)."""
+
+    # Idle timeout: a session unused this long ends (AAL2: ≤1 h).
+    idle_timeout: int = 30 * 60
+    # Absolute timeout: a session ends this long after sign-in whatever happens (AAL2: ≤24 h).
+    absolute_timeout: int = 12 * 3600
+    # Pending authorization requests (login and consent pages) expire after this.
+    interaction_ttl: int = 30 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutSettings:
+    """Failed-credential lockout (issue 3 refines; FAQ: wait 15 minutes)."""
+
+    # Consecutive failures that lock the account.
+    max_failures: int = 5
+    # How long a lock lasts, in seconds (the portal FAQ's 15 minutes).
+    lock_seconds: int = 15 * 60
+    # Consecutive failures across lock periods after which only staff or recovery unlock
+    # (NIST SP 800-63B-4 §3.2.2: at most 100).
+    hard_cap: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """Outgoing mail. Unset host: messages go to the development outbox."""
+
+    host: str | None = None
+    port: int = 587
+    # "starttls", "tls" (implicit TLS, usually port 465) or "none" (loopback test servers).
+    security: str = "starttls"
+    user: str | None = None
+    password: str | None = None
+    sender: str = "Patient Sign-in <no-reply@localhost>"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Where durable state lives. Default: a SQLite file under instance/.
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'instance' / 'idp.sqlite3'}"
+    # Redis for ephemeral state; unset means the in-process store (one process only).
+    redis_url: str | None = None
+    # The issuer identifier (OIDC Core §2): scheme + host [+ port] [+ path], no query/fragment.
+    issuer: str = "http://127.0.0.1:5000"
+    # Signs cookies and CSRF tokens. Required outside development; random per run otherwise.
+    secret_key: str = ""
+    # Signing keys (never committed; files are 0600).
+    keys_dir: Path = PROJECT_ROOT / "keys"
+    # Password policy preset: nist-800-63b (default) or portal-classic.
+    password_policy: str = "nist-800-63b"
+    # "development" enables the development outbox and tolerates a missing secret key.
+    environment: str = "production"
+    # Argon2id parameters: "owasp" (m=19 MiB, t=2, p=1: OWASP's minimum), "rfc9106-low"
+    # (m=64 MiB, t=3, p=4) or "test" (cheapest; refused unless environment is "test").
+    password_hashing: str = "rfc9106-low"
+    # Name shown on pages and in mail.
+    service_name: str = "Patient Sign-in"
+    tokens: TokenLifetimes = field(default_factory=TokenLifetimes)
+    session: SessionPolicySettings = field(default_factory=SessionPolicySettings)
+    lockout: LockoutSettings = field(default_factory=LockoutSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment in ("development", "test")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+ENVIRONMENTS = ("production", "development", "test")
+PASSWORD_POLICIES = ("nist-800-63b", "portal-classic")
+HASHING_PROFILES = ("owasp", "rfc9106-low", "test")
+SMTP_SECURITY = ("starttls", "tls", "none")
+
+
+def _int(name: str, raw: str, *, minimum: int, maximum: int) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
+    value = raw.strip()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
+    return value
+
+
+def _issuer(name: str, raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} must be an http(s) URL such as https://id.example.org")
+    if parts.query or parts.fragment:
+        raise SettingsError(f"{name} must not contain a query or fragment (OIDC Core §2)")
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme == "http" and not local:
+        raise SettingsError(f"{name} must use https unless the host is localhost or 127.0.0.1")
+    return value
+
+
+def _database_url(name: str, raw: str) -> str:
+    value = raw.strip()
+    scheme = value.split(":", 1)[0]
+    if scheme in ("postgres", "postgresql"):
+        # psycopg 3 explicitly; SQLAlchemy would otherwise look for psycopg2.
+        value = "postgresql+psycopg" + value[len(scheme) :]
+    elif scheme not in ("sqlite", "postgresql+psycopg"):
+        raise SettingsError(f"{name} must be a sqlite:/// or postgresql:// URL, got {scheme!r}")
+    return value
+
+
+def _redis_url(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(f"{name} must be a redis://, rediss:// or unix:// URL")
+    return value
+
+
+def _text(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value or len(value) > 200 or any(ord(c) < 32 for c in value):
+        raise SettingsError(f"{name} must be 1-200 printable characters")
+    return value
+
+
+# Every known variable: name -> (setting path, parser).
+_Parser = Callable[[str, str], Any]
+_VARIABLES: dict[str, tuple[str, _Parser]] = {
+    "IDP_DATABASE_URL": ("database_url", _database_url),
+    "IDP_REDIS_URL": ("redis_url", _redis_url),
+    "IDP_ISSUER": ("issuer", _issuer),
+    "IDP_SECRET_KEY": ("secret_key", lambda n, v: v),
+    "IDP_KEYS_DIR": ("keys_dir", lambda n, v: Path(v).expanduser().resolve()),
+    "IDP_PASSWORD_POLICY": ("password_policy", lambda n, v: _choice(n, v, PASSWORD_POLICIES)),
+    "IDP_ENV": ("environment", lambda n, v: _choice(n, v, ENVIRONMENTS)),
+    "IDP_PASSWORD_HASHING": ("password_hashing", lambda n, v: _choice(n, v, HASHING_PROFILES)),
+    "IDP_SERVICE_NAME": ("service_name", _text),
+    "IDP_CODE_TTL": ("tokens.code", lambda n, v: _int(n, v, minimum=5, maximum=60)),
+    "IDP_ACCESS_TOKEN_TTL": (
+        "tokens.access_token",
+        lambda n, v: _int(n, v, minimum=30, maximum=3600),
+    ),
+    "IDP_ID_TOKEN_TTL": ("tokens.id_token", lambda n, v: _int(n, v, minimum=60, maximum=86400)),
+    "IDP_REFRESH_TOKEN_TTL": (
+        "tokens.refresh_token",
+        lambda n, v: _int(n, v, minimum=300, maximum=365 * 86400),
+    ),
+    "IDP_SESSION_IDLE_TIMEOUT": (
+        "session.idle_timeout",
+        lambda n, v: _int(n, v, minimum=60, maximum=86400),
+    ),
+    "IDP_SESSION_ABSOLUTE_TIMEOUT": (
+        "session.absolute_timeout",
+        lambda n, v: _int(n, v, minimum=300, maximum=30 * 86400),
+    ),
+    "IDP_LOCKOUT_MAX_FAILURES": (
+        "lockout.max_failures",
+        lambda n, v: _int(n, v, minimum=1, maximum=100),
+    ),
+    "IDP_LOCKOUT_SECONDS": (
+        "lockout.lock_seconds",
+        lambda n, v: _int(n, v, minimum=1, maximum=86400),
+    ),
+    "IDP_LOCKOUT_HARD_CAP": ("lockout.hard_cap", lambda n, v: _int(n, v, minimum=1, maximum=100)),
+    "IDP_SMTP_HOST": ("smtp.host", lambda n, v: v.strip() or None),
+    "IDP_SMTP_PORT": ("smtp.port", lambda n, v: _int(n, v, minimum=1, maximum=65535)),
+    "IDP_SMTP_SECURITY": ("smtp.security", lambda n, v: _choice(n, v, SMTP_SECURITY)),
+    "IDP_SMTP_USER": ("smtp.user", lambda n, v: v or None),
+    "IDP_SMTP_PASSWORD": ("smtp.password", lambda n, v: v or None),
+    "IDP_SMTP_SENDER": ("smtp.sender", _text),
+}
+
+# Read by other tools, not by the provider; tolerated so they do not stop start-up.
+_IGNORED = {
+    "IDP_TEST_DATABASE_URL",
+    "IDP_TEST_REDIS_URL",
+    "IDP_REQUIRE_REDIS",
+    "IDP_REQUIRE_POSTGRES",
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default ``os.environ``) and overrides.
+
+    Overrides use dotted paths with ``__`` (``tokens__access_token=60``) and are
+    for tests and the CLI; they are applied after the environment.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith("IDP_") or name in _IGNORED:
+            continue
+        if name not in _VARIABLES:
+            raise SettingsError(
+                f"{name} is not a known setting (known: {', '.join(sorted(_VARIABLES))})"
+            )
+        path, parse = _VARIABLES[name]
+        values[path] = parse(name, raw)
+    for key, value in overrides.items():
+        values[key.replace("__", ".")] = value
+    settings = _assemble(values)
+    _check_consistency(settings)
+    return settings
+
+
+def _assemble(values: dict[str, Any]) -> Settings:
+    base = Settings()
+    sections: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for path, value in values.items():
+        if "." in path:
+            section, key = path.split(".", 1)
+            sections.setdefault(section, {})[key] = value
+        else:
+            top[path] = value
+    for section, changes in sections.items():
+        top[section] = replace(getattr(base, section), **changes)
+    settings = replace(base, **top)
+    if not settings.secret_key and settings.is_development:
+        # Development only: a per-process key means cookies die on restart, which is fine.
+        settings = replace(settings, secret_key=secrets.token_urlsafe(32))
+    return settings
+
+
+def _check_consistency(s: Settings) -> None:
+    if not s.secret_key:
+        raise SettingsError("IDP_SECRET_KEY must be set (at least 32 characters) in production")
+    if len(s.secret_key) < 32:
+        raise SettingsError("IDP_SECRET_KEY must be at least 32 characters long")
+    if s.password_hashing == "test" and s.environment != "test":
+        raise SettingsError("IDP_PASSWORD_HASHING=test is only allowed with IDP_ENV=test")
+    if s.is_development and s.issuer.startswith("https://") and s.environment == "development":
+        raise SettingsError(
+            "IDP_ENV=development enables the development outbox and must not run behind "
+            "an https IDP_ISSUER"
+        )
+    if s.session.idle_timeout > s.session.absolute_timeout:
+        raise SettingsError("IDP_SESSION_IDLE_TIMEOUT must not exceed IDP_SESSION_ABSOLUTE_TIMEOUT")
+    if s.tokens.access_token > s.tokens.refresh_token:
+        raise SettingsError("IDP_ACCESS_TOKEN_TTL must not exceed IDP_REFRESH_TOKEN_TTL")

@@ -1,0 +1,57 @@
+"""Store interfaces: what flows and protocol code need from persistence.
+
+Ephemeral state (authorization codes, SSO sessions, interactions, counters,
+one-time markers) lives behind :class:`EphemeralStore`; it has two backends,
+Redis for any deployment with more than one process and an in-process one for a
+single process. Both must pass ``tests/contract/test_ephemeral_store.py``.
+
+Every method is one atomic operation named for its intent, so that no caller
+ever reads and then writes (the race that let parallel password checks bypass
+Zitadel's lockout, GHSA-7h8m-vrxx-vr4m).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class EphemeralStore(Protocol):
+    """Key/value state that expires by itself.
+
+    Keys are plain strings chosen by the caller (``"code:<sha256>"``); values are
+    ``str`` (callers serialise JSON themselves). ``ttl`` is in seconds and must be
+    positive; fractional seconds are honoured to the millisecond.
+    """
+
+    def put(self, key: str, value: str, *, ttl: float) -> None:
+        """Store ``value`` under ``key``, replacing any previous value and TTL."""
+
+    def put_new(self, key: str, value: str, *, ttl: float) -> bool:
+        """Store only if ``key`` is absent; True if this call stored it (SET NX)."""
+
+    def get(self, key: str) -> str | None:
+        """The live value, or None when absent or expired."""
+
+    def take(self, key: str) -> str | None:
+        """Return and delete in one step (GETDEL): at most one caller gets it."""
+
+    def delete(self, *keys: str) -> int:
+        """Delete keys; returns how many existed."""
+
+    def hit(self, key: str, *, ttl: float) -> int:
+        """Increment a counter and return the new count.
+
+        The TTL is set when the counter is created (first hit) and is not
+        extended by later hits, so a window of ``ttl`` seconds starts at the
+        first failure.
+        """
+
+    def expire(self, key: str, *, ttl: float) -> bool:
+        """Set a new TTL on a live key, keeping its value; False if it is absent.
+
+        The lockout uses it to turn a failure counter into a lock of fixed length
+        from the failure that reached the limit.
+        """
+
+    def ttl(self, key: str) -> float | None:
+        """Seconds left before ``key`` expires, or None when it is absent."""

@@ -1,0 +1,141 @@
+"""Redis :class:`~idp.store.interfaces.EphemeralStore`, shared by all processes.
+
+Each method is a single Redis command (or one MULTI/EXEC), so atomicity comes
+from the server, not from locks that only one process could see.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+
+class RedisUnavailableError(ConnectionError):
+    """Redis could not be reached; the message names the (password-free) URL."""
+
+
+def _ttl_ms(ttl: float) -> int:
+    """Whole milliseconds, at least 1: PX takes integers and PX 0 is an error."""
+    if not (math.isfinite(ttl) and ttl > 0):
+        raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
+    return max(1, round(ttl * 1000))
+
+
+def _redact(url: str) -> str:
+    """The URL without password or query string, safe to log and show."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _describe(client: redis.Redis) -> str:
+    """Best-effort URL for a client built without one (for error messages)."""
+    kwargs = client.connection_pool.connection_kwargs
+    db = kwargs.get("db", 0)
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}?db={db}"
+    host = str(kwargs.get("host", "localhost"))
+    if ":" in host:
+        host = f"[{host}]"
+    tls = issubclass(client.connection_pool.connection_class, redis.SSLConnection)
+    scheme = "rediss" if tls else "redis"
+    return f"{scheme}://{host}:{kwargs.get('port', 6379)}/{db}"
+
+
+class RedisEphemeralStore:
+    """Every key is stored as ``prefix + key`` so several apps can share a database.
+
+    The client must use ``decode_responses=True`` (values are ``str``).
+    """
+
+    def __init__(self, client: redis.Redis, *, prefix: str = "idp:") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._url = _describe(client)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "idp:") -> RedisEphemeralStore:
+        """Build a client for ``url`` (``redis://host:port/db``) decoding to ``str``."""
+        store = cls(redis.Redis.from_url(url, decode_responses=True), prefix=prefix)
+        store._url = _redact(url)
+        return store
+
+    def ping(self) -> None:
+        """Fail fast at start-up with a message naming the URL, not deep in a login."""
+        try:
+            self._client.ping()
+        except redis.RedisError as exc:
+            raise RedisUnavailableError(f"Redis at {self._url} is unreachable: {exc}") from exc
+
+    def close(self) -> None:
+        """Release pooled connections (the client is unusable afterwards)."""
+        self._client.close()
+
+    def _key(self, key: str) -> str:
+        return self._prefix + key
+
+    def put(self, key: str, value: str, *, ttl: float) -> None:
+        """SET PX: replaces value and TTL in one command."""
+        self._client.set(self._key(key), value, px=_ttl_ms(ttl))
+
+    def put_new(self, key: str, value: str, *, ttl: float) -> bool:
+        """SET NX PX: the server decides which of several racing callers wins."""
+        return bool(self._client.set(self._key(key), value, px=_ttl_ms(ttl), nx=True))
+
+    def get(self, key: str) -> str | None:
+        """GET; Redis never returns an expired key."""
+        return self._client.get(self._key(key))
+
+    def take(self, key: str) -> str | None:
+        """GETDEL: a one-time value (authorization code) can be redeemed only once.
+
+        GET followed by DEL would let two parallel redemptions both succeed.
+        """
+        return self._client.getdel(self._key(key))
+
+    def delete(self, *keys: str) -> int:
+        """DEL; returns how many existed (DEL with no keys is a Redis error)."""
+        if not keys:
+            return 0
+        return int(self._client.delete(*(self._key(k) for k in keys)))
+
+    def hit(self, key: str, *, ttl: float) -> int:
+        """MULTI INCR + PEXPIRE NX: the window starts at the first hit and never slides.
+
+        Without NX every failure would extend the lockout window; without MULTI a
+        crash between the two commands could leave a counter that never expires.
+        A non-integer value raises ValueError, as in the memory backend.
+        """
+        name = self._key(key)
+        ms = _ttl_ms(ttl)
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.pexpire(name, ms, nx=True)
+            try:
+                count, _ = pipe.execute()
+            except redis.ResponseError as exc:
+                raise ValueError(f"cannot count hits on {key!r}: {exc}") from exc
+        return int(count)
+
+    def expire(self, key: str, *, ttl: float) -> bool:
+        """PEXPIRE: a new deadline for a live key; False when it is absent."""
+        return bool(self._client.pexpire(self._key(key), _ttl_ms(ttl)))
+
+    def ttl(self, key: str) -> float | None:
+        """PTTL in seconds; None when absent.
+
+        A key without expiry (-1) cannot be made through this interface; if one was
+        made by hand it reports ``math.inf`` rather than pretending it is absent.
+        """
+        ms = int(self._client.pttl(self._key(key)))
+        if ms == -2:
+            return None
+        if ms == -1:
+            return math.inf
+        return ms / 1000

@@ -1,0 +1,120 @@
+"""SSO sessions: one browser's signed-in state, shared by every client.
+
+The browser holds only a random 256-bit session id (cookie); the server keeps
+the state in the ephemeral store under the id's SHA-256, so a leaked store dump
+holds no usable cookie and "log out" really ends the session server-side
+(ASVS 7.4.1) in every process at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import asdict, dataclass, replace
+
+from idp.policies.session import SessionFacts, SessionRules, SessionState, decide_session
+from idp.store.interfaces import EphemeralStore
+
+# Touch the idle timer at most this often; every request rewriting the session
+# would turn each page view into a store write.
+TOUCH_EVERY = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SSOSession:
+    key: str  # sha256 of the cookie value: safe to log and to put in audit events
+    account_id: int
+    subject: str
+    auth_time: int
+    created_at: float
+    last_seen_at: float
+    amr: tuple[str, ...] = ("pwd",)
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+def session_key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class SSOSessionStore:
+    def __init__(self, store: EphemeralStore, rules: SessionRules) -> None:
+        self._store = store
+        self._rules = rules
+
+    def _put(self, session: SSOSession, now: float) -> None:
+        remaining_absolute = session.created_at + self._rules.absolute_timeout - now
+        ttl = max(1.0, min(float(self._rules.idle_timeout), remaining_absolute))
+        data = asdict(session)
+        data["amr"] = list(session.amr)
+        self._store.put(f"sso:{session.key}", json.dumps(data), ttl=ttl)
+
+    def start(
+        self,
+        *,
+        account_id: int,
+        subject: str,
+        now: float,
+        amr: tuple[str, ...] = ("pwd",),
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> tuple[str, SSOSession]:
+        """Create a new session; returns the cookie value and the session.
+
+        Always a new id (session fixation, ASVS 7.2.4); the caller ends the old one.
+        """
+        session_id = secrets.token_urlsafe(32)
+        session = SSOSession(
+            key=session_key(session_id),
+            account_id=account_id,
+            subject=subject,
+            auth_time=int(now),
+            created_at=now,
+            last_seen_at=now,
+            amr=amr,
+            ip=ip,
+            user_agent=(user_agent or "")[:256] or None,
+        )
+        self._put(session, now)
+        return session_id, session
+
+    def resume(self, session_id: str, *, now: float) -> SSOSession | None:
+        """The live session for a cookie value, or None; ends it if a timeout passed."""
+        if not session_id or len(session_id) > 128:
+            return None
+        key = session_key(session_id)
+        raw = self._store.get(f"sso:{key}")
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        data["amr"] = tuple(data.get("amr") or ())
+        session = SSOSession(**data)
+        revoked = self._store.get(f"sso-revoked-before:{session.account_id}")
+        facts = SessionFacts(
+            created_at=session.created_at,
+            last_seen_at=session.last_seen_at,
+            revoked_before=float(revoked) if revoked else None,
+        )
+        if decide_session(facts, self._rules, now) is not SessionState.VALID:
+            self._store.delete(f"sso:{key}")
+            return None
+        if now - session.last_seen_at >= TOUCH_EVERY:
+            session = replace(session, last_seen_at=now)
+            self._put(session, now)
+        return session
+
+    def end(self, session_id: str) -> None:
+        self._store.delete(f"sso:{session_key(session_id)}")
+
+    def end_all_for(self, account_id: int, *, now: float) -> None:
+        """End every session of an account, in every process (logout everywhere).
+
+        A marker "sessions created before now are void" is enough, and it may expire
+        once the longest possible session would have expired anyway.
+        """
+        self._store.put(
+            f"sso-revoked-before:{account_id}",
+            repr(now),
+            ttl=float(self._rules.absolute_timeout) + 60.0,
+        )
