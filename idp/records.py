@@ -12,6 +12,14 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
+class RequestMeta:
+    """Where a request came from, for audit events and throttles."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PersonRecord:
     id: int
     first_name: str

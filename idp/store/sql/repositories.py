@@ -310,7 +310,9 @@ class ConsentRepository:
         )
         return frozenset(row.scope.split()) if row else frozenset()
 
-    def grant(self, account_id: int, client_pk: int, scopes: frozenset[str], *, now: datetime) -> None:
+    def grant(
+        self, account_id: int, client_pk: int, scopes: frozenset[str], *, now: datetime
+    ) -> None:
         """Remember consent; scopes already granted stay granted."""
         row = self._s.scalar(
             select(m.Consent).where(
@@ -423,6 +425,19 @@ class RefreshTokenRepository:
             .values(revoked_at=now)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def family_revoked(self, family_id: str) -> bool:
+        """A family is dead once any of its tokens was revoked (reuse, RFC 7009, logout)."""
+        return (
+            self._s.scalar(
+                select(m.RefreshToken.id)
+                .where(
+                    m.RefreshToken.family_id == family_id, m.RefreshToken.revoked_at.is_not(None)
+                )
+                .limit(1)
+            )
+            is not None
+        )
 
     def revoke_for_account(self, account_id: int, *, now: datetime) -> list[str]:
         """End every refresh token of an account; returns the families touched."""

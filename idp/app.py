@@ -1,0 +1,155 @@
+"""create_app: the one place that knows every concrete class (STYLE.md, "Layout")."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from idp.clock import Clock, system_clock
+from idp.flows.login import LoginFlow
+from idp.flows.methods.password import PasswordHashing
+from idp.messages import message
+from idp.oidc.context import OIDCContext
+from idp.oidc.keys import KeyRing
+from idp.oidc.tokens import AccessTokenStore, CodeStore, new_token
+from idp.policies.lockout import LockoutRules
+from idp.policies.session import SessionRules
+from idp.services import Services
+from idp.settings import PROJECT_ROOT, Settings, load_settings
+from idp.store.attempts import AttemptCounter
+from idp.store.interactions import InteractionStore
+from idp.store.interfaces import EphemeralStore
+from idp.store.memory import MemoryEphemeralStore
+from idp.store.redis import RedisEphemeralStore
+from idp.store.sessions import SSOSessionStore
+from idp.store.sql.database import Database
+
+log = logging.getLogger("idp")
+
+# Signing keys stay published this long after rotation: the ID token lifetime
+# plus five minutes of clock skew between servers and relying parties.
+KEY_PUBLISH_MARGIN = 300
+
+
+def key_publish_window(settings: Settings) -> int:
+    return settings.tokens.id_token + KEY_PUBLISH_MARGIN
+
+
+def build_ephemeral(settings: Settings) -> EphemeralStore:
+    if settings.redis_url:
+        store = RedisEphemeralStore.from_url(settings.redis_url)
+        store.ping()
+        return store
+    return MemoryEphemeralStore()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    ephemeral: EphemeralStore | None = None,
+    db: Database | None = None,
+) -> Services:
+    db = db or Database.from_url(settings.database_url)
+    ephemeral = ephemeral or build_ephemeral(settings)
+    rules = LockoutRules(
+        max_failures=settings.lockout.max_failures,
+        lock_seconds=settings.lockout.lock_seconds,
+        hard_cap=settings.lockout.hard_cap,
+    )
+    hashing = PasswordHashing(settings.password_hashing)
+    attempts = AttemptCounter(ephemeral, rules)
+    return Services(
+        settings=settings,
+        db=db,
+        ephemeral=ephemeral,
+        keys=KeyRing(settings.keys_dir, publish_for=key_publish_window(settings)),
+        hashing=hashing,
+        sessions=SSOSessionStore(
+            ephemeral,
+            SessionRules(
+                idle_timeout=settings.session.idle_timeout,
+                absolute_timeout=settings.session.absolute_timeout,
+            ),
+        ),
+        interactions=InteractionStore(ephemeral, ttl=settings.session.interaction_ttl),
+        codes=CodeStore(
+            ephemeral,
+            ttl=settings.tokens.code,
+            replay_window=max(3600, settings.tokens.access_token * 6),
+        ),
+        access_tokens=AccessTokenStore(ephemeral, ttl=settings.tokens.access_token),
+        attempts=attempts,
+        login=LoginFlow(db=db, hashing=hashing, counter=attempts, rules=rules, clock=clock),
+        clock=clock,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    **overrides: Any,
+) -> Flask:
+    from idp.web import auth, errors, oidc, security
+    from idp.web.deps import commit_request_uow, request_meta, request_uow, rollback_request_uow
+    from idp.web.server import build_server
+
+    if services is None:
+        settings = settings or load_settings(**overrides)
+        services = build_services(settings)
+    settings = services.settings
+
+    app = Flask(
+        "idp",
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="idp_csrf",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=settings.session.absolute_timeout,
+        # Forms and token requests are small; anything bigger is refused early (413).
+        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        # The CSRF token must outlive a slow sign-in, not a whole day.
+        WTF_CSRF_TIME_LIMIT=settings.session.interaction_ttl,
+        WTF_CSRF_SSL_STRICT=settings.secure_cookies,
+        OAUTH2_ACCESS_TOKEN_GENERATOR=lambda *a, **k: new_token(),
+        OAUTH2_REFRESH_TOKEN_GENERATOR=lambda *a, **k: new_token(),
+        OAUTH2_TOKEN_EXPIRES_IN={
+            "authorization_code": settings.tokens.access_token,
+            "refresh_token": settings.tokens.access_token,
+            "client_credentials": settings.tokens.access_token,
+        },
+    )
+    if settings.issuer.startswith("https://"):
+        # Behind a TLS-terminating proxy: trust one hop for scheme/host/client address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    app.extensions["idp"] = services
+    app.jinja_env.globals.update(service_name=settings.service_name, message=message)
+
+    ctx = OIDCContext(
+        issuer=settings.issuer,
+        keys=services.keys,
+        codes=services.codes,
+        access_tokens=services.access_tokens,
+        lifetimes=settings.tokens,
+        clock=services.clock,
+        uow=request_uow,
+        request_meta=request_meta,
+    )
+    server, protector = build_server(app, ctx)
+    security.init_security(app)
+    errors.init_errors(app)
+    app.after_request(commit_request_uow)
+    app.teardown_request(rollback_request_uow)
+    oidc.init_oidc(app, server, protector)
+    app.register_blueprint(auth.bp)
+    return app

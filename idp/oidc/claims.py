@@ -1,0 +1,128 @@
+"""Standard claims (OIDC Core §5.1, §5.4) and the ``claims`` request parameter (§5.5).
+
+Which claims a client gets is decided here, from the granted scopes plus any
+individually requested claims; the values come from the account and person.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from idp.records import AccountRecord
+
+# OIDC Core §5.4: what each scope value asks for.
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "profile": (
+        "name",
+        "family_name",
+        "given_name",
+        "middle_name",
+        "nickname",
+        "preferred_username",
+        "profile",
+        "picture",
+        "website",
+        "gender",
+        "birthdate",
+        "zoneinfo",
+        "locale",
+        "updated_at",
+    ),
+    "email": ("email", "email_verified"),
+    "address": ("address",),
+    "phone": ("phone_number", "phone_number_verified"),
+}
+
+STANDARD_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
+SUPPORTED_CLAIMS = (
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "at_hash",
+) + tuple(c for claims in SCOPE_CLAIMS.values() for c in claims)
+
+# A claims parameter larger than this is refused (it is echoed into stored grants).
+MAX_CLAIMS_PARAMETER = 4096
+
+_GENDERS = {"f": "female", "female": "female", "m": "male", "male": "male"}
+
+
+class ClaimsRequestError(ValueError):
+    """The ``claims`` parameter is not the JSON object OIDC Core §5.5 describes."""
+
+
+def parse_claims_request(raw: str | None) -> dict[str, list[str]]:
+    """Return {"userinfo": [names], "id_token": [names]} for the claims we know.
+
+    Unknown claims are ignored (§5.5: "the OP MAY ignore"); a malformed value is
+    refused with ``invalid_request`` by the caller.
+    """
+    if not raw:
+        return {}
+    if len(raw) > MAX_CLAIMS_PARAMETER:
+        raise ClaimsRequestError("claims parameter too large")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ClaimsRequestError("claims parameter is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ClaimsRequestError("claims parameter must be a JSON object")
+    result: dict[str, list[str]] = {}
+    for member in ("userinfo", "id_token"):
+        section = data.get(member)
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            raise ClaimsRequestError(f"claims.{member} must be a JSON object")
+        names = [n for n in section if isinstance(n, str) and n in SUPPORTED_CLAIMS]
+        if names:
+            result[member] = sorted(set(names))
+    return result
+
+
+def claims_for_scope(scope: str) -> set[str]:
+    names: set[str] = set()
+    for value in scope.split():
+        names.update(SCOPE_CLAIMS.get(value, ()))
+    return names
+
+
+def account_claims(account: AccountRecord) -> dict[str, Any]:
+    """Every standard claim we can fill for this account (absent ones are left out)."""
+    claims: dict[str, Any] = {
+        "preferred_username": account.username,
+        "updated_at": int(account.password_changed_at.timestamp()),
+    }
+    if account.email:
+        claims["email"] = account.email
+        claims["email_verified"] = account.email_verified
+    if account.phone:
+        claims["phone_number"] = account.phone
+        claims["phone_number_verified"] = account.phone_verified
+    person = account.person
+    if person is not None:
+        claims["given_name"] = person.first_name
+        claims["family_name"] = person.last_name
+        claims["name"] = f"{person.first_name} {person.last_name}".strip()
+        if person.dob:
+            claims["birthdate"] = person.dob.isoformat()
+        if person.gender:
+            claims["gender"] = _GENDERS.get(person.gender.strip().lower(), person.gender)
+        if person.zip:
+            claims["address"] = {"postal_code": person.zip, "country": "US"}
+    return claims
+
+
+def select_claims(
+    available: Mapping[str, Any], *, scope: str, requested: list[str] | None = None
+) -> dict[str, Any]:
+    wanted = claims_for_scope(scope) | set(requested or ())
+    return {name: value for name, value in available.items() if name in wanted}

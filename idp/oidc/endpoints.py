@@ -1,0 +1,124 @@
+"""Token revocation (RFC 7009), introspection (RFC 7662) and bearer validation (RFC 6750)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
+
+from .context import OIDCContext
+from .models import AccessTokenView, OAuthClient, RefreshTokenView
+from .tokens import token_hash
+
+
+def find_access_token(ctx: OIDCContext, value: str) -> AccessTokenView | None:
+    grant = ctx.access_tokens.find(value, now=ctx.now())
+    if grant is None:
+        return None
+    user = None
+    if grant.account_id is not None:
+        uow = ctx.uow()
+        account = uow.accounts.by_id(grant.account_id)
+        client = uow.clients.by_client_id(grant.client_id)
+        if account is None or client is None or not account.is_active:
+            return None
+        user = ctx.end_user(account, client, grant.claims)
+    return AccessTokenView(value, grant, user)
+
+
+def find_refresh_token(ctx: OIDCContext, value: str) -> RefreshTokenView | None:
+    if not value or len(value) > 512:
+        return None
+    record = ctx.uow().refresh_tokens.find(token_hash(value))
+    return None if record is None else RefreshTokenView(value, record, now=ctx.clock())
+
+
+def _find(
+    ctx: OIDCContext, value: str, hint: str | None
+) -> AccessTokenView | RefreshTokenView | None:
+    # RFC 7009 §2.1 / RFC 7662 §2.1: the hint is only a hint; search both kinds.
+    if hint == "refresh_token":
+        return find_refresh_token(ctx, value) or find_access_token(ctx, value)
+    return find_access_token(ctx, value) or find_refresh_token(ctx, value)
+
+
+class RevocationEndpoint(_Revocation):  # type: ignore[misc]
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
+        return _find(self.server.ctx, token_string, token_type_hint)
+
+    def revoke_token(self, token: AccessTokenView | RefreshTokenView, request: Any) -> None:
+        ctx: OIDCContext = self.server.ctx
+        if isinstance(token, RefreshTokenView):
+            # Revoking a refresh token ends its whole grant, access tokens included
+            # (RFC 7009 §2.1: "SHOULD also invalidate all access tokens ... same grant").
+            ctx.revoke_grant(
+                token.record.family_id, reason="revoked_by_client", client_id=token.record.client_id
+            )
+        else:
+            ctx.access_tokens.revoke(token.value)
+            ctx.audit(
+                "token_revoked",
+                "success",
+                actor=token.grant.client_id,
+                subject=token.grant.subject,
+                client_id=token.grant.client_id,
+                details={"token_type": "access_token"},
+            )
+
+
+class IntrospectionEndpoint(_Introspection):  # type: ignore[misc]
+    # Resource servers are confidential clients; a public client cannot introspect.
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
+        return _find(self.server.ctx, token_string, token_type_hint)
+
+    def check_permission(self, token: Any, client: OAuthClient, request: Any) -> bool:
+        """A client may introspect only tokens issued to itself.
+
+        Practices must not learn about each other's patients by probing tokens.
+        """
+        return bool(token.check_client(client))
+
+    def introspect_token(self, token: AccessTokenView | RefreshTokenView) -> dict[str, Any]:
+        ctx: OIDCContext = self.server.ctx
+        if isinstance(token, RefreshTokenView):
+            record = token.record
+            return {
+                "active": True,
+                "token_type": "refresh_token",
+                "scope": record.scope,
+                "client_id": record.client_id,
+                "exp": int(record.expires_at.timestamp()),
+                "iat": int(record.issued_at.timestamp()),
+                "iss": ctx.issuer,
+            }
+        grant = token.grant
+        payload: dict[str, Any] = {
+            "active": True,
+            "token_type": "Bearer",
+            "scope": grant.scope,
+            "client_id": grant.client_id,
+            "exp": grant.expires_at,
+            "iat": grant.issued_at,
+            "iss": ctx.issuer,
+        }
+        if token.user is not None:
+            payload["sub"] = token.user.subject
+            payload["username"] = token.user.account.username
+        return payload
+
+
+class AccessTokenValidator(BearerTokenValidator):  # type: ignore[misc]
+    """Bearer tokens at the UserInfo endpoint (RFC 6750)."""
+
+    def __init__(self, holder: Any) -> None:
+        super().__init__()
+        self._holder = holder
+
+    def authenticate_token(self, token_string: str) -> AccessTokenView | None:
+        return find_access_token(self._holder.ctx, token_string)

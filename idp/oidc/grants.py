@@ -1,0 +1,266 @@
+"""Authlib grants wired to our stores (RFC 6749 §4.1, §4.4, §6; RFC 7636; OIDC Core §3.1).
+
+Authlib creates a grant object per request with ``(request, server)``; the
+server carries our :class:`~idp.oidc.context.OIDCContext` as ``server.ctx``.
+Behaviours Authlib leaves to us (stack-notes §1) are closed here:
+codes expire and are taken atomically, replay revokes, PKCE S256 is required
+for every client, refresh tokens rotate with reuse detection.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import timedelta
+from typing import Any
+
+from authlib.oauth2.rfc6749 import InvalidRequestError, grants
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import OpenIDCode as _OpenIDCode
+from joserfc.jwk import KeySet
+
+from .claims import account_claims, select_claims
+from .context import OIDCContext
+from .models import EndUser, OAuthClient, RefreshTokenView
+from .tokens import AccessTokenGrant, CodeGrant, token_hash
+
+ALL_CLIENT_AUTH = ["client_secret_basic", "client_secret_post", "none"]
+
+
+def _ctx(grant: Any) -> OIDCContext:
+    return grant.server.ctx  # type: ignore[no-any-return]
+
+
+class S256Challenge(CodeChallenge):  # type: ignore[misc]
+    """PKCE with S256 for every client; ``plain`` refused (SMART App Launch 2.2; ASVS 10.4.6).
+
+    Authlib alone enforces the verifier only for public clients and accepts
+    ``plain``; the only exception is a client registered with PKCE optional
+    (the OpenID conformance suite's certification client).
+    """
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        client: OAuthClient = grant.request.client
+        challenge = data.get("code_challenge")
+        method = data.get("code_challenge_method")
+        if not challenge and not method and not client.record.pkce_required:
+            return
+        if not challenge:
+            raise InvalidRequestError("PKCE is required: send code_challenge (S256).")
+        if method != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class OpenIDCode(_OpenIDCode):  # type: ignore[misc]
+    """ID tokens for the code flow (OIDC Core §3.1.3.6, §2)."""
+
+    def __init__(self, ctx_holder: Any) -> None:
+        super().__init__(require_nonce=False)
+        self._holder = ctx_holder
+
+    @property
+    def ctx(self) -> OIDCContext:
+        return self._holder.ctx  # type: ignore[no-any-return]
+
+    def exists_nonce(self, nonce: str, request: Any) -> bool:
+        # Read-only: Authlib calls this on every validation of the same request
+        # (consent GET and POST); the nonce is recorded when the code is saved.
+        return self.ctx.codes.nonce_used(request.payload.client_id, nonce)
+
+    def resolve_client_private_key(self, client: OAuthClient) -> KeySet:
+        return self.ctx.keys.private_key_set(client.record.id_token_signed_response_alg)
+
+    def get_client_algorithm(self, client: OAuthClient) -> str:
+        return client.record.id_token_signed_response_alg
+
+    def get_encode_header(self, client: OAuthClient) -> dict[str, str]:
+        alg = client.record.id_token_signed_response_alg
+        return {"alg": alg, "kid": self.ctx.keys.signing_key(alg).kid, "typ": "JWT"}
+
+    def get_client_claims(self, client: OAuthClient) -> dict[str, Any]:
+        now = int(time.time())
+        return {
+            "iss": self.ctx.issuer,
+            "aud": client.client_id,
+            "iat": now,
+            "exp": now + self.ctx.lifetimes.id_token,
+        }
+
+    def generate_user_info(self, user: EndUser, scope: str) -> dict[str, Any]:
+        """The ID token carries ``sub`` plus claims asked for by ``claims.id_token``.
+
+        With the code flow the profile, email, phone and address claims come from
+        the UserInfo endpoint (OIDC Core §5.4), which keeps the token that travels
+        through browsers (id_token_hint) free of personal data.
+        """
+        claims = {"sub": user.subject}
+        wanted = user.claims_request.get("id_token")
+        if wanted:
+            claims.update(select_claims(account_claims(user.account), scope="", requested=wanted))
+        return claims
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_CLIENT_AUTH
+
+    def save_authorization_code(self, code: str, request: Any) -> None:
+        ctx = _ctx(self)
+        user: EndUser = request.user
+        data = request.payload.data
+        nonce = data.get("nonce")
+        grant = CodeGrant(
+            grant_id=secrets.token_urlsafe(16),
+            client_id=request.client.client_id,
+            account_id=user.account.id,
+            subject=user.account.subject,
+            redirect_uri=request.payload.redirect_uri,
+            scope=request.scope or "",
+            auth_time=int(getattr(request, "auth_time", None) or ctx.now()),
+            code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method"),
+            nonce=nonce,
+            claims=user.claims_request,
+            amr=list(getattr(request, "amr", None) or ["pwd"]),
+        )
+        ctx.codes.save(code, grant)
+        if nonce:
+            ctx.codes.remember_nonce(grant.client_id, nonce)
+
+    def query_authorization_code(self, code: str, client: OAuthClient) -> CodeGrant | None:
+        ctx = _ctx(self)
+        if not isinstance(code, str) or not code or len(code) > 512:
+            return None
+        grant = ctx.codes.redeem(code)
+        if grant is None:
+            replayed = ctx.codes.replayed_grant(code)
+            if replayed:
+                # RFC 6749 §4.1.2: a code used twice SHOULD revoke what it issued.
+                ctx.revoke_grant(replayed, reason="code_replayed", client_id=client.client_id)
+            return None
+        if grant.client_id != client.client_id:
+            ctx.revoke_grant(grant.grant_id, reason="code_wrong_client", client_id=client.client_id)
+            return None
+        return grant
+
+    def delete_authorization_code(self, authorization_code: CodeGrant) -> None:
+        """Nothing to do: :meth:`query_authorization_code` already took it."""
+
+    def authenticate_user(self, authorization_code: CodeGrant) -> EndUser | None:
+        ctx = _ctx(self)
+        uow = ctx.uow()
+        account = uow.accounts.by_id(authorization_code.account_id)
+        if account is None or not account.is_active:
+            return None
+        client: OAuthClient = self.request.client
+        return ctx.end_user(account, client.record, authorization_code.claims)
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_CLIENT_AUTH
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshTokenView | None:
+        ctx = _ctx(self)
+        if not isinstance(refresh_token, str) or len(refresh_token) > 512:
+            return None
+        uow = ctx.uow()
+        now = ctx.clock()
+        record = uow.refresh_tokens.find(token_hash(refresh_token))
+        client: OAuthClient = self.request.client
+        if record is None or record.client_id != client.client_id:
+            return None
+        if record.revoked_at is not None or record.expires_at <= now:
+            return None
+        if uow.refresh_tokens.family_revoked(record.family_id):
+            return None
+        requested = self.request.payload.scope
+        if requested and not set(requested.split()) <= set(record.scope.split()):
+            # Let Authlib answer invalid_scope without burning the token.
+            return RefreshTokenView(refresh_token, record, now=now)
+        # Claim the token for rotation atomically; losing means it was used before.
+        if record.rotated_at is not None or not uow.refresh_tokens.mark_rotated(
+            token_hash(refresh_token), now=now
+        ):
+            ctx.revoke_grant(
+                record.family_id, reason="refresh_token_reused", client_id=client.client_id
+            )
+            return None
+        return RefreshTokenView(refresh_token, record, now=now)
+
+    def authenticate_user(self, refresh_token: RefreshTokenView) -> EndUser | None:
+        ctx = _ctx(self)
+        account = ctx.uow().accounts.by_id(refresh_token.record.account_id)
+        if account is None or not account.is_active:
+            return None
+        client: OAuthClient = self.request.client
+        return ctx.end_user(account, client.record, refresh_token.record.claims)
+
+    def revoke_old_credential(self, refresh_token: RefreshTokenView) -> None:
+        """Already marked rotated in :meth:`authenticate_refresh_token`."""
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:
+    """Persist what the token endpoint issued (Authlib's ``save_token`` hook)."""
+    uow = ctx.uow()
+    now_dt = ctx.clock()
+    now = int(now_dt.timestamp())
+    client: OAuthClient = request.client
+    user: EndUser | None = request.user
+    claims: dict[str, list[str]] = user.claims_request if user else {}
+    if request.authorization_code is not None:
+        code: CodeGrant = request.authorization_code
+        grant_id, auth_time = code.grant_id, code.auth_time
+        family_expires = now_dt + timedelta(seconds=ctx.lifetimes.refresh_token)
+        event = "token_issued"
+    elif request.refresh_token is not None:
+        old: RefreshTokenView = request.refresh_token
+        grant_id, auth_time = old.record.family_id, old.record.auth_time
+        # Absolute lifetime: rotation never extends the family (ASVS 10.4.8).
+        family_expires = old.record.expires_at
+        event = "token_refreshed"
+    else:
+        grant_id, auth_time = secrets.token_urlsafe(16), now
+        family_expires = now_dt
+        event = "token_issued"
+    ctx.access_tokens.save(
+        token["access_token"],
+        AccessTokenGrant(
+            grant_id=grant_id,
+            client_id=client.client_id,
+            scope=token.get("scope", ""),
+            issued_at=now,
+            expires_at=now + int(token.get("expires_in", ctx.lifetimes.access_token)),
+            account_id=user.account.id if user else None,
+            subject=user.subject if user else None,
+            claims=claims,
+        ),
+    )
+    if token.get("refresh_token") and user is not None:
+        uow.refresh_tokens.add(
+            token_hash=token_hash(token["refresh_token"]),
+            family_id=grant_id,
+            client_pk=client.record.id,
+            account_id=user.account.id,
+            scope=token.get("scope", ""),
+            claims=claims or None,
+            auth_time=auth_time,
+            now=now_dt,
+            expires_at=family_expires,
+        )
+    ctx.audit(
+        event,
+        "success",
+        actor=user.account.subject if user else client.client_id,
+        subject=user.account.subject if user else None,
+        client_id=client.client_id,
+        details={"grant_type": request.payload.grant_type, "scope": token.get("scope", "")},
+    )

@@ -1,0 +1,33 @@
+"""The provider's object graph: built once in create_app, shared by every request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idp.clock import Clock
+from idp.flows.login import LoginFlow
+from idp.flows.methods.password import PasswordHashing
+from idp.oidc.keys import KeyRing
+from idp.oidc.tokens import AccessTokenStore, CodeStore
+from idp.settings import Settings
+from idp.store.attempts import AttemptCounter
+from idp.store.interactions import InteractionStore
+from idp.store.interfaces import EphemeralStore
+from idp.store.sessions import SSOSessionStore
+from idp.store.sql.database import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    ephemeral: EphemeralStore
+    keys: KeyRing
+    hashing: PasswordHashing
+    sessions: SSOSessionStore
+    interactions: InteractionStore
+    codes: CodeStore
+    access_tokens: AccessTokenStore
+    attempts: AttemptCounter
+    login: LoginFlow
+    clock: Clock

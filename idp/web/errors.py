@@ -1,0 +1,72 @@
+"""Error pages and JSON errors: clear 4xx for bad input, a generic 500 with a request id."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Flask, Response, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from idp.messages import message
+
+log = logging.getLogger("idp.web")
+
+_STATUS_MESSAGES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    503: "unavailable",
+}
+
+
+def error_page(message_id: str, *, status: int) -> Response:
+    return Response(
+        render_template("error.html", message_id=message_id, text=message(message_id)),
+        status=status,
+    )
+
+
+def _wants_json() -> bool:
+    return request.path in ("/token", "/revoke", "/introspect", "/userinfo") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    message_id = _STATUS_MESSAGES.get(status, "bad_request")
+    if _wants_json():
+        response = Response(
+            f'{{"error": "invalid_request", "error_description": "{message(message_id)}"}}',
+            status=status if status != 404 else 404,
+            mimetype="application/json",
+        )
+        return response
+    return error_page(message_id, status=status)
+
+
+def _csrf_error(exc: CSRFError) -> Response:
+    return error_page("csrf_failed", status=400)
+
+
+def _unexpected(exc: Exception) -> Response:
+    request_id = secrets.token_hex(6)
+    log.exception("unhandled error (request %s)", request_id)
+    return Response(
+        render_template(
+            "error.html",
+            message_id="server_error",
+            text=message("server_error"),
+            request_id=request_id,
+        ),
+        status=500,
+    )
+
+
+def init_errors(app: Flask) -> None:
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

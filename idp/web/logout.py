@@ -1,0 +1,80 @@
+"""RP-Initiated Logout 1.0: end the SSO session, then go back to the portal if allowed."""
+
+from __future__ import annotations
+
+from authlib.oauth2 import OAuth2Error
+from flask import Response, g, render_template, request
+from flask_wtf.csrf import CSRFError, validate_csrf
+
+from idp.records import AuditEntry
+
+from .deps import SESSION_COOKIE, current_session, request_meta, request_uow, services
+from .errors import error_page
+from .server import AuthorizationServer
+
+LOGOUT_PARAMS = (
+    "id_token_hint",
+    "post_logout_redirect_uri",
+    "state",
+    "client_id",
+    "logout_hint",
+    "ui_locales",
+)
+
+
+def end_session_view(server: AuthorizationServer) -> Response:
+    if any(len(request.values.getlist(name)) > 1 for name in LOGOUT_PARAMS):
+        return error_page("repeated_parameter", status=400)
+    try:
+        end_request = server.validate_endpoint_request("end_session")
+    except OAuth2Error:
+        # §4: on an invalid request the OP must not redirect.
+        return error_page("invalid_logout_request", status=400)
+
+    session = current_session()
+    hint_sub = (end_request.id_token_claims or {}).get("sub")
+    confirmed = request.method == "POST" and request.form.get("decision") == "logout"
+    if confirmed:
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except CSRFError:
+            return error_page("csrf_failed", status=400)
+    elif end_request.needs_confirmation and session is not None:
+        # No valid id_token_hint: anyone could have sent this browser here (§6).
+        params = {n: request.values[n] for n in LOGOUT_PARAMS if n in request.values}
+        client = end_request.client.record if end_request.client else None
+        return Response(render_template("logout_confirm.html", params=params, client=client))
+
+    if session is not None:
+        _end(
+            session.key,
+            session.account_id,
+            session.subject,
+            end_request.client.client_id if end_request.client else None,
+            hint_sub,
+        )
+    response = server.create_endpoint_response("end_session", end_request)
+    if response is None:
+        response = Response(render_template("logged_out.html"))
+    g.idp_clear_cookie = True
+    return response
+
+
+def _end(key: str, account_id: int, subject: str, client_id: str | None, hint_sub: object) -> None:
+    svc = services()
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    svc.sessions.end(cookie)
+    request_uow().audit.record(
+        AuditEntry(
+            type="logout",
+            outcome="success",
+            actor=subject,
+            subject=subject,
+            client_id=client_id,
+            ip=request_meta().ip,
+            user_agent=request_meta().user_agent,
+            session_id=key[:16],
+            details={"initiated_by": "rp" if client_id else "user"},
+        ),
+        now=svc.clock(),
+    )

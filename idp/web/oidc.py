@@ -1,0 +1,333 @@
+"""Protocol endpoints: discovery, JWKS, authorize, token, userinfo, revoke, introspect, logout.
+
+Thin: parse, call the protocol code, render. The authorization endpoint decides
+between login, consent and issuing (oidc/interaction.py) and keeps the request
+server-side while the patient signs in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from idp.oidc.claims import ClaimsRequestError, account_claims, parse_claims_request, select_claims
+from idp.oidc.discovery import discovery_document
+from idp.oidc.interaction import Decision, InteractionFacts, Step, decide_interaction
+from idp.oidc.subject import subject_for
+from idp.records import ClientRecord
+from idp.store.interactions import Interaction
+
+from .deps import current_session, request_uow, services
+from .errors import error_page
+from .server import AuthorizationServer, StoredAuthorizationRequest
+
+bp = Blueprint("oidc", __name__)
+
+# Longest value accepted for any authorization parameter; real ones are far shorter.
+MAX_PARAM_LENGTH = 2048
+MAX_PARAMS = 40
+
+
+def _server() -> AuthorizationServer:
+    return current_app.extensions["idp_server"]  # type: ignore[no-any-return]
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery() -> Response:
+    issuer = services().settings.issuer
+
+    def url(endpoint: str) -> str:
+        return issuer + url_for(endpoint)
+
+    doc = discovery_document(
+        issuer,
+        {
+            "authorization": url("oidc.authorize"),
+            "token": url("oidc.token"),
+            "userinfo": url("oidc.userinfo"),
+            "jwks": url("oidc.jwks"),
+            "revocation": url("oidc.revoke"),
+            "introspection": url("oidc.introspect"),
+            "end_session": url("oidc.end_session"),
+        },
+    )
+    response = jsonify(doc)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/jwks.json")
+def jwks() -> Response:
+    response = jsonify(services().keys.jwks())
+    # Short cache: clients must see a rotated key soon after it starts signing.
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+# --- authorization endpoint ----------------------------------------------------------------
+
+
+class _PageError(Exception):
+    """An error that must be shown to the user, never redirected (RFC 6749 §4.1.2.1)."""
+
+    def __init__(self, message_id: str) -> None:
+        self.message_id = message_id
+
+
+def _single_params() -> dict[str, str]:
+    """Request parameters as a flat dict; repeated or oversized ones are refused."""
+    values = request.values
+    if len(values) > MAX_PARAMS:
+        raise _PageError("too_many_parameters")
+    params: dict[str, str] = {}
+    for key in values:
+        items = values.getlist(key)
+        if len(items) > 1:
+            # RFC 6749 §3.1: parameters MUST NOT be included more than once.
+            params["__repeated__"] = key
+        value = items[0]
+        if len(value) > MAX_PARAM_LENGTH or len(key) > 64:
+            raise _PageError("parameter_too_long")
+        params[key] = value
+    return params
+
+
+def _client_and_redirect(params: dict[str, str]) -> ClientRecord:
+    """Validate client and redirect URI first: until both hold, nothing may redirect."""
+    client_id = params.get("client_id")
+    if not client_id:
+        raise _PageError("missing_client_id")
+    client = request_uow().clients.by_client_id(client_id)
+    if client is None:
+        raise _PageError("unknown_client")
+    redirect_uri = params.get("redirect_uri")
+    if not redirect_uri:
+        raise _PageError("missing_redirect_uri")
+    if redirect_uri not in client.redirect_uris:
+        raise _PageError("unregistered_redirect_uri")
+    if params.get("__repeated__") in ("client_id", "redirect_uri"):
+        raise _PageError("repeated_parameter")
+    return client
+
+
+def _redirect_error(params: dict[str, str], error: OAuth2Error) -> Response:
+    error.redirect_uri = params["redirect_uri"]
+    error.state = params.get("state")
+    response: Response = _server().handle_error_response(None, error)
+    location = response.headers.get("Location")
+    if location:
+        response.headers["Location"] = add_params_to_uri(
+            location, {"iss": services().settings.issuer}
+        )
+    return response
+
+
+def _oauth_error(code: str, description: str) -> OAuth2Error:
+    err = OAuth2Error(description=description)
+    err.error = code
+    return err
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize() -> Response:
+    try:
+        params = _single_params()
+        client = _client_and_redirect(params)
+    except _PageError as exc:
+        return error_page(exc.message_id, status=400)
+    return _authorize(client, params, interaction=None)
+
+
+@bp.get("/authorize/resume")
+def resume() -> Response:
+    """Back from the login or consent page: continue the saved request."""
+    svc = services()
+    interaction = svc.interactions.get(request.args.get("i"))
+    if interaction is None:
+        return error_page("interaction_expired", status=400)
+    client = request_uow().clients.by_client_id(interaction.client_id)
+    if client is None:
+        return error_page("unknown_client", status=400)
+    return _authorize(client, interaction.params, interaction=interaction)
+
+
+def _verify_hint(hint: str, client: ClientRecord) -> str:
+    """Return the ``sub`` of an id_token_hint we issued; expiry is not checked (§3.1.2.1)."""
+    keys = services().keys.verification_keys()
+    try:
+        token = jwt.decode(hint, keys, algorithms=["RS256", "ES256"])
+    except (JoseError, ValueError) as exc:
+        raise InvalidRequestError("id_token_hint is not a valid ID token from this issuer") from exc
+    claims = token.claims
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else list(aud or [])
+    if claims.get("iss") != services().settings.issuer or client.client_id not in audiences:
+        raise InvalidRequestError("id_token_hint was not issued to this client")
+    sub = claims.get("sub")
+    if not isinstance(sub, str):
+        raise InvalidRequestError("id_token_hint has no subject")
+    return sub
+
+
+def _parse_max_age(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise InvalidRequestError("max_age must be a non-negative integer")
+    return int(raw)
+
+
+def _authorize(
+    client: ClientRecord, params: dict[str, str], *, interaction: Interaction | None
+) -> Response:
+    svc = services()
+    server = _server()
+    now = int(svc.clock().timestamp())
+    try:
+        if "__repeated__" in params:
+            raise InvalidRequestError(f"parameter {params['__repeated__']} repeated")
+        if "request" in params:
+            raise _oauth_error("request_not_supported", "request objects are not supported")
+        if "request_uri" in params:
+            raise _oauth_error("request_uri_not_supported", "request_uri is not supported")
+        claims_request = parse_claims_request(params.get("claims"))
+        max_age = _parse_max_age(params.get("max_age"))
+        hint_sub = (
+            _verify_hint(params["id_token_hint"], client) if params.get("id_token_hint") else None
+        )
+    except ClaimsRequestError as exc:
+        return _redirect_error(params, InvalidRequestError(str(exc)))
+    except OAuth2Error as exc:
+        return _redirect_error(params, exc)
+
+    uri = svc.settings.issuer + url_for("oidc.authorize")
+    oauth_request = StoredAuthorizationRequest(uri, params)
+    session = current_session()
+    account = None
+    if session is not None:
+        account = request_uow().accounts.by_id(session.account_id)
+        if account is None or not account.is_active:
+            session, account = None, None
+    end_user = svc_end_user(client, account, claims_request)
+
+    try:
+        # Authlib validates response_type, scope, PKCE, nonce and prompt here.
+        grant = server.get_consent_grant(request=oauth_request, end_user=end_user)
+    except OAuth2Error as exc:
+        return _redirect_error(params, exc)
+
+    requested = frozenset((grant.request.scope or "").split())
+    granted = (
+        request_uow().consents.granted_scopes(account.id, client.id) if account else frozenset()
+    )
+    login_done = bool(interaction and session and interaction.login_session == session.key)
+    hint_matches = None
+    if hint_sub is not None and account is not None:
+        hint_matches = hint_sub == subject_for(
+            client, account.subject, salt=svc.keys.pairwise_salt()
+        )
+    decision: Decision = decide_interaction(
+        InteractionFacts(
+            prompt=frozenset((params.get("prompt") or "").split()),
+            max_age=max_age,
+            signed_in=session is not None,
+            auth_time=session.auth_time if session else None,
+            login_done=login_done,
+            hint_matches=hint_matches,
+            first_party=client.first_party,
+            requested_scopes=requested,
+            granted_scopes=granted,
+            consent_done=bool(interaction and interaction.consent_done),
+        ),
+        now,
+    )
+    if decision.step is Step.ERROR:
+        return _redirect_error(params, _oauth_error(decision.error or "invalid_request", ""))
+    if decision.step in (Step.LOGIN, Step.CONSENT):
+        if interaction is None:
+            interaction = svc.interactions.start(client_id=client.client_id, params=params, now=now)
+        target = "auth.login" if decision.step is Step.LOGIN else "auth.consent"
+        return redirect(url_for(target, i=interaction.id), code=303)
+
+    # Issue: the interaction (if any) is used up, so its resume link cannot mint a second code.
+    if interaction is not None and svc.interactions.finish(interaction.id) is None:
+        return error_page("interaction_expired", status=400)
+    assert session is not None and end_user is not None
+    oauth_request.auth_time = session.auth_time
+    oauth_request.amr = list(session.amr)
+    response: Response = server.create_authorization_response(
+        request=oauth_request, grant_user=end_user, grant=grant
+    )
+    return response
+
+
+def svc_end_user(client: ClientRecord, account: Any, claims_request: dict[str, list[str]]) -> Any:
+    if account is None:
+        return None
+    return _server().ctx.end_user(account, client, claims_request)
+
+
+# --- token, userinfo, revocation, introspection --------------------------------------------
+
+
+@bp.post("/token")
+def token() -> Response:
+    return _server().create_token_response()  # type: ignore[no-any-return]
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo() -> Response:
+    protector = current_app.extensions["idp_resource_protector"]
+    try:
+        access = protector.acquire_token("openid")
+    except OAuth2Error as exc:
+        response = jsonify(dict(exc.get_body()))
+        response.status_code = exc.status_code
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+    user = access.get_user()
+    claims = {"sub": user.subject}
+    claims.update(
+        select_claims(
+            account_claims(user.account),
+            scope=access.get_scope(),
+            requested=user.claims_request.get("userinfo"),
+        )
+    )
+    return jsonify(claims)
+
+
+@bp.post("/revoke")
+def revoke() -> Response:
+    return _server().create_endpoint_response("revocation")  # type: ignore[no-any-return]
+
+
+@bp.post("/introspect")
+def introspect() -> Response:
+    return _server().create_endpoint_response("introspection")  # type: ignore[no-any-return]
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def end_session() -> Response:
+    from .logout import end_session_view
+
+    return end_session_view(_server())
+
+
+def init_oidc(app: Any, server: AuthorizationServer, protector: Any) -> None:
+    app.extensions["idp_server"] = server
+    app.extensions["idp_resource_protector"] = protector
+    from .security import csrf
+
+    # Protocol endpoints are called by relying parties (cross-site POSTs by design)
+    # and authenticate clients instead; the logout confirmation checks CSRF itself.
+    csrf.exempt(bp)
+    app.register_blueprint(bp)

@@ -1,0 +1,88 @@
+"""Browser-facing protections: headers, the SSO cookie, CSRF, flask-login."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, g
+from flask_login import LoginManager, UserMixin
+from flask_wtf.csrf import CSRFProtect
+
+from idp.records import AccountRecord
+from idp.store.sessions import SSOSession
+
+from .deps import SESSION_COOKIE, current_session, services
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+
+# No inline script or style anywhere; pages cannot be framed (clickjacking on the
+# consent page would let another site approve access). No form-action directive:
+# browsers apply it to the redirect after a form post, which goes to the portal.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class SignedInUser(UserMixin):  # type: ignore[misc]
+    """flask-login's view of the SSO session (state lives server-side, not in the cookie)."""
+
+    def __init__(self, session: SSOSession, account: AccountRecord) -> None:
+        self.session = session
+        self.account = account
+
+    def get_id(self) -> str:
+        return self.account.subject
+
+
+def _load_from_sso_cookie(_request: Any) -> SignedInUser | None:
+    session = current_session()
+    if session is None:
+        return None
+    with services().db.transaction() as uow:
+        account = uow.accounts.by_id(session.account_id)
+    if account is None or not account.is_active:
+        return None
+    return SignedInUser(session, account)
+
+
+def set_session_cookie(response: Response, session_id: str) -> None:
+    settings = services().settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=settings.session.absolute_timeout,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="Lax",
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    settings = services().settings
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, secure=settings.secure_cookies, samesite="Lax"
+    )
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers.setdefault("Cache-Control", "no-store")
+    if services().settings.secure_cookies:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if g.get("idp_clear_cookie"):
+        clear_session_cookie(response)
+    return response
+
+
+def init_security(app: Flask) -> None:
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.request_loader(_load_from_sso_cookie)
+    app.after_request(_security_headers)
