@@ -1,0 +1,233 @@
+"""Shared fixtures: the provider on the configured backends, factories, sign-in helpers.
+
+Backends: SQLite + in-process store by default. With ``IDP_TEST_DATABASE_URL``
+(a PostgreSQL server URL) and ``IDP_TEST_REDIS_URL`` set, as in CI's second run,
+every test uses a fresh PostgreSQL database created for this run and real Redis.
+Nothing depends on what a previous run left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from idp.app import build_services, create_app
+from idp.oidc.keys import generate_keys
+from idp.oidc.models import secret_hash
+from idp.records import AccountRecord, ClientRecord
+from idp.services import Services
+from idp.settings import Settings, load_settings
+from idp.store.interfaces import EphemeralStore
+from idp.store.memory import MemoryEphemeralStore
+from idp.store.redis import RedisEphemeralStore
+from idp.store.sql.database import Database, upgrade
+from idp.store.sql.models import Base
+from idp.store.sql.repositories import NewClient, NewPerson
+
+from .helpers import OIDCActions
+
+PG_URL = os.environ.get("IDP_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL")
+BACKEND = "postgresql+redis" if PG_URL else "sqlite+memory"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"idp storage backends: {BACKEND}"
+
+
+# --- durable store ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database with the schema migrated, created for this test session only."""
+    if not PG_URL:
+        path = tmp_path_factory.mktemp("db") / "idp.sqlite3"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    server = make_url(PG_URL).set(drivername="postgresql+psycopg")
+    name = f"idp_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database(database_url: str) -> Iterator[Database]:
+    db = Database.from_url(database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def clean_database(database: Database) -> Database:
+    """Empty every table before the test (children first)."""
+    with database.session() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+    return database
+
+
+# --- ephemeral store -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[redis.Redis | None]:
+    if not REDIS_URL:
+        yield None
+        return
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    client.ping()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def ephemeral(redis_client: redis.Redis | None) -> Iterator[EphemeralStore]:
+    if redis_client is None:
+        yield MemoryEphemeralStore()
+        return
+    prefix = f"test:{uuid.uuid4().hex}:"
+    yield RedisEphemeralStore(redis_client, prefix=prefix)
+    keys = list(redis_client.scan_iter(match=prefix + "*", count=500))
+    if keys:
+        redis_client.delete(*keys)
+
+
+# --- the provider ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "keys"
+    generate_keys(path, now=int(datetime.now(UTC).timestamp()))
+    return path
+
+
+@pytest.fixture
+def settings(database_url: str, keys_dir: Path, request: pytest.FixtureRequest) -> Settings:
+    """Test settings; a test can change them with ``@pytest.mark.settings(name=value)``."""
+    overrides: dict[str, Any] = {}
+    for marker in request.node.iter_markers("settings"):
+        overrides.update(marker.kwargs)
+    return load_settings(
+        {},
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        keys_dir=keys_dir,
+        environment="test",
+        password_hashing="test",
+        secret_key="test-secret-key-" + "x" * 32,
+        **overrides,
+    )
+
+
+@pytest.fixture
+def services(settings: Settings, clean_database: Database, ephemeral: EphemeralStore) -> Services:
+    return build_services(settings, db=clean_database, ephemeral=ephemeral)
+
+
+@pytest.fixture
+def app(services: Services) -> Flask:
+    return create_app(services=services)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+# --- factories -------------------------------------------------------------------------------
+
+REDIRECT_URI = "http://127.0.0.1:9000/callback"
+LOGOUT_URI = "http://127.0.0.1:9000/signed-out"
+PASSWORD = "correct horse battery staple"
+ALL_SCOPES = "openid profile email phone address offline_access"
+
+
+class Factory:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.secrets: dict[str, str] = {}
+
+    def client(self, **kw: Any) -> ClientRecord:
+        public = kw.pop("public", False)
+        secret = None if public else secrets.token_urlsafe(32)
+        new = NewClient(
+            name=kw.pop("name", "Test Portal"),
+            redirect_uris=kw.pop("redirect_uris", [REDIRECT_URI]),
+            post_logout_redirect_uris=kw.pop("post_logout_redirect_uris", [LOGOUT_URI]),
+            scope=kw.pop("scope", ALL_SCOPES),
+            grant_types=kw.pop(
+                "grant_types", ["authorization_code", "refresh_token", "client_credentials"]
+            ),
+            token_endpoint_auth_method=kw.pop(
+                "token_endpoint_auth_method", "none" if public else "client_secret_basic"
+            ),
+            **kw,
+        )
+        with self.services.db.transaction() as uow:
+            record = uow.clients.add(
+                new, secret_hash=secret_hash(secret) if secret else None, now=datetime.now(UTC)
+            )
+        if secret:
+            self.secrets[record.client_id] = secret
+        return record
+
+    def account(
+        self, username: str = "alice", password: str = PASSWORD, **kw: Any
+    ) -> AccountRecord:
+        person = NewPerson(
+            first_name=kw.pop("first_name", "Alice"),
+            last_name=kw.pop("last_name", "Smith"),
+            dob=kw.pop("dob", None),
+            zip=kw.pop("zip", "02139"),
+            gender=kw.pop("gender", "F"),
+            email=kw.get("email", f"{username}@example.test"),
+        )
+        with self.services.db.transaction() as uow:
+            return uow.accounts.add(
+                username=username,
+                password_hash=self.services.hashing.hash(password),
+                email=kw.pop("email", f"{username}@example.test"),
+                email_verified=kw.pop("email_verified", True),
+                now=datetime.now(UTC),
+                person=person,
+                **kw,
+            )
+
+
+@pytest.fixture
+def factory(services: Services) -> Factory:
+    return Factory(services)
+
+
+@pytest.fixture
+def oidc(client: FlaskClient, factory: Factory) -> OIDCActions:
+    return OIDCActions(client, factory)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "settings(**kw): override provider settings for a test")
