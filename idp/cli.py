@@ -1,0 +1,631 @@
+"""The ``idp`` command: run the provider and manage what it serves.
+
+Every command that prints data takes ``--json`` so scripts can read it
+(DESIGN.md, "Contract with the outside"). Settings come from ``IDP_*``
+variables exactly as for the server, so a bad value stops here too.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from datetime import UTC, date, datetime
+from typing import Any, NoReturn
+
+import click
+
+from idp.settings import Settings, SettingsError, load_settings
+
+DEFAULT_SCOPE = "openid profile email phone address offline_access"
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
+def _serving_settings(host: str, port: int) -> Settings:
+    """Without IDP_ISSUER the issuer is the address being served (loopback use)."""
+    import os
+
+    if os.environ.get("IDP_ISSUER"):
+        return _settings()
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return _settings(issuer=f"http://{shown}:{port}")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _emit(data: Any, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+def _db(settings: Settings) -> Any:
+    from idp.store.sql.database import Database, DatabaseUnavailable
+
+    db = Database.from_url(settings.database_url)
+    try:
+        db.check()
+    except DatabaseUnavailable as exc:
+        _fail(str(exc))
+    return db
+
+
+@click.group(help="Patient-portal OpenID Connect provider.")
+def main() -> None:
+    pass
+
+
+# --- serve -----------------------------------------------------------------------------------
+
+
+def prepare_embedded(settings: Settings) -> list[str]:
+    """Make an embedded install ready to serve: SQLite schema and signing keys.
+
+    Only SQLite is migrated automatically; a PostgreSQL schema changes under
+    ``idp db upgrade`` run deliberately by an operator.
+    """
+    from idp.oidc.keys import generate_keys
+    from idp.store.sql.database import Database, upgrade
+
+    notes = []
+    if settings.database_url.startswith("sqlite"):
+        db = Database.from_url(settings.database_url)
+        fresh = not db.has_schema()
+        db.dispose()
+        upgrade(settings.database_url)
+        if fresh:
+            notes.append(f"created the SQLite database at {settings.database_url}")
+    created = generate_keys(settings.keys_dir, now=int(time.time()))
+    if created:
+        notes.append(f"generated signing keys in {settings.keys_dir}")
+    return notes
+
+
+def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from idp.app import create_app
+
+    if not settings.redis_url and workers > 1:
+        # The in-process store lives in one process; more workers would each keep
+        # their own sessions and codes (DESIGN.md: Redis once there is scale-out).
+        click.echo("note: without IDP_REDIS_URL the provider runs as one process", err=True)
+        workers = 1
+    application = create_app(settings)
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", 8)
+            self.cfg.set("control_socket_disable", True)
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("timeout", 60)
+
+        def load(self) -> Any:
+            return application
+
+    _Server().run()
+
+
+@main.command(help="Run the provider (gunicorn). An empty SQLite database is prepared first.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes (needs IDP_REDIS_URL for more than one).",
+)
+def serve(host: str, port: int, workers: int) -> None:
+    settings = _serving_settings(host, port)
+    for note in prepare_embedded(settings):
+        click.echo(note)
+    if settings.password_policy == "portal-classic":
+        click.echo(
+            "warning: IDP_PASSWORD_POLICY=portal-classic does not meet NIST SP 800-63B", err=True
+        )
+    click.echo(f"Serving {settings.issuer} (bound to http://{host}:{port})")
+    _run_gunicorn(settings, host, port, workers)
+
+
+# --- db --------------------------------------------------------------------------------------
+
+
+@main.group(help="Database schema.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Apply every migration (SQLite or PostgreSQL).")
+def db_upgrade() -> None:
+    from idp.store.sql.database import upgrade
+
+    settings = _settings()
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:  # report the cause in one line, not a traceback
+        _fail(f"migration failed: {exc.__class__.__name__}: {exc}")
+    click.echo("database is up to date")
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+def _key_rows(settings: Settings) -> list[dict[str, Any]]:
+    from idp.app import key_publish_window
+    from idp.oidc.keys import load_keys
+
+    now = int(time.time())
+    return [
+        {
+            "kid": k.kid,
+            "alg": k.alg,
+            "status": str(k.status(now, publish_for=key_publish_window(settings))),
+            "created_at": datetime.fromtimestamp(k.created_at, UTC).isoformat(),
+            "retired_at": datetime.fromtimestamp(k.retired_at, UTC).isoformat()
+            if k.retired_at
+            else None,
+        }
+        for k in load_keys(settings.keys_dir)
+    ]
+
+
+def _print_keys(settings: Settings, as_json: bool) -> None:
+    rows = _key_rows(settings)
+    text = (
+        "\n".join(f"{r['kid']}  {r['alg']}  {r['status']}  created {r['created_at']}" for r in rows)
+        or "no keys"
+    )
+    _emit(rows, as_json, text)
+
+
+@main.group(help="Signing keys (RS256 and ES256).")
+def keys() -> None:
+    pass
+
+
+@keys.command("generate", help="Create an active key for each algorithm that has none.")
+@click.option("--json", "as_json", is_flag=True)
+def keys_generate(as_json: bool) -> None:
+    from idp.oidc.keys import KeyStoreError, generate_keys
+
+    settings = _settings()
+    try:
+        generate_keys(settings.keys_dir, now=int(time.time()))
+    except KeyStoreError as exc:
+        _fail(str(exc))
+    _print_keys(settings, as_json)
+
+
+@keys.command("rotate", help="New active keys; old ones stay published until their tokens expire.")
+@click.option("--json", "as_json", is_flag=True)
+def keys_rotate(as_json: bool) -> None:
+    from idp.app import key_publish_window
+    from idp.oidc.keys import KeyStoreError, rotate_keys
+
+    settings = _settings()
+    try:
+        rotate_keys(
+            settings.keys_dir, now=int(time.time()), publish_for=key_publish_window(settings)
+        )
+    except KeyStoreError as exc:
+        _fail(str(exc))
+    _print_keys(settings, as_json)
+
+
+@keys.command("list", help="Every key with its status (active, retiring, expired).")
+@click.option("--json", "as_json", is_flag=True)
+def keys_list(as_json: bool) -> None:
+    from idp.oidc.keys import KeyStoreError
+
+    settings = _settings()
+    try:
+        _print_keys(settings, as_json)
+    except KeyStoreError as exc:
+        _fail(str(exc))
+
+
+# --- portals ---------------------------------------------------------------------------------
+
+SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def _slugify(name: str) -> str:
+    slug = "".join(c if c in SLUG_CHARS else "-" for c in name.lower()).strip("-")
+    return "-".join(part for part in slug.split("-") if part)[:64]
+
+
+@main.group(help="Practices (portals) that own clients.")
+def portals() -> None:
+    pass
+
+
+@portals.command("add", help="Register a practice.")
+@click.option("--name", required=True)
+@click.option("--slug", help="Short unique id (default: from the name).")
+@click.option("--json", "as_json", is_flag=True)
+def portals_add(name: str, slug: str | None, as_json: bool) -> None:
+    from idp.store.sql.repositories import DuplicateError
+
+    name = name.strip()
+    if not name or len(name) > 200:
+        _fail("--name must be 1-200 characters")
+    slug = slug or _slugify(name)
+    if not slug or set(slug) - SLUG_CHARS or len(slug) > 64:
+        _fail("--slug may hold only a-z, 0-9 and '-' (at most 64)")
+    database = _db(_settings())
+    try:
+        with database.transaction() as uow:
+            portal = uow.portals.add(slug=slug, name=name, now=_now())
+    except DuplicateError:
+        _fail(f"a portal with slug {slug!r} already exists")
+    _emit({"slug": portal.slug, "name": portal.name}, as_json, f"portal {portal.slug} added")
+
+
+@portals.command("list", help="Every practice.")
+@click.option("--json", "as_json", is_flag=True)
+def portals_list(as_json: bool) -> None:
+    with _db(_settings()).transaction() as uow:
+        rows = [{"slug": p.slug, "name": p.name} for p in uow.portals.list()]
+    _emit(rows, as_json, "\n".join(f"{r['slug']}  {r['name']}" for r in rows) or "no portals")
+
+
+# --- clients ---------------------------------------------------------------------------------
+
+
+def validate_redirect_uri(uri: str, *, option: str) -> str:
+    """Absolute http(s) URIs without fragments (RFC 6749 §3.1.2); http only on loopback."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+        _fail(f"{option} {uri!r} must be an absolute http(s) URI without a fragment")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        _fail(f"{option} {uri!r} must use https (http is allowed only on loopback)")
+    return uri
+
+
+@main.group(help="OIDC clients (relying parties).")
+def clients() -> None:
+    pass
+
+
+@clients.command("add", help="Register a client; prints client_id (and client_secret, once).")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True)
+@click.option("--scope", default=DEFAULT_SCOPE, show_default=True)
+@click.option("--public", is_flag=True, help="No secret (browser or mobile app); PKCE only.")
+@click.option("--first-party", is_flag=True, help="Operated by us: no consent page.")
+@click.option("--portal", "portal_slug", help="Slug of the practice that owns it.")
+@click.option(
+    "--subject-type", type=click.Choice(["public", "pairwise"]), default="public", show_default=True
+)
+@click.option(
+    "--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True
+)
+@click.option(
+    "--auth-method",
+    type=click.Choice(["client_secret_basic", "client_secret_post"]),
+    default="client_secret_basic",
+    show_default=True,
+    help="Token endpoint authentication for confidential clients.",
+)
+@click.option("--client-credentials", is_flag=True, help="Also allow the client_credentials grant.")
+@click.option(
+    "--pkce-optional-for-certification",
+    "pkce_optional",
+    is_flag=True,
+    help="Only for an OpenID certification client: PKCE not required.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def clients_add(
+    name: str,
+    redirect_uris: tuple[str, ...],
+    post_logout_uris: tuple[str, ...],
+    scope: str,
+    public: bool,
+    first_party: bool,
+    portal_slug: str | None,
+    subject_type: str,
+    id_token_alg: str,
+    auth_method: str,
+    client_credentials: bool,
+    pkce_optional: bool,
+    as_json: bool,
+) -> None:
+    from idp.oidc.claims import STANDARD_SCOPES
+    from idp.oidc.models import secret_hash
+    from idp.oidc.subject import SectorError, sector_identifier
+    from idp.store.sql.repositories import NewClient
+
+    name = name.strip()
+    if not name or len(name) > 200:
+        _fail("--name must be 1-200 characters")
+    uris = [validate_redirect_uri(u, option="--redirect-uri") for u in redirect_uris]
+    logout_uris = [
+        validate_redirect_uri(u, option="--post-logout-redirect-uri") for u in post_logout_uris
+    ]
+    scopes = scope.split()
+    unknown = [s for s in scopes if s not in STANDARD_SCOPES]
+    if "openid" not in scopes or unknown:
+        _fail(f"--scope must include openid and only {' '.join(STANDARD_SCOPES)}")
+    if public and client_credentials:
+        _fail("a public client cannot use client_credentials (it has no secret)")
+    if subject_type == "pairwise":
+        try:
+            sector_identifier(uris)
+        except SectorError as exc:
+            _fail(str(exc))
+    grants = ["authorization_code", "refresh_token"] + (
+        ["client_credentials"] if client_credentials else []
+    )
+    secret = None if public else secrets.token_urlsafe(32)
+    database = _db(_settings())
+    with database.transaction() as uow:
+        portal_id = None
+        if portal_slug:
+            portal = uow.portals.by_slug(portal_slug)
+            if portal is None:
+                _fail(f"no portal with slug {portal_slug!r} (add it with `idp portals add`)")
+            portal_id = portal.id
+        record = uow.clients.add(
+            NewClient(
+                name=name,
+                redirect_uris=uris,
+                post_logout_redirect_uris=logout_uris,
+                scope=" ".join(dict.fromkeys(scopes)),
+                grant_types=grants,
+                token_endpoint_auth_method="none" if public else auth_method,
+                subject_type=subject_type,
+                id_token_signed_response_alg=id_token_alg,
+                first_party=first_party,
+                pkce_required=not pkce_optional,
+                portal_id=portal_id,
+            ),
+            secret_hash=secret_hash(secret) if secret else None,
+            now=_now(),
+        )
+    data = {"client_id": record.client_id}
+    if secret:
+        data["client_secret"] = secret
+    text = f"client_id: {record.client_id}" + (f"\nclient_secret: {secret}" if secret else "")
+    _emit(data, as_json, text)
+
+
+@clients.command("list", help="Registered clients (never their secrets).")
+@click.option("--json", "as_json", is_flag=True)
+def clients_list(as_json: bool) -> None:
+    with _db(_settings()).transaction() as uow:
+        rows = [
+            {
+                "client_id": c.client_id,
+                "name": c.name,
+                "portal": c.portal.slug if c.portal else None,
+                "public": c.is_public,
+                "first_party": c.first_party,
+                "redirect_uris": list(c.redirect_uris),
+                "scope": c.scope,
+                "subject_type": c.subject_type,
+                "pkce_required": c.pkce_required,
+            }
+            for c in uow.clients.list()
+        ]
+    _emit(
+        rows,
+        as_json,
+        "\n".join(f"{r['client_id']}  {r['name']}  {r['portal'] or '-'}" for r in rows)
+        or "no clients",
+    )
+
+
+@clients.command("remove", help="Retire a client; its refresh tokens end with it.")
+@click.argument("client_id")
+def clients_remove(client_id: str) -> None:
+    from idp.records import AuditEntry
+
+    with _db(_settings()).transaction() as uow:
+        if not uow.clients.remove(client_id, now=_now()):
+            _fail(f"no client {client_id!r}")
+        uow.audit.record(
+            AuditEntry(
+                type="client_removed", outcome="success", actor="staff:cli", client_id=client_id
+            ),
+            now=_now(),
+        )
+    click.echo(f"client {client_id} removed")
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+@main.group(help="Patient accounts.")
+def users() -> None:
+    pass
+
+
+def _parse_dob(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        dob = date.fromisoformat(value)
+    except ValueError:
+        _fail("--dob must be a date as YYYY-MM-DD")
+    if dob > date.today() or dob.year < 1900:
+        _fail("--dob must be a real date of birth")
+    return dob
+
+
+@users.command("add", help="Create an account (office-made accounts).")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--email", required=True)
+@click.option("--first-name", default="")
+@click.option("--last-name", default="")
+@click.option("--dob")
+@click.option("--zip", "zip_code")
+@click.option("--gender")
+@click.option("--phone")
+@click.option("--json", "as_json", is_flag=True)
+def users_add(
+    username: str,
+    password: str,
+    email: str,
+    first_name: str,
+    last_name: str,
+    dob: str | None,
+    zip_code: str | None,
+    gender: str | None,
+    phone: str | None,
+    as_json: bool,
+) -> None:
+    from idp.app import build_services
+    from idp.records import AuditEntry
+    from idp.store.sql.repositories import DuplicateError, NewPerson
+
+    username = username.strip()
+    if not 3 <= len(username) <= 64 or any(c.isspace() or ord(c) < 32 for c in username):
+        _fail("--username must be 3-64 characters without spaces")
+    if not 1 <= len(password) <= 1024:
+        _fail("--password must be 1-1024 characters")
+    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+        _fail("--email must be an email address")
+    settings = _settings()
+    _db(settings)
+    services = build_services(settings)
+    person = (
+        NewPerson(
+            first_name=first_name.strip(),
+            last_name=last_name.strip(),
+            dob=_parse_dob(dob),
+            zip=zip_code,
+            gender=gender,
+            phone=phone,
+            email=email,
+        )
+        if (first_name or last_name)
+        else None
+    )
+    try:
+        with services.db.transaction() as uow:
+            account = uow.accounts.add(
+                username=username,
+                password_hash=services.hashing.hash(password),
+                email=email,
+                email_verified=True,
+                phone=phone,
+                person=person,
+                now=_now(),
+            )
+            uow.audit.record(
+                AuditEntry(
+                    type="account_created",
+                    outcome="success",
+                    actor="staff:cli",
+                    subject=account.subject,
+                ),
+                now=_now(),
+            )
+    except DuplicateError:
+        _fail("that user ID is taken")
+    _emit(
+        {"username": account.username, "subject": account.subject},
+        as_json,
+        f"account {account.username} created (sub {account.subject})",
+    )
+
+
+@users.command("unlock", help="End a lockout (temporary or at the hard cap).")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    from idp.app import build_services
+    from idp.records import AuditEntry
+    from idp.store.sql.repositories import username_key
+
+    settings = _settings()
+    _db(settings)
+    services = build_services(settings)
+    with services.db.transaction() as uow:
+        account = uow.accounts.by_username(username)
+        if account is None:
+            _fail(f"no account {username!r}")
+        services.attempts.unlock(username_key(username))
+        if account.status == "locked":
+            uow.accounts.set_status(account.id, "active", now=_now())
+        uow.audit.record(
+            AuditEntry(
+                type="account_unlocked",
+                outcome="success",
+                actor="staff:cli",
+                subject=account.subject,
+            ),
+            now=_now(),
+        )
+    click.echo(f"account {account.username} unlocked")
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+
+@main.group(help="The audit trail.")
+def audit() -> None:
+    pass
+
+
+@audit.command("tail", help="Recent events, oldest first, one per line.")
+@click.option("-n", "limit", default=50, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def audit_tail(limit: int, as_json: bool) -> None:
+    with _db(_settings()).transaction() as uow:
+        events = uow.audit.tail(limit)
+    for e in events:
+        row = {
+            "at": e.at.isoformat(),
+            "type": e.type,
+            "outcome": e.outcome,
+            "actor": e.actor,
+            "subject": e.subject,
+            "client_id": e.client_id,
+            "ip": e.ip,
+            "details": e.details,
+        }
+        if as_json:
+            click.echo(json.dumps(row, default=str))
+        else:
+            click.echo(
+                f"{row['at']}  {e.type:<18} {e.outcome:<8} actor={e.actor} "
+                f"client={e.client_id or '-'} ip={e.ip or '-'}"
+            )
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+@main.command(help="Set up demo data and run the provider with a demo portal beside it.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65534))
+def demo(host: str, port: int) -> None:
+    from idp.demo import run_demo
+
+    settings = _serving_settings(host, port)
+    for note in prepare_embedded(settings):
+        click.echo(note)
+    run_demo(settings, host=host, port=port, serve=lambda s: _run_gunicorn(s, host, port, 1))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
