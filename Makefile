@@ -1,0 +1,41 @@
+# The two commands a fresh clone needs (see README.md):
+#   make demo   set up, then run the provider on embedded defaults with a demo portal
+#   make test   set up, then run the whole test suite
+# Backends for `make test`: SQLite + in-process store by default; set
+# IDP_TEST_DATABASE_URL and IDP_TEST_REDIS_URL to run against PostgreSQL + Redis.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo serve test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	IDP_ENV=$${IDP_ENV:-development} $(BIN)/idp demo
+
+serve: $(STAMP)
+	$(BIN)/idp serve
+
+test: $(STAMP)
+	$(BIN)/ruff check idp tests bench
+	$(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check idp tests bench
+	$(BIN)/ruff format --check idp tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/signin_latency.py
+	$(BIN)/python bench/token_throughput.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache
