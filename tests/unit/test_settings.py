@@ -1,0 +1,83 @@
+"""Settings: every IDP_* variable validated at start, errors name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from idp.settings import SettingsError, load_settings
+
+BASE = {"IDP_SECRET_KEY": "k" * 40}
+
+
+def test_defaults_follow_the_issue() -> None:
+    s = load_settings(BASE)
+    assert s.issuer == "http://127.0.0.1:5000"
+    assert s.redis_url is None
+    assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("idp.sqlite3")
+    assert s.tokens.access_token == 600
+    assert s.tokens.code == 60
+    assert s.lockout.max_failures == 5 and s.lockout.lock_seconds == 900
+    assert s.password_policy == "nist-800-63b"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("IDP_ISSUER", "ftp://idp.example"),
+        ("IDP_ISSUER", "http://idp.example.org"),  # http only on loopback
+        ("IDP_ISSUER", "https://idp.example.org/?x=1"),
+        ("IDP_DATABASE_URL", "mysql://root@localhost/idp"),
+        ("IDP_REDIS_URL", "http://127.0.0.1:6379"),
+        ("IDP_PASSWORD_POLICY", "weak"),
+        ("IDP_ACCESS_TOKEN_TTL", "ten minutes"),
+        ("IDP_ACCESS_TOKEN_TTL", "0"),
+        ("IDP_CODE_TTL", "600"),
+        ("IDP_LOCKOUT_HARD_CAP", "1000"),
+        ("IDP_SMTP_PORT", "70000"),
+        ("IDP_SMTP_SECURITY", "ssl3"),
+        ("IDP_ENV", "staging"),
+        ("IDP_REDIS_UR", "redis://127.0.0.1"),  # unknown variable: a typo must not pass
+    ],
+)
+def test_bad_value_stops_start_and_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings({**BASE, name: value})
+    assert name in str(excinfo.value)
+
+
+def test_secret_key_required_in_production() -> None:
+    with pytest.raises(SettingsError, match="IDP_SECRET_KEY"):
+        load_settings({})
+    with pytest.raises(SettingsError, match="IDP_SECRET_KEY"):
+        load_settings({"IDP_SECRET_KEY": "short"})
+
+
+def test_development_gets_a_random_secret_but_not_behind_https() -> None:
+    assert len(load_settings({"IDP_ENV": "development"}).secret_key) >= 32
+    with pytest.raises(SettingsError, match="IDP_ENV=development"):
+        load_settings({"IDP_ENV": "development", "IDP_ISSUER": "https://idp.example.org"})
+
+
+def test_test_hashing_profile_only_in_test_env() -> None:
+    with pytest.raises(SettingsError, match="IDP_PASSWORD_HASHING"):
+        load_settings({**BASE, "IDP_PASSWORD_HASHING": "test"})
+
+
+def test_postgres_url_uses_psycopg3() -> None:
+    s = load_settings({**BASE, "IDP_DATABASE_URL": "postgresql://idp@db/idp"})
+    assert s.database_url == "postgresql+psycopg://idp@db/idp"
+
+
+def test_values_are_parsed_into_sections() -> None:
+    s = load_settings(
+        {
+            **BASE,
+            "IDP_ACCESS_TOKEN_TTL": "120",
+            "IDP_SESSION_IDLE_TIMEOUT": "300",
+            "IDP_ISSUER": "https://id.example.org/",
+        }
+    )
+    assert s.tokens.access_token == 120
+    assert s.session.idle_timeout == 300
+    assert s.issuer == "https://id.example.org"
+    assert s.secure_cookies
