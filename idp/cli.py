@@ -11,6 +11,8 @@ import json
 import secrets
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, NoReturn
 
@@ -51,15 +53,32 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
     click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
 
 
-def _db(settings: Settings) -> Any:
+@contextmanager
+def _db(settings: Settings) -> Iterator[Any]:
+    """The database, checked to be reachable and migrated; disposed afterwards."""
     from idp.store.sql.database import Database, DatabaseUnavailable
 
     db = Database.from_url(settings.database_url)
     try:
-        db.check()
-    except DatabaseUnavailable as exc:
-        _fail(str(exc))
-    return db
+        try:
+            db.check()
+        except DatabaseUnavailable as exc:
+            _fail(str(exc))
+        yield db
+    finally:
+        db.dispose()
+
+
+@contextmanager
+def _services(settings: Settings) -> Iterator[Any]:
+    from idp.app import build_services
+
+    with _db(settings) as db:
+        services = build_services(settings, db=db)
+        try:
+            yield services
+        finally:
+            services.close()
 
 
 @click.group(help="Patient-portal OpenID Connect provider.")
@@ -267,9 +286,8 @@ def portals_add(name: str, slug: str | None, as_json: bool) -> None:
     slug = slug or _slugify(name)
     if not slug or set(slug) - SLUG_CHARS or len(slug) > 64:
         _fail("--slug may hold only a-z, 0-9 and '-' (at most 64)")
-    database = _db(_settings())
     try:
-        with database.transaction() as uow:
+        with _db(_settings()) as database, database.transaction() as uow:
             portal = uow.portals.add(slug=slug, name=name, now=_now())
     except DuplicateError:
         _fail(f"a portal with slug {slug!r} already exists")
@@ -279,7 +297,7 @@ def portals_add(name: str, slug: str | None, as_json: bool) -> None:
 @portals.command("list", help="Every practice.")
 @click.option("--json", "as_json", is_flag=True)
 def portals_list(as_json: bool) -> None:
-    with _db(_settings()).transaction() as uow:
+    with _db(_settings()) as database, database.transaction() as uow:
         rows = [{"slug": p.slug, "name": p.name} for p in uow.portals.list()]
     _emit(rows, as_json, "\n".join(f"{r['slug']}  {r['name']}" for r in rows) or "no portals")
 
@@ -375,8 +393,7 @@ def clients_add(
         ["client_credentials"] if client_credentials else []
     )
     secret = None if public else secrets.token_urlsafe(32)
-    database = _db(_settings())
-    with database.transaction() as uow:
+    with _db(_settings()) as database, database.transaction() as uow:
         portal_id = None
         if portal_slug:
             portal = uow.portals.by_slug(portal_slug)
@@ -410,7 +427,7 @@ def clients_add(
 @clients.command("list", help="Registered clients (never their secrets).")
 @click.option("--json", "as_json", is_flag=True)
 def clients_list(as_json: bool) -> None:
-    with _db(_settings()).transaction() as uow:
+    with _db(_settings()) as database, database.transaction() as uow:
         rows = [
             {
                 "client_id": c.client_id,
@@ -438,7 +455,7 @@ def clients_list(as_json: bool) -> None:
 def clients_remove(client_id: str) -> None:
     from idp.records import AuditEntry
 
-    with _db(_settings()).transaction() as uow:
+    with _db(_settings()) as database, database.transaction() as uow:
         if not uow.clients.remove(client_id, now=_now()):
             _fail(f"no client {client_id!r}")
         uow.audit.record(
@@ -493,7 +510,6 @@ def users_add(
     phone: str | None,
     as_json: bool,
 ) -> None:
-    from idp.app import build_services
     from idp.records import AuditEntry
     from idp.store.sql.repositories import DuplicateError, NewPerson
 
@@ -504,9 +520,6 @@ def users_add(
         _fail("--password must be 1-1024 characters")
     if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
         _fail("--email must be an email address")
-    settings = _settings()
-    _db(settings)
-    services = build_services(settings)
     person = (
         NewPerson(
             first_name=first_name.strip(),
@@ -521,7 +534,7 @@ def users_add(
         else None
     )
     try:
-        with services.db.transaction() as uow:
+        with _services(_settings()) as services, services.db.transaction() as uow:
             account = uow.accounts.add(
                 username=username,
                 password_hash=services.hashing.hash(password),
@@ -552,14 +565,10 @@ def users_add(
 @users.command("unlock", help="End a lockout (temporary or at the hard cap).")
 @click.argument("username")
 def users_unlock(username: str) -> None:
-    from idp.app import build_services
     from idp.records import AuditEntry
     from idp.store.sql.repositories import username_key
 
-    settings = _settings()
-    _db(settings)
-    services = build_services(settings)
-    with services.db.transaction() as uow:
+    with _services(_settings()) as services, services.db.transaction() as uow:
         account = uow.accounts.by_username(username)
         if account is None:
             _fail(f"no account {username!r}")
@@ -590,7 +599,7 @@ def audit() -> None:
 @click.option("-n", "limit", default=50, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def audit_tail(limit: int, as_json: bool) -> None:
-    with _db(_settings()).transaction() as uow:
+    with _db(_settings()) as database, database.transaction() as uow:
         events = uow.audit.tail(limit)
     for e in events:
         row = {

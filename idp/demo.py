@@ -72,7 +72,7 @@ def seed_demo(settings: Settings, *, portal_url: str) -> str:
                     email="demo.patient@example.test",
                 ),
             )
-    services.db.dispose()
+    services.close()
     return client_id
 
 

@@ -31,3 +31,10 @@ class Services:
     attempts: AttemptCounter
     login: LoginFlow
     clock: Clock
+
+    def close(self) -> None:
+        """Release pooled connections (CLI commands and tests end cleanly)."""
+        self.db.dispose()
+        close = getattr(self.ephemeral, "close", None)
+        if close is not None:
+            close()
