@@ -16,6 +16,7 @@ from idp.oidc.context import OIDCContext
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore, new_token
 from idp.policies.lockout import LockoutRules
+from idp.policies.password import PASSWORD_PRESETS
 from idp.policies.session import SessionRules
 from idp.services import Services
 from idp.settings import PROJECT_ROOT, Settings, load_settings
@@ -133,6 +134,12 @@ def create_app(
         # Behind a TLS-terminating proxy: trust one hop for scheme/host/client address.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     app.extensions["idp"] = services
+    if not PASSWORD_PRESETS[settings.password_policy].nist_conformant:
+        log.warning(
+            "IDP_PASSWORD_POLICY=%s does not meet NIST SP 800-63B (composition rules, "
+            "6-character minimum); use it only to match an existing portal's rule",
+            settings.password_policy,
+        )
     app.jinja_env.globals.update(service_name=settings.service_name, message=message)
 
     ctx = OIDCContext(

@@ -153,10 +153,6 @@ def serve(host: str, port: int, workers: int) -> None:
     settings = _serving_settings(host, port)
     for note in prepare_embedded(settings):
         click.echo(note)
-    if settings.password_policy == "portal-classic":
-        click.echo(
-            "warning: IDP_PASSWORD_POLICY=portal-classic does not meet NIST SP 800-63B", err=True
-        )
     click.echo(f"Serving {settings.issuer} (bound to http://{host}:{port})")
     _run_gunicorn(settings, host, port, workers)
 
