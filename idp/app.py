@@ -12,6 +12,17 @@ from idp.clock import Clock, system_clock
 from idp.flows.login import LoginFlow
 from idp.flows.methods.password import PasswordHashing
 from idp.messages import message
+from idp.notify import (
+    DevelopmentOutbox,
+    Dispatcher,
+    DispatchWorker,
+    Notifier,
+    Sender,
+    SmtpEmailSender,
+    TemplateRenderer,
+    WebhookSmsSender,
+    sender_domain,
+)
 from idp.oidc.context import OIDCContext
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore, new_token
@@ -63,6 +74,16 @@ def build_services(
     )
     hashing = PasswordHashing(settings.password_hashing)
     attempts = AttemptCounter(ephemeral, rules)
+    dispatcher = build_dispatcher(settings, db, clock)
+    outbox_worker = DispatchWorker(dispatcher, interval=settings.outbox_poll_interval)
+    notifier = Notifier(
+        TemplateRenderer(
+            PROJECT_ROOT / "templates", globals={"service_name": settings.service_name}
+        ),
+        message_id_domain=sender_domain(settings.smtp.sender),
+        phone_region=settings.sms.phone_region,
+        on_commit=outbox_worker.wake,
+    )
     return Services(
         settings=settings,
         db=db,
@@ -85,8 +106,38 @@ def build_services(
         access_tokens=AccessTokenStore(ephemeral, ttl=settings.tokens.access_token),
         attempts=attempts,
         login=LoginFlow(db=db, hashing=hashing, counter=attempts, rules=rules, clock=clock),
+        notifier=notifier,
+        dispatcher=dispatcher,
+        outbox_worker=outbox_worker,
         clock=clock,
     )
+
+
+def build_dispatcher(settings: Settings, db: Database, clock: Clock) -> Dispatcher:
+    """Real SMTP and SMS gateways when configured; the development outbox otherwise.
+
+    Outside development an unconfigured channel has no sender: its messages are
+    marked failed (visible in the outbox table) rather than silently dropped.
+    """
+    senders: dict[str, Sender] = {}
+    if settings.smtp.host:
+        senders["email"] = SmtpEmailSender(
+            settings.smtp.host,
+            settings.smtp.port,
+            sender=settings.smtp.sender,
+            security=settings.smtp.security,
+            user=settings.smtp.user,
+            password=settings.smtp.password,
+        )
+    elif settings.is_development:
+        senders["email"] = DevelopmentOutbox()
+    if settings.sms.webhook_url and settings.sms.webhook_secret:
+        senders["sms"] = WebhookSmsSender(
+            settings.sms.webhook_url, secret=settings.sms.webhook_secret
+        )
+    elif settings.is_development:
+        senders["sms"] = DevelopmentOutbox()
+    return Dispatcher(db, senders, clock=clock, keep_bodies=settings.is_development)
 
 
 def create_app(
@@ -159,4 +210,9 @@ def create_app(
     app.teardown_request(rollback_request_uow)
     oidc.init_oidc(app, server, protector)
     app.register_blueprint(auth.bp)
+    if settings.is_development:
+        from idp.web import dev_outbox
+
+        # Development only: the page that shows mail and texts instead of sending them.
+        app.register_blueprint(dev_outbox.bp)
     return app

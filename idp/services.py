@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from idp.clock import Clock
 from idp.flows.login import LoginFlow
 from idp.flows.methods.password import PasswordHashing
+from idp.notify import Dispatcher, DispatchWorker, Notifier
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore
 from idp.settings import Settings
@@ -30,10 +31,14 @@ class Services:
     access_tokens: AccessTokenStore
     attempts: AttemptCounter
     login: LoginFlow
+    notifier: Notifier
+    dispatcher: Dispatcher
+    outbox_worker: DispatchWorker
     clock: Clock
 
     def close(self) -> None:
         """Release pooled connections (CLI commands and tests end cleanly)."""
+        self.outbox_worker.stop()
         self.db.dispose()
         close = getattr(self.ephemeral, "close", None)
         if close is not None:

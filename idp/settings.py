@@ -76,6 +76,18 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SmsSettings:
+    """Text messages go to a generic HTTPS webhook that any SMS gateway can sit behind."""
+
+    # Unset: development outbox in development, no SMS otherwise.
+    webhook_url: str | None = None
+    # HMAC-SHA256 key for the X-IDP-Signature header (at least 32 characters).
+    webhook_secret: str | None = None
+    # Region for phone numbers typed without a country code.
+    phone_region: str = "US"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     # Where durable state lives. Default: a SQLite file under instance/.
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'instance' / 'idp.sqlite3'}"
@@ -100,6 +112,9 @@ class Settings:
     session: SessionPolicySettings = field(default_factory=SessionPolicySettings)
     lockout: LockoutSettings = field(default_factory=LockoutSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    # How often each process retries undelivered mail and texts (seconds).
+    outbox_poll_interval: int = 30
 
     @property
     def secure_cookies(self) -> bool:
@@ -171,6 +186,24 @@ def _redis_url(name: str, raw: str) -> str | None:
     return value
 
 
+def _webhook_url(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+        raise SettingsError(f"{name} must be an https URL (http only to 127.0.0.1 or localhost)")
+    return value
+
+
+def _region(name: str, raw: str) -> str:
+    value = raw.strip().upper()
+    if len(value) != 2 or not value.isalpha():
+        raise SettingsError(f"{name} must be a two-letter region code such as US")
+    return value
+
+
 def _text(name: str, raw: str) -> str:
     value = raw.strip()
     if not value or len(value) > 200 or any(ord(c) < 32 for c in value):
@@ -223,10 +256,18 @@ _VARIABLES: dict[str, tuple[str, _Parser]] = {
     "IDP_SMTP_USER": ("smtp.user", lambda n, v: v or None),
     "IDP_SMTP_PASSWORD": ("smtp.password", lambda n, v: v or None),
     "IDP_SMTP_SENDER": ("smtp.sender", _text),
+    "IDP_SMS_WEBHOOK_URL": ("sms.webhook_url", lambda n, v: _webhook_url(n, v)),
+    "IDP_SMS_WEBHOOK_SECRET": ("sms.webhook_secret", lambda n, v: v or None),
+    "IDP_PHONE_REGION": ("sms.phone_region", lambda n, v: _region(n, v)),
+    "IDP_OUTBOX_POLL_INTERVAL": (
+        "outbox_poll_interval",
+        lambda n, v: _int(n, v, minimum=1, maximum=3600),
+    ),
 }
 
 # Read by other tools, not by the provider; tolerated so they do not stop start-up.
 _IGNORED = {
+    "IDP_REQUIRE_BROWSER",
     "IDP_TEST_DATABASE_URL",
     "IDP_TEST_REDIS_URL",
     "IDP_REQUIRE_REDIS",
@@ -288,6 +329,10 @@ def _check_consistency(s: Settings) -> None:
         raise SettingsError(
             "IDP_ENV=development enables the development outbox and must not run behind "
             "an https IDP_ISSUER"
+        )
+    if s.sms.webhook_url and len(s.sms.webhook_secret or "") < 32:
+        raise SettingsError(
+            "IDP_SMS_WEBHOOK_SECRET (at least 32 characters) is required with IDP_SMS_WEBHOOK_URL"
         )
     if s.session.idle_timeout > s.session.absolute_timeout:
         raise SettingsError("IDP_SESSION_IDLE_TIMEOUT must not exceed IDP_SESSION_ABSOLUTE_TIMEOUT")

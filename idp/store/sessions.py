@@ -90,7 +90,7 @@ class SSOSessionStore:
         data = json.loads(raw)
         data["amr"] = tuple(data.get("amr") or ())
         session = SSOSession(**data)
-        revoked = self._store.get(f"sso-revoked-before:{session.account_id}")
+        revoked = self._store.get(f"sso-revoked-before:{session.subject}")
         facts = SessionFacts(
             created_at=session.created_at,
             last_seen_at=session.last_seen_at,
@@ -107,14 +107,14 @@ class SSOSessionStore:
     def end(self, session_id: str) -> None:
         self._store.delete(f"sso:{session_key(session_id)}")
 
-    def end_all_for(self, account_id: int, *, now: float) -> None:
+    def end_all_for(self, subject: str, *, now: float) -> None:
         """End every session of an account, in every process (logout everywhere).
 
         A marker "sessions created before now are void" is enough, and it may expire
         once the longest possible session would have expired anyway.
         """
         self._store.put(
-            f"sso-revoked-before:{account_id}",
+            f"sso-revoked-before:{subject}",
             repr(now),
             ttl=float(self._rules.absolute_timeout) + 60.0,
         )

@@ -205,3 +205,43 @@ class AuditEvent(Base):
     session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Reason codes and non-secret context; never passwords, answers, codes or tokens.
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class OutboxMessage(Base):
+    """An email or SMS waiting to be sent, or already sent (transactional outbox).
+
+    Flows insert rows in the same transaction as the change they announce, so a
+    rolled-back change sends nothing; a dispatcher sends them after the commit
+    and retries temporary failures (``idp.notify.outbox``).
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # "email" | "sms"
+    channel: Mapped[str] = mapped_column(String(8))
+    # An email address or an E.164 phone number.
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Bodies may carry one-time links or codes: they are blanked once the message
+    # is sent or has failed for good (outside development), see OutboxRepository.
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The template's stable name, e.g. "verify_email".
+    template: Mapped[str] = mapped_column(String(64))
+    # The email Message-ID (and the webhook's idempotency key): receivers de-duplicate on it.
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    # pending | sending | sent | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Claims so far (a claim counts even if the sender crashed before answering).
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # While "sending": when another dispatcher may assume this one crashed and reclaim it.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A short code such as "smtp 451 4.3.0"; never message content or credentials.
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -28,6 +28,7 @@ from idp.records import (
 )
 
 from . import models as m
+from .outbox import OutboxRepository
 
 
 class DuplicateError(Exception):
@@ -512,3 +513,4 @@ class UnitOfWork:
         self.consents = ConsentRepository(session)
         self.refresh_tokens = RefreshTokenRepository(session)
         self.audit = AuditLog(session)
+        self.outbox = OutboxRepository(session)

@@ -1,0 +1,130 @@
+"""What flows call to send a message: render it and queue it in the flow's transaction.
+
+Nothing is sent here. The message is a row in the same transaction as the change
+it announces (an account created, a reset requested), so if that transaction
+rolls back no message exists; once it commits, ``on_commit`` (usually
+:meth:`DispatchWorker.wake`) gets the dispatcher going.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from email.utils import parseaddr
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from idp.store.sql.outbox import OutboxRepository
+from idp.store.sql.repositories import UnitOfWork
+
+from .messages import Channel, Message, new_message_id
+from .phone import DEFAULT_REGION, normalize_phone
+from .templates import TemplateRenderer
+
+log = logging.getLogger("idp.notify")
+
+_HOOKED = "idp.notify.after_commit"
+
+
+class InvalidEmailAddress(ValueError):
+    """Not a single plain address such as ``alice@example.org``."""
+
+
+def check_email_address(address: str) -> str:
+    value = address.strip()
+    # No display names, no lists, no line breaks (header injection), RFC 5321 length.
+    if (
+        not value
+        or len(value) > 254
+        or any(c in value for c in "\r\n,<>\"' ")
+        or parseaddr(value)[1] != value
+        or value.count("@") != 1
+        or not all(value.split("@"))
+    ):
+        raise InvalidEmailAddress("not a valid email address")
+    return value
+
+
+class Notifier:
+    def __init__(
+        self,
+        renderer: TemplateRenderer,
+        *,
+        message_id_domain: str = "localhost",
+        phone_region: str = DEFAULT_REGION,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._renderer = renderer
+        self._domain = message_id_domain
+        self._region = phone_region
+        self._on_commit = on_commit
+
+    def email(
+        self,
+        uow: UnitOfWork,
+        *,
+        to: str,
+        template: str,
+        context: Mapping[str, Any],
+        now: datetime,
+    ) -> str:
+        """Queue an email in ``uow``'s transaction; returns its Message-ID."""
+        rendered = self._renderer.email(template, context)
+        message = Message(
+            channel=Channel.EMAIL,
+            recipient=check_email_address(to),
+            template=template,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=new_message_id(self._domain),
+        )
+        return self._enqueue(uow.session, message, now=now)
+
+    def sms(
+        self,
+        uow: UnitOfWork,
+        *,
+        to: str,
+        template: str,
+        context: Mapping[str, Any],
+        now: datetime,
+    ) -> str:
+        """Queue a text to ``to`` (normalised to E.164, or ``InvalidPhoneNumber``)."""
+        message = Message(
+            channel=Channel.SMS,
+            recipient=normalize_phone(to, region=self._region),
+            template=template,
+            subject=None,
+            text=self._renderer.sms(template, context),
+            message_id=new_message_id(self._domain),
+        )
+        return self._enqueue(uow.session, message, now=now)
+
+    def _enqueue(self, session: Session, message: Message, *, now: datetime) -> str:
+        record = OutboxRepository(session).enqueue(message, now=now)
+        self._after_commit(session)
+        return record.message_id
+
+    def _after_commit(self, session: Session) -> None:
+        """Call ``on_commit`` once after this session's next successful commit.
+
+        ``after_commit`` runs only when the commit succeeded: a rollback never
+        wakes the dispatcher (and leaves nothing for it to send anyway).
+        """
+        if self._on_commit is None or session.info.get(_HOOKED):
+            return
+        session.info[_HOOKED] = True
+        callback = self._on_commit
+
+        def committed(committed_session: Session) -> None:
+            committed_session.info.pop(_HOOKED, None)
+            try:
+                callback()
+            except Exception:  # the commit stands; the periodic loop will send instead
+                log.exception("outbox on_commit callback failed")
+
+        event.listen(session, "after_commit", committed, once=True)

@@ -1,0 +1,255 @@
+"""The transactional outbox: messages queued with a change, sent after it commits.
+
+A flow calls :meth:`OutboxRepository.enqueue` inside its own transaction, so a
+rolled-back change sends nothing. Dispatchers (``idp.notify.outbox``) then work
+in short transactions of their own:
+
+    pending --claim_due--> sending --mark_sent--> sent
+       ^                     |  \\--mark_failed--> failed  (permanent, or too many attempts)
+       '------mark_retry-----'   (temporary failure: back off)
+       '---- lease expired ----' (the dispatcher that claimed it crashed)
+
+A claim is committed before anything is sent, so two dispatchers never send the
+same message while its lease runs; each claim counts as an attempt, so a message
+that crashes its sender every time still ends up failed. The ``attempt`` fence on
+the ``mark_*`` methods keeps a sender that outlived its lease from overwriting
+the outcome of whoever reclaimed the message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from . import models as m
+
+ERROR_MAX = 200
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutgoingMessage(Protocol):
+    """What :meth:`OutboxRepository.enqueue` stores (``idp.notify.messages.Message``)."""
+
+    @property
+    def channel(self) -> str: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def template(self) -> str: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def html(self) -> str | None: ...
+    @property
+    def message_id(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    id: int
+    channel: str
+    recipient: str
+    subject: str | None
+    body_text: str
+    body_html: str | None
+    template: str
+    message_id: str
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime
+    lease_until: datetime | None
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+def _record(row: m.OutboxMessage) -> OutboxRecord:
+    return OutboxRecord(
+        id=row.id,
+        channel=row.channel,
+        recipient=row.recipient,
+        subject=row.subject,
+        body_text=row.body_text,
+        body_html=row.body_html,
+        template=row.template,
+        message_id=row.message_id,
+        status=OutboxStatus(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        lease_until=row.lease_until,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+    )
+
+
+def _short(error: str) -> str:
+    """One printable line; callers pass codes, never message content or credentials."""
+    return " ".join(error.split())[:ERROR_MAX]
+
+
+class OutboxRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    # --- the enqueuing side (inside the caller's transaction) --------------------------------
+
+    def enqueue(self, message: OutgoingMessage, *, now: datetime) -> OutboxRecord:
+        """Queue a message in the caller's transaction; it is due at once after commit."""
+        row = m.OutboxMessage(
+            channel=message.channel,
+            recipient=message.recipient,
+            subject=message.subject,
+            body_text=message.text,
+            body_html=message.html,
+            template=message.template,
+            message_id=message.message_id or f"<{uuid.uuid4().hex}@localhost>",
+            status=OutboxStatus.PENDING.value,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        self._s.add(row)
+        self._s.flush()
+        return _record(row)
+
+    # --- the dispatching side (short transactions of its own) --------------------------------
+
+    def _due(self, now: datetime) -> ColumnElement[bool]:
+        t = m.OutboxMessage
+        return or_(
+            and_(t.status == OutboxStatus.PENDING.value, t.next_attempt_at <= now),
+            # A crashed (or hung) dispatcher: its lease ran out, take the message over.
+            and_(t.status == OutboxStatus.SENDING.value, t.lease_until <= now),
+        )
+
+    def claim_due(self, *, now: datetime, lease_seconds: int, limit: int) -> list[OutboxRecord]:
+        """Atomically take up to ``limit`` due messages; commit before sending them.
+
+        PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` lets concurrent dispatchers
+        take disjoint batches without waiting on each other. SQLite has one writer
+        at a time: each row is taken by a conditional ``UPDATE`` that re-checks it is
+        still due, and a row someone else took first updates nothing.
+        """
+        t = m.OutboxMessage
+        lease: dict[str, Any] = {
+            "status": OutboxStatus.SENDING.value,
+            "lease_until": now + timedelta(seconds=lease_seconds),
+            "attempts": t.attempts + 1,
+        }
+        candidates = (
+            select(t.id).where(self._due(now)).order_by(t.next_attempt_at, t.id).limit(limit)
+        )
+        if self._s.get_bind().dialect.name == "postgresql":
+            ids = list(self._s.scalars(candidates.with_for_update(skip_locked=True)))
+            if not ids:
+                return []
+            claimed = list(
+                self._s.scalars(
+                    update(t).where(t.id.in_(ids), self._due(now)).values(**lease).returning(t.id)
+                )
+            )
+        else:
+            claimed = []
+            for row_id in list(self._s.scalars(candidates)):
+                result = self._s.execute(
+                    update(t).where(t.id == row_id, self._due(now)).values(**lease)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(row_id)
+            if not claimed:
+                return []
+        rows = self._s.scalars(
+            select(t)
+            .where(t.id.in_(claimed))
+            .order_by(t.id)
+            .execution_options(populate_existing=True)
+        )
+        return [_record(r) for r in rows]
+
+    def _finish(self, message_pk: int, attempt: int | None, **values: Any) -> bool:
+        t = m.OutboxMessage
+        where = [t.id == message_pk, t.status == OutboxStatus.SENDING.value]
+        if attempt is not None:
+            where.append(t.attempts == attempt)
+        result = self._s.execute(update(t).where(*where).values(**values))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def mark_sent(
+        self, message_pk: int, *, now: datetime, attempt: int | None = None, redact: bool = False
+    ) -> bool:
+        """Record delivery. ``redact`` blanks the bodies (one-time links and codes).
+
+        False when the message is no longer ours (``attempt`` fences a sender whose
+        lease ran out and whose message someone else reclaimed).
+        """
+        bodies: dict[str, Any] = {"body_text": "", "body_html": None} if redact else {}
+        return self._finish(
+            message_pk,
+            attempt,
+            status=OutboxStatus.SENT.value,
+            sent_at=now,
+            lease_until=None,
+            last_error=None,
+            **bodies,
+        )
+
+    def mark_retry(
+        self, message_pk: int, *, error: str, next_attempt_at: datetime, attempt: int | None = None
+    ) -> bool:
+        """Temporary failure: back to pending, not due before ``next_attempt_at``."""
+        return self._finish(
+            message_pk,
+            attempt,
+            status=OutboxStatus.PENDING.value,
+            next_attempt_at=next_attempt_at,
+            lease_until=None,
+            last_error=_short(error),
+        )
+
+    def mark_failed(
+        self, message_pk: int, *, error: str, attempt: int | None = None, redact: bool = False
+    ) -> bool:
+        """Permanent failure, or too many attempts: never tried again."""
+        bodies: dict[str, Any] = {"body_text": "", "body_html": None} if redact else {}
+        return self._finish(
+            message_pk,
+            attempt,
+            status=OutboxStatus.FAILED.value,
+            lease_until=None,
+            last_error=_short(error),
+            **bodies,
+        )
+
+    # --- reading (development outbox page, operators) ----------------------------------------
+
+    def get(self, message_pk: int) -> OutboxRecord | None:
+        row = self._s.get(m.OutboxMessage, message_pk)
+        return None if row is None else _record(row)
+
+    def by_message_id(self, message_id: str) -> OutboxRecord | None:
+        row = self._s.scalar(
+            select(m.OutboxMessage).where(m.OutboxMessage.message_id == message_id)
+        )
+        return None if row is None else _record(row)
+
+    def newest(self, limit: int = 50) -> list[OutboxRecord]:
+        rows = self._s.scalars(
+            select(m.OutboxMessage).order_by(m.OutboxMessage.id.desc()).limit(limit)
+        )
+        return [_record(r) for r in rows]
