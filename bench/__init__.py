@@ -1,0 +1,1 @@
+"""Benchmarks: print figures about a live provider; never assert on time (DESIGN.md)."""

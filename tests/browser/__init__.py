@@ -1,0 +1,1 @@
+"""Browser tests: headless Chromium through the real pages of a live provider."""

@@ -1,0 +1,1 @@
+"""End-to-end tests: a real OIDC client library against the provider served by gunicorn."""

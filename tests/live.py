@@ -1,0 +1,556 @@
+"""A live provider: the real server process (gunicorn) on loopback, for end-to-end work.
+
+Flask's test client skips everything between the socket and the view: the WSGI
+server, several worker processes, cookies crossing real HTTP, keys read from disk
+by each worker, state shared only through SQL and Redis. Tests of a real OIDC
+client library, browser journeys and benchmarks need all of that, so they talk to
+a provider started here the way production starts it::
+
+    python -m gunicorn --workers N --threads 4 --bind 127.0.0.1:PORT --no-control-socket \\
+        --graceful-timeout 5 --access-logfile FILE 'idp.app:create_app()'
+
+configured only through ``IDP_*`` environment variables (the access log, with the
+worker pid on each line, lets tests see which worker answered). :func:`live_provider` is
+a plain context manager (bench scripts use it); ``tests/e2e/conftest.py`` wraps it
+in a pytest fixture.
+
+Backends follow the rest of the suite: SQLite file + in-process store (one worker)
+by default; with ``IDP_TEST_DATABASE_URL`` (a PostgreSQL server) and
+``IDP_TEST_REDIS_URL`` a fresh database with a random name, dropped afterwards, and
+real Redis, with two workers so that nothing can hide in one process's memory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from idp.flows.methods.password import PasswordHashing
+from idp.oidc.keys import generate_keys
+from idp.oidc.models import secret_hash
+from idp.settings import PROJECT_ROOT
+from idp.store.sql.database import Database, upgrade
+from idp.store.sql.repositories import NewClient, NewPerson, username_key
+
+DEFAULT_PASSWORD = "correct horse battery staple"
+ALL_SCOPES = "openid profile email phone address offline_access"
+ALL_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
+# The provider's Redis key prefix (RedisEphemeralStore's default, not configurable by env).
+REDIS_PREFIX = "idp:"
+# Access-log line written by the server: "<pid> METHOD /path STATUS" (no query strings,
+# so no codes or tokens end up in the log).
+ACCESS_LOG_FORMAT = "%(p)s %(m)s %(U)s %(s)s"
+_ACCESS_RE = re.compile(r"^<(\d+)> (\S+) (\S+) (\d{3})$")
+_PORT_TAKEN = ("Address already in use", "Connection in use")
+
+
+class LiveServerError(RuntimeError):
+    """The provider process did not start or answer; the message carries its log."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """Where durable and ephemeral state live for one live provider."""
+
+    # A PostgreSQL *server* URL (a fresh database is created on it); None: SQLite file.
+    postgres_url: str | None = None
+    # Redis URL; None: the provider's in-process store (then only one worker may run).
+    redis_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Backend:
+        """The backends the test suite is configured for (CI's second run sets both)."""
+        env = os.environ if environ is None else environ
+        return cls(
+            postgres_url=env.get("IDP_TEST_DATABASE_URL") or None,
+            redis_url=env.get("IDP_TEST_REDIS_URL") or None,
+        )
+
+    @property
+    def name(self) -> str:
+        durable = "postgresql" if self.postgres_url else "sqlite"
+        ephemeral = "redis" if self.redis_url else "memory"
+        return f"{durable}+{ephemeral}"
+
+    @property
+    def max_workers(self) -> int | None:
+        """The in-process store lives in one process's memory: one worker, or broken SSO."""
+        return None if self.redis_url else 1
+
+
+@dataclass(frozen=True, slots=True)
+class LiveClient:
+    """A registered relying party, with its secret in clear (only the hash is stored)."""
+
+    client_id: str
+    client_secret: str | None
+    name: str
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    scope: str
+    first_party: bool
+    portal_id: int | None
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.redirect_uris[0]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAccount:
+    username: str
+    password: str
+    subject: str
+    first_name: str
+    last_name: str
+    email: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+@dataclass
+class LiveProvider:
+    """A running provider process and the handles needed to seed and inspect it."""
+
+    url: str
+    port: int
+    workers: int
+    backend: Backend
+    database_url: str
+    keys_dir: Path
+    password_hashing: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    access_log_path: Path
+    db: Database
+    # What this run created, so its Redis keys can be told from other runs' (_sweep_redis).
+    usernames: set[str] = field(default_factory=set)
+    client_ids: set[str] = field(default_factory=set)
+    subjects: set[str] = field(default_factory=set)
+    _hashing: PasswordHashing | None = None
+
+    @property
+    def issuer(self) -> str:
+        return self.url
+
+    def endpoint(self, path: str) -> str:
+        return self.url + path
+
+    # --- seeding, through the same repositories the provider uses -----------------------
+
+    def add_portal(self, name: str, slug: str | None = None) -> int:
+        """Create a portal (a practice); returns its id for :meth:`add_client`."""
+        slug = slug or f"portal-{secrets.token_hex(4)}"
+        with self.db.transaction() as uow:
+            return uow.portals.add(slug=slug, name=name, now=datetime.now(UTC)).id
+
+    def add_client(
+        self,
+        *,
+        redirect_uris: Sequence[str],
+        name: str = "Test Portal",
+        post_logout_redirect_uris: Sequence[str] = (),
+        scope: str = ALL_SCOPES,
+        grant_types: Sequence[str] = ALL_GRANTS,
+        public: bool = False,
+        first_party: bool = False,
+        portal_id: int | None = None,
+    ) -> LiveClient:
+        """Register a client; confidential ones get a random secret, returned in clear."""
+        secret = None if public else secrets.token_urlsafe(32)
+        new = NewClient(
+            name=name,
+            redirect_uris=list(redirect_uris),
+            post_logout_redirect_uris=list(post_logout_redirect_uris),
+            scope=scope,
+            grant_types=list(grant_types),
+            token_endpoint_auth_method="none" if public else "client_secret_basic",
+            first_party=first_party,
+            portal_id=portal_id,
+        )
+        with self.db.transaction() as uow:
+            record = uow.clients.add(
+                new, secret_hash=secret_hash(secret) if secret else None, now=datetime.now(UTC)
+            )
+        self.client_ids.add(record.client_id)
+        return LiveClient(
+            client_id=record.client_id,
+            client_secret=secret,
+            name=record.name,
+            redirect_uris=record.redirect_uris,
+            post_logout_redirect_uris=record.post_logout_redirect_uris,
+            scope=record.scope,
+            first_party=record.first_party,
+            portal_id=record.portal.id if record.portal else None,
+        )
+
+    def add_account(
+        self,
+        username: str | None = None,
+        password: str = DEFAULT_PASSWORD,
+        *,
+        first_name: str = "Alice",
+        last_name: str = "Smith",
+        email: str | None = None,
+    ) -> LiveAccount:
+        """Create an active account, hashed with the server's own argon2 profile.
+
+        The default user ID is random: lockout counters are keyed by user ID in a
+        Redis that other runs may share, so fixed names would leak between runs.
+        """
+        username = username or f"patient-{secrets.token_hex(4)}"
+        email = email or f"{username}@example.test"
+        if self._hashing is None:
+            self._hashing = PasswordHashing(self.password_hashing)
+        self.track_username(username)
+        with self.db.transaction() as uow:
+            record = uow.accounts.add(
+                username=username,
+                password_hash=self._hashing.hash(password),
+                email=email,
+                email_verified=True,
+                now=datetime.now(UTC),
+                person=NewPerson(
+                    first_name=first_name, last_name=last_name, zip="02139", email=email
+                ),
+            )
+        self.subjects.add(record.subject)
+        return LiveAccount(
+            username=username,
+            password=password,
+            subject=record.subject,
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+        )
+
+    def track_username(self, username: str) -> None:
+        """Remember a user ID sent to the login form, so its lockout counters are removed."""
+        self.usernames.add(username_key(username))
+
+    # --- inspection --------------------------------------------------------------------
+
+    def served_by(self) -> dict[str, set[int]]:
+        """Which worker pids answered each path so far, from the server's access log."""
+        pids: dict[str, set[int]] = defaultdict(set)
+        for line in self.access_log_path.read_text(errors="replace").splitlines():
+            match = _ACCESS_RE.match(line.strip())
+            if match:
+                pids[match.group(3)].add(int(match.group(1)))
+        return dict(pids)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+# --- the context manager ------------------------------------------------------------------
+
+
+@contextmanager
+def live_provider(
+    *,
+    backend: Backend | None = None,
+    workers: int | None = None,
+    threads: int = 4,
+    password_hashing: str = "test",
+    extra_env: Mapping[str, str] | None = None,
+    startup_timeout: float = 30.0,
+) -> Iterator[LiveProvider]:
+    """Prepare storage and keys, start the provider, yield it, and always clean up.
+
+    ``backend`` defaults to :meth:`Backend.from_env`. ``workers`` defaults to 2 with
+    Redis and must be 1 without it. ``password_hashing`` is the argon2 profile
+    ("test" for speed; "owasp" or "rfc9106-low" for benchmarks). ``extra_env`` adds
+    ``IDP_*`` settings (e.g. token lifetimes); nothing else leaks in from the caller.
+    """
+    backend = backend or Backend.from_env()
+    if workers is None:
+        workers = 2 if backend.redis_url else 1
+    if backend.max_workers is not None and workers > backend.max_workers:
+        raise ValueError("the in-process store serves one worker only; set a Redis URL")
+    with ExitStack() as stack:
+        tmp = Path(tempfile.mkdtemp(prefix="idp-live-"))
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        database_url = stack.enter_context(_database(backend, tmp))
+        upgrade(database_url)
+        keys_dir = tmp / "keys"
+        generate_keys(keys_dir, now=int(time.time()))
+        db = Database.from_url(database_url)
+        stack.callback(db.dispose)
+        provider = _start(
+            tmp=tmp,
+            backend=backend,
+            database_url=database_url,
+            keys_dir=keys_dir,
+            workers=workers,
+            threads=threads,
+            password_hashing=password_hashing,
+            extra_env=extra_env or {},
+            startup_timeout=startup_timeout,
+            db=db,
+        )
+        if backend.redis_url:
+            stack.callback(_sweep_redis, backend.redis_url, provider)
+        # Last registered, first run: the server stops before anything it uses goes.
+        stack.callback(_stop, provider.process)
+        yield provider
+
+
+@contextmanager
+def _database(backend: Backend, tmp: Path) -> Iterator[str]:
+    """A migrated-to-be database: a SQLite file in ``tmp``, or a fresh PostgreSQL one."""
+    if not backend.postgres_url:
+        yield f"sqlite:///{tmp / 'idp.sqlite3'}"
+        return
+    server = make_url(backend.postgres_url).set(drivername="postgresql+psycopg")
+    name = f"idp_live_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield server.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def _free_port() -> int:
+    """A port that was free a moment ago; :func:`_start` retries if someone takes it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_env(
+    *,
+    port: int,
+    backend: Backend,
+    database_url: str,
+    keys_dir: Path,
+    password_hashing: str,
+    extra_env: Mapping[str, str],
+) -> dict[str, str]:
+    """The caller's environment minus every ``IDP_*`` name, plus exactly our settings.
+
+    Settings refuse unknown ``IDP_*`` names, and an inherited ``IDP_REDIS_URL`` or
+    ``IDP_DATABASE_URL`` would silently point the server somewhere else.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env.update(
+        IDP_DATABASE_URL=database_url,
+        IDP_KEYS_DIR=str(keys_dir),
+        IDP_ISSUER=f"http://127.0.0.1:{port}",
+        IDP_ENV="test",
+        IDP_PASSWORD_HASHING=password_hashing,
+        IDP_SECRET_KEY=secrets.token_urlsafe(48),
+    )
+    if backend.redis_url:
+        env["IDP_REDIS_URL"] = backend.redis_url
+    for name, value in extra_env.items():
+        if not name.startswith("IDP_"):
+            raise ValueError(f"extra_env takes IDP_* settings only, got {name}")
+        env[name] = value
+    return env
+
+
+def _start(
+    *,
+    tmp: Path,
+    backend: Backend,
+    database_url: str,
+    keys_dir: Path,
+    workers: int,
+    threads: int,
+    password_hashing: str,
+    extra_env: Mapping[str, str],
+    startup_timeout: float,
+    db: Database,
+) -> LiveProvider:
+    """Start gunicorn on a free port (a few tries: the port may be taken in between)."""
+    last_error: LiveServerError | None = None
+    for attempt in range(3):
+        port = _free_port()
+        log_path = tmp / f"server-{attempt}.log"
+        access_log_path = tmp / f"access-{attempt}.log"
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--no-control-socket",
+            # Tests stop the server at once; nothing long-running to drain.
+            "--graceful-timeout",
+            "5",
+            "--access-logfile",
+            str(access_log_path),
+            "--access-logformat",
+            ACCESS_LOG_FORMAT,
+            "idp.app:create_app()",
+        ]
+        env = _server_env(
+            port=port,
+            backend=backend,
+            database_url=database_url,
+            keys_dir=keys_dir,
+            password_hashing=password_hashing,
+            extra_env=extra_env,
+        )
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                command,
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Own process group: teardown signals the arbiter and every worker.
+                start_new_session=True,
+            )
+        provider = LiveProvider(
+            url=f"http://127.0.0.1:{port}",
+            port=port,
+            workers=workers,
+            backend=backend,
+            database_url=database_url,
+            keys_dir=keys_dir,
+            password_hashing=password_hashing,
+            process=process,
+            log_path=log_path,
+            access_log_path=access_log_path,
+            db=db,
+        )
+        try:
+            _wait_ready(provider, timeout=startup_timeout)
+        except LiveServerError as exc:
+            _stop(process)
+            last_error = exc
+            if any(marker in provider.log_tail(200) for marker in _PORT_TAKEN):
+                continue
+            raise
+        return provider
+    assert last_error is not None
+    raise last_error
+
+
+def _wait_ready(provider: LiveProvider, *, timeout: float) -> None:
+    """Poll discovery until it answers with our issuer and every worker has answered.
+
+    Each probe is a new connection, so the kernel hands probes to whichever worker
+    is accepting; a worker still importing the app accepts nothing yet. Waiting for
+    all of them keeps the first requests of a test off a half-started server.
+    """
+    deadline = time.monotonic() + timeout
+    url = provider.endpoint("/.well-known/openid-configuration")
+    answered = False
+    while time.monotonic() < deadline:
+        if provider.process.poll() is not None:
+            raise LiveServerError(
+                f"the provider exited with {provider.process.returncode} during start-up:\n"
+                + provider.log_tail()
+            )
+        try:
+            with requests.get(url, timeout=2, headers={"Connection": "close"}) as response:
+                if response.status_code == 200:
+                    issuer = response.json().get("issuer")
+                    if issuer != provider.issuer:
+                        raise LiveServerError(f"discovery names issuer {issuer!r}")
+                    answered = True
+        except requests.RequestException:
+            pass
+        if answered:
+            served = provider.served_by().get("/.well-known/openid-configuration", set())
+            if len(served) >= provider.workers:
+                return
+        time.sleep(0.05)
+    state = "only some workers answered" if answered else "discovery never answered"
+    raise LiveServerError(
+        f"the provider at {provider.url} did not start within {timeout:.0f}s ({state}):\n"
+        + provider.log_tail()
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the whole process group (arbiter and workers); SIGKILL if it lingers."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait(timeout=5)
+
+
+def _sweep_redis(redis_url: str, provider: LiveProvider) -> None:
+    """Delete the Redis keys this run's server wrote, and only those.
+
+    The provider's prefix is fixed and the database may be shared with other runs
+    (e.g. pytest-xdist workers), so sweeping by prefix would break their sessions.
+    A key is ours when its name or value mentions one of our random client IDs,
+    subjects or user IDs; then, in a second pass, one of the grant ids found in
+    those values or in our database (replay and revocation markers hold nothing else).
+    """
+    with provider.db.session() as session:
+        grants = {str(g) for g in session.scalars(text("SELECT family_id FROM refresh_tokens"))}
+    markers = provider.client_ids | provider.subjects | provider.usernames
+    if not markers:
+        return
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        ours = []
+        for key, value in _scan_strings(client):
+            if any(m in key or m in value for m in markers):
+                ours.append(key)
+                grants.update(re.findall(r'"grant_id": "([^"]+)"', value))
+        for key, value in _scan_strings(client):
+            if any(g in key or g == value for g in grants):
+                ours.append(key)
+        for start in range(0, len(ours), 500):
+            client.delete(*ours[start : start + 500])
+    finally:
+        client.close()
+
+
+def _scan_strings(client: redis.Redis) -> Iterator[tuple[str, str]]:
+    """(key, value) for every key under the provider's prefix ("" for non-strings)."""
+    keys = list(client.scan_iter(match=REDIS_PREFIX + "*", count=1000))
+    for start in range(0, len(keys), 500):
+        batch = keys[start : start + 500]
+        yield from zip(batch, (v or "" for v in client.mget(batch)), strict=True)
