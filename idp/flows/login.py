@@ -64,8 +64,14 @@ class LoginFlow:
 
     def submit(self, *, username: str, password: str, meta: RequestMeta) -> LoginResult:
         username = username.strip()
-        if not (0 < len(username) <= MAX_USERNAME) or not (0 < len(password) <= MAX_PASSWORD):
-            # Malformed input: refused before any lookup; no account can match it.
+        malformed = any(ord(c) < 32 or ord(c) == 127 for c in username)
+        if (
+            malformed
+            or not (0 < len(username) <= MAX_USERNAME)
+            or not (0 < len(password) <= MAX_PASSWORD)
+        ):
+            # Malformed input (control characters, NUL, oversize): refused before any
+            # lookup, since no account can match it and PostgreSQL rejects NUL in text.
             self._hashing.verify_decoy(password[:MAX_PASSWORD])
             return LoginResult(LoginReason.INVALID_CREDENTIALS)
         key = username_key(username)
