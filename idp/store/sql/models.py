@@ -104,6 +104,11 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When the patient accepted the terms of use (self sign-up); None for office-made accounts
+    # until their first sign-in.
+    terms_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # When the account was closed by its owner (cancel account) or by staff.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Portal(Base):
@@ -245,3 +250,42 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class SecurityAnswer(Base):
+    """One security question of an account and its argon2id answer hash."""
+
+    __tablename__ = "security_answers"
+    __table_args__ = (UniqueConstraint("account_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    # A key of idp.policies.security_questions.CURATED_QUESTIONS, or "custom".
+    question_id: Mapped[str] = mapped_column(String(32))
+    custom_text: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    answer_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ActionToken(Base):
+    """A single-use emailed link: verify an email, confirm a password reset, change email.
+
+    Only the SHA-256 of the token is stored (security invariant 5); consuming it
+    is one conditional UPDATE, so a link works at most once even when clicked
+    twice at the same moment.
+    """
+
+    __tablename__ = "action_tokens"
+    __table_args__ = (Index("ix_action_tokens_account_id_purpose", "account_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # verify_email | reset_password | change_email | ...
+    purpose: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    # Non-secret context the action needs (e.g. the new email address).
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,9 @@ from idp.records import (
 )
 
 from . import models as m
+from .action_tokens import ActionTokenRepository
 from .outbox import OutboxRepository
+from .security_answers import SecurityAnswerRepository
 
 
 class DuplicateError(Exception):
@@ -169,6 +171,62 @@ class AccountRepository:
             update(m.Account)
             .where(m.Account.id == account_id)
             .values(password_hash=password_hash, updated_at=now)
+        )
+
+    def by_email(self, email: str) -> list[AccountRecord]:
+        """Accounts whose address is this one (case-insensitive); closed ones excluded."""
+        rows = self._s.scalars(
+            select(m.Account).where(
+                func.lower(m.Account.email) == email.strip().lower(),
+                m.Account.status != "closed",
+            )
+        )
+        return [self._record(r) for r in rows]
+
+    def activate(self, account_id: int, *, now: datetime) -> bool:
+        """Pending → active once the email link is opened; the address is then verified."""
+        result = self._s.execute(
+            update(m.Account)
+            .where(m.Account.id == account_id, m.Account.status == "pending")
+            .values(status="active", email_verified=True, updated_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def set_password(
+        self, account_id: int, password_hash: str, *, now: datetime, must_change: bool = False
+    ) -> None:
+        """A new password (not a re-hash): records when, for "password changed" notices."""
+        self._s.execute(
+            update(m.Account)
+            .where(m.Account.id == account_id)
+            .values(
+                password_hash=password_hash,
+                must_change_password=must_change,
+                password_changed_at=now,
+                updated_at=now,
+            )
+        )
+
+    def set_email(self, account_id: int, email: str, *, verified: bool, now: datetime) -> None:
+        self._s.execute(
+            update(m.Account)
+            .where(m.Account.id == account_id)
+            .values(email=email, email_verified=verified, updated_at=now)
+        )
+
+    def accept_terms(self, account_id: int, *, now: datetime) -> None:
+        self._s.execute(
+            update(m.Account)
+            .where(m.Account.id == account_id)
+            .values(terms_accepted_at=now, updated_at=now)
+        )
+
+    def close(self, account_id: int, *, now: datetime) -> None:
+        """Disable, never delete: records stay for the retention period."""
+        self._s.execute(
+            update(m.Account)
+            .where(m.Account.id == account_id)
+            .values(status="closed", closed_at=now, updated_at=now)
         )
 
     def set_status(self, account_id: int, status: str, *, now: datetime) -> None:
@@ -514,3 +572,5 @@ class UnitOfWork:
         self.refresh_tokens = RefreshTokenRepository(session)
         self.audit = AuditLog(session)
         self.outbox = OutboxRepository(session)
+        self.action_tokens = ActionTokenRepository(session)
+        self.security_answers = SecurityAnswerRepository(session)
