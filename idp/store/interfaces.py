@@ -55,3 +55,16 @@ class EphemeralStore(Protocol):
 
     def ttl(self, key: str) -> float | None:
         """Seconds left before ``key`` expires, or None when it is absent."""
+
+    def add_member(self, key: str, member: str, *, ttl: float) -> None:
+        """Add to a set (SADD) and set the set's TTL to at least ``ttl``.
+
+        Used as an index (an account's sessions) whose members are checked on
+        read; a member whose target has expired is simply dropped then.
+        """
+
+    def members(self, key: str) -> set[str]:
+        """Every member of a set (empty when absent)."""
+
+    def remove_member(self, key: str, member: str) -> bool:
+        """Remove from a set; True if it was there."""

@@ -77,6 +77,9 @@ class SSOSessionStore:
             user_agent=(user_agent or "")[:256] or None,
         )
         self._put(session, now)
+        self._store.add_member(
+            f"sso-index:{subject}", session.key, ttl=float(self._rules.absolute_timeout)
+        )
         return session_id, session
 
     def resume(self, session_id: str, *, now: float) -> SSOSession | None:
@@ -87,16 +90,8 @@ class SSOSessionStore:
         raw = self._store.get(f"sso:{key}")
         if raw is None:
             return None
-        data = json.loads(raw)
-        data["amr"] = tuple(data.get("amr") or ())
-        session = SSOSession(**data)
-        revoked = self._store.get(f"sso-revoked-before:{session.subject}")
-        facts = SessionFacts(
-            created_at=session.created_at,
-            last_seen_at=session.last_seen_at,
-            revoked_before=float(revoked) if revoked else None,
-        )
-        if decide_session(facts, self._rules, now) is not SessionState.VALID:
+        session = self._decode(raw)
+        if not self._valid(session, now):
             self._store.delete(f"sso:{key}")
             return None
         if now - session.last_seen_at >= TOUCH_EVERY:
@@ -106,6 +101,40 @@ class SSOSessionStore:
 
     def end(self, session_id: str) -> None:
         self._store.delete(f"sso:{session_key(session_id)}")
+
+    def end_by_key(self, subject: str, key: str) -> bool:
+        """End one of an account's sessions from its key ("sign out that device")."""
+        if not self._store.remove_member(f"sso-index:{subject}", key):
+            return False
+        self._store.delete(f"sso:{key}")
+        return True
+
+    def list_for(self, subject: str, *, now: float) -> list[SSOSession]:
+        """The account's live sessions, newest first; dead index entries are pruned."""
+        sessions = []
+        for key in self._store.members(f"sso-index:{subject}"):
+            raw = self._store.get(f"sso:{key}")
+            session = self._decode(raw) if raw else None
+            if session is None or session.subject != subject or not self._valid(session, now):
+                self._store.remove_member(f"sso-index:{subject}", key)
+                continue
+            sessions.append(session)
+        return sorted(sessions, key=lambda s: s.created_at, reverse=True)
+
+    @staticmethod
+    def _decode(raw: str) -> SSOSession:
+        data = json.loads(raw)
+        data["amr"] = tuple(data.get("amr") or ())
+        return SSOSession(**data)
+
+    def _valid(self, session: SSOSession, now: float) -> bool:
+        revoked = self._store.get(f"sso-revoked-before:{session.subject}")
+        facts = SessionFacts(
+            created_at=session.created_at,
+            last_seen_at=session.last_seen_at,
+            revoked_before=float(revoked) if revoked else None,
+        )
+        return decide_session(facts, self._rules, now) is SessionState.VALID
 
     def end_all_for(self, subject: str, *, now: float) -> None:
         """End every session of an account, in every process (logout everywhere).

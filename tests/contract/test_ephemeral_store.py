@@ -243,6 +243,26 @@ def test_expire_absent_is_false_and_creates_nothing(store: Store) -> None:
     assert store.get("nothing") is None
 
 
+def test_set_members_add_list_remove(store: Store) -> None:
+    assert store.members("idx") == set()
+    store.add_member("idx", "a", ttl=30)
+    store.add_member("idx", "b", ttl=30)
+    store.add_member("idx", "a", ttl=30)
+    assert store.members("idx") == {"a", "b"}
+    assert store.remove_member("idx", "a") is True
+    assert store.remove_member("idx", "a") is False
+    assert store.members("idx") == {"b"}
+
+
+def test_set_expires_and_ttl_only_lengthens(store: Store) -> None:
+    store.add_member("idx", "a", ttl=0.2)
+    store.add_member("idx", "b", ttl=0.1)  # a shorter TTL must not shorten the set's life
+    time.sleep(0.15)
+    assert store.members("idx") == {"a", "b"}
+    time.sleep(0.2)
+    assert store.members("idx") == set()
+
+
 def test_ttl_absent_is_none(store: Store) -> None:
     assert store.ttl("absent") is None
 

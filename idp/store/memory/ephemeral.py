@@ -45,6 +45,7 @@ class MemoryEphemeralStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[str, float]] = {}
+        self._sets: dict[str, tuple[set[str], float]] = {}
         self._writes = 0
 
     def ping(self) -> None:
@@ -69,6 +70,8 @@ class MemoryEphemeralStore:
             expired = [k for k, (_, deadline) in self._entries.items() if deadline <= now]
             for k in expired:
                 del self._entries[k]
+            for k in [k for k, (_, deadline) in self._sets.items() if deadline <= now]:
+                del self._sets[k]
 
     # -- EphemeralStore ---------------------------------------------------------
 
@@ -159,3 +162,38 @@ class MemoryEphemeralStore:
             if entry is None:
                 return None
             return math.floor((entry[1] - now) * 1000) / 1000
+
+    def _live_set(self, key: str, now: float) -> set[str] | None:
+        entry = self._sets.get(key)
+        if entry is not None and entry[1] <= now:
+            del self._sets[key]
+            return None
+        return None if entry is None else entry[0]
+
+    def add_member(self, key: str, member: str, *, ttl: float) -> None:
+        """SADD plus a deadline that only moves later (like EXPIRE ... GT)."""
+        ms = _ttl_ms(ttl)
+        with self._lock:
+            now = self._clock()
+            members = self._live_set(key, now)
+            deadline = now + ms / 1000
+            if members is None:
+                self._sets[key] = ({member}, deadline)
+                return
+            members.add(member)
+            self._sets[key] = (members, max(deadline, self._sets[key][1]))
+
+    def members(self, key: str) -> set[str]:
+        with self._lock:
+            members = self._live_set(key, self._clock())
+            return set(members) if members else set()
+
+    def remove_member(self, key: str, member: str) -> bool:
+        with self._lock:
+            members = self._live_set(key, self._clock())
+            if not members or member not in members:
+                return False
+            members.discard(member)
+            if not members:
+                del self._sets[key]
+            return True

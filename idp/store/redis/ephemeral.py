@@ -139,3 +139,19 @@ class RedisEphemeralStore:
         if ms == -1:
             return math.inf
         return ms / 1000
+
+    def add_member(self, key: str, member: str, *, ttl: float) -> None:
+        """SADD + PEXPIRE (only ever lengthened) in one MULTI/EXEC."""
+        name = self._key(key)
+        ms = _ttl_ms(ttl)
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.sadd(name, member)
+            pipe.pexpire(name, ms, nx=True)
+            pipe.pexpire(name, ms, gt=True)
+            pipe.execute()
+
+    def members(self, key: str) -> set[str]:
+        return {str(m) for m in self._client.smembers(self._key(key))}
+
+    def remove_member(self, key: str, member: str) -> bool:
+        return bool(self._client.srem(self._key(key), member))
