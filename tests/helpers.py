@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from flask.testing import FlaskClient
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from sqlalchemy import func, select
 from werkzeug.test import TestResponse
+
+from idp.services import Services
+from idp.store.sql import models
 
 if TYPE_CHECKING:
     from .conftest import Factory
@@ -27,6 +35,80 @@ def csrf_token(html: str) -> str:
 
 def strip_csrf(html: str) -> str:
     return CSRF_RE.sub('name="csrf_token" value=""', html)
+
+
+MESSAGE_ID_RE = re.compile(r'data-message-id="([^"]+)"')
+
+
+def message_ids(html: str) -> list[str]:
+    """The stable message IDs a page shows (templates mark them with data-message-id)."""
+    return MESSAGE_ID_RE.findall(html)
+
+
+def assert_error_page(response: TestResponse, message_id: str, status: int = 400) -> None:
+    """An error shown to the user: the given status and message, and never a redirect."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    assert "Location" not in response.headers
+    assert message_ids(response.text) == [message_id], response.text[:500]
+
+
+def assert_error_redirect(
+    response: TestResponse, redirect_uri: str, error: str, *, state: str | None = None
+) -> dict[str, str]:
+    """An OAuth error sent back to the client's redirect URI (RFC 6749 §4.1.2.1)."""
+    assert response.status_code == 302, (response.status_code, response.text[:500])
+    location = response.headers["Location"]
+    assert location.split("?", 1)[0] == redirect_uri, location
+    params = query(location)
+    assert params.get("error") == error, params
+    assert "code" not in params
+    if state is not None:
+        assert params.get("state") == state, params
+    return params
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, unverified (for looking at times a verifier would reject)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class MovableClock:
+    """Wall-clock time plus an offset that tests move forward instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+def row_counts(services: Services) -> dict[str, int]:
+    """How many rows the tables a protocol request may write hold right now."""
+    tables = {
+        "refresh_tokens": models.RefreshToken,
+        "audit_events": models.AuditEvent,
+        "consents": models.Consent,
+        "accounts": models.Account,
+        "clients": models.Client,
+    }
+    with services.db.session() as session:
+        return {
+            name: int(session.scalar(select(func.count()).select_from(model)) or 0)
+            for name, model in tables.items()
+        }
+
+
+def audit_types(services: Services) -> list[str]:
+    with services.db.transaction() as uow:
+        return [event.type for event in uow.audit.tail(500)]
 
 
 def query(location: str) -> dict[str, str]:
@@ -83,6 +165,48 @@ class OIDCActions:
     def __init__(self, client: FlaskClient, factory: Factory) -> None:
         self.client = client
         self.factory = factory
+
+    # --- discovery and keys ---
+
+    def discovery(self) -> dict[str, Any]:
+        response = self.client.get("/.well-known/openid-configuration")
+        assert response.status_code == 200, response.text
+        return response.get_json()  # type: ignore[no-any-return]
+
+    def issuer(self) -> str:
+        return str(self.discovery()["issuer"])
+
+    def jwks(self) -> KeySet:
+        return KeySet.import_key_set(self.client.get("/jwks.json").get_json())
+
+    def id_token(self, id_token: str, rp_client: Any, *, nonce: str | None = None) -> Any:
+        """Verify an ID token as a relying party would; return the decoded token."""
+        token = jwt.decode(id_token, self.jwks())
+        expected: dict[str, Any] = {
+            "iss": {"essential": True, "value": self.issuer()},
+            "aud": {"essential": True, "value": rp_client.client_id},
+            "sub": {"essential": True},
+            "exp": {"essential": True},
+            "iat": {"essential": True},
+        }
+        if nonce is not None:
+            expected["nonce"] = {"essential": True, "value": nonce}
+        # The relying party's clock agrees with the provider's (tests may move it).
+        now = int(self.factory.services.clock().timestamp())
+        jwt.JWTClaimsRegistry(now=now, leeway=5, **expected).validate(token.claims)
+        return token
+
+    # --- browser ---
+
+    def sign_in(self, username: str = "alice", password: str | None = None) -> TestResponse:
+        """Sign in on the provider's own login page, outside any authorization request."""
+        response = self.login("/login", username=username, password=password)
+        assert response.status_code == 303, response.text
+        return response
+
+    def session_cookie(self) -> str | None:
+        cookie = self.client.get_cookie("idp_session")
+        return None if cookie is None else cookie.value
 
     def request(self, rp_client: Any, **kw: Any) -> AuthRequest:
         return AuthRequest(
@@ -186,3 +310,48 @@ class OIDCActions:
         response = self.exchange(rp_client, req, code)
         assert response.status_code == 200, response.text
         return response.get_json()  # type: ignore[no-any-return]
+
+    def refresh(self, rp_client: Any, refresh_token: str, **kw: Any) -> TestResponse:
+        data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        data.update(kw.pop("extra", {}))
+        return self.token(rp_client, data, **kw)
+
+    def userinfo(self, access_token: str, *, how: str = "get") -> TestResponse:
+        """Call UserInfo: "get" or "post" with the Authorization header, "body" in the form."""
+        if how == "get":
+            return self.client.get("/userinfo", headers=bearer(access_token))
+        if how == "post":
+            return self.client.post("/userinfo", headers=bearer(access_token))
+        return self.client.post("/userinfo", data={"access_token": access_token})
+
+    def _client_auth(
+        self, rp_client: Any, data: dict[str, str], auth: str
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        secret = self.factory.secrets.get(rp_client.client_id)
+        data = dict(data)
+        headers: dict[str, str] = {}
+        if auth == "basic" and secret:
+            headers = basic(rp_client.client_id, secret)
+        elif auth == "post" and secret:
+            data.update(client_id=rp_client.client_id, client_secret=secret)
+        else:
+            data["client_id"] = rp_client.client_id
+        return data, headers
+
+    def revoke(
+        self, rp_client: Any, token: str, *, hint: str | None = None, auth: str = "basic"
+    ) -> TestResponse:
+        data = {"token": token}
+        if hint:
+            data["token_type_hint"] = hint
+        data, headers = self._client_auth(rp_client, data, auth)
+        return self.client.post("/revoke", data=data, headers=headers)
+
+    def introspect(
+        self, rp_client: Any, token: str, *, hint: str | None = None, auth: str = "basic"
+    ) -> TestResponse:
+        data = {"token": token}
+        if hint:
+            data["token_type_hint"] = hint
+        data, headers = self._client_auth(rp_client, data, auth)
+        return self.client.post("/introspect", data=data, headers=headers)

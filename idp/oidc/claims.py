@@ -71,7 +71,8 @@ def parse_claims_request(raw: str | None) -> dict[str, list[str]]:
         raise ClaimsRequestError("claims parameter too large")
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: a deeply nested value ("[[[[...") within the size limit.
         raise ClaimsRequestError("claims parameter is not valid JSON") from None
     if not isinstance(data, dict):
         raise ClaimsRequestError("claims parameter must be a JSON object")

@@ -10,11 +10,15 @@ for every client, refresh tokens rotate with reuse detection.
 from __future__ import annotations
 
 import secrets
-import time
 from datetime import timedelta
 from typing import Any
 
-from authlib.oauth2.rfc6749 import InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    grants,
+)
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode as _OpenIDCode
 from joserfc.jwk import KeySet
@@ -22,6 +26,7 @@ from joserfc.jwk import KeySet
 from .claims import account_claims, select_claims
 from .context import OIDCContext
 from .models import EndUser, OAuthClient, RefreshTokenView
+from .params import scope_syntax_ok
 from .tokens import AccessTokenGrant, CodeGrant, token_hash
 
 ALL_CLIENT_AUTH = ["client_secret_basic", "client_secret_post", "none"]
@@ -83,7 +88,8 @@ class OpenIDCode(_OpenIDCode):  # type: ignore[misc]
         return {"alg": alg, "kid": self.ctx.keys.signing_key(alg).kid, "typ": "JWT"}
 
     def get_client_claims(self, client: OAuthClient) -> dict[str, Any]:
-        now = int(time.time())
+        # The provider's clock, like auth_time and every other lifetime here.
+        now = self.ctx.now()
         return {
             "iss": self.ctx.issuer,
             "aud": client.client_id,
@@ -126,6 +132,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             nonce=nonce,
             claims=user.claims_request,
             amr=list(getattr(request, "amr", None) or ["pwd"]),
+            expires_at=ctx.now() + ctx.lifetimes.code,
         )
         ctx.codes.save(code, grant)
         if nonce:
@@ -144,6 +151,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             return None
         if grant.client_id != client.client_id:
             ctx.revoke_grant(grant.grant_id, reason="code_wrong_client", client_id=client.client_id)
+            return None
+        if grant.is_expired(ctx.now()):
+            # Authlib never checks code expiry (stack-notes §1); the store's TTL is
+            # only housekeeping.
             return None
         return grant
 
@@ -196,7 +207,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         ctx = _ctx(self)
         account = ctx.uow().accounts.by_id(refresh_token.record.account_id)
         if account is None or not account.is_active:
-            return None
+            # The grant is no longer valid (RFC 6749 §5.2); Authlib would answer
+            # invalid_request for a missing user.
+            raise InvalidGrantError("the account is no longer active")
         client: OAuthClient = self.request.client
         return ctx.end_user(account, client.record, refresh_token.record.claims)
 
@@ -206,6 +219,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self) -> None:
+        if not scope_syntax_ok(self.request.payload.scope):
+            # Malformed scope (RFC 6749 §5.2): refused, not silently narrowed to nothing.
+            raise InvalidScopeError("scope is not a list of RFC 6749 scope tokens")
+        super().validate_token_request()
 
 
 def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:

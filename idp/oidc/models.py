@@ -71,7 +71,9 @@ class OAuthClient(ClientMixin):  # type: ignore[misc]
         return True
 
     def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code"
+        # A client registered without the code grant may not ask for codes
+        # (RFC 6749 §4.1.2.1 unauthorized_client); it could never redeem them anyway.
+        return response_type == "code" and "authorization_code" in self.record.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.record.grant_types

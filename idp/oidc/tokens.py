@@ -46,6 +46,9 @@ class CodeGrant:
     amr: list[str] = field(default_factory=list)
     acr: str | None = None
     session_key: str | None = None
+    # Unix time after which the code is refused, checked against the provider's clock
+    # (the store's TTL only bounds how long it is kept).
+    expires_at: int | None = None
 
     # Authlib's AuthorizationCodeMixin and OpenIDCode read these.
     def get_redirect_uri(self) -> str:
@@ -65,6 +68,9 @@ class CodeGrant:
 
     def get_amr(self) -> list[str] | None:
         return list(self.amr) or None
+
+    def is_expired(self, now: int) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,28 @@ def _unexpected(exc: Exception) -> Response:
     )
 
 
+def _refuse_nul_bytes() -> Response | None:
+    """A NUL byte is never meaningful in a parameter, and PostgreSQL text cannot hold
+    one: a lookup with it fails in the driver (a 500) instead of finding nothing."""
+    for values in (request.args, request.form):
+        for key, value in values.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                return _bad_request()
+    return None
+
+
+def _bad_request() -> Response:
+    if _wants_json():
+        return Response(
+            f'{{"error": "invalid_request", "error_description": "{message("bad_request")}"}}',
+            status=400,
+            mimetype="application/json",
+        )
+    return error_page("bad_request", status=400)
+
+
 def init_errors(app: Flask) -> None:
+    app.before_request(_refuse_nul_bytes)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from authlib.oauth2 import OAuth2Error
 from flask import Response, g, render_template, request
-from flask_wtf.csrf import CSRFError, validate_csrf
+from flask_wtf.csrf import validate_csrf
+from wtforms.validators import ValidationError
 
+from idp.oidc.subject import subject_for
 from idp.records import AuditEntry
+from idp.store.sessions import SSOSession
 
 from .deps import SESSION_COOKIE, current_session, request_meta, request_uow, services
 from .errors import error_page
@@ -36,11 +41,15 @@ def end_session_view(server: AuthorizationServer) -> Response:
     confirmed = request.method == "POST" and request.form.get("decision") == "logout"
     if confirmed:
         try:
+            # Raises wtforms' ValidationError (not CSRFError) for a missing or bad token.
             validate_csrf(request.form.get("csrf_token"))
-        except CSRFError:
+        except ValidationError:
             return error_page("csrf_failed", status=400)
-    elif end_request.needs_confirmation and session is not None:
-        # No valid id_token_hint: anyone could have sent this browser here (§6).
+    elif session is not None and (
+        end_request.needs_confirmation or not _hint_names(session, end_request, hint_sub)
+    ):
+        # No valid id_token_hint, or one for somebody else: anyone could have sent
+        # this browser here (§6), so the patient decides.
         params = {n: request.values[n] for n in LOGOUT_PARAMS if n in request.values}
         client = end_request.client.record if end_request.client else None
         return Response(render_template("logout_confirm.html", params=params, client=client))
@@ -58,6 +67,15 @@ def end_session_view(server: AuthorizationServer) -> Response:
         response = Response(render_template("logged_out.html"))
     g.idp_clear_cookie = True
     return response
+
+
+def _hint_names(session: SSOSession, end_request: Any, hint_sub: object) -> bool:
+    """Does the id_token_hint name the user signed in to this browser?"""
+    client = end_request.client
+    if client is None or not isinstance(hint_sub, str):
+        return False
+    account_sub = subject_for(client.record, session.subject, salt=services().keys.pairwise_salt())
+    return hint_sub == account_sub
 
 
 def _end(key: str, account_id: int, subject: str, client_id: str | None, hint_sub: object) -> None:

@@ -7,11 +7,13 @@ server-side while the patient signs in.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6750 import InvalidTokenError
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -19,6 +21,7 @@ from joserfc.errors import JoseError
 from idp.oidc.claims import ClaimsRequestError, account_claims, parse_claims_request, select_claims
 from idp.oidc.discovery import discovery_document
 from idp.oidc.interaction import Decision, InteractionFacts, Step, decide_interaction
+from idp.oidc.params import scope_syntax_ok
 from idp.oidc.subject import subject_for
 from idp.records import ClientRecord
 from idp.store.interactions import Interaction
@@ -32,6 +35,8 @@ bp = Blueprint("oidc", __name__)
 # Longest value accepted for any authorization parameter; real ones are far shorter.
 MAX_PARAM_LENGTH = 2048
 MAX_PARAMS = 40
+# C0 controls other than tab, CR and LF (which pretty-printed claims JSON may hold), and DEL.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _server() -> AuthorizationServer:
@@ -178,7 +183,7 @@ def _verify_hint(hint: str, client: ClientRecord) -> str:
 def _parse_max_age(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # "٣".isdigit() is True
         raise InvalidRequestError("max_age must be a non-negative integer")
     return int(raw)
 
@@ -192,6 +197,15 @@ def _authorize(
     try:
         if "__repeated__" in params:
             raise InvalidRequestError(f"parameter {params['__repeated__']} repeated")
+        if not params.get("response_type"):
+            # RFC 6749 §4.1.2.1: a missing required parameter is invalid_request
+            # (Authlib would answer unsupported_response_type).
+            raise InvalidRequestError("response_type is required")
+        for key, value in params.items():
+            if _CONTROL_CHARS.search(value):
+                raise InvalidRequestError(f"parameter {key} contains control characters")
+        if not scope_syntax_ok(params.get("scope")):
+            raise InvalidScopeError("scope is not a list of RFC 6749 scope tokens")
         if "request" in params:
             raise _oauth_error("request_not_supported", "request objects are not supported")
         if "request_uri" in params:
@@ -276,8 +290,29 @@ def svc_end_user(client: ClientRecord, account: Any, claims_request: dict[str, l
 # --- token, userinfo, revocation, introspection --------------------------------------------
 
 
+def _form_problem(*, required: tuple[str, ...] = ()) -> str | None:
+    """Why a client-to-server POST is malformed (RFC 6749 §3.2; RFC 7009 §2.1; RFC 7662 §2.1)."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return "send the parameters as application/x-www-form-urlencoded"
+    for key in request.form:
+        if len(request.form.getlist(key)) > 1:
+            return f"parameter {key[:64]} repeated"
+    for key in required:
+        if not request.form.get(key):
+            return f"{key} is required"
+    return None
+
+
+def _invalid_request(description: str) -> Response:
+    return _server().handle_error_response(None, InvalidRequestError(description))  # type: ignore[no-any-return]
+
+
 @bp.post("/token")
 def token() -> Response:
+    problem = _form_problem(required=("grant_type",))
+    if problem:
+        # Authlib would call a missing grant_type unsupported_grant_type.
+        return _invalid_request(problem)
     return _server().create_token_response()  # type: ignore[no-any-return]
 
 
@@ -286,14 +321,12 @@ def userinfo() -> Response:
     protector = current_app.extensions["idp_resource_protector"]
     try:
         access = protector.acquire_token("openid")
+        user = access.get_user()
+        if user is None:
+            # A client credentials token speaks for no end-user (RFC 6750 §3.1).
+            raise InvalidTokenError(description="the access token was not issued for a user")
     except OAuth2Error as exc:
-        response = jsonify(dict(exc.get_body()))
-        response.status_code = exc.status_code
-        for name, value in exc.get_headers():
-            if name.lower() != "content-type":
-                response.headers[name] = value
-        return response
-    user = access.get_user()
+        return _bearer_error(exc)
     claims = {"sub": user.subject}
     claims.update(
         select_claims(
@@ -305,13 +338,38 @@ def userinfo() -> Response:
     return jsonify(claims)
 
 
+def _bearer_error(exc: OAuth2Error) -> Response:
+    """A UserInfo error as RFC 6750 §3 words it."""
+    if exc.error == "missing_authorization":
+        # §3.1: a request without credentials gets the challenge, but no error code.
+        response = jsonify({"error_description": "send the access token as a Bearer token"})
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer realm="userinfo"'
+        return response
+    response = jsonify(dict(exc.get_body()))
+    response.status_code = exc.status_code
+    for name, value in exc.get_headers():
+        if name.lower() == "www-authenticate":
+            scheme, _, rest = value.partition(" ")
+            value = f"Bearer {rest}" if scheme.lower() == "bearer" else value
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
 @bp.post("/revoke")
 def revoke() -> Response:
+    problem = _form_problem()
+    if problem:
+        return _invalid_request(problem)
     return _server().create_endpoint_response("revocation")  # type: ignore[no-any-return]
 
 
 @bp.post("/introspect")
 def introspect() -> Response:
+    problem = _form_problem()
+    if problem:
+        return _invalid_request(problem)
     return _server().create_endpoint_response("introspection")  # type: ignore[no-any-return]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from authlib.integrations.flask_oauth2 import AuthorizationServer as _FlaskServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import request as flask_request
@@ -72,6 +73,19 @@ class BearerProtector(ResourceProtector):  # type: ignore[misc]
         return super().parse_request_authorization(request)
 
 
+def _client_secret_basic(query_client: Any, request: Any) -> Any:
+    """Authlib's HTTP Basic client authentication, refusing undecodable credentials.
+
+    Authlib decodes the base64 credentials as UTF-8 without catching the error, so
+    ``Authorization: Basic //79`` (bytes that are not UTF-8) or a non-ASCII header
+    value was a 500.
+    """
+    try:
+        return authenticate_client_secret_basic(query_client, request)
+    except ValueError:  # UnicodeDecodeError, or non-ASCII text that is not base64 at all
+        return None
+
+
 class AuthorizationServer(_FlaskServer):  # type: ignore[misc]
     """Holds ``ctx`` so grants and endpoints reach our stores through ``server.ctx``."""
 
@@ -85,7 +99,10 @@ class AuthorizationServer(_FlaskServer):  # type: ignore[misc]
 
 def build_server(app: Any, ctx: OIDCContext) -> tuple[AuthorizationServer, ResourceProtector]:
     def query_client(client_id: Any) -> OAuthClient | None:
+        # NUL: from decoded HTTP Basic credentials; PostgreSQL cannot compare it.
         if not isinstance(client_id, str) or not client_id or len(client_id) > 128:
+            return None
+        if "\x00" in client_id:
             return None
         record = ctx.uow().clients.by_client_id(client_id)
         return None if record is None else OAuthClient(record)
@@ -93,6 +110,7 @@ def build_server(app: Any, ctx: OIDCContext) -> tuple[AuthorizationServer, Resou
     server = AuthorizationServer()
     server.ctx = ctx
     server.init_app(app, query_client=query_client, save_token=lambda t, r: save_token(ctx, t, r))
+    server.register_client_auth_method("client_secret_basic", _client_secret_basic)
     server.register_grant(
         AuthorizationCodeGrant, [OpenIDCode(server), S256Challenge(required=True)]
     )
