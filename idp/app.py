@@ -9,6 +9,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.clock import Clock, system_clock
+from idp.flows.credentials import CredentialRules
 from idp.flows.login import LoginFlow
 from idp.flows.methods.password import PasswordHashing
 from idp.messages import message
@@ -38,6 +39,7 @@ from idp.store.memory import MemoryEphemeralStore
 from idp.store.redis import RedisEphemeralStore
 from idp.store.sessions import SSOSessionStore
 from idp.store.sql.database import Database
+from idp.store.throttle import Throttle
 
 log = logging.getLogger("idp")
 
@@ -106,6 +108,12 @@ def build_services(
         access_tokens=AccessTokenStore(ephemeral, ttl=settings.tokens.access_token),
         attempts=attempts,
         login=LoginFlow(db=db, hashing=hashing, counter=attempts, rules=rules, clock=clock),
+        credentials=CredentialRules(
+            password_policy=settings.password_policy,
+            security_questions=settings.accounts.security_questions,
+            service_name=settings.service_name,
+        ),
+        throttle=Throttle(ephemeral),
         notifier=notifier,
         dispatcher=dispatcher,
         outbox_worker=outbox_worker,
@@ -146,7 +154,7 @@ def create_app(
     services: Services | None = None,
     **overrides: Any,
 ) -> Flask:
-    from idp.web import auth, errors, oidc, security
+    from idp.web import account, auth, errors, oidc, security, signup
     from idp.web.deps import commit_request_uow, request_meta, request_uow, rollback_request_uow
     from idp.web.server import build_server
 
@@ -191,7 +199,11 @@ def create_app(
             "6-character minimum); use it only to match an existing portal's rule",
             settings.password_policy,
         )
-    app.jinja_env.globals.update(service_name=settings.service_name, message=message)
+    app.jinja_env.globals.update(
+        service_name=settings.service_name,
+        message=message,
+        signup_enabled=settings.accounts.signup_enabled,
+    )
 
     ctx = OIDCContext(
         issuer=settings.issuer,
@@ -210,6 +222,8 @@ def create_app(
     app.teardown_request(rollback_request_uow)
     oidc.init_oidc(app, server, protector)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(signup.bp)
+    app.register_blueprint(account.bp)
     if settings.is_development:
         from idp.web import dev_outbox
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from idp.clock import Clock
+from idp.flows.credentials import CredentialRules
 from idp.flows.login import LoginFlow
 from idp.flows.methods.password import PasswordHashing
 from idp.notify import Dispatcher, DispatchWorker, Notifier
@@ -16,6 +17,7 @@ from idp.store.interactions import InteractionStore
 from idp.store.interfaces import EphemeralStore
 from idp.store.sessions import SSOSessionStore
 from idp.store.sql.database import Database
+from idp.store.throttle import Throttle
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Services:
     access_tokens: AccessTokenStore
     attempts: AttemptCounter
     login: LoginFlow
+    credentials: CredentialRules
+    throttle: Throttle
     notifier: Notifier
     dispatcher: Dispatcher
     outbox_worker: DispatchWorker

@@ -1,4 +1,4 @@
-"""User-visible text keyed by stable message IDs; templates and tests use the IDs."""
+"""Texts for sign-in, consent, logout and protocol error pages."""
 
 from __future__ import annotations
 
@@ -44,7 +44,3 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     "address": "Your zip code",
     "offline_access": "Stay connected when you are not using it",
 }
-
-
-def message(message_id: str) -> str:
-    return MESSAGES.get(message_id, message_id)

@@ -1,0 +1,30 @@
+"""User-visible text keyed by stable message IDs; templates and tests use the IDs.
+
+One module per area so that each feature keeps its own texts; IDs must be
+unique across modules (a test checks it).
+"""
+
+from __future__ import annotations
+
+from . import account, core, recovery, signup
+
+_SOURCES = (core.MESSAGES, signup.MESSAGES, account.MESSAGES, recovery.MESSAGES)
+
+MESSAGES: dict[str, str] = {}
+for _source in _SOURCES:
+    MESSAGES.update(_source)
+
+SCOPE_DESCRIPTIONS = core.SCOPE_DESCRIPTIONS
+
+
+def message(message_id: str) -> str:
+    return MESSAGES.get(message_id, message_id)
+
+
+def duplicate_ids() -> set[str]:
+    seen: set[str] = set()
+    duplicates: set[str] = set()
+    for source in _SOURCES:
+        duplicates |= seen & set(source)
+        seen |= set(source)
+    return duplicates
