@@ -145,7 +145,8 @@ def build_dispatcher(settings: Settings, db: Database, clock: Clock) -> Dispatch
         )
     elif settings.is_development:
         senders["sms"] = DevelopmentOutbox()
-    return Dispatcher(db, senders, clock=clock, keep_bodies=settings.is_development)
+    # Bodies (links, codes) are blanked once sent, except in the development outbox.
+    return Dispatcher(db, senders, clock=clock)
 
 
 def create_app(

@@ -483,9 +483,20 @@ def _parse_dob(value: str | None) -> date | None:
     return dob
 
 
-@users.command("add", help="Create an account (office-made accounts).")
+@users.command(
+    "add",
+    help="Create an account. Office-made accounts use --send-temporary-password: the "
+    "patient gets the user ID and a temporary password by email and must choose a new "
+    "password (and security questions) at the first sign-in.",
+)
 @click.option("--username", required=True)
-@click.option("--password", required=True)
+@click.option("--password", help="Set this password (no change required at first sign-in).")
+@click.option(
+    "--send-temporary-password",
+    "send_temporary",
+    is_flag=True,
+    help="Generate a temporary password and email it with the user ID.",
+)
 @click.option("--email", required=True)
 @click.option("--first-name", default="")
 @click.option("--last-name", default="")
@@ -496,7 +507,8 @@ def _parse_dob(value: str | None) -> date | None:
 @click.option("--json", "as_json", is_flag=True)
 def users_add(
     username: str,
-    password: str,
+    password: str | None,
+    send_temporary: bool,
     email: str,
     first_name: str,
     last_name: str,
@@ -512,6 +524,11 @@ def users_add(
     username = username.strip()
     if not 3 <= len(username) <= 64 or any(c.isspace() or ord(c) < 32 for c in username):
         _fail("--username must be 3-64 characters without spaces")
+    if (password is None) == (not send_temporary):
+        _fail("give exactly one of --password and --send-temporary-password")
+    if send_temporary:
+        password = temporary_password()
+    assert password is not None
     if not 1 <= len(password) <= 1024:
         _fail("--password must be 1-1024 characters")
     if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
@@ -530,25 +547,45 @@ def users_add(
         else None
     )
     try:
-        with _services(_settings()) as services, services.db.transaction() as uow:
-            account = uow.accounts.add(
-                username=username,
-                password_hash=services.hashing.hash(password),
-                email=email,
-                email_verified=True,
-                phone=phone,
-                person=person,
-                now=_now(),
-            )
-            uow.audit.record(
-                AuditEntry(
-                    type="account_created",
-                    outcome="success",
-                    actor="staff:cli",
-                    subject=account.subject,
-                ),
-                now=_now(),
-            )
+        with _services(_settings()) as services:
+            with services.db.transaction() as uow:
+                account = uow.accounts.add(
+                    username=username,
+                    password_hash=services.hashing.hash(password),
+                    email=email,
+                    email_verified=not send_temporary,
+                    phone=phone,
+                    person=person,
+                    must_change_password=send_temporary,
+                    now=_now(),
+                )
+                uow.audit.record(
+                    AuditEntry(
+                        type="account_created",
+                        outcome="success",
+                        actor="staff:cli",
+                        subject=account.subject,
+                        details={"temporary_password": send_temporary},
+                    ),
+                    now=_now(),
+                )
+                if send_temporary:
+                    services.notifier.email(
+                        uow,
+                        to=email,
+                        template="office_account",
+                        context={
+                            "username": account.username,
+                            "temporary_password": password,
+                            "login_url": f"{services.settings.issuer}/login",
+                            "valid_days": services.settings.accounts.temporary_password_ttl
+                            // 86400,
+                        },
+                        now=_now(),
+                    )
+            if send_temporary:
+                # This process ends now: send here rather than wait for a worker.
+                services.dispatcher.send_due()
     except DuplicateError:
         _fail("that user ID is taken")
     _emit(
@@ -556,6 +593,12 @@ def users_add(
         as_json,
         f"account {account.username} created (sub {account.subject})",
     )
+
+
+def temporary_password() -> str:
+    """Four groups from an alphabet without look-alikes (0/O, 1/l/I): ~80 bits."""
+    alphabet = "23456789abcdefghjkmnpqrstuvwxyz"
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
 
 
 @users.command("unlock", help="End a lockout (temporary or at the hard cap).")
