@@ -155,7 +155,7 @@ def create_app(
     services: Services | None = None,
     **overrides: Any,
 ) -> Flask:
-    from idp.web import account, auth, errors, oidc, security, signup
+    from idp.web import account, auth, errors, oidc, recovery, security, signup
     from idp.web.deps import commit_request_uow, request_meta, request_uow, rollback_request_uow
     from idp.web.server import build_server
 
@@ -225,6 +225,7 @@ def create_app(
     app.register_blueprint(auth.bp)
     app.register_blueprint(signup.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(recovery.bp)
     if settings.is_development:
         from idp.web import dev_outbox
 

@@ -626,6 +626,15 @@ def users_unlock(username: str) -> None:
     click.echo(f"account {account.username} unlocked")
 
 
+def _register_support_commands() -> None:
+    from idp.cli_support import register
+
+    register(users)
+
+
+_register_support_commands()
+
+
 # --- audit -----------------------------------------------------------------------------------
 
 
