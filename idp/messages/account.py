@@ -1,5 +1,125 @@
-"""Texts for account pages and emails."""
+"""Texts for the "My account" pages and their emails.
+
+``MESSAGES`` holds page-level messages (shown with ``data-message-id``); IDs
+start with ``account_`` so they never collide with another area's. The other
+tables turn reason codes from policies and the audit log into words; they are
+keyed by those codes, not by message IDs, and are not part of ``MESSAGES``.
+"""
 
 from __future__ import annotations
 
-MESSAGES: dict[str, str] = {}
+MESSAGES: dict[str, str] = {
+    # input refused before anything is checked (400, nothing written)
+    "account_missing_fields": "Fill in every field.",
+    "account_field_too_long": "One of the fields is too long.",
+    "account_control_characters": "One of the fields contains characters that are not allowed.",
+    # reauthentication (ASVS 7.5.1)
+    "account_wrong_password": "Your current password is not correct.",
+    # the account changed under this page (closed or locked meanwhile)
+    "account_unavailable": "This account can no longer be changed. Please sign in again.",
+    # profile
+    "account_names_read_only": (
+        "Your name is used to match you with your practices' records, so it cannot be changed "
+        "here. To correct it, please contact your practice."
+    ),
+    "account_phone_invalid": "Enter a valid phone number.",
+    "account_phone_changed": "Your phone number was saved.",
+    # password
+    "account_password_rejected": "Choose a different new password.",
+    "account_password_mismatch": "The two new passwords do not match.",
+    "account_password_changed": "Your password was changed.",
+    "account_password_changed_others_ended": (
+        "Your password was changed, and your other devices and apps were signed out."
+    ),
+    # email
+    "account_email_invalid": "Enter a valid email address, such as name@example.org.",
+    "account_email_same": "That is already your email address.",
+    "account_email_link_sent": (
+        "We sent a confirmation link to your new address. Your email address changes when you "
+        "open it. Until then we keep using your current address."
+    ),
+    "account_email_link_invalid": (
+        "This link has expired or was already used. Please ask for a new one on the Email page."
+    ),
+    "account_email_confirm": "Confirm that this is your new email address.",
+    "account_email_changed": "Your email address was changed and confirmed.",
+    # security questions
+    "account_questions_rejected": "Please change the questions or answers below.",
+    "account_questions_changed": "Your security questions were saved.",
+    "account_questions_none": "You have no security questions yet.",
+    # sessions
+    "account_session_not_found": "That session had already ended.",
+    "account_session_ended": "That device was signed out.",
+    "account_signed_out_everywhere": (
+        "You were signed out everywhere, including here. Sign in again to continue."
+    ),
+    # activity
+    "account_activity_none": "No sign-in activity yet.",
+    # close
+    "account_close_confirmation": "Type CLOSE in the box to confirm.",
+    "account_close_warning": (
+        "Closing your account signs you out everywhere, disconnects every portal and app, and "
+        "stops you from signing in again. Your records are kept for the period the law and "
+        "your practices require; nothing is deleted now. Your practices' own records are not "
+        "affected."
+    ),
+    "account_closed": (
+        "Your account is closed. You have been signed out everywhere. "
+        "We sent a confirmation to your email address."
+    ),
+}
+
+# Why a phone number was refused (codes of idp.notify.phone.PhoneReason).
+PHONE_REASONS: dict[str, str] = {
+    "empty": "Enter a phone number.",
+    "too_long_input": "The phone number is too long.",
+    "not_a_number": "That does not look like a phone number.",
+    "invalid_country_code": "The country code is not valid.",
+    "too_short": "The number is too short; include the area code.",
+    "too_long": "The number is too long.",
+    "invalid_number": "That number does not exist; please check it.",
+    "has_extension": "Enter a number without an extension.",
+}
+
+# Why a set of security questions was refused (codes of idp.policies.security_questions).
+QUESTION_REASONS: dict[str, str] = {
+    "wrong_question_count": "Answer every question.",
+    "unknown_question": "Choose each question from the list.",
+    "duplicate_question": "Choose a different question for each one.",
+    "answer_too_short": "Each answer needs at least 3 letters or digits.",
+    "answer_too_long": "Each answer can have at most 100 characters.",
+    "answer_repeated": "Give a different answer to each question.",
+    "answer_is_credential": "An answer must not be your user ID or password.",
+    "custom_question_invalid": "Your own questions need 10 to 200 characters.",
+}
+
+# Sign-in activity: what each audit event type is called on the activity page.
+ACTIVITY_LABELS: dict[str, str] = {
+    "login": "Sign-in",
+    "login_refused": "Sign-in refused",
+    "logout": "Sign-out",
+    "account_locked": "Account locked",
+    "reauthentication": "Password check on the account page",
+    "password_changed": "Password changed",
+    "email_change_requested": "Email change requested",
+    "email_changed": "Email address changed",
+    "phone_changed": "Phone number changed",
+    "security_questions_changed": "Security questions changed",
+    "account_closed": "Account closed",
+}
+
+# Reason codes recorded with those events, in words (anything else: outcome only).
+ACTIVITY_REASONS: dict[str, str] = {
+    "signed_in": "Signed in",
+    "invalid_credentials": "Wrong password",
+    "locked": "Refused: too many attempts",
+    "temporarily_locked": "Locked for a while after too many attempts",
+    "hard_cap": "Locked until reset after too many attempts",
+    "hard_locked": "Refused: account locked",
+}
+
+# The sessions and activity pages name devices from their User-Agent.
+DEVICE_TEXTS: dict[str, str] = {
+    "unknown": "Unknown device",
+    "format": "{browser} on {system}",
+}

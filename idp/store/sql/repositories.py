@@ -236,6 +236,14 @@ class AccountRepository:
             .values(status=status, updated_at=now)
         )
 
+    def set_phone(self, account_id: int, phone: str, *, verified: bool, now: datetime) -> None:
+        """The account's contact number (E.164); a new number is unverified until proven."""
+        self._s.execute(
+            update(m.Account)
+            .where(m.Account.id == account_id)
+            .values(phone=phone, phone_verified=verified, updated_at=now)
+        )
+
 
 # --- portals and clients -------------------------------------------------------------------
 
@@ -392,6 +400,15 @@ class ConsentRepository:
         row.scope = " ".join(sorted(previous | scopes))
         row.granted_at = now
         row.revoked_at = None
+
+    def revoke_for_account(self, account_id: int, *, now: datetime) -> int:
+        """Withdraw every consent of an account (account closed); rows stay for the audit."""
+        result = self._s.execute(
+            update(m.Consent)
+            .where(m.Consent.account_id == account_id, m.Consent.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 # --- refresh tokens ------------------------------------------------------------------------
@@ -557,6 +574,31 @@ class AuditLog:
                 details=r.details or {},
             )
             for r in reversed(list(rows))
+        ]
+
+    def for_subject(self, subject: str, types: Sequence[str], limit: int = 20) -> list[AuditRecord]:
+        """The newest events of these types about one account, newest first."""
+        rows = self._s.scalars(
+            select(m.AuditEvent)
+            .where(m.AuditEvent.subject == subject, m.AuditEvent.type.in_(list(types)))
+            .order_by(m.AuditEvent.id.desc())
+            .limit(limit)
+        )
+        return [
+            AuditRecord(
+                id=r.id,
+                at=r.at,
+                type=r.type,
+                outcome=r.outcome,
+                actor=r.actor,
+                subject=r.subject,
+                client_id=r.client_id,
+                ip=r.ip,
+                user_agent=r.user_agent,
+                session_id=r.session_id,
+                details=r.details or {},
+            )
+            for r in rows
         ]
 
 
