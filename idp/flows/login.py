@@ -34,6 +34,8 @@ class LoginReason(StrEnum):
     SIGNED_IN = "signed_in"
     INVALID_CREDENTIALS = "invalid_credentials"
     LOCKED = "account_locked"
+    # Right password, email not verified yet (self sign-up): told only to the password holder.
+    EMAIL_NOT_VERIFIED = "email_not_verified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,12 @@ class LoginFlow:
                     self._entry(account, "login_refused", "hard_locked", meta), now=now
                 )
                 return LoginResult(LoginReason.LOCKED)
+            if check.ok and account is not None and account.status == "pending":
+                self._counter.clear(key)
+                uow.audit.record(
+                    self._entry(account, "login_refused", "email_not_verified", meta), now=now
+                )
+                return LoginResult(LoginReason.EMAIL_NOT_VERIFIED)
             if check.ok and account is not None and account.is_active:
                 self._counter.clear(key)
                 if check.rehash:

@@ -1,5 +1,84 @@
-"""Texts for signup pages and emails."""
+"""Texts for signup pages and emails.
+
+Refusal codes from :mod:`idp.flows.registration` and
+:mod:`idp.policies.security_questions` are shown with the message ``signup_<code>``;
+``{min_age}`` and ``{questions}`` are filled in by the page. Password reasons use
+:func:`idp.policies.password.describe`, which knows the active preset.
+"""
 
 from __future__ import annotations
 
-MESSAGES: dict[str, str] = {}
+from idp.policies.security_questions import (
+    MAX_ANSWER,
+    MAX_CUSTOM_QUESTION,
+    MIN_ANSWER,
+    MIN_CUSTOM_QUESTION,
+)
+
+MESSAGES: dict[str, str] = {
+    # step 1: about you
+    "signup_first_name_required": "Enter your first name.",
+    "signup_first_name_too_long": "Your first name can have at most 100 characters.",
+    "signup_first_name_invalid": "Your first name contains characters we cannot accept.",
+    "signup_last_name_required": "Enter your last name.",
+    "signup_last_name_too_long": "Your last name can have at most 100 characters.",
+    "signup_last_name_invalid": "Your last name contains characters we cannot accept.",
+    "signup_dob_required": "Enter your date of birth.",
+    "signup_dob_invalid": (
+        "Enter your date of birth as a real date in the form YYYY-MM-DD, for example 1984-03-09."
+    ),
+    "signup_dob_in_future": "Your date of birth cannot be in the future.",
+    "signup_dob_under_min_age": (
+        "You must be at least {min_age} years old to sign up online. Patients younger than "
+        "{min_age} are enrolled by their practice: please ask the doctor's office, which can "
+        "also give a parent or guardian access to the record."
+    ),
+    "signup_zip_invalid": "Enter a 5-digit zip code, or a ZIP+4 code such as 02139-4307.",
+    "signup_gender_invalid": "Choose one of the options for gender.",
+    "signup_email_invalid": "Enter one email address, such as name@example.org.",
+    # step 2: your account
+    "signup_username_invalid": (
+        "Choose a user ID of 3 to 64 characters, using only letters, digits and . _ - @"
+    ),
+    "signup_username_taken": "That user ID is already taken. Please choose another one.",
+    "signup_terms_not_accepted": "Please read and accept the terms of use to create your account.",
+    "signup_wrong_question_count": "Choose and answer {questions} security questions.",
+    "signup_unknown_question": "Choose each question from the list, or write your own.",
+    "signup_duplicate_question": "Choose a different question each time.",
+    "signup_answer_too_short": f"Each answer needs at least {MIN_ANSWER} letters or digits.",
+    "signup_answer_too_long": f"Each answer can have at most {MAX_ANSWER} characters.",
+    "signup_answer_repeated": "Give a different answer to each question.",
+    "signup_answer_is_credential": "An answer must not be your user ID or your password.",
+    "signup_custom_question_invalid": (
+        f"A question you write yourself needs {MIN_CUSTOM_QUESTION} to "
+        f"{MAX_CUSTOM_QUESTION} characters."
+    ),
+    # pages
+    "signup_flow_expired": (
+        "Your sign-up expired or was already finished, so we no longer have your details. "
+        "Please start again."
+    ),
+    "signup_check_email": (
+        "We sent a message to your email address. Follow the instructions in it to finish. "
+        "If nothing arrives within a few minutes, check your spam folder."
+    ),
+    "signup_verify_prompt": "Confirm your email address to finish creating your account.",
+    "signup_verified": "Your account is ready. You can now sign in with your user ID and password.",
+    "signup_link_invalid": (
+        "This link does not work: it was already used, it expired, or it was copied "
+        "incompletely. You can ask for a new link."
+    ),
+    "signup_resend_prompt": (
+        "Enter the email address you signed up with. If an account there is waiting to be "
+        "verified, we will send it a new link."
+    ),
+    "signup_resend_sent": (
+        "If an account is waiting for verification at that address, we sent a new link to it. "
+        "Links sent before no longer work."
+    ),
+    # sign-in page: shown only after the right password for a pending account
+    "email_not_verified": (
+        "Your email address is not verified yet. Open the link in the email we sent you to "
+        "finish creating your account."
+    ),
+}

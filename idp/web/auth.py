@@ -58,8 +58,15 @@ def login() -> Response:
         message_id = (
             "account_locked" if result.reason is LoginReason.LOCKED else ("invalid_credentials")
         )
+        status = 401
+        if result.reason is LoginReason.EMAIL_NOT_VERIFIED:
+            # Only reached with the right password: it tells the holder nothing new.
+            message_id, status = "email_not_verified", 403
         return _render_login(
-            username=username[:64], message_id=message_id, interaction_id=interaction_id, status=401
+            username=username[:64],
+            message_id=message_id,
+            interaction_id=interaction_id,
+            status=status,
         )
 
     # A new session id at every sign-in (session fixation, ASVS 7.2.4).

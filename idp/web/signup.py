@@ -1,7 +1,206 @@
-"""Self sign-up pages (issue 3): two steps, then "check your email"."""
+"""Self sign-up pages (issue 3): two steps, then "check your email", then the link.
+
+Thin views over :class:`idp.flows.registration.RegistrationFlow`: parse the form,
+call one step, render. Every sign-up route answers 404 when sign-up is turned off.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from idp.flows.registration import (
+    GENDERS,
+    MAX_NAME,
+    MAX_PASSWORD_INPUT,
+    CredentialsInput,
+    DemographicsInput,
+    Refusal,
+    RegistrationFlow,
+    SignupOutcome,
+    SignupState,
+)
+from idp.messages import message
+from idp.policies.password import PASSWORD_PRESETS, describe
+from idp.policies.security_questions import CURATED_QUESTIONS
+
+from .deps import request_meta, services
+from .forms import field, question_choices
 
 bp = Blueprint("signup", __name__)
+
+GENDER_LABELS = dict(zip(GENDERS, ("Female", "Male", "Other", "I prefer not to say"), strict=True))
+
+
+@bp.before_request
+def _only_when_enabled() -> None:
+    if request.path.startswith("/signup") and not services().settings.accounts.signup_enabled:
+        abort(404)
+
+
+def _flow() -> RegistrationFlow:
+    svc = services()
+    return RegistrationFlow(
+        db=svc.db,
+        ephemeral=svc.ephemeral,
+        hashing=svc.hashing,
+        credentials=svc.credentials,
+        throttle=svc.throttle,
+        notifier=svc.notifier,
+        clock=svc.clock,
+        accounts=svc.settings.accounts,
+        issuer=svc.settings.issuer,
+    )
+
+
+def _reasons(refusals: Iterable[Refusal]) -> list[tuple[str, str]]:
+    """(code, text) pairs for the ``reasons`` macro, in the order the flow gave them."""
+    settings = services().settings
+    policy = PASSWORD_PRESETS[settings.password_policy]
+    fill = {
+        "min_age": settings.accounts.signup_min_age,
+        "questions": settings.accounts.security_questions,
+    }
+    items = []
+    for refusal in refusals:
+        if refusal.field == "password":
+            text = describe(refusal.code, policy)
+        else:
+            text = message(f"signup_{refusal.code}").format(**fill)
+        items.append((refusal.code, text))
+    return items
+
+
+def _page(template: str, *, status: int = 200, **context: Any) -> Response:
+    return Response(render_template(template, **context), status=status)
+
+
+def _start_page(
+    *,
+    values: Mapping[str, str] | None = None,
+    refusals: tuple[Refusal, ...] = (),
+    message_id: str | None = None,
+    status: int = 200,
+) -> Response:
+    return _page(
+        "signup_start.html",
+        status=status,
+        values=values or {},
+        reasons=_reasons(refusals),
+        invalid={r.field for r in refusals},
+        message_id=message_id,
+        genders=GENDER_LABELS,
+    )
+
+
+def _account_page(
+    flow_id: str,
+    *,
+    values: Mapping[str, str] | None = None,
+    refusals: tuple[Refusal, ...] = (),
+    status: int = 200,
+) -> Response:
+    accounts = services().settings.accounts
+    return _page(
+        "signup_account.html",
+        status=status,
+        flow_id=flow_id,
+        values=values or {},
+        reasons=_reasons(refusals),
+        invalid={r.field for r in refusals},
+        question_count=accounts.security_questions,
+        curated=CURATED_QUESTIONS,
+    )
+
+
+def _render(outcome: SignupOutcome, values: Mapping[str, str]) -> Response:
+    if outcome.state is SignupState.EXPIRED:
+        return _start_page(message_id="signup_flow_expired", status=400)
+    if outcome.state is SignupState.DEMOGRAPHICS:
+        return _start_page(values=values, refusals=outcome.refusals, status=400)
+    if outcome.state is SignupState.CREDENTIALS:
+        assert outcome.flow_id is not None
+        status = 400 if outcome.refusals else 200
+        return _account_page(
+            outcome.flow_id, values=values, refusals=outcome.refusals, status=status
+        )
+    # One page whatever happened behind it: new account, email in use, throttled.
+    return _page("signup_check_email.html", email=outcome.email)
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def start() -> Response:
+    if request.method == "GET":
+        return _start_page()
+    form = request.form
+    values = {
+        "first_name": field(form, "first_name", limit=MAX_NAME),
+        "last_name": field(form, "last_name", limit=MAX_NAME),
+        "dob": field(form, "dob", limit=10),
+        "zip": field(form, "zip", limit=10),
+        "gender": field(form, "gender", limit=16),
+        "email": field(form, "email", limit=254),
+    }
+    outcome = _flow().start(DemographicsInput(**values), meta=request_meta())
+    # Step 2 is rendered in reply to the POST: the flow id never appears in a URL.
+    return _render(outcome, values if outcome.state is SignupState.DEMOGRAPHICS else {})
+
+
+@bp.route("/signup/account", methods=["GET", "POST"])
+def account() -> BaseResponse:
+    if request.method == "GET":
+        return redirect(url_for("signup.start"), code=303)
+    form = request.form
+    count = services().settings.accounts.security_questions
+    questions = question_choices(form, count) if count else []
+    username = field(form, "username", limit=64)
+    credentials = CredentialsInput(
+        username=username,
+        password=(form.get("password") or "")[: MAX_PASSWORD_INPUT + 1],
+        questions=questions,
+        accept_terms=form.get("accept_terms") == "yes",
+    )
+    outcome = _flow().submit_credentials(
+        field(form, "f", limit=64), credentials, meta=request_meta()
+    )
+    # Echo the user ID and chosen questions, never the password or answers.
+    values = {"username": username, "accept_terms": "yes" if credentials.accept_terms else ""}
+    for n, choice in enumerate(questions, start=1):
+        values[f"question_{n}"] = choice.question_id
+        values[f"custom_question_{n}"] = choice.custom_text or ""
+    return _render(outcome, values)
+
+
+@bp.route("/signup/verify", methods=["GET", "POST"])
+def verify() -> Response:
+    flow = _flow()
+    if request.method == "GET":
+        # Looking does not use the link: mail scanners and previews open links too.
+        token = request.args.get("token", "")[:200]
+        if not flow.link_is_live(token):
+            return _page("signup_link_invalid.html", status=400)
+        return _page("signup_verify.html", token=token)
+    token = request.form.get("token", "")[:200]
+    if not flow.verify(token, meta=request_meta()):
+        return _page("signup_link_invalid.html", status=400)
+    return _page("signup_verified.html")
+
+
+@bp.route("/signup/resend", methods=["GET", "POST"])
+def resend() -> Response:
+    if request.method == "GET":
+        return _page("signup_resend.html", email="", reasons=[])
+    email = field(request.form, "email", limit=254)
+    if not _flow().resend(email, meta=request_meta()):
+        refusal = Refusal("email", "email_invalid")
+        return _page("signup_resend.html", status=400, email=email, reasons=_reasons([refusal]))
+    # The same reply whether or not an account waits at that address.
+    return _page("signup_resend_sent.html")
+
+
+@bp.get("/terms")
+def terms() -> Response:
+    return _page("terms.html")
