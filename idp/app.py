@@ -10,7 +10,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.clock import Clock, system_clock
 from idp.flows.credentials import CredentialRules
-from idp.flows.login import LoginFlow
+from idp.flows.first_signin import FirstSigninFlow
+from idp.flows.lockout import CredentialLockout
+from idp.flows.login import AddressLimit, LoginFlow
 from idp.flows.methods.password import PasswordHashing
 from idp.messages import message
 from idp.notify import (
@@ -66,7 +68,13 @@ def build_services(
     clock: Clock = system_clock,
     ephemeral: EphemeralStore | None = None,
     db: Database | None = None,
+    background_delivery: bool = True,
 ) -> Services:
+    """Build the object graph.
+
+    ``background_delivery=False`` leaves mail and texts in the outbox until someone
+    calls ``dispatcher.send_due()``: tests use it to read messages deterministically.
+    """
     db = db or Database.from_url(settings.database_url)
     ephemeral = ephemeral or build_ephemeral(settings)
     rules = LockoutRules(
@@ -76,6 +84,12 @@ def build_services(
     )
     hashing = PasswordHashing(settings.password_hashing)
     attempts = AttemptCounter(ephemeral, rules)
+    throttle = Throttle(ephemeral)
+    credentials = CredentialRules(
+        password_policy=settings.password_policy,
+        security_questions=settings.accounts.security_questions,
+        service_name=settings.service_name,
+    )
     dispatcher = build_dispatcher(settings, db, clock)
     outbox_worker = DispatchWorker(dispatcher, interval=settings.outbox_poll_interval)
     notifier = Notifier(
@@ -84,8 +98,9 @@ def build_services(
         ),
         message_id_domain=sender_domain(settings.smtp.sender),
         phone_region=settings.sms.phone_region,
-        on_commit=outbox_worker.wake,
+        on_commit=outbox_worker.wake if background_delivery else None,
     )
+    lockout = CredentialLockout(attempts, rules, notifier)
     return Services(
         settings=settings,
         db=db,
@@ -107,13 +122,22 @@ def build_services(
         ),
         access_tokens=AccessTokenStore(ephemeral, ttl=settings.tokens.access_token),
         attempts=attempts,
-        login=LoginFlow(db=db, hashing=hashing, counter=attempts, rules=rules, clock=clock),
-        credentials=CredentialRules(
-            password_policy=settings.password_policy,
-            security_questions=settings.accounts.security_questions,
-            service_name=settings.service_name,
+        lockout=lockout,
+        login=LoginFlow(
+            db=db,
+            hashing=hashing,
+            lockout=lockout,
+            clock=clock,
+            throttle=throttle,
+            address_limit=AddressLimit(
+                failures=settings.accounts.ip_failure_limit,
+                window=settings.accounts.ip_failure_window,
+            ),
+            temporary_password_ttl=settings.accounts.temporary_password_ttl,
         ),
-        throttle=Throttle(ephemeral),
+        credentials=credentials,
+        first_signin=FirstSigninFlow(db=db, hashing=hashing, rules=credentials, clock=clock),
+        throttle=throttle,
         notifier=notifier,
         dispatcher=dispatcher,
         outbox_worker=outbox_worker,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from idp.clock import Clock
 from idp.flows.credentials import CredentialRules
+from idp.flows.first_signin import FirstSigninFlow
+from idp.flows.lockout import CredentialLockout
 from idp.flows.login import LoginFlow
 from idp.flows.methods.password import PasswordHashing
 from idp.notify import Dispatcher, DispatchWorker, Notifier
@@ -32,8 +34,10 @@ class Services:
     codes: CodeStore
     access_tokens: AccessTokenStore
     attempts: AttemptCounter
+    lockout: CredentialLockout
     login: LoginFlow
     credentials: CredentialRules
+    first_signin: FirstSigninFlow
     throttle: Throttle
     notifier: Notifier
     dispatcher: Dispatcher

@@ -40,21 +40,14 @@ from idp.notify import (
     check_email_address,
     normalize_phone,
 )
-from idp.policies.lockout import (
-    LockoutRules,
-    LockoutVerdict,
-    decide_attempt,
-    failure_starts_lock,
-    reaches_hard_cap,
-)
 from idp.policies.security_questions import CUSTOM, QuestionChoice, question_text
-from idp.records import AccountRecord, AuditEntry
-from idp.store.attempts import AttemptCounter
+from idp.records import AccountRecord, AuditEntry, RequestMeta
 from idp.store.sessions import SSOSessionStore
 from idp.store.sql.database import Database
 from idp.store.sql.repositories import UnitOfWork, username_key
 
 from .credentials import CredentialRules, account_context, hash_questions
+from .lockout import CredentialLockout
 from .methods.password import PasswordHashing
 
 # Field limits (characters). Longer input is refused before anything is checked.
@@ -215,8 +208,7 @@ class AccountSettings:
         *,
         db: Database,
         hashing: PasswordHashing,
-        counter: AttemptCounter,
-        lockout: LockoutRules,
+        lockout: CredentialLockout,
         credentials: CredentialRules,
         sessions: SSOSessionStore,
         grants: GrantRevoker,
@@ -227,7 +219,6 @@ class AccountSettings:
     ) -> None:
         self._db = db
         self._hashing = hashing
-        self._counter = counter
         self._lockout = lockout
         self._credentials = credentials
         self._sessions = sessions
@@ -655,30 +646,23 @@ class AccountSettings:
         together never get more than the limit. Reaching the limit refuses the
         change; this browser's session is left alone.
         """
-        key = username_key(account.username)
-        reservation = self._counter.reserve(key)
+        reservation = self._lockout.reserve(username_key(account.username))
         now = self._clock()
-        if decide_attempt(reservation, self._lockout).verdict is LockoutVerdict.LOCKED:
+        if reservation.locked:
             self._refusal(uow, actor, action, "locked")
             return Result(Outcome.LOCKED, "account_locked")
         check = self._hashing.verify(account.password_hash, password)
         if check.ok:
-            self._counter.clear(key)
+            self._lockout.succeeded(reservation.key)
             if check.rehash:
                 uow.accounts.replace_password_hash(account.id, check.rehash, now=now)
             return None
-        total = self._counter.record_failure(key)
-        if reaches_hard_cap(total, self._lockout):
-            # As at sign-in: only recovery or staff unlock it; this browser is then
-            # signed out too, since only active accounts load.
-            uow.accounts.set_status(account.id, "locked", now=now)
-            lock = self._entry(actor, "account_locked", {"reason": "hard_cap"}, outcome="failure")
-            uow.audit.record(lock, now=now)
-        if failure_starts_lock(reservation, self._lockout):
-            self._counter.start_lock(key)
-            details = {"reason": "temporarily_locked"}
-            lock = self._entry(actor, "account_locked", details, outcome="failure")
-            uow.audit.record(lock, now=now)
+        meta = RequestMeta(ip=actor.ip, user_agent=actor.user_agent)
+        if self._lockout.failed(
+            uow, reservation, account, meta=meta, now=now, source="account_page"
+        ):
+            # As at sign-in; the hard cap also makes the account "locked", and this
+            # browser is then signed out, since only active accounts load.
             self._refusal(uow, actor, action, "locked")
             return Result(Outcome.LOCKED, "account_locked")
         self._refusal(uow, actor, action, "invalid_credentials")

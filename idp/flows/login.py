@@ -9,21 +9,16 @@ account, so unknown IDs lock exactly as real ones do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from idp.clock import Clock
-from idp.policies.lockout import (
-    LockoutRules,
-    LockoutVerdict,
-    decide_attempt,
-    failure_starts_lock,
-    reaches_hard_cap,
-)
 from idp.records import AccountRecord, AuditEntry, RequestMeta
-from idp.store.attempts import AttemptCounter
 from idp.store.sql.database import Database
-from idp.store.sql.repositories import username_key
+from idp.store.sql.repositories import UnitOfWork, username_key
+from idp.store.throttle import Throttle
 
+from .lockout import CredentialLockout
 from .methods.password import PasswordHashing
 
 MAX_USERNAME = 64
@@ -36,6 +31,12 @@ class LoginReason(StrEnum):
     LOCKED = "account_locked"
     # Right password, email not verified yet (self sign-up): told only to the password holder.
     EMAIL_NOT_VERIFIED = "email_not_verified"
+    # Right temporary password of an office-made account: choose your own credentials first.
+    SETUP_REQUIRED = "setup_required"
+    # Right temporary password, but it is older than its lifetime: told only to its holder.
+    TEMPORARY_PASSWORD_EXPIRED = "temporary_password_expired"
+    # Too many failures from this network address, whatever the accounts tried.
+    THROTTLED = "too_many_attempts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +49,38 @@ class LoginResult:
         return self.reason is LoginReason.SIGNED_IN
 
 
+@dataclass(frozen=True, slots=True)
+class AddressLimit:
+    """Per-address throttle: slows guessing across many accounts without locking the owner.
+
+    Only failures count; when an address used up its budget, every sign-in from it
+    gets one reply for the rest of the window, whatever the account (OWASP
+    Authentication Cheat Sheet; ASVS 6.1.1, 6.3.1).
+    """
+
+    failures: int = 30
+    window: int = 15 * 60
+
+
 class LoginFlow:
     def __init__(
         self,
         *,
         db: Database,
         hashing: PasswordHashing,
-        counter: AttemptCounter,
-        rules: LockoutRules,
+        lockout: CredentialLockout,
         clock: Clock,
+        throttle: Throttle | None = None,
+        address_limit: AddressLimit = AddressLimit(),
+        temporary_password_ttl: int = 7 * 24 * 3600,
     ) -> None:
         self._db = db
         self._hashing = hashing
-        self._counter = counter
-        self._rules = rules
+        self._lockout = lockout
         self._clock = clock
+        self._throttle = throttle
+        self._address_limit = address_limit
+        self._temporary_password_ttl = temporary_password_ttl
 
     def submit(self, *, username: str, password: str, meta: RequestMeta) -> LoginResult:
         username = username.strip()
@@ -76,9 +94,19 @@ class LoginFlow:
             # lookup, since no account can match it and PostgreSQL rejects NUL in text.
             self._hashing.verify_decoy(password[:MAX_PASSWORD])
             return LoginResult(LoginReason.INVALID_CREDENTIALS)
+        if (
+            meta.ip
+            and self._throttle
+            and self._throttle.exceeded("login-ip", meta.ip, limit=self._address_limit.failures)
+        ):
+            self._hashing.verify_decoy(password)
+            self._audit(
+                None, "login_refused", "address_throttled", meta, key=username_key(username)
+            )
+            return LoginResult(LoginReason.THROTTLED)
         key = username_key(username)
-        reservation = self._counter.reserve(key)
-        if decide_attempt(reservation, self._rules).verdict is LockoutVerdict.LOCKED:
+        reservation = self._lockout.reserve(key)
+        if reservation.locked:
             self._hashing.verify_decoy(password)  # same work as a real check
             self._audit(None, "login_refused", "locked", meta, key=key)
             return LoginResult(LoginReason.LOCKED)
@@ -96,32 +124,47 @@ class LoginFlow:
                 )
                 return LoginResult(LoginReason.LOCKED)
             if check.ok and account is not None and account.status == "pending":
-                self._counter.clear(key)
+                self._lockout.succeeded(key)
                 uow.audit.record(
                     self._entry(account, "login_refused", "email_not_verified", meta), now=now
                 )
                 return LoginResult(LoginReason.EMAIL_NOT_VERIFIED)
             if check.ok and account is not None and account.is_active:
-                self._counter.clear(key)
+                self._lockout.succeeded(key)
+                if account.must_change_password:
+                    return self._temporary(uow, account, meta, now)
                 if check.rehash:
                     uow.accounts.replace_password_hash(account.id, check.rehash, now=now)
                 uow.audit.record(self._entry(account, "login", "signed_in", meta, ok=True), now=now)
                 return LoginResult(LoginReason.SIGNED_IN, account)
 
-            total = self._counter.record_failure(key)
-            if account is not None and reaches_hard_cap(total, self._rules):
-                uow.accounts.set_status(account.id, "locked", now=now)
-                uow.audit.record(self._entry(account, "account_locked", "hard_cap", meta), now=now)
-            if failure_starts_lock(reservation, self._rules):
-                self._counter.start_lock(key)
-                if account is not None:
-                    uow.audit.record(
-                        self._entry(account, "account_locked", "temporarily_locked", meta), now=now
-                    )
+            if meta.ip and self._throttle:
+                self._throttle.allow(
+                    "login-ip",
+                    meta.ip,
+                    limit=self._address_limit.failures,
+                    window=self._address_limit.window,
+                )
+            if self._lockout.failed(
+                uow, reservation, account, meta=meta, now=now, source="sign_in"
+            ):
                 uow.audit.record(self._entry(account, "login", "locked", meta), now=now)
                 return LoginResult(LoginReason.LOCKED)
             uow.audit.record(self._entry(account, "login", "invalid_credentials", meta), now=now)
             return LoginResult(LoginReason.INVALID_CREDENTIALS)
+
+    def _temporary(
+        self, uow: UnitOfWork, account: AccountRecord, meta: RequestMeta, now: datetime
+    ) -> LoginResult:
+        """An office-made account's temporary password: valid for a while, then expired."""
+        age = (now - account.password_changed_at).total_seconds()
+        if age > self._temporary_password_ttl:
+            uow.audit.record(
+                self._entry(account, "login_refused", "temporary_password_expired", meta), now=now
+            )
+            return LoginResult(LoginReason.TEMPORARY_PASSWORD_EXPIRED, account)
+        uow.audit.record(self._entry(account, "login", "setup_required", meta, ok=True), now=now)
+        return LoginResult(LoginReason.SETUP_REQUIRED, account)
 
     def _entry(
         self,

@@ -10,6 +10,17 @@ MESSAGES: dict[str, str] = {
         "or use “Forgot password?” to reset it."
     ),
     "missing_fields": "Enter your user ID and password.",
+    "too_many_attempts": (
+        "Too many sign-in attempts from your network. Please wait 15 minutes and try again."
+    ),
+    "temporary_password_expired": (
+        "Your temporary password has expired. Use “Forgot your password?” or ask your "
+        "practice for a new one."
+    ),
+    "setup_expired": "This step expired. Please sign in again with your temporary password.",
+    "setup_not_needed": "Your account is already set up. Please sign in.",
+    "same_as_temporary": "Choose a password different from your temporary one.",
+    "terms_not_accepted": "Please accept the terms of use to continue.",
     "signed_in": "You are signed in.",
     # consent
     "consent_denied": "You did not allow access.",

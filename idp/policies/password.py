@@ -72,6 +72,17 @@ FORBIDDEN_CHARACTER = "forbidden_character"
 COMMON_PASSWORD = "common_password"
 CONTAINS_CONTEXT_WORD = "contains_context_word"
 
+REASONS = frozenset(
+    {
+        TOO_SHORT,
+        TOO_LONG,
+        NEEDS_DIGIT_OR_UPPER,
+        FORBIDDEN_CHARACTER,
+        COMMON_PASSWORD,
+        CONTAINS_CONTEXT_WORD,
+    }
+)
+
 # Context words shorter than this are ignored: "Al" or "Li" would refuse half of all passwords.
 MIN_CONTEXT_TOKEN = 4
 

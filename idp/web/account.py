@@ -45,7 +45,6 @@ from idp.messages.account import (
     PHONE_REASONS,
     QUESTION_REASONS,
 )
-from idp.policies.lockout import LockoutRules
 from idp.policies.password import PASSWORD_PRESETS, describe
 from idp.policies.security_questions import CURATED_QUESTIONS
 
@@ -85,13 +84,8 @@ def _flow() -> AccountSettings:
     return AccountSettings(
         db=svc.db,
         hashing=svc.hashing,
-        counter=svc.attempts,
-        # The login flow's rules, so both pages share one lockout.
-        lockout=LockoutRules(
-            max_failures=s.lockout.max_failures,
-            lock_seconds=s.lockout.lock_seconds,
-            hard_cap=s.lockout.hard_cap,
-        ),
+        # The login flow's lockout, so both pages share one count.
+        lockout=svc.lockout,
         credentials=svc.credentials,
         sessions=svc.sessions,
         grants=svc.access_tokens,

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import secrets
+
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from flask import session as flask_session
 
 from idp.flows.login import LoginReason
-from idp.messages import SCOPE_DESCRIPTIONS
+from idp.messages import SCOPE_DESCRIPTIONS, message
+from idp.messages.account import QUESTION_REASONS
+from idp.policies.password import PASSWORD_PRESETS, describe
+from idp.policies.password import REASONS as PASSWORD_REASONS
+from idp.policies.security_questions import CURATED_QUESTIONS
 from idp.records import AuditEntry
 
 from .deps import current_session, request_meta, services
 from .errors import error_page
+from .forms import question_choices
 from .security import set_session_cookie
 
 bp = Blueprint("auth", __name__)
@@ -52,33 +61,43 @@ def login() -> Response:
             status=400,
         )
     result = svc.login.submit(username=username, password=password, meta=request_meta())
+    if result.reason is LoginReason.SETUP_REQUIRED and result.account is not None:
+        return _start_setup(result.account.id, interaction_id)
     if not result.ok or result.account is None:
-        # One message for wrong password and unknown user; another only for the lock,
-        # given alike to existing and unknown IDs (security invariant 4).
-        message_id = (
-            "account_locked" if result.reason is LoginReason.LOCKED else ("invalid_credentials")
-        )
-        status = 401
-        if result.reason is LoginReason.EMAIL_NOT_VERIFIED:
-            # Only reached with the right password: it tells the holder nothing new.
-            message_id, status = "email_not_verified", 403
+        # One message for wrong password and unknown user; the lock and the address
+        # throttle each have one, given alike to existing and unknown IDs (invariant 4).
+        # The others are only reached with the right password: they tell its holder
+        # nothing new.
+        message_id, status = _REFUSALS.get(result.reason, ("invalid_credentials", 401))
         return _render_login(
             username=username[:64],
             message_id=message_id,
             interaction_id=interaction_id,
             status=status,
         )
+    return _signed_in(result.account.id, result.account.subject, interaction_id)
 
+
+_REFUSALS = {
+    LoginReason.LOCKED: ("account_locked", 401),
+    LoginReason.THROTTLED: ("too_many_attempts", 429),
+    LoginReason.EMAIL_NOT_VERIFIED: ("email_not_verified", 403),
+    LoginReason.TEMPORARY_PASSWORD_EXPIRED: ("temporary_password_expired", 403),
+}
+
+
+def _signed_in(account_id: int, subject: str, interaction_id: str | None) -> Response:
+    """Start the SSO session and go on to where the patient was headed."""
+    svc = services()
+    interaction = svc.interactions.get(interaction_id) if interaction_id else None
     # A new session id at every sign-in (session fixation, ASVS 7.2.4).
-    old = current_session()
-    if old is not None:
+    if current_session() is not None:
         svc.sessions.end(request.cookies.get("idp_session", ""))
-    now = svc.clock().timestamp()
     meta = request_meta()
     session_id, session = svc.sessions.start(
-        account_id=result.account.id,
-        subject=result.account.subject,
-        now=now,
+        account_id=account_id,
+        subject=subject,
+        now=svc.clock().timestamp(),
         ip=meta.ip,
         user_agent=meta.user_agent,
     )
@@ -90,6 +109,72 @@ def login() -> Response:
         response = redirect(url_for("auth.home"), code=303)
     set_session_cookie(response, session_id)
     return response
+
+
+# --- first sign-in of an office-made account -------------------------------------------------
+
+SETUP_TTL = 15 * 60
+
+
+def _start_setup(account_id: int, interaction_id: str | None) -> Response:
+    """Remember, server-side and bound to this browser, whose setup this is."""
+    ticket = secrets.token_urlsafe(24)
+    services().ephemeral.put(
+        f"setup:{ticket}",
+        json.dumps({"account_id": account_id, "interaction": interaction_id}),
+        ttl=SETUP_TTL,
+    )
+    flask_session["idp_setup"] = ticket
+    return redirect(url_for("auth.setup"), code=303)
+
+
+@bp.route("/login/setup", methods=["GET", "POST"])
+def setup() -> Response:
+    svc = services()
+    ticket = flask_session.get("idp_setup")
+    raw = svc.ephemeral.get(f"setup:{ticket}") if isinstance(ticket, str) else None
+    if raw is None:
+        return error_page("setup_expired", status=400)
+    state = json.loads(raw)
+    count = svc.settings.accounts.security_questions
+    if request.method == "GET":
+        return _render_setup(reasons=(), status=200)
+    result = svc.first_signin.complete(
+        account_id=state["account_id"],
+        password=request.form.get("password", "")[:2048],
+        choices=question_choices(request.form, count) if count else [],
+        accept_terms=request.form.get("accept_terms") == "yes",
+        meta=request_meta(),
+    )
+    if not result.ok or result.account is None:
+        return _render_setup(reasons=result.reasons, status=400)
+    svc.ephemeral.delete(f"setup:{ticket}")
+    flask_session.pop("idp_setup", None)
+    return _signed_in(result.account.id, result.account.subject, state.get("interaction"))
+
+
+def _render_setup(*, reasons: tuple[str, ...], status: int) -> Response:
+    svc = services()
+    policy = PASSWORD_PRESETS[svc.settings.password_policy]
+    texts = [
+        (
+            code,
+            describe(code, policy)
+            if code in PASSWORD_REASONS
+            else QUESTION_REASONS.get(code) or message(code),
+        )
+        for code in reasons
+    ]
+    return Response(
+        render_template(
+            "login_setup.html",
+            reasons=texts,
+            question_count=svc.settings.accounts.security_questions,
+            curated=CURATED_QUESTIONS,
+            values=request.form,
+        ),
+        status=status,
+    )
 
 
 @bp.route("/consent", methods=["GET", "POST"])

@@ -28,11 +28,10 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from idp.app import build_services, create_app, key_publish_window
-from idp.notify import Notifier, TemplateRenderer
 from idp.oidc.keys import KeyRing
 from idp.records import AccountRecord, AuditRecord
 from idp.services import Services
-from idp.settings import PROJECT_ROOT, Settings
+from idp.settings import Settings
 from idp.store.interfaces import EphemeralStore
 from idp.store.sql import models
 from idp.store.sql.database import Database
@@ -146,18 +145,15 @@ def services(
         settings,
         smtp=replace(settings.smtp, host="127.0.0.1", port=port, security="none", sender=SENDER),
     )
-    services = build_services(settings, db=clean_database, ephemeral=ephemeral, clock=clock)
+    services = build_services(
+        settings, db=clean_database, ephemeral=ephemeral, clock=clock, background_delivery=False
+    )
     window = key_publish_window(settings)
     ring_key = (settings.keys_dir, window)
     if ring_key not in _KEY_RINGS:  # building RSA keys costs ~60 ms: once per run
         _KEY_RINGS[ring_key] = KeyRing(settings.keys_dir, publish_for=window)
     services.keys = _KEY_RINGS[ring_key]
     # Same templates and ids, no background worker (see the module docstring).
-    services.notifier = Notifier(
-        TemplateRenderer(PROJECT_ROOT / "templates", globals={"service_name": "Patient Sign-in"}),
-        message_id_domain="idp.test",
-        phone_region=settings.sms.phone_region,
-    )
     yield services
     services.outbox_worker.stop()
 

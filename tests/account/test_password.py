@@ -98,7 +98,9 @@ def test_wrong_current_password_is_refused_and_counted(
     # Four misses here and one on the login page make five: the sign-in lock.
     locked = anonymous.oidc.login("/login", password="also wrong")
     assert message_ids(locked.text) == ["account_locked"]
-    assert mail.deliver() == []
+    # The only mail is the lock notice to the owner (no "password changed" notice).
+    [notice] = mail.deliver()
+    assert notice["Subject"] == "Your account was locked for 15 minutes"
     failures = [e for e in events(services) if e.type == "reauthentication"]
     assert [e.details for e in failures] == [
         {"action": "change_password", "reason": "invalid_credentials"}

@@ -21,9 +21,8 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from idp.app import build_services
-from idp.notify import Notifier, TemplateRenderer
 from idp.services import Services
-from idp.settings import PROJECT_ROOT, Settings, SmtpSettings
+from idp.settings import Settings, SmtpSettings
 from idp.store.interfaces import EphemeralStore
 from idp.store.sql import models
 from idp.store.sql.database import Database
@@ -75,14 +74,10 @@ def services(
             host=smtp_server.host, port=smtp_server.port, security="none", sender=SENDER
         ),
     )
-    svc = build_services(settings, db=clean_database, ephemeral=ephemeral, clock=clock)
-    # Same renderer, no wake-up: messages wait in the outbox until a test sends them.
-    svc.notifier = Notifier(
-        TemplateRenderer(
-            PROJECT_ROOT / "templates", globals={"service_name": settings.service_name}
-        ),
-        message_id_domain="idp.test",
+    svc = build_services(
+        settings, db=clean_database, ephemeral=ephemeral, clock=clock, background_delivery=False
     )
+    # Same renderer, no wake-up: messages wait in the outbox until a test sends them.
     yield svc
     svc.outbox_worker.stop()
 

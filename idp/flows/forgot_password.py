@@ -1,0 +1,554 @@
+"""Forgot password (issue 4, items 4 and 5; portal FAQ "I forgot my password").
+
+Two ways in, chosen by ``settings.accounts.reset_flow``:
+
+* ``"questions"`` (the FAQ): user ID → security question and a new password →
+  email with a "confirm my password" link → the confirmation puts it into effect.
+* ``"link"`` (other portals, and the only way when questions are turned off):
+  user ID → email with a reset link → a new password chosen on the linked page.
+
+Both end in the same small state machine, one per emailed link::
+
+    REQUESTED ──POST on the link──▶ LINK_OPENED ──▶ SECOND_FACTOR ──▶ PASSWORD_IN_EFFECT
+     (old password                        │        (only when the        ▲
+      still works)                        │         account has one)     │
+                                          └──── no second factor ────────┘
+
+REQUESTED: the link is emailed; nothing about the account has changed, the old
+password keeps working. LINK_OPENED: the link was used (a POST with a CSRF token:
+a GET never uses it, since mail scanners fetch links). SECOND_FACTOR: recovery must
+not remove or bypass a second factor (NIST SP 800-63B-4 §4.2.2.2; ASVS 6.4.3,
+standards.md row 12), so an account with one stops here until it is presented.
+MFA does not exist yet: :func:`second_factor_required` says False for every account
+and the step holds the new password for :data:`FLOW_TTL` and goes no further.
+PASSWORD_IN_EFFECT: the new password is stored, the account's sessions and refresh
+tokens end, its lockout counters clear, a hard lock ends, and the verified address
+gets a notice (standards.md rows 10, 13).
+
+The public pages answer alike whether or not the user ID exists and whether or not
+the answer was right (invariant 4; standards.md row 21): the reply is always "if it
+matches, we have emailed you". Wrong answers count toward the lockout of the user ID
+typed, known or not, as wrong passwords do (invariant 6).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from idp.policies.security_questions import MAX_ANSWER
+from idp.records import AccountRecord, RequestMeta
+from idp.store.sql.repositories import UnitOfWork, username_key
+
+from .credentials import account_context
+from .recovery_common import (
+    FLOW_TTL,
+    RECOVERABLE,
+    QuestionRef,
+    RecoveryDeps,
+    RecoveryFlowStore,
+    Render,
+    answer_is_right,
+    audit_entry,
+    count_failure,
+    decoy_question,
+    gate_is_closed,
+    ip_allowed,
+    link_token_hash,
+    link_token_ok,
+    mail_allowed,
+    new_link_token,
+    pick_question,
+    spend_decoy_verification,
+)
+
+KIND = "forgot_password"
+# The action-token purpose of every reset link (self-service and staff alike), so a new
+# request kills the previous link whichever way it was made.
+PURPOSE = "reset_password"
+MAX_USERNAME = 64
+MAX_PASSWORD = 1024
+
+EXPIRED = Render("expired", status=400, message_id="recovery_flow_expired")
+TOO_MANY = Render("too_many_requests", status=429, message_id="recovery_too_many_requests")
+INVALID_LINK = Render("invalid_link", status=400, message_id="recovery_link_invalid")
+
+
+class ResetState(StrEnum):
+    REQUESTED = "requested"
+    LINK_OPENED = "link_opened"
+    SECOND_FACTOR = "second_factor"
+    PASSWORD_IN_EFFECT = "password_in_effect"
+
+
+# The allowed transitions (the diagram above); anything else is a bug.
+TRANSITIONS: Mapping[ResetState, frozenset[ResetState]] = {
+    ResetState.REQUESTED: frozenset({ResetState.LINK_OPENED}),
+    ResetState.LINK_OPENED: frozenset({ResetState.SECOND_FACTOR, ResetState.PASSWORD_IN_EFFECT}),
+    ResetState.SECOND_FACTOR: frozenset({ResetState.PASSWORD_IN_EFFECT}),
+    ResetState.PASSWORD_IN_EFFECT: frozenset(),
+}
+
+
+def second_factor_required(account: AccountRecord) -> bool:
+    """Whether a reset of ``account`` must pass its second factor before taking effect.
+
+    MFA is not built yet, so no account has one. When it is, this returns True for
+    an account with a TOTP or passkey enrolled (an emailed link alone must not
+    remove a second factor: standards.md row 12).
+    """
+    return False
+
+
+def after_link_opened(account: AccountRecord) -> ResetState:
+    """The state that follows LINK_OPENED for this account."""
+    following = (
+        ResetState.SECOND_FACTOR
+        if second_factor_required(account)
+        else ResetState.PASSWORD_IN_EFFECT
+    )
+    assert following in TRANSITIONS[ResetState.LINK_OPENED]
+    return following
+
+
+class Step(StrEnum):
+    """Pages of the flow (the web layer maps each to a template)."""
+
+    USER_ID = "user_id"
+    QUESTION = "question"
+    SENT = "sent"
+    CONFIRM = "confirm"
+    CHOOSE_PASSWORD = "choose_password"
+    SECOND_FACTOR = "second_factor"
+    DONE = "done"
+
+
+def reset_gate_key(username: str) -> str:
+    """The questions form's own gate (see recovery_common): not the sign-in lock."""
+    return "reset:" + username_key(username)
+
+
+class ForgotPasswordFlow:
+    def __init__(self, deps: RecoveryDeps) -> None:
+        self._deps = deps
+        self._flows = RecoveryFlowStore(deps.ephemeral)
+
+    @property
+    def mode(self) -> str:
+        """ "questions" or "link"; without security questions only "link" exists."""
+        if self._deps.accounts.reset_flow == "questions" and self._deps.questions_on:
+            return "questions"
+        return "link"
+
+    def begin(self) -> Render:
+        return Render(Step.USER_ID, extra={"mode": self.mode})
+
+    def submit(self, flow_id: str | None, form: Mapping[str, str], *, meta: RequestMeta) -> Render:
+        if not ip_allowed(self._deps, meta):
+            return TOO_MANY
+        if not flow_id:
+            return self._user_id(form.get("username", ""), meta)
+        loaded = self._flows.load(flow_id, KIND)
+        if loaded is None or loaded[0] != Step.QUESTION:
+            return EXPIRED
+        return self._answer(flow_id, loaded[1], form, meta)
+
+    # --- public steps ----------------------------------------------------------------------
+
+    def _user_id(self, raw: str, meta: RequestMeta) -> Render:
+        username = raw.strip()
+        if not 0 < len(username) <= MAX_USERNAME or any(
+            ord(c) < 32 or ord(c) == 127 for c in username
+        ):
+            return Render(
+                Step.USER_ID,
+                status=400,
+                message_id="recovery_username_invalid",
+                extra={"mode": self.mode},
+            )
+        if self.mode == "link":
+            return self._request_link(username, meta)
+        parts = ("forgot-password", username_key(username))
+        with self._deps.db.transaction() as uow:
+            account = uow.accounts.by_username(username)
+            stored = uow.security_answers.for_account(account.id) if account else []
+        asked = (
+            pick_question(stored, self._deps.secret_key, *parts)
+            if account
+            else decoy_question(self._deps.secret_key, *parts)
+        )
+        flow_id = self._flows.start(
+            KIND, Step.QUESTION, {"username": username, "question": asked.as_dict()}
+        )
+        return Render(Step.QUESTION, flow_id=flow_id, question=asked.text)
+
+    def _answer(
+        self, flow_id: str, data: dict[str, Any], form: Mapping[str, str], meta: RequestMeta
+    ) -> Render:
+        asked = QuestionRef.from_dict(data["question"])
+        answer = form.get("answer", "").strip()
+        password = form.get("password", "")[: MAX_PASSWORD + 1]
+        confirm = form.get("password_confirm", "")[: MAX_PASSWORD + 1]
+
+        def again(message_id: str, reasons: tuple[str, ...] = ()) -> Render:
+            return Render(
+                Step.QUESTION,
+                status=400,
+                message_id=message_id,
+                flow_id=flow_id,
+                question=asked.text,
+                reasons=reasons,
+            )
+
+        if not answer or len(answer) > 2 * MAX_ANSWER:
+            return again("recovery_answer_missing")
+        if not password:
+            return again("recovery_password_missing")
+        if password != confirm:
+            return again("recovery_password_mismatch")
+        # Only what was typed as context here: the account's names and email would make
+        # the refusal tell a stranger something about the account (invariant 4). They
+        # are checked once the answer is known to be right, below.
+        verdict = self._deps.credentials.check_password(password, context=[data["username"]])
+        if not verdict.ok:
+            return again("recovery_password_refused", verdict.reasons)
+        if self._flows.finish(flow_id, KIND) is None:
+            return EXPIRED
+        return self._conclude(data["username"], asked, answer, password, meta)
+
+    def _conclude(
+        self, username: str, asked: QuestionRef, answer: str, password: str, meta: RequestMeta
+    ) -> Render:
+        deps = self._deps
+        key = username_key(username)
+        # Hashed for every request, matched or not: the same work either way.
+        new_hash = deps.hashing.hash(password)
+        if gate_is_closed(deps, reset_gate_key(username)):
+            spend_decoy_verification(deps.hashing, answer)
+            with deps.db.transaction() as uow:
+                account = uow.accounts.by_username(username)
+                uow.audit.record(
+                    audit_entry(
+                        "password_reset_requested", "failure", account, meta, reason="locked"
+                    ),
+                    now=deps.clock(),
+                )
+            return Render("locked", status=429, message_id="recovery_locked")
+        now = deps.clock()
+        with deps.db.transaction() as uow:
+            account = uow.accounts.by_username(username)
+            right = self._check_answer(uow, account, asked, answer)
+            if account is not None and right:
+                # The answer is right: now the account's own words may be checked too. A
+                # refusal is never shown here (that would confirm the answer to a
+                # stranger); the email offers a page to choose another password instead.
+                full = deps.credentials.check_password(password, context=account_context(account))
+                data: dict[str, Any] = (
+                    {"mode": "confirm", "password_hash": new_hash}
+                    if full.ok
+                    else {"mode": "choose", "password_refused": True}
+                )
+                outcome = self._issue(uow, account, data, meta, now)
+                uow.audit.record(
+                    audit_entry(
+                        "password_reset_requested",
+                        "success",
+                        account,
+                        meta,
+                        reason=outcome,
+                        flow="questions",
+                    ),
+                    now=now,
+                )
+            else:
+                count_failure(deps, uow, key, account, meta=meta, now=now, source=KIND)
+                uow.audit.record(
+                    audit_entry(
+                        "password_reset_requested",
+                        "failure",
+                        account,
+                        meta,
+                        reason="answer_mismatch" if account else "no_match",
+                        flow="questions",
+                    ),
+                    now=now,
+                )
+        return Render(Step.SENT, message_id="recovery_reset_sent")
+
+    def _check_answer(
+        self, uow: UnitOfWork, account: AccountRecord | None, asked: QuestionRef, answer: str
+    ) -> bool:
+        """Exactly one argon2 verification whatever the account (invariant 4)."""
+        if account is None or account.status not in RECOVERABLE:
+            spend_decoy_verification(self._deps.hashing, answer)
+            return False
+        stored = uow.security_answers.for_account(account.id)
+        right = answer_is_right(stored, asked, answer, self._deps.hashing) if stored else None
+        if right is None:
+            spend_decoy_verification(self._deps.hashing, answer)
+        # No questions on file: the verified mailbox is the whole check, as in the link flow.
+        return bool(right) if stored else True
+
+    def _request_link(self, username: str, meta: RequestMeta) -> Render:
+        now = self._deps.clock()
+        with self._deps.db.transaction() as uow:
+            account = uow.accounts.by_username(username)
+            if account is not None and account.status in RECOVERABLE:
+                outcome = self._issue(uow, account, {"mode": "choose"}, meta, now)
+            else:
+                outcome = "no_match"
+            uow.audit.record(
+                audit_entry(
+                    "password_reset_requested",
+                    "success" if outcome == "sent" else "failure",
+                    account,
+                    meta,
+                    reason=outcome,
+                    flow="link",
+                ),
+                now=now,
+            )
+        return Render(Step.SENT, message_id="recovery_reset_link_sent")
+
+    def _issue(
+        self,
+        uow: UnitOfWork,
+        account: AccountRecord,
+        data: dict[str, Any],
+        meta: RequestMeta,
+        now: datetime,
+    ) -> str:
+        """Issue a link (killing the previous one) and email it; returns a reason code.
+
+        A throttled request issues nothing, so it cannot kill the link already sent.
+        """
+        if not (account.email and account.email_verified):
+            return "no_verified_email"
+        if not mail_allowed(
+            self._deps, kind=KIND, address=username_key(account.username), meta=meta
+        ):
+            return "throttled"
+        token = self.issue_link(uow, account, data, now=now)
+        self.email_link(uow, account, token, data, now=now)
+        return "sent"
+
+    # --- links (shared with the support commands) ------------------------------------------
+
+    def issue_link(
+        self, uow: UnitOfWork, account: AccountRecord, data: dict[str, Any], *, now: datetime
+    ) -> str:
+        """A new single-use link for ``account``; any earlier reset link dies."""
+        token, digest = new_link_token()
+        uow.action_tokens.issue(
+            token_hash=digest,
+            purpose=PURPOSE,
+            account_id=account.id,
+            now=now,
+            expires_at=now + timedelta(seconds=self._deps.accounts.reset_link_ttl),
+            data=data,
+        )
+        return token
+
+    def link_url(self, token: str, data: Mapping[str, Any]) -> str:
+        path = "/reset/confirm" if data.get("mode") == "confirm" else "/reset/password"
+        return self._deps.url(path, token=token)
+
+    def email_link(
+        self,
+        uow: UnitOfWork,
+        account: AccountRecord,
+        token: str,
+        data: Mapping[str, Any],
+        *,
+        now: datetime,
+    ) -> None:
+        assert account.email is not None
+        confirm = data.get("mode") == "confirm"
+        context: dict[str, Any] = {
+            "username": account.username,
+            "valid_minutes": self._deps.accounts.reset_link_ttl // 60,
+        }
+        if confirm:
+            context["confirm_url"] = self.link_url(token, data)
+        else:
+            context.update(
+                reset_url=self.link_url(token, data),
+                password_refused=bool(data.get("password_refused")),
+                by_staff=bool(data.get("issued_by")),
+            )
+        self._deps.notifier.email(
+            uow,
+            to=account.email,
+            template="reset_confirm" if confirm else "reset_link",
+            context=context,
+            now=now,
+        )
+
+    def link_page(self, token: str | None) -> Render:
+        """GET on a link: what it will do. Never uses it (mail scanners prefetch links)."""
+        if not link_token_ok(token):
+            return INVALID_LINK
+        assert token is not None
+        with self._deps.db.transaction() as uow:
+            record = uow.action_tokens.peek(link_token_hash(token), PURPOSE, now=self._deps.clock())
+        if record is None:
+            return INVALID_LINK
+        if record.data.get("mode") == "confirm":
+            return Render(Step.CONFIRM, token=token)
+        return Render(
+            Step.CHOOSE_PASSWORD,
+            token=token,
+            extra={"password_refused": bool(record.data.get("password_refused"))},
+        )
+
+    def confirm(self, token: str | None, *, meta: RequestMeta) -> Render:
+        """POST "confirm my password": REQUESTED → LINK_OPENED → …"""
+        if not link_token_ok(token):
+            return INVALID_LINK
+        assert token is not None
+        digest = link_token_hash(token)
+        now = self._deps.clock()
+        with self._deps.db.transaction() as uow:
+            peeked = uow.action_tokens.peek(digest, PURPOSE, now=now)
+            if peeked is None or peeked.data.get("mode") != "confirm":
+                return INVALID_LINK
+            record = uow.action_tokens.consume(digest, PURPOSE, now=now)
+            account = uow.accounts.by_id(record.account_id) if record else None
+            if record is None or account is None or account.status not in RECOVERABLE:
+                return INVALID_LINK
+            return self._link_opened(uow, account, str(record.data["password_hash"]), meta, now)
+
+    def choose(
+        self, token: str | None, password: str, password_confirm: str, *, meta: RequestMeta
+    ) -> Render:
+        """POST a new password on a reset link (link flow, staff link)."""
+        if not link_token_ok(token):
+            return INVALID_LINK
+        assert token is not None
+        digest = link_token_hash(token)
+        now = self._deps.clock()
+        with self._deps.db.transaction() as uow:
+            peeked = uow.action_tokens.peek(digest, PURPOSE, now=now)
+            if peeked is None or peeked.data.get("mode") == "confirm":
+                return INVALID_LINK
+            account = uow.accounts.by_id(peeked.account_id)
+            if account is None or account.status not in RECOVERABLE:
+                return INVALID_LINK
+
+            def again(message_id: str, reasons: tuple[str, ...] = ()) -> Render:
+                return Render(
+                    Step.CHOOSE_PASSWORD,
+                    status=400,
+                    message_id=message_id,
+                    token=token,
+                    reasons=reasons,
+                )
+
+            password = password[: MAX_PASSWORD + 1]
+            if not password:
+                return again("recovery_password_missing")
+            if password != password_confirm[: MAX_PASSWORD + 1]:
+                return again("recovery_password_mismatch")
+            # The link holder proved the mailbox: the account's own words are checked here.
+            verdict = self._deps.credentials.check_password(
+                password, context=account_context(account)
+            )
+            if not verdict.ok:
+                return again("recovery_password_refused", verdict.reasons)
+            if uow.action_tokens.consume(digest, PURPOSE, now=now) is None:
+                return INVALID_LINK
+            return self._link_opened(uow, account, self._deps.hashing.hash(password), meta, now)
+
+    # --- LINK_OPENED → SECOND_FACTOR | PASSWORD_IN_EFFECT -------------------------------------
+
+    def _link_opened(
+        self,
+        uow: UnitOfWork,
+        account: AccountRecord,
+        password_hash: str,
+        meta: RequestMeta,
+        now: datetime,
+    ) -> Render:
+        state = after_link_opened(account)
+        if state is ResetState.SECOND_FACTOR:
+            # Held for the second factor; nothing about the account changes yet.
+            pending = secrets.token_urlsafe(24)
+            self._deps.ephemeral.put(
+                f"reset-second-factor:{link_token_hash(pending)}",
+                json.dumps({"account_id": account.id, "password_hash": password_hash}),
+                ttl=FLOW_TTL,
+            )
+            uow.audit.record(
+                audit_entry(
+                    "password_reset",
+                    "pending",
+                    account,
+                    meta,
+                    actor=account.subject,
+                    reason="second_factor_required",
+                ),
+                now=now,
+            )
+            return Render(
+                Step.SECOND_FACTOR,
+                message_id="recovery_second_factor_required",
+                extra={"state": state, "pending": pending},
+            )
+        self.put_in_effect(uow, account, password_hash, meta=meta, now=now)
+        return Render(Step.DONE, message_id="recovery_password_changed", extra={"state": state})
+
+    def put_in_effect(
+        self,
+        uow: UnitOfWork,
+        account: AccountRecord,
+        password_hash: str,
+        *,
+        meta: RequestMeta,
+        now: datetime,
+    ) -> None:
+        """PASSWORD_IN_EFFECT: the ordered hooks of a completed reset, in one transaction.
+
+        Ephemeral state (sessions, access-token markers, counters) changes before the
+        commit: if the commit then failed, sessions would have ended for nothing, which
+        is the safe way round.
+        """
+        deps = self._deps
+        uow.accounts.set_password(account.id, password_hash, now=now)
+        if account.status == "locked":
+            uow.accounts.set_status(account.id, "active", now=now)
+        uow.action_tokens.revoke(account.id, PURPOSE, now=now)
+        families = uow.refresh_tokens.revoke_for_account(account.id, now=now)
+        for family in families:
+            deps.access_tokens.revoke_grant(family)
+        deps.sessions.end_all_for(account.subject, now=now.timestamp())
+        deps.attempts.unlock(username_key(account.username))
+        deps.attempts.clear(reset_gate_key(account.username))
+        if account.email and account.email_verified:
+            deps.notifier.email(
+                uow,
+                to=account.email,
+                template="password_reset_notice",
+                context={
+                    "username": account.username,
+                    "changed_at": now.strftime("%Y-%m-%d %H:%M UTC"),
+                    "forgot_password_url": deps.url("/forgot-password"),
+                },
+                now=now,
+            )
+        uow.audit.record(
+            audit_entry(
+                "password_reset",
+                "success",
+                account,
+                meta,
+                actor=account.subject,
+                reason="password_in_effect",
+                refresh_families=len(families),
+                was_locked=account.status == "locked" or None,
+            ),
+            now=now,
+        )
