@@ -626,6 +626,42 @@ def users_unlock(username: str) -> None:
     click.echo(f"account {account.username} unlocked")
 
 
+@users.command("rename", help="Change a user ID (a staff action, audited with the reason).")
+@click.argument("username")
+@click.argument("new_username")
+@click.option("--staff", required=True, help="Who is making the change.")
+@click.option("--reason", required=True, help="Why (recorded in the audit trail).")
+def users_rename(username: str, new_username: str, staff: str, reason: str) -> None:
+    from idp.records import AuditEntry
+    from idp.store.sql.repositories import DuplicateError
+
+    new_username = new_username.strip()
+    if not 3 <= len(new_username) <= 64 or any(c.isspace() or ord(c) < 32 for c in new_username):
+        _fail("NEW_USERNAME must be 3-64 characters without spaces")
+    staff, reason = staff.strip(), reason.strip()
+    if not staff or not reason or len(staff) > 64 or len(reason) > 500:
+        _fail("--staff and --reason are required (at most 64 and 500 characters)")
+    try:
+        with _db(_settings()) as database, database.transaction() as uow:
+            account = uow.accounts.by_username(username)
+            if account is None:
+                _fail(f"no account {username!r}")
+            uow.accounts.rename(account.id, new_username, now=_now())
+            uow.audit.record(
+                AuditEntry(
+                    type="username_changed",
+                    outcome="success",
+                    actor=f"staff:{staff}",
+                    subject=account.subject,
+                    details={"reason": reason},
+                ),
+                now=_now(),
+            )
+    except DuplicateError:
+        _fail("that user ID is taken")
+    click.echo(f"user ID {username} is now {new_username}")
+
+
 def _register_support_commands() -> None:
     from idp.cli_support import register
 
@@ -667,6 +703,47 @@ def audit_tail(limit: int, as_json: bool) -> None:
                 f"{row['at']}  {e.type:<18} {e.outcome:<8} actor={e.actor} "
                 f"client={e.client_id or '-'} ip={e.ip or '-'}"
             )
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+@main.group(help="Retention of the audit trail (IDP_RETENTION_DAYS).")
+def retention() -> None:
+    pass
+
+
+@retention.command("apply", help="Delete audit events older than the retention period.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@click.option("--json", "as_json", is_flag=True)
+def retention_apply(dry_run: bool, as_json: bool) -> None:
+    from datetime import timedelta
+
+    from idp.records import AuditEntry
+
+    settings = _settings()
+    cutoff = _now() - timedelta(days=settings.retention_days)
+    with _db(settings) as database, database.transaction() as uow:
+        if dry_run:
+            count = uow.audit.count_before(cutoff)
+        else:
+            count = uow.audit.purge_before(cutoff)
+            # The purge itself is on the record.
+            uow.audit.record(
+                AuditEntry(
+                    type="audit_purged",
+                    outcome="success",
+                    actor="staff:cli",
+                    details={"before": cutoff.isoformat(), "events": count},
+                ),
+                now=_now(),
+            )
+    verb = "would delete" if dry_run else "deleted"
+    _emit(
+        {"cutoff": cutoff.isoformat(), "events": count, "dry_run": dry_run},
+        as_json,
+        f"{verb} {count} audit events older than {cutoff.date()}",
+    )
 
 
 # --- demo ------------------------------------------------------------------------------------

@@ -141,6 +141,10 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     accounts: AccountSettings = field(default_factory=AccountSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
+    # How long audit events are kept, in days (standards.md row 32: ASTM E2147 asks for at
+    # least 10 years; HIPAA documentation 6). Nothing is deleted except by
+    # `idp retention apply`, run deliberately by an operator.
+    retention_days: int = 3650
     # How often each process retries undelivered mail and texts (seconds).
     outbox_poll_interval: int = 30
 
@@ -323,6 +327,10 @@ _VARIABLES: dict[str, tuple[str, _Parser]] = {
     "IDP_SMS_WEBHOOK_URL": ("sms.webhook_url", lambda n, v: _webhook_url(n, v)),
     "IDP_SMS_WEBHOOK_SECRET": ("sms.webhook_secret", lambda n, v: v or None),
     "IDP_PHONE_REGION": ("sms.phone_region", lambda n, v: _region(n, v)),
+    "IDP_RETENTION_DAYS": (
+        "retention_days",
+        lambda n, v: _int(n, v, minimum=365, maximum=100 * 365),
+    ),
     "IDP_OUTBOX_POLL_INTERVAL": (
         "outbox_poll_interval",
         lambda n, v: _int(n, v, minimum=1, maximum=3600),

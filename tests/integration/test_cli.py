@@ -213,3 +213,55 @@ def test_missing_schema_says_to_upgrade(run, tmp_path: Path) -> None:
     )
     assert "idp db upgrade" in result.output
     run("db", "upgrade", extra_env={"IDP_DATABASE_URL": f"sqlite:///{tmp_path}/empty.sqlite3"})
+
+
+def test_staff_rename_keeps_the_account_and_records_why(run) -> None:
+    run(
+        "users",
+        "add",
+        "--username",
+        "jdoe",
+        "--password",
+        "a long passphrase here",
+        "--email",
+        "jdoe@example.org",
+    )
+    run(
+        "users",
+        "add",
+        "--username",
+        "other",
+        "--password",
+        "a long passphrase here",
+        "--email",
+        "other@example.org",
+    )
+    run("users", "rename", "jdoe", "jane.doe", "--staff", "kim", "--reason", "name change")
+    run("users", "rename", "jane.doe", "OTHER", "--staff", "kim", "--reason", "x", code=2)
+    run("users", "rename", "nobody", "new.name", "--staff", "kim", "--reason", "x", code=2)
+    run("users", "rename", "jane.doe", "bad name", "--staff", "kim", "--reason", "x", code=2)
+    assert "unlocked" in run("users", "unlock", "JANE.DOE").output
+    events = [json.loads(line) for line in run("audit", "tail", "--json").output.splitlines()]
+    renamed = [e for e in events if e["type"] == "username_changed"]
+    assert len(renamed) == 1
+    assert renamed[0]["actor"] == "staff:kim" and renamed[0]["details"] == {"reason": "name change"}
+
+
+def test_retention_apply_deletes_only_old_events_and_records_it(run, clean_database) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from idp.records import AuditEntry
+
+    with clean_database.transaction() as uow:
+        old = datetime.now(UTC) - timedelta(days=3651)
+        uow.audit.record(AuditEntry(type="login", outcome="success", actor="a"), now=old)
+        uow.audit.record(
+            AuditEntry(type="login", outcome="success", actor="b"), now=datetime.now(UTC)
+        )
+    dry = json.loads(run("retention", "apply", "--dry-run", "--json").output)
+    assert dry["events"] == 1
+    assert len(run("audit", "tail", "--json").output.splitlines()) == 2
+    done = json.loads(run("retention", "apply", "--json").output)
+    assert done["events"] == 1
+    events = [json.loads(line) for line in run("audit", "tail", "--json").output.splitlines()]
+    assert [e["type"] for e in events] == ["login", "audit_purged"]

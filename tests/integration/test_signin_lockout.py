@@ -151,3 +151,28 @@ def _meta():
     from idp.records import RequestMeta
 
     return RequestMeta(ip="203.0.113.9", user_agent="pytest")
+
+
+def test_lock_reply_is_identical_for_existing_and_unknown_accounts(
+    client: FlaskClient, factory: Factory
+) -> None:
+    """The whole response while locked: status, headers, body minus the CSRF token."""
+    factory.account()
+
+    def lock_then_reply(username: str, password: str):
+        for i in range(5):
+            _post_login(client, username, f"wrong {i}")
+        return _post_login(client, username, password)
+
+    existing = lock_then_reply("alice", PASSWORD)  # the right password, during the lock
+    unknown = lock_then_reply("ghost01", "anything at all")
+
+    def normalised(resp) -> tuple:
+        headers = sorted(
+            (k, v) for k, v in resp.headers.items() if k not in ("Set-Cookie", "Content-Length")
+        )
+        body = strip_csrf(resp.text).replace("alice", "USER").replace("ghost01", "USER")
+        return resp.status_code, headers, body
+
+    assert _message_id(existing.text) == "account_locked"
+    assert normalised(existing) == normalised(unknown)

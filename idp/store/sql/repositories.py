@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -228,6 +228,19 @@ class AccountRepository:
             .where(m.Account.id == account_id)
             .values(status="closed", closed_at=now, updated_at=now)
         )
+
+    def rename(self, account_id: int, username: str, *, now: datetime) -> None:
+        """A new user ID (a staff action); unique case-insensitively like any other."""
+        try:
+            self._s.execute(
+                update(m.Account)
+                .where(m.Account.id == account_id)
+                .values(
+                    username=username.strip(), username_key=username_key(username), updated_at=now
+                )
+            )
+        except IntegrityError as exc:
+            raise DuplicateError("username") from exc
 
     def set_status(self, account_id: int, status: str, *, now: datetime) -> None:
         self._s.execute(
@@ -536,7 +549,7 @@ class RefreshTokenRepository:
 
 
 class AuditLog:
-    """Append-only: there is no update or delete here on purpose."""
+    """Append-only: no update at all; the only delete is the retention purge an operator runs."""
 
     def __init__(self, session: Session) -> None:
         self._s = session
@@ -555,6 +568,16 @@ class AuditLog:
                 session_id=entry.session_id,
                 details=dict(entry.details) or None,
             )
+        )
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Delete events older than the retention period (``idp retention apply`` only)."""
+        result = self._s.execute(delete(m.AuditEvent).where(m.AuditEvent.at < cutoff))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def count_before(self, cutoff: datetime) -> int:
+        return int(
+            self._s.scalar(select(func.count(m.AuditEvent.id)).where(m.AuditEvent.at < cutoff)) or 0
         )
 
     def tail(self, limit: int = 50) -> list[AuditRecord]:
