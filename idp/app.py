@@ -179,7 +179,18 @@ def create_app(
     services: Services | None = None,
     **overrides: Any,
 ) -> Flask:
-    from idp.web import account, auth, errors, oidc, recovery, security, signup
+    from idp.web import (
+        account,
+        auth,
+        enrollments,
+        errors,
+        invitations,
+        oidc,
+        portals_page,
+        recovery,
+        security,
+        signup,
+    )
     from idp.web.deps import commit_request_uow, request_meta, request_uow, rollback_request_uow
     from idp.web.server import build_server
 
@@ -250,6 +261,13 @@ def create_app(
     app.register_blueprint(signup.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(recovery.bp)
+    app.register_blueprint(portals_page.bp)
+    app.register_blueprint(invitations.bp)
+    app.register_blueprint(invitations.api)
+    app.register_blueprint(enrollments.bp)
+    # JSON APIs authenticate clients by bearer token, not browser cookies: no CSRF.
+    security.csrf.exempt(invitations.api)
+    security.csrf.exempt(enrollments.bp)
     if settings.is_development:
         from idp.web import dev_outbox
 

@@ -362,7 +362,7 @@ def clients_add(
     pkce_optional: bool,
     as_json: bool,
 ) -> None:
-    from idp.oidc.claims import STANDARD_SCOPES
+    from idp.oidc.claims import API_SCOPES, REGISTRABLE_SCOPES
     from idp.oidc.models import secret_hash
     from idp.oidc.subject import SectorError, sector_identifier
     from idp.store.sql.repositories import NewClient
@@ -375,9 +375,11 @@ def clients_add(
         validate_redirect_uri(u, option="--post-logout-redirect-uri") for u in post_logout_uris
     ]
     scopes = scope.split()
-    unknown = [s for s in scopes if s not in STANDARD_SCOPES]
+    unknown = [s for s in scopes if s not in REGISTRABLE_SCOPES]
     if "openid" not in scopes or unknown:
-        _fail(f"--scope must include openid and only {' '.join(STANDARD_SCOPES)}")
+        _fail(f"--scope must include openid and only {' '.join(REGISTRABLE_SCOPES)}")
+    if set(scopes) & set(API_SCOPES) and not client_credentials:
+        _fail(f"API scopes ({' '.join(API_SCOPES)}) need --client-credentials")
     if public and client_credentials:
         _fail("a public client cannot use client_credentials (it has no secret)")
     if subject_type == "pairwise":

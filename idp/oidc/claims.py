@@ -36,6 +36,13 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
 }
 
 STANDARD_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
+# SMART App Launch: ask for the patient in context (the token response's `patient`).
+SMART_SCOPES = ("launch/patient",)
+# Machine-to-machine scopes for our JSON APIs (client_credentials only):
+# a practice's own system creating invitations for its patients, and staff tools.
+API_SCOPES = ("portal:invitations", "idp:admin")
+# Everything a client may be registered for.
+REGISTRABLE_SCOPES = STANDARD_SCOPES + SMART_SCOPES + API_SCOPES
 SUPPORTED_CLAIMS = (
     "sub",
     "iss",

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -120,6 +121,11 @@ class Portal(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Whether this practice is named in "you already have an account" emails (the FAQ's
+    # list of practices). Being a patient of some practices is itself sensitive.
+    listed_in_account_emails: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true()
+    )
 
 
 class Client(Base):
@@ -289,3 +295,94 @@ class ActionToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PortalLink(Base):
+    """An account's record at one practice: the practice's own patient identifier (MRN)."""
+
+    __tablename__ = "portal_links"
+    __table_args__ = (
+        UniqueConstraint("portal_id", "account_id"),
+        UniqueConstraint("portal_id", "patient_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id"))
+    patient_id: Mapped[str] = mapped_column(String(64))
+    # invited | active | revoked
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_signin_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Invitation(Base):
+    """A practice's offer to link one of its patient records to an account.
+
+    The activation code is emailed; only its SHA-256 is stored. The expected
+    demographics are what the activation page checks (date of birth and zip).
+    """
+
+    __tablename__ = "invitations"
+    __table_args__ = (Index("ix_invitations_portal_id_patient_id", "portal_id", "patient_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id"))
+    patient_id: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    dob: Mapped[date] = mapped_column(Date)
+    zip: Mapped[str] = mapped_column(String(10))
+    gender: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    email: Mapped[str] = mapped_column(String(254))
+    # pending | activated | revoked
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+
+
+class PersonBlockingKey(Base):
+    """Candidate-search keys of a person (idp.policies.matching.blocking_keys).
+
+    Stored as an HMAC under a deployment secret, so the index holds no readable
+    demographics; a sign-up compares only against persons sharing a key.
+    """
+
+    __tablename__ = "person_blocking_keys"
+    __table_args__ = (Index("ix_person_blocking_keys_key", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    key: Mapped[str] = mapped_column(String(64))
+
+
+class Enrollment(Base):
+    """A sign-up that closely matched an existing account without proof: staff decide.
+
+    ``data`` holds what the account would be created from (user ID, argon2 hashes of
+    the password and answers, demographics); never a plain secret.
+    """
+
+    __tablename__ = "enrollments"
+    __table_args__ = (Index("ix_enrollments_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # pending | approved | rejected
+    status: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str] = mapped_column(String(254))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    candidate_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id"), nullable=True
+    )
+    portal_id: Mapped[int | None] = mapped_column(ForeignKey("portals.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)

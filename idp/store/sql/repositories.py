@@ -29,7 +29,11 @@ from idp.records import (
 
 from . import models as m
 from .action_tokens import ActionTokenRepository
+from .candidates import CandidateRepository
+from .enrollments import EnrollmentRepository
+from .invitations import InvitationRepository
 from .outbox import OutboxRepository
+from .portal_links import PortalLinkRepository
 from .security_answers import SecurityAnswerRepository
 
 
@@ -639,3 +643,7 @@ class UnitOfWork:
         self.outbox = OutboxRepository(session)
         self.action_tokens = ActionTokenRepository(session)
         self.security_answers = SecurityAnswerRepository(session)
+        self.portal_links = PortalLinkRepository(session)
+        self.invitations = InvitationRepository(session)
+        self.enrollments = EnrollmentRepository(session)
+        self.candidates = CandidateRepository(session)
