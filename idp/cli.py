@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any, NoReturn
 
@@ -272,8 +273,17 @@ def portals() -> None:
 @portals.command("add", help="Register a practice.")
 @click.option("--name", required=True)
 @click.option("--slug", help="Short unique id (default: from the name).")
+@click.option(
+    "--hide-from-account-emails",
+    is_flag=True,
+    help='Never name this practice in "you already have an account" emails '
+    "(being its patient is itself sensitive).",
+)
 @click.option("--json", "as_json", is_flag=True)
-def portals_add(name: str, slug: str | None, as_json: bool) -> None:
+def portals_add(name: str, slug: str | None, hide_from_account_emails: bool, as_json: bool) -> None:
+    from sqlalchemy import update
+
+    from idp.store.sql import models
     from idp.store.sql.repositories import DuplicateError
 
     name = name.strip()
@@ -285,9 +295,76 @@ def portals_add(name: str, slug: str | None, as_json: bool) -> None:
     try:
         with _db(_settings()) as database, database.transaction() as uow:
             portal = uow.portals.add(slug=slug, name=name, now=_now())
+            if hide_from_account_emails:
+                # PortalRepository.add takes no such option yet; same transaction.
+                uow.session.execute(
+                    update(models.Portal)
+                    .where(models.Portal.id == portal.id)
+                    .values(listed_in_account_emails=False)
+                )
     except DuplicateError:
         _fail(f"a portal with slug {slug!r} already exists")
-    _emit({"slug": portal.slug, "name": portal.name}, as_json, f"portal {portal.slug} added")
+    data: dict[str, Any] = {"slug": portal.slug, "name": portal.name}
+    if hide_from_account_emails:
+        data["listed_in_account_emails"] = False
+    _emit(data, as_json, f"portal {portal.slug} added")
+
+
+MAX_PATIENT_ID = 64
+
+
+@portals.command(
+    "link",
+    help="Link an account to a practice's patient record (its MRN) directly, as staff "
+    "who checked the patient's identity. The practice's clients then receive patient_id.",
+)
+@click.argument("slug")
+@click.option("--username", required=True, help="The account's user ID.")
+@click.option("--patient-id", "patient_id", required=True, help="The practice's MRN.")
+@click.option("--json", "as_json", is_flag=True)
+def portals_link(slug: str, username: str, patient_id: str, as_json: bool) -> None:
+    from idp.records import AuditEntry
+    from idp.store.sql.portal_links import DuplicateLinkError
+
+    patient_id = patient_id.strip()
+    if (
+        not patient_id
+        or len(patient_id) > MAX_PATIENT_ID
+        or any(c.isspace() or not c.isprintable() for c in patient_id)
+    ):
+        _fail(f"--patient-id must be 1-{MAX_PATIENT_ID} printable characters without spaces")
+    try:
+        with _db(_settings()) as database, database.transaction() as uow:
+            portal = uow.portals.by_slug(slug)
+            if portal is None:
+                _fail(f"no portal with slug {slug!r}")
+            account = uow.accounts.by_username(username)
+            if account is None:
+                _fail(f"no account {username!r}")
+            if not account.is_active:
+                _fail(f"account {account.username} is {account.status}; it cannot be linked")
+            now = _now()
+            uow.portal_links.link(account.id, portal.id, patient_id, now)
+            uow.audit.record(
+                AuditEntry(
+                    type="portal_linked",
+                    outcome="success",
+                    actor="staff:cli",
+                    subject=account.subject,
+                    # The MRN stays out of the trail: the link row holds it.
+                    details={"portal": portal.slug, "via": "cli"},
+                ),
+                now=now,
+            )
+    except DuplicateLinkError as exc:
+        if exc.field == "patient_id":
+            _fail(f"patient ID {patient_id!r} is linked to another account at {slug}")
+        _fail(f"account {username!r} is already linked to {slug}")
+    _emit(
+        {"portal": portal.slug, "username": account.username, "status": "active"},
+        as_json,
+        f"account {account.username} linked to {portal.slug}",
+    )
 
 
 @portals.command("list", help="Every practice.")
@@ -561,6 +638,17 @@ def users_add(
                     must_change_password=send_temporary,
                     now=_now(),
                 )
+                if person is not None and account.person is not None:
+                    # Identity matching finds this patient at sign-up (issue 5).
+                    from idp.store.sql.candidates import index_person
+
+                    index_person(
+                        uow,
+                        account.person.id,
+                        replace(person, email=email, phone=phone),
+                        services.settings.secret_key,
+                        fresh=True,
+                    )
                 uow.audit.record(
                     AuditEntry(
                         type="account_created",
@@ -673,6 +761,137 @@ def _register_support_commands() -> None:
 _register_support_commands()
 
 
+# --- persons ---------------------------------------------------------------------------------
+
+
+@main.group(help="Persons (demographics) and their identity-matching keys.")
+def persons() -> None:
+    pass
+
+
+@persons.command(
+    "reindex",
+    help="Rebuild every person's blocking keys (HMACs under IDP_SECRET_KEY): run after "
+    "changing the secret, importing persons, or to clear stale keys.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def persons_reindex(as_json: bool) -> None:
+    import os
+
+    settings = _settings()
+    if not os.environ.get("IDP_SECRET_KEY"):
+        click.echo(
+            "warning: IDP_SECRET_KEY is not set: these keys are made under a throwaway "
+            "secret and will not match the server's",
+            err=True,
+        )
+    started = time.monotonic()
+    with _db(settings) as database, database.transaction() as uow:
+        indexed, keys = uow.candidates.reindex_all(secret=settings.secret_key)
+    seconds = round(time.monotonic() - started, 2)
+    _emit(
+        {"persons": indexed, "keys": keys, "seconds": seconds},
+        as_json,
+        f"indexed {indexed} persons ({keys} keys) in {seconds} s",
+    )
+
+
+# --- enrollments -----------------------------------------------------------------------------
+
+
+@main.group(help="Sign-ups waiting for staff review (a close match without phone proof).")
+def enrollments() -> None:
+    pass
+
+
+def _review(services: Any) -> Any:
+    from idp.flows.enrollments import EnrollmentReview
+
+    return EnrollmentReview(
+        notifier=services.notifier,
+        clock=_now,
+        issuer=services.settings.issuer,
+        verify_link_ttl=services.settings.accounts.verify_link_ttl,
+        matching_secret=services.settings.secret_key,
+    )
+
+
+def _enrollment_line(row: dict[str, Any]) -> str:
+    who = row.get("demographics") or {}
+    candidate = row.get("candidate") or {}
+    return (
+        f"#{row['id']}  {row['status']:<9} {row['created_at'][:16]}  {row['username']}  "
+        f"{who.get('first_name', '')} {who.get('last_name', '')} {who.get('dob', '')} "
+        f"{who.get('zip', '')} <{row['email']}>  resembles {candidate.get('username', '-')}"
+        f"  [{','.join(row.get('match_reasons', []))}]"
+    )
+
+
+@enrollments.command("list", help="Enrollments, oldest first (default: those pending).")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "approved", "rejected", "withdrawn", "all"]),
+    default="pending",
+    show_default=True,
+)
+@click.option("-n", "limit", default=100, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--json", "as_json", is_flag=True)
+def enrollments_list(status: str, limit: int, as_json: bool) -> None:
+    with _services(_settings()) as services, services.db.transaction() as uow:
+        rows = _review(services).list(uow, status=None if status == "all" else status, limit=limit)
+    _emit(rows, as_json, "\n".join(_enrollment_line(r) for r in rows) or "no enrollments")
+
+
+def _decide(action: str, enrollment_id: int, **kw: Any) -> None:
+    from idp.flows.enrollments import ReviewError
+
+    as_json = kw.pop("as_json")
+    try:
+        with _services(_settings()) as services:
+            review = _review(services)
+            with services.db.transaction() as uow:
+                decision = getattr(review, action)(uow, enrollment_id, **kw)
+                row = review.describe(uow, decision.enrollment)
+            # This process ends now: send here rather than wait for a worker.
+            services.dispatcher.send_due()
+    except ReviewError as exc:
+        _fail(f"{exc} ({exc.code})")
+    account = row.get("account") or {}
+    text = f"enrollment #{enrollment_id} {row['status']}" + (
+        f": account {account['username']} created, verification link sent to {row['email']}"
+        if account
+        else f": {row['email']} was told"
+    )
+    _emit(row, as_json, text)
+
+
+@enrollments.command(
+    "approve",
+    help="Create the account from the enrollment (pending until the applicant opens the "
+    "verification link mailed to them).",
+)
+@click.argument("enrollment_id", type=int)
+@click.option("--staff", required=True, help="Who decided (audited).")
+@click.option("--reason", help="Why, e.g. how identity was confirmed (audited).")
+@click.option("--username", help="Another user ID, when the one asked for was taken meanwhile.")
+@click.option("--json", "as_json", is_flag=True)
+def enrollments_approve(
+    enrollment_id: int, staff: str, reason: str | None, username: str | None, as_json: bool
+) -> None:
+    _decide(
+        "approve", enrollment_id, staff=staff, reason=reason, username=username, as_json=as_json
+    )
+
+
+@enrollments.command("reject", help="Refuse the enrollment; the applicant is told politely.")
+@click.argument("enrollment_id", type=int)
+@click.option("--staff", required=True, help="Who decided (audited).")
+@click.option("--reason", required=True, help="Why (audited; never sent to the applicant).")
+@click.option("--json", "as_json", is_flag=True)
+def enrollments_reject(enrollment_id: int, staff: str, reason: str, as_json: bool) -> None:
+    _decide("reject", enrollment_id, staff=staff, reason=reason, as_json=as_json)
+
+
 # --- audit -----------------------------------------------------------------------------------
 
 
@@ -745,6 +964,152 @@ def retention_apply(dry_run: bool, as_json: bool) -> None:
         {"cutoff": cutoff.isoformat(), "events": count, "dry_run": dry_run},
         as_json,
         f"{verb} {count} audit events older than {cutoff.date()}",
+    )
+
+
+# --- invitations ---------------------------------------------------------------------------
+
+
+@main.group(help="Practice invitations: an emailed activation code links a patient record.")
+def invitations() -> None:
+    pass
+
+
+def _invitation_row(invitation: Any, now: datetime) -> dict[str, Any]:
+    """What staff may print: never the code (only its hash is stored anyway)."""
+    return {
+        "id": invitation.id,
+        "portal": invitation.portal_slug,
+        "patient_id": invitation.patient_id,
+        "status": invitation.state(now),
+        "created_by": invitation.created_by,
+        "created_at": invitation.created_at.isoformat(),
+        "expires_at": invitation.expires_at.isoformat(),
+        "activated_at": invitation.activated_at.isoformat() if invitation.activated_at else None,
+    }
+
+
+def _staff_actor(staff: str) -> str:
+    staff = staff.strip()
+    if not staff or len(staff) > 64 or not staff.isprintable():
+        _fail("--staff must be 1-64 printable characters")
+    return f"staff:{staff}"
+
+
+@invitations.command(
+    "create",
+    help="Invite a patient record; the patient is emailed a 'Sign up for an account' link. "
+    "A newer invitation for the same record replaces a pending one.",
+)
+@click.option("--portal", "portal_slug", required=True, help="Slug of the practice.")
+@click.option("--patient-id", required=True, help="The practice's patient identifier (MRN).")
+@click.option("--first-name", required=True)
+@click.option("--last-name", required=True)
+@click.option("--dob", required=True, help="Date of birth, YYYY-MM-DD.")
+@click.option("--zip", "zip_code", required=True, help="5 digits or ZIP+4.")
+@click.option("--gender", required=True, help="female, male, other or unknown.")
+@click.option("--email", required=True)
+@click.option("--staff", default="cli", show_default=True, help="Who is inviting (audited).")
+@click.option("--json", "as_json", is_flag=True)
+def invitations_create(
+    portal_slug: str,
+    patient_id: str,
+    first_name: str,
+    last_name: str,
+    dob: str,
+    zip_code: str,
+    gender: str,
+    email: str,
+    staff: str,
+    as_json: bool,
+) -> None:
+    from idp.flows.invitations import InvitationFlow, InvitationInput
+    from idp.messages import message
+    from idp.records import RequestMeta
+
+    actor = _staff_actor(staff)
+    form = InvitationInput(
+        patient_id=patient_id,
+        first_name=first_name,
+        last_name=last_name,
+        dob=dob,
+        zip=zip_code,
+        gender=gender,
+        email=email,
+    )
+    with _services(_settings()) as services:
+        with services.db.transaction() as uow:
+            portal = uow.portals.by_slug(portal_slug)
+        if portal is None:
+            _fail(f"no portal with slug {portal_slug!r}")
+        created = InvitationFlow.from_services(services).create(
+            portal, form, actor=actor, meta=RequestMeta()
+        )
+        if created.invitation is None:
+            _fail(
+                "; ".join(
+                    f"--{name.replace('_', '-')}: {message(f'invitation_field_{code}')}"
+                    for name, code in created.fields.items()
+                )
+            )
+        # This process ends now: send the email here rather than wait for a worker.
+        services.dispatcher.send_due()
+        row = _invitation_row(created.invitation, services.clock())
+    _emit(
+        row,
+        as_json,
+        f"invitation {row['id']} for {row['patient_id']} at {row['portal']} emailed "
+        f"(expires {row['expires_at']})",
+    )
+
+
+@invitations.command("revoke", help="Withdraw a pending invitation: its code stops working.")
+@click.argument("invitation_id", type=click.IntRange(1, 2**31 - 1))
+@click.option("--staff", required=True, help="Who is revoking (audited).")
+@click.option("--json", "as_json", is_flag=True)
+def invitations_revoke(invitation_id: int, staff: str, as_json: bool) -> None:
+    from idp.flows.invitations import InvitationFlow, Revocation
+    from idp.records import RequestMeta
+
+    actor = _staff_actor(staff)
+    with _services(_settings()) as services:
+        outcome, found = InvitationFlow.from_services(services).revoke(
+            invitation_id, actor=actor, meta=RequestMeta()
+        )
+        if outcome is Revocation.NOT_FOUND or found is None:
+            _fail(f"no invitation {invitation_id}")
+        if outcome is Revocation.ALREADY_ACTIVATED:
+            _fail(f"invitation {invitation_id} was already activated (unlink the account instead)")
+        row = _invitation_row(found, services.clock())
+    text = f"invitation {invitation_id} revoked"
+    if outcome is Revocation.ALREADY_REVOKED:
+        text = f"invitation {invitation_id} was already revoked"
+    _emit(row, as_json, text)
+
+
+@invitations.command("list", help="A practice's invitations, newest first (never the codes).")
+@click.option("--portal", "portal_slug", required=True, help="Slug of the practice.")
+@click.option("--json", "as_json", is_flag=True)
+def invitations_list(portal_slug: str, as_json: bool) -> None:
+    from idp.flows.invitations import InvitationFlow
+
+    with _services(_settings()) as services:
+        with services.db.transaction() as uow:
+            portal = uow.portals.by_slug(portal_slug)
+        if portal is None:
+            _fail(f"no portal with slug {portal_slug!r}")
+        now = services.clock()
+        rows = [
+            _invitation_row(i, now)
+            for i in InvitationFlow.from_services(services).list_for_portal(portal.id)
+        ]
+    _emit(
+        rows,
+        as_json,
+        "\n".join(
+            f"{r['id']}  {r['patient_id']}  {r['status']}  expires {r['expires_at']}" for r in rows
+        )
+        or "no invitations",
     )
 
 

@@ -608,6 +608,7 @@ class AccountSettings:
             uow.accounts.close(account.id, now=now)
             families = uow.refresh_tokens.revoke_for_account(account.id, now=now)
             consents = uow.consents.revoke_for_account(account.id, now=now)
+            uow.portal_links.revoke_all_for_account(account.id, now)
             for purpose in LINK_PURPOSES:
                 uow.action_tokens.revoke(account.id, purpose, now=now)
             self._notify(uow, account, "account_closed", actor, now, username=account.username)

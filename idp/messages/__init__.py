@@ -6,9 +6,15 @@ unique across modules (a test checks it).
 
 from __future__ import annotations
 
-from . import account, core, recovery, signup
+from . import account, core, invitations, recovery, signup
 
-_SOURCES = (core.MESSAGES, signup.MESSAGES, account.MESSAGES, recovery.MESSAGES)
+_SOURCES = (
+    core.MESSAGES,
+    signup.MESSAGES,
+    account.MESSAGES,
+    recovery.MESSAGES,
+    invitations.MESSAGES,
+)
 
 MESSAGES: dict[str, str] = {}
 for _source in _SOURCES:

@@ -62,6 +62,36 @@ MESSAGES: dict[str, str] = {
         "We sent a message to your email address. Follow the instructions in it to finish. "
         "If nothing arrives within a few minutes, check your spam folder."
     ),
+    # "verify by phone number": offered on the check-email page of every sign-up
+    "signup_phone_offer": (
+        "You can also confirm your mobile phone number now: we will text it a 6-digit code. "
+        "A confirmed number can be used to reach you about your account, and if you already "
+        "have an account with us it lets us recognise you."
+    ),
+    "signup_phone_invalid": (
+        "Enter a mobile phone number with its area code, for example (617) 555-0123."
+    ),
+    "signup_phone_code_sent": (
+        "We sent a text message with a 6-digit code to the number below. Enter the code to "
+        "confirm the number. It works once, for 10 minutes. If no text arrives within a few "
+        "minutes, check the number and ask for a new code."
+    ),
+    "signup_code_invalid": "That code is not right. Check the text message and try again.",
+    "signup_code_expired": "That code has expired. Ask for a new code below.",
+    "signup_code_locked": (
+        "Too many wrong codes. Please try again later, or simply follow the instructions "
+        "in the email we sent you."
+    ),
+    "signup_phone_done": (
+        "Thank you: your phone number is confirmed. To finish, follow the instructions in "
+        "the email we sent you."
+    ),
+    "signup_existing_account": (
+        "You already have an account with us: the phone number you confirmed belongs to it, "
+        "so we did not create a second one. Sign in with your user ID and password. If you "
+        "do not remember them, we can send your user ID to the email address on your account "
+        "or help you choose a new password."
+    ),
     "signup_verify_prompt": "Confirm your email address to finish creating your account.",
     "signup_verified": "Your account is ready. You can now sign in with your user ID and password.",
     "signup_link_invalid": (

@@ -2,15 +2,18 @@
 
 Which claims a client gets is decided here, from the granted scopes plus any
 individually requested claims; the values come from the account and person.
+One claim of our own, ``patient_id``, carries the requesting client's practice's
+patient identifier (issue 5; docs/protocol.md, "Patient identifier").
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from idp.records import AccountRecord
+from idp.records import AccountRecord, ClientRecord
+from idp.store.sql.portal_links import PortalLinkRecord
 
 # OIDC Core §5.4: what each scope value asks for.
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
@@ -37,12 +40,18 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
 
 STANDARD_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
 # SMART App Launch: ask for the patient in context (the token response's `patient`).
-SMART_SCOPES = ("launch/patient",)
+LAUNCH_PATIENT = "launch/patient"
+SMART_SCOPES = (LAUNCH_PATIENT,)
 # Machine-to-machine scopes for our JSON APIs (client_credentials only):
 # a practice's own system creating invitations for its patients, and staff tools.
 API_SCOPES = ("portal:invitations", "idp:admin")
 # Everything a client may be registered for.
 REGISTRABLE_SCOPES = STANDARD_SCOPES + SMART_SCOPES + API_SCOPES
+# The practice's own patient identifier (its medical record number) for the signed-in
+# account, in the ID token and UserInfo of that practice's clients only. Not SMART's
+# `patient` (a token-response parameter, sent as well when launch/patient is granted)
+# and not `sub` (ours, stable, possibly pairwise); see docs/protocol.md.
+PATIENT_CLAIM = "patient_id"
 SUPPORTED_CLAIMS = (
     "sub",
     "iss",
@@ -54,6 +63,7 @@ SUPPORTED_CLAIMS = (
     "acr",
     "amr",
     "at_hash",
+    PATIENT_CLAIM,
 ) + tuple(c for claims in SCOPE_CLAIMS.values() for c in claims)
 
 # A claims parameter larger than this is refused (it is echoed into stored grants).
@@ -127,6 +137,25 @@ def account_claims(account: AccountRecord) -> dict[str, Any]:
         if person.zip:
             claims["address"] = {"postal_code": person.zip, "country": "US"}
     return claims
+
+
+class ActiveLinks(Protocol):
+    """Where active practice links are read (``PortalLinkRepository``)."""
+
+    def active_for(self, account_id: int, portal_id: int) -> PortalLinkRecord | None: ...
+
+
+def patient_identifier(links: ActiveLinks, account_id: int, client: ClientRecord) -> str | None:
+    """The MRN a client may see: its own practice's, from an active link, else None.
+
+    Only the client's practice is looked up, so a token can never carry another
+    practice's identifier (DESIGN.md: "Portals ... do not see each other's data").
+    A client without a practice (first-party, API tools) gets none.
+    """
+    if client.portal is None:
+        return None
+    link = links.active_for(account_id, client.portal.id)
+    return link.patient_id if link is not None else None
 
 
 def select_claims(

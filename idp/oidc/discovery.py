@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .claims import STANDARD_SCOPES, SUPPORTED_CLAIMS
+from .claims import SMART_SCOPES, STANDARD_SCOPES, SUPPORTED_CLAIMS
 from .keys import SUPPORTED_ALGS
 
 
@@ -23,7 +23,7 @@ def discovery_document(issuer: str, endpoints: dict[str, str]) -> dict[str, Any]
         "revocation_endpoint": endpoints["revocation"],
         "introspection_endpoint": endpoints["introspection"],
         "end_session_endpoint": endpoints["end_session"],
-        "scopes_supported": list(STANDARD_SCOPES),
+        "scopes_supported": list(STANDARD_SCOPES + SMART_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

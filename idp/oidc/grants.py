@@ -5,6 +5,12 @@ server carries our :class:`~idp.oidc.context.OIDCContext` as ``server.ctx``.
 Behaviours Authlib leaves to us (stack-notes §1) are closed here:
 codes expire and are taken atomically, replay revokes, PKCE S256 is required
 for every client, refresh tokens rotate with reuse detection.
+
+A practice's client also learns which of its patients signed in: the ID token
+carries ``patient_id`` and, when ``launch/patient`` is granted, the token response
+carries SMART's ``patient`` (:func:`add_launch_context`). Both are read from the
+account's active link to that client's practice at issue time, never stored in a
+token, so an ended link stops them at the next token.
 """
 
 from __future__ import annotations
@@ -23,7 +29,13 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode as _OpenIDCode
 from joserfc.jwk import KeySet
 
-from .claims import account_claims, select_claims
+from .claims import (
+    LAUNCH_PATIENT,
+    PATIENT_CLAIM,
+    account_claims,
+    patient_identifier,
+    select_claims,
+)
 from .context import OIDCContext
 from .models import EndUser, OAuthClient, RefreshTokenView
 from .params import scope_syntax_ok
@@ -102,17 +114,43 @@ class OpenIDCode(_OpenIDCode):  # type: ignore[misc]
 
         With the code flow the profile, email, phone and address claims come from
         the UserInfo endpoint (OIDC Core §5.4), which keeps the token that travels
-        through browsers (id_token_hint) free of personal data.
+        through browsers (id_token_hint) free of personal data. The one addition is
+        ``patient_id``: the client's own practice's number for this patient, which
+        that practice already holds.
         """
         claims = {"sub": user.subject}
         wanted = user.claims_request.get("id_token")
         if wanted:
             claims.update(select_claims(account_claims(user.account), scope="", requested=wanted))
+        patient = patient_identifier(self.ctx.uow().portal_links, user.account.id, user.client)
+        if patient is not None:
+            claims[PATIENT_CLAIM] = patient
         return claims
+
+
+def add_launch_context(grant: Any, response: tuple[int, dict[str, Any], Any]) -> None:
+    """SMART App Launch 2.2 launch context: ``patient`` beside the access token.
+
+    Sent when the granted scope holds ``launch/patient`` and the account has an
+    active link to the client's practice; without one the sign-in still succeeds and
+    ``patient`` is left out (docs/protocol.md). Runs after the token is created
+    (Authlib's ``after_create_token_response`` hook), for codes and refreshes alike.
+    """
+    _, token, _ = response
+    user: EndUser | None = grant.request.user
+    if user is None or LAUNCH_PATIENT not in str(token.get("scope") or "").split():
+        return
+    patient = patient_identifier(_ctx(grant).uow().portal_links, user.account.id, user.client)
+    if patient is not None:
+        token["patient"] = patient
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_CLIENT_AUTH
+
+    def __init__(self, request: Any, server: Any) -> None:
+        super().__init__(request, server)
+        self.register_hook("after_create_token_response", add_launch_context)
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         ctx = _ctx(self)
@@ -137,6 +175,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         ctx.codes.save(code, grant)
         if nonce:
             ctx.codes.remember_nonce(grant.client_id, nonce)
+        portal = request.client.record.portal
+        if portal is not None:
+            # "Last sign-in" on the My portals page: a code issued to the practice's client.
+            ctx.uow().portal_links.touch_signin(user.account.id, portal.id, ctx.clock())
 
     def query_authorization_code(self, code: str, client: OAuthClient) -> CodeGrant | None:
         ctx = _ctx(self)
@@ -174,6 +216,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
 class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_CLIENT_AUTH
     INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def __init__(self, request: Any, server: Any) -> None:
+        super().__init__(request, server)
+        self.register_hook("after_create_token_response", add_launch_context)
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshTokenView | None:
         ctx = _ctx(self)

@@ -1,9 +1,430 @@
-"""Invitations: activation pages and the JSON APIs that create them (issue 5)."""
+"""Invitations: activation pages and the JSON APIs that create them (issue 5).
+
+Pages (``bp``): the patient's side, thin views over
+:class:`idp.flows.invitations.InvitationFlow`::
+
+    GET  /activate?code=…    the emailed "Sign up for an account" link → date of birth + zip
+    GET  /activate           type the code instead (POST /activate/code)
+    POST /activate           date of birth + zip
+    POST /activate/signin    link an account the patient already has
+    POST /activate/account   create an account (user ID, password, questions, terms)
+    GET  /activate/done      after either: signed in and linked
+    GET|POST /activate/resend  "resend my activation code"
+
+JSON API (``api``, bearer tokens from the client_credentials grant, no CSRF)::
+
+    POST   /api/invitations                       scope portal:invitations; the portal is
+    GET    /api/invitations/<id>                  the calling client's, never the request's
+    DELETE /api/invitations/<id>
+    POST   /api/admin/portals/<slug>/invitations  scope idp:admin (staff tools)
+    GET    /api/admin/portals/<slug>/invitations
+    GET    /api/admin/invitations/<id>
+    DELETE /api/admin/invitations/<id>
+
+Request bodies are JSON objects with exactly the fields patient_id, first_name,
+last_name, dob (YYYY-MM-DD), zip, gender and email, all strings. Unknown and repeated
+fields are refused (400 naming them) rather than ignored: a typo such as ``zipcode``
+or a second ``dob`` must not create an invitation the practice did not mean. Another
+practice's invitation answers 404, exactly like one that does not exist.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from flask import session as flask_session
+from werkzeug.wrappers import Response as BaseResponse
+
+from idp.flows.invitations import (
+    ActivationView,
+    InvitationFlow,
+    InvitationInput,
+    NewCredentials,
+    Revocation,
+    Step,
+)
+from idp.flows.login import LoginReason
+from idp.messages import message
+from idp.messages.account import QUESTION_REASONS
+from idp.policies.password import PASSWORD_PRESETS, describe
+from idp.policies.password import REASONS as PASSWORD_REASONS
+from idp.policies.security_questions import CURATED_QUESTIONS
+from idp.records import PortalRecord
+from idp.store.sql.invitations import InvitationRecord
+
+from .api_auth import api_caller, api_error, require_scope
+from .auth import _signed_in
+from .deps import request_meta, request_uow, services
+from .forms import field, question_choices
 
 bp = Blueprint("invitations", __name__)
 # The JSON API (practice systems and staff tools): bearer tokens, no CSRF.
 api = Blueprint("invitations_api", __name__, url_prefix="/api")
+
+FIELDS = ("patient_id", "first_name", "last_name", "dob", "zip", "gender", "email")
+# Row ids are 32-bit on PostgreSQL: a larger number cannot name an invitation.
+MAX_ID = 2**31 - 1
+DONE_KEY = "idp_invitation_done"
+
+_LOGIN_MESSAGES = {
+    LoginReason.INVALID_CREDENTIALS: ("invalid_credentials", 401),
+    LoginReason.LOCKED: ("account_locked", 401),
+    LoginReason.THROTTLED: ("too_many_attempts", 429),
+    LoginReason.EMAIL_NOT_VERIFIED: ("email_not_verified", 403),
+    LoginReason.TEMPORARY_PASSWORD_EXPIRED: ("temporary_password_expired", 403),
+}
+
+
+def _flow() -> InvitationFlow:
+    return InvitationFlow.from_services(services())
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+def _texts(reasons: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """(code, text) pairs for the ``reasons`` macro."""
+    policy = PASSWORD_PRESETS[services().settings.password_policy]
+    items = []
+    for name, code in reasons:
+        if name == "password" and code in PASSWORD_REASONS:
+            items.append((code, describe(code, policy)))
+        elif name == "questions":
+            items.append((code, QUESTION_REASONS.get(code) or message(code)))
+        else:
+            items.append((code, message(code)))
+    return items
+
+
+def _page(template: str, *, status: int = 200, **context: Any) -> Response:
+    return Response(render_template(template, **context), status=status)
+
+
+def _render(view: ActivationView, values: Mapping[str, str] | None = None) -> BaseResponse:
+    invalid = {name for name, _ in view.reasons}
+    if view.step is Step.DONE and view.account is not None:
+        response = _signed_in(view.account.id, view.account.subject, None)
+        # The SSO session has started; show where the patient now stands.
+        flask_session[DONE_KEY] = view.portal_name or ""
+        response.headers["Location"] = url_for("invitations.done")
+        return response
+    if view.step is Step.VERIFY:
+        return _page(
+            "activate_verify.html",
+            status=view.status,
+            flow_id=view.flow_id,
+            message_id=view.message_id,
+            reasons=_texts(view.reasons),
+            invalid=invalid,
+        )
+    if view.step is Step.CHOOSE:
+        message_id, status = view.message_id, view.status
+        if view.login_reason is not None:
+            message_id, status = _LOGIN_MESSAGES.get(
+                view.login_reason, ("invalid_credentials", 401)
+            )
+        values = values or {}
+        return _page(
+            "activate_choose.html",
+            status=status,
+            flow_id=view.flow_id,
+            practice=view.portal_name,
+            email_in_use=view.email_in_use,
+            message_id=message_id,
+            reasons=_texts(view.reasons),
+            invalid=invalid,
+            values=values,
+            signin_username=values.get("signin_username", ""),
+            question_count=services().settings.accounts.security_questions,
+            curated=CURATED_QUESTIONS,
+        )
+    # CODE and EXPIRED: the page to type (or re-open) the code.
+    return _page("activate_code.html", status=view.status, message_id=view.message_id)
+
+
+@bp.route("/activate", methods=["GET", "POST"])
+def activate() -> BaseResponse:
+    if request.method == "GET":
+        # The emailed link. Nothing is looked up and the code is not used here: every
+        # well-formed code gets the same page (mail scanners open links too).
+        return _render(_flow().open(request.args.get("code", "")[:200]))
+    form = request.form
+    view = _flow().verify(
+        field(form, "flow", limit=64),
+        field(form, "dob", limit=10),
+        field(form, "zip", limit=10),
+        meta=request_meta(),
+    )
+    return _render(view)
+
+
+@bp.post("/activate/code")
+def enter_code() -> BaseResponse:
+    """The code typed by hand; the same as following the link."""
+    return _render(_flow().open(field(request.form, "code", limit=200)))
+
+
+@bp.post("/activate/signin")
+def sign_in() -> BaseResponse:
+    form = request.form
+    # Sign-in's own limits apply (LoginFlow refuses oversized or empty input alike).
+    username = (form.get("username") or "")[:65]
+    password = (form.get("password") or "")[:1025]
+    view = _flow().sign_in(field(form, "flow", limit=64), username, password, meta=request_meta())
+    return _render(view, {"signin_username": username.strip()[:64]})
+
+
+@bp.post("/activate/account")
+def create_account() -> BaseResponse:
+    form = request.form
+    count = services().settings.accounts.security_questions
+    questions = question_choices(form, count) if count else []
+    credentials = NewCredentials(
+        username=field(form, "username", limit=64),
+        password=(form.get("password") or "")[:1025],
+        questions=questions,
+        accept_terms=form.get("accept_terms") == "yes",
+    )
+    view = _flow().create_account(field(form, "flow", limit=64), credentials, meta=request_meta())
+    # Echo the user ID and chosen questions, never the password or the answers.
+    values = {
+        "username": credentials.username,
+        "accept_terms": "yes" if form.get("accept_terms") == "yes" else "",
+    }
+    for n, choice in enumerate(questions, start=1):
+        values[f"question_{n}"] = choice.question_id
+        values[f"custom_question_{n}"] = choice.custom_text or ""
+    return _render(view, values)
+
+
+@bp.get("/activate/done")
+def done() -> BaseResponse:
+    practice = flask_session.pop(DONE_KEY, None)
+    if practice is None:
+        return redirect(url_for("invitations.activate"), code=303)
+    return _page("activate_done.html", practice=practice or "your practice")
+
+
+@bp.route("/activate/resend", methods=["GET", "POST"])
+def resend() -> Response:
+    if request.method == "GET":
+        return _page("activate_resend.html", reasons=[], invalid=set(), values={})
+    form = request.form
+    values = {
+        "email": field(form, "email", limit=254),
+        "dob": field(form, "dob", limit=10),
+        "zip": field(form, "zip", limit=10),
+    }
+    result = _flow().resend(values["email"], values["dob"], values["zip"], meta=request_meta())
+    if result.reasons:
+        # Format problems only, the same for every address.
+        return _page(
+            "activate_resend.html",
+            status=400,
+            reasons=_texts(result.reasons),
+            invalid={name for name, _ in result.reasons},
+            values=values,
+        )
+    # The same reply whether or not an invitation matched (invariant 4).
+    return _page("activate_resend_sent.html")
+
+
+# --- JSON API ------------------------------------------------------------------------------
+
+
+class _BadBody(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__("bad body")
+        self.response = response
+
+
+def _invalid(fields: Mapping[str, str]) -> Response:
+    response = jsonify(
+        {
+            "error": "invalid_request",
+            "error_description": " ".join(
+                message(f"invitation_field_{code}") for code in fields.values()
+            ),
+            "fields": dict(fields),
+        }
+    )
+    response.status_code = 400
+    return response
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    repeated = []
+    for key, value in pairs:
+        if key in seen:
+            repeated.append(key)
+        seen[key] = value
+    if repeated:
+        raise _BadBody(_invalid({k[:64]: "duplicate_field" for k in repeated[:20]}))
+    return seen
+
+
+def _invitation_input() -> InvitationInput:
+    """The body as an :class:`InvitationInput`, or :class:`_BadBody` with the reply."""
+    if not request.is_json:
+        raise _BadBody(api_error(415, "invalid_request", "send the invitation as application/json"))
+    try:
+        body = json.loads(request.get_data(cache=False), object_pairs_hook=_no_repeats)
+    except (ValueError, RecursionError):
+        raise _BadBody(api_error(400, "invalid_request", "the body is not valid JSON")) from None
+    if not isinstance(body, dict):
+        raise _BadBody(api_error(400, "invalid_request", "the body must be a JSON object"))
+    problems = {k[:64]: "unknown_field" for k in list(body)[:20] if k not in FIELDS}
+    problems.update(
+        {k: "invalid_type" for k in FIELDS if k in body and not isinstance(body[k], str)}
+    )
+    if problems:
+        raise _BadBody(_invalid(problems))
+    return InvitationInput(**{k: body.get(k, "") for k in FIELDS})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _as_json(invitation: InvitationRecord, *, status: int = 200) -> Response:
+    """What a practice may read back: never the code, nor the demographics it sent."""
+    now = services().clock()
+    response = jsonify(
+        {
+            "id": invitation.id,
+            "portal": invitation.portal_slug,
+            "patient_id": invitation.patient_id,
+            "status": invitation.state(now),
+            "created_at": _iso(invitation.created_at),
+            "expires_at": _iso(invitation.expires_at),
+            "activated_at": _iso(invitation.activated_at),
+        }
+    )
+    response.status_code = status
+    return response
+
+
+def _not_found() -> Response:
+    return api_error(404, "not_found", "no such invitation")
+
+
+def _create(portal: PortalRecord, actor: str) -> Response:
+    try:
+        form = _invitation_input()
+    except _BadBody as bad:
+        return bad.response
+    created = _flow().create(portal, form, actor=actor, meta=request_meta())
+    if created.invitation is None:
+        return _invalid(created.fields)
+    response = _as_json(created.invitation, status=201)
+    response.headers["Location"] = url_for(
+        "invitations_api.get_invitation", invitation_id=created.invitation.id
+    )
+    return response
+
+
+def _read(invitation_id: int, portal_id: int | None) -> Response:
+    found = _flow().find(invitation_id, portal_id=portal_id) if invitation_id <= MAX_ID else None
+    return _not_found() if found is None else _as_json(found)
+
+
+def _revoke(invitation_id: int, portal_id: int | None, actor: str) -> Response:
+    if invitation_id > MAX_ID:
+        return _not_found()
+    outcome, found = _flow().revoke(
+        invitation_id, actor=actor, meta=request_meta(), portal_id=portal_id
+    )
+    if outcome is Revocation.NOT_FOUND or found is None:
+        return _not_found()
+    if outcome is Revocation.ALREADY_ACTIVATED:
+        return api_error(409, "invalid_request", "the invitation was already activated")
+    # Revoking twice is not an error: the invitation is revoked either way.
+    return _as_json(found)
+
+
+def _own_portal() -> PortalRecord | Response:
+    portal = api_caller().client.portal
+    if portal is None:
+        return api_error(403, "access_denied", "this client is not registered for a practice")
+    return portal
+
+
+@api.post("/invitations")
+@require_scope("portal:invitations")
+def create_invitation() -> Response:
+    portal = _own_portal()
+    if isinstance(portal, Response):
+        return portal
+    return _create(portal, api_caller().actor)
+
+
+@api.get("/invitations/<int:invitation_id>")
+@require_scope("portal:invitations")
+def get_invitation(invitation_id: int) -> Response:
+    portal = _own_portal()
+    if isinstance(portal, Response):
+        return portal
+    return _read(invitation_id, portal.id)
+
+
+@api.delete("/invitations/<int:invitation_id>")
+@require_scope("portal:invitations")
+def revoke_invitation(invitation_id: int) -> Response:
+    portal = _own_portal()
+    if isinstance(portal, Response):
+        return portal
+    return _revoke(invitation_id, portal.id, api_caller().actor)
+
+
+# --- staff tools (idp:admin) ---------------------------------------------------------------
+
+
+def _portal_by_slug(slug: str) -> PortalRecord | None:
+    return request_uow().portals.by_slug(slug) if len(slug) <= 64 else None
+
+
+@api.post("/admin/portals/<slug>/invitations")
+@require_scope("idp:admin")
+def admin_create_invitation(slug: str) -> Response:
+    portal = _portal_by_slug(slug)
+    if portal is None:
+        return api_error(404, "not_found", "no such portal")
+    return _create(portal, api_caller().actor)
+
+
+@api.get("/admin/portals/<slug>/invitations")
+@require_scope("idp:admin")
+def admin_list_invitations(slug: str) -> Response:
+    portal = _portal_by_slug(slug)
+    if portal is None:
+        return api_error(404, "not_found", "no such portal")
+    now = services().clock()
+    rows = [
+        {
+            "id": i.id,
+            "patient_id": i.patient_id,
+            "status": i.state(now),
+            "created_at": _iso(i.created_at),
+            "expires_at": _iso(i.expires_at),
+            "activated_at": _iso(i.activated_at),
+        }
+        for i in _flow().list_for_portal(portal.id)
+    ]
+    return jsonify({"portal": portal.slug, "invitations": rows})
+
+
+@api.get("/admin/invitations/<int:invitation_id>")
+@require_scope("idp:admin")
+def admin_get_invitation(invitation_id: int) -> Response:
+    return _read(invitation_id, None)
+
+
+@api.delete("/admin/invitations/<int:invitation_id>")
+@require_scope("idp:admin")
+def admin_revoke_invitation(invitation_id: int) -> Response:
+    return _revoke(invitation_id, None, api_caller().actor)

@@ -18,7 +18,14 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, request, 
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from idp.oidc.claims import ClaimsRequestError, account_claims, parse_claims_request, select_claims
+from idp.oidc.claims import (
+    PATIENT_CLAIM,
+    ClaimsRequestError,
+    account_claims,
+    parse_claims_request,
+    patient_identifier,
+    select_claims,
+)
 from idp.oidc.discovery import discovery_document
 from idp.oidc.interaction import Decision, InteractionFacts, Step, decide_interaction
 from idp.oidc.params import scope_syntax_ok
@@ -335,6 +342,10 @@ def userinfo() -> Response:
             requested=user.claims_request.get("userinfo"),
         )
     )
+    # Read at each call: an ended link stops showing at once (issue 5).
+    patient = patient_identifier(request_uow().portal_links, user.account.id, user.client)
+    if patient is not None:
+        claims[PATIENT_CLAIM] = patient
     return jsonify(claims)
 
 

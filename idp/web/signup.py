@@ -1,7 +1,10 @@
-"""Self sign-up pages (issue 3): two steps, then "check your email", then the link.
+"""Self sign-up pages (issues 3 and 5): two steps, "check your email" with the optional
+"verify by phone number" step, then the link.
 
 Thin views over :class:`idp.flows.registration.RegistrationFlow`: parse the form,
 call one step, render. Every sign-up route answers 404 when sign-up is turned off.
+Which branch the flow took (exact, close or no match) never reaches a page: the
+outcome carries only the state to show.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.flows.registration import (
+    CODE_DIGITS,
     GENDERS,
     MAX_NAME,
     MAX_PASSWORD_INPUT,
@@ -32,6 +36,8 @@ from .forms import field, question_choices
 
 bp = Blueprint("signup", __name__)
 
+# Longer than any phone number with punctuation; the flow refuses what it cannot parse.
+MAX_PHONE_INPUT = 64
 GENDER_LABELS = dict(zip(GENDERS, ("Female", "Male", "Other", "I prefer not to say"), strict=True))
 
 
@@ -53,6 +59,9 @@ def _flow() -> RegistrationFlow:
         clock=svc.clock,
         accounts=svc.settings.accounts,
         issuer=svc.settings.issuer,
+        matching_secret=svc.settings.secret_key,
+        lockout=svc.lockout,
+        phone_region=svc.settings.sms.phone_region,
     )
 
 
@@ -127,8 +136,29 @@ def _render(outcome: SignupOutcome, values: Mapping[str, str]) -> Response:
         return _account_page(
             outcome.flow_id, values=values, refusals=outcome.refusals, status=status
         )
-    # One page whatever happened behind it: new account, email in use, throttled.
-    return _page("signup_check_email.html", email=outcome.email)
+    if outcome.state is SignupState.PHONE_CODE:
+        return _page(
+            "signup_phone_code.html",
+            status=400 if outcome.refusals else 200,
+            flow_id=outcome.flow_id,
+            phone=outcome.phone,
+            reasons=_reasons(outcome.refusals),
+            code_digits=CODE_DIGITS,
+        )
+    if outcome.state is SignupState.PHONE_DONE:
+        return _page("signup_phone_done.html")
+    if outcome.state is SignupState.EXISTING_ACCOUNT:
+        return _page("signup_existing_account.html")
+    # One page whatever happened behind it: exact, close or no match, email in use,
+    # throttled; each with a phone step of its own.
+    return _page(
+        "signup_check_email.html",
+        status=400 if outcome.refusals else 200,
+        email=outcome.email,
+        flow_id=outcome.flow_id,
+        phone=values.get("phone", ""),
+        reasons=_reasons(outcome.refusals),
+    )
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -172,6 +202,30 @@ def account() -> BaseResponse:
         values[f"question_{n}"] = choice.question_id
         values[f"custom_question_{n}"] = choice.custom_text or ""
     return _render(outcome, values)
+
+
+@bp.route("/signup/phone", methods=["GET", "POST"])
+def phone() -> BaseResponse:
+    """Step "verify by phone number": text a code to the number typed."""
+    if request.method == "GET":
+        return redirect(url_for("signup.start"), code=303)
+    number = field(request.form, "phone", limit=MAX_PHONE_INPUT)
+    outcome = _flow().send_phone_code(
+        field(request.form, "f", limit=64), number, meta=request_meta()
+    )
+    return _render(outcome, {"phone": number})
+
+
+@bp.route("/signup/phone/confirm", methods=["GET", "POST"])
+def phone_confirm() -> BaseResponse:
+    if request.method == "GET":
+        return redirect(url_for("signup.start"), code=303)
+    outcome = _flow().confirm_phone_code(
+        field(request.form, "f", limit=64),
+        field(request.form, "code", limit=16),
+        meta=request_meta(),
+    )
+    return _render(outcome, {})
 
 
 @bp.route("/signup/verify", methods=["GET", "POST"])
