@@ -127,6 +127,7 @@ def change_email_command(users: click.Group) -> None:
         from idp.flows.recovery_common import audit_entry, mask_email
         from idp.notify import InvalidEmailAddress, check_email_address
         from idp.records import RequestMeta
+        from idp.store.sql.candidates import reindex_account
 
         staff, why = _staff(staff_name), _reason(reason)
         try:
@@ -145,6 +146,7 @@ def change_email_command(users: click.Group) -> None:
                 if old and old.casefold() == address.casefold() and account.email_verified:
                     _fail(f"{address} is already the verified address of {account.username}")
                 uow.accounts.set_email(account.id, address, verified=True, now=now)
+                reindex_account(uow, account.id, services.settings.secret_key)
                 # Reset links went to the old mailbox, which may be the lost one.
                 uow.action_tokens.revoke(account.id, PURPOSE, now=now)
                 if old and old.casefold() != address.casefold():

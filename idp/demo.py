@@ -32,6 +32,7 @@ def seed_demo(settings: Settings, *, portal_url: str) -> str:
     from urllib.parse import urlsplit
 
     from idp.app import build_services
+    from idp.store.sql.candidates import index_person
     from idp.store.sql.repositories import NewClient, NewPerson
 
     client_id = f"{DEMO_CLIENT_ID}-{urlsplit(portal_url).port}"
@@ -57,7 +58,7 @@ def seed_demo(settings: Settings, *, portal_url: str) -> str:
                 now=now,
             )
         if uow.accounts.by_username(DEMO_USERNAME) is None:
-            uow.accounts.add(
+            account = uow.accounts.add(
                 username=DEMO_USERNAME,
                 password_hash=services.hashing.hash(DEMO_PASSWORD),
                 email="demo.patient@example.test",
@@ -72,6 +73,10 @@ def seed_demo(settings: Settings, *, portal_url: str) -> str:
                     email="demo.patient@example.test",
                 ),
             )
+            if account.person is not None:
+                index_person(
+                    uow, account.person.id, account.person, settings.secret_key, fresh=True
+                )
     services.close()
     return client_id
 

@@ -43,6 +43,7 @@ from idp.notify import (
 from idp.policies.security_questions import CUSTOM, QuestionChoice, question_text
 from idp.records import AccountRecord, AuditEntry, RequestMeta
 from idp.store.sessions import SSOSessionStore
+from idp.store.sql.candidates import reindex_account
 from idp.store.sql.database import Database
 from idp.store.sql.repositories import UnitOfWork, username_key
 
@@ -216,6 +217,7 @@ class AccountSettings:
         clock: Clock,
         phone_region: str,
         verify_link_ttl: int,
+        index_secret: str = "",
     ) -> None:
         self._db = db
         self._hashing = hashing
@@ -227,6 +229,8 @@ class AccountSettings:
         self._clock = clock
         self._phone_region = phone_region
         self._verify_link_ttl = verify_link_ttl
+        # Keys the candidate-search index (idp.store.sql.candidates) kept current here.
+        self._index_secret = index_secret
 
     @property
     def questions_enabled(self) -> bool:
@@ -314,6 +318,7 @@ class AccountSettings:
             # The same number keeps its verification; a new one has to be proven again.
             verified = account.phone == number and account.phone_verified
             uow.accounts.set_phone(account.id, number, verified=verified, now=now)
+            reindex_account(uow, account.id, self._index_secret)
             uow.audit.record(self._entry(actor, "phone_changed", {"verified": verified}), now=now)
         return Result(Outcome.DONE, "account_phone_changed")
 
@@ -482,6 +487,7 @@ class AccountSettings:
             if record is None or not address:
                 return Result(Outcome.NOT_FOUND, "account_email_link_invalid")
             uow.accounts.set_email(account.id, address, verified=True, now=now)
+            reindex_account(uow, account.id, self._index_secret)
             for purpose in LINK_PURPOSES:
                 uow.action_tokens.revoke(account.id, purpose, now=now)
             old = account.email

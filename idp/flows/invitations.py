@@ -56,6 +56,7 @@ from idp.policies.security_questions import QuestionChoice
 from idp.records import AccountRecord, AuditEntry, PortalRecord, RequestMeta
 from idp.store.attempts import TOTAL_FAILURES_TTL
 from idp.store.interfaces import EphemeralStore
+from idp.store.sql.candidates import index_person
 from idp.store.sql.database import Database
 from idp.store.sql.invitations import InvitationRecord
 from idp.store.sql.portal_links import DuplicateLinkError
@@ -343,6 +344,7 @@ class InvitationFlow:
         ip_failure_limit: int = 30,
         ip_failure_window: int = 15 * 60,
         invitation_ttl_days: int = DEFAULT_TTL_DAYS,
+        secret_key: str = "",
     ) -> None:
         self._db = db
         self._store = ephemeral
@@ -354,6 +356,8 @@ class InvitationFlow:
         self._notifier = notifier
         self._clock = clock
         self._issuer = issuer.rstrip("/")
+        # Keys the HMAC of the candidate-search index (idp.store.sql.candidates).
+        self._secret_key = secret_key
         self._min_age = min_age
         self._ip_limit = ip_failure_limit
         self._ip_window = ip_failure_window
@@ -376,8 +380,8 @@ class InvitationFlow:
             min_age=settings.accounts.signup_min_age,
             ip_failure_limit=settings.accounts.ip_failure_limit,
             ip_failure_window=settings.accounts.ip_failure_window,
-            # IDP_INVITATION_TTL_DAYS (settings.accounts.invitation_ttl_days) once it exists.
-            invitation_ttl_days=getattr(settings.accounts, "invitation_ttl_days", DEFAULT_TTL_DAYS),
+            invitation_ttl_days=settings.accounts.invitation_ttl_days,
+            secret_key=settings.secret_key,
         )
 
     # --- practice and staff side -------------------------------------------------------
@@ -713,6 +717,9 @@ class InvitationFlow:
             if answers:
                 uow.security_answers.replace(account.id, answers, now=now)
             uow.accounts.accept_terms(account.id, now=now)
+            if account.person is not None:
+                # Sign-up matching must find this patient from now on (issue 5).
+                index_person(uow, account.person.id, account.person, self._secret_key, fresh=True)
             uow.audit.record(
                 AuditEntry(
                     type="account_created",

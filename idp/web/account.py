@@ -93,6 +93,7 @@ def _flow() -> AccountSettings:
         clock=svc.clock,
         phone_region=s.sms.phone_region,
         verify_link_ttl=s.accounts.verify_link_ttl,
+        index_secret=s.secret_key,
     )
 
 

@@ -72,6 +72,14 @@ def test_patient_creates_an_account_from_an_invitation(
         assert (account.person.dob, account.person.zip) == (DOB, "02139")
         assert account.person.gender == "female"
         assert len(uow.security_answers.for_account(account.id)) == 3
+        # Indexed for sign-up matching: a later sign-up with these details finds it.
+        from idp.policies.matching import Demographics
+
+        found = uow.candidates.candidates(
+            Demographics("Grace", "Hopper", DOB, "02139", gender="female"),
+            secret=invites.services.settings.secret_key,
+        )
+        assert [c.account_id for c in found] == [account.id]
     link = invites.links(account.id, portal)
     assert link is not None and link.patient_id == "MRN-0042"
     invitation = invites.invitation(created["id"])

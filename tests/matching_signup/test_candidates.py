@@ -6,7 +6,6 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
 from sqlalchemy import insert, select, text
 
 from idp.policies.matching import Demographics, blocking_keys
@@ -200,11 +199,6 @@ def _plan(services: Services) -> tuple[str, str]:
         return dialect, "\n".join(str(row[-1]) for row in rows)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs a migration: no index on accounts.person_id, so the join from a "
-    "candidate person to its account scans accounts (see the issue-5 report)",
-)
 def test_the_account_join_uses_an_index(services: Services) -> None:
     patient(services, "grace")
     _many_keys(services, accounts=True)

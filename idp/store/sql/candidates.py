@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -342,3 +342,18 @@ def index_person(
     the account's email and phone in ``demographics`` when they differ from the person's.
     """
     return uow.candidates.index_person(person_id, demographics, secret=secret, fresh=fresh)
+
+
+def reindex_account(uow: UnitOfWork, account_id: int, secret: str) -> int:
+    """Re-index an account's person after its email or phone changed (same transaction).
+
+    The account's current email and phone are what a later sign-up will type, so
+    they are what the email and phone keys must hold.
+    """
+    account = uow.accounts.by_id(account_id)
+    if account is None or account.person is None:
+        return 0
+    current = replace(
+        account.person, email=account.email, phone=account.phone or account.person.phone
+    )
+    return index_person(uow, account.person.id, current, secret)

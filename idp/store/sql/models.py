@@ -87,6 +87,8 @@ class Account(Base):
     """A person's login. ``subject`` is the stable public ``sub``, never the row id."""
 
     __tablename__ = "accounts"
+    # Candidate search joins persons to accounts: without this, every sign-up scans accounts.
+    __table_args__ = (Index("ix_accounts_person_id", "person_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject: Mapped[str] = mapped_column(String(64), unique=True)
@@ -355,7 +357,10 @@ class PersonBlockingKey(Base):
     """
 
     __tablename__ = "person_blocking_keys"
-    __table_args__ = (Index("ix_person_blocking_keys_key", "key"),)
+    __table_args__ = (
+        Index("ix_person_blocking_keys_key", "key"),
+        Index("ix_person_blocking_keys_person_id", "person_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
