@@ -36,6 +36,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/signin_latency.py
 	$(BIN)/python bench/token_throughput.py
+	$(BIN)/python -m bench.matching_quality
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
