@@ -75,7 +75,9 @@ def _services(settings: Settings) -> Iterator[Any]:
     from idp.app import build_services
 
     with _db(settings) as db:
-        services = build_services(settings, db=db)
+        # Commands send what they queue themselves (send_due) before the process exits,
+        # so no background sender races them.
+        services = build_services(settings, db=db, background_delivery=False)
         try:
             yield services
         finally:
@@ -813,6 +815,9 @@ def _review(services: Any) -> Any:
         issuer=services.settings.issuer,
         verify_link_ttl=services.settings.accounts.verify_link_ttl,
         matching_secret=services.settings.secret_key,
+        # With Redis this releases the sign-up's user-ID reservation on approval; with the
+        # in-process store the reservation lives in the server process and simply expires.
+        ephemeral=services.ephemeral,
     )
 
 

@@ -15,6 +15,20 @@ complete your enrollment. This may take 3-5 business days."
        └─phone proven ───► withdrawn (registration flow: the applicant proved the phone
                             on the matched record, so no second account is needed)
 
+Approval still creates a *pending account* in SQL (self sign-up's no-match branch no
+longer does: it keeps a pending registration in the ephemeral store until the link is
+opened, :mod:`idp.flows.signup_links`). Deferring here too does not fit: approval is a
+staff decision days after the sign-up that must survive a Redis flush, and the CLI
+that records it runs in its own process (with the embedded in-process store it shares
+nothing with the server). Nor does it leak what deferral protects against: the
+approved account appears only after staff review, not at step 2, so sign-in answering
+"email not verified" for it (LoginReason.EMAIL_NOT_VERIFIED) says nothing about what
+the typed details matched. The sign-up's user-ID reservation (held by every branch) is
+released here when the caller gives the ephemeral store (the admin API does); otherwise
+it simply expires, and the account row protects the user ID from then on. Approval
+checks only SQL uniqueness: a user ID merely reserved by another sign-up in progress
+can be approved, and that sign-up's link then asks for another user ID.
+
 Each decision is one conditional UPDATE (of two concurrent decisions one wins), drops
 the stored hashes, and is audited in the same transaction with the staff member's
 name (actor ``staff:<name>``) and, through the admin API, the client that carried it.
@@ -31,11 +45,13 @@ from typing import Any
 from idp.clock import Clock
 from idp.notify import InvalidEmailAddress, Notifier
 from idp.records import AccountRecord, AuditEntry, RequestMeta
+from idp.store.interfaces import EphemeralStore
 from idp.store.sql.enrollments import EnrollmentRecord, EnrollmentStatus
 from idp.store.sql.repositories import DuplicateError, NewPerson, UnitOfWork
 from idp.store.sql.security_answers import StoredQuestion
 
-from .registration import USERNAME_RE, send_verification_link
+from .signup_common import USERNAME_RE
+from .signup_links import UserIdReservations, send_verification_link
 
 MAX_STAFF = 64
 MAX_REASON = 500
@@ -103,8 +119,12 @@ class EnrollmentReview:
         issuer: str,
         verify_link_ttl: int,
         matching_secret: str,
+        ephemeral: EphemeralStore | None = None,
     ) -> None:
+        """``ephemeral``, when given, lets approval release the sign-up's user-ID
+        reservation at once (without it the reservation just expires)."""
         self._notifier = notifier
+        self._reservations = UserIdReservations(ephemeral) if ephemeral is not None else None
         self._clock = clock
         self._issuer = issuer.rstrip("/")
         self._ttl = verify_link_ttl
@@ -231,6 +251,9 @@ class EnrollmentReview:
             template="signup_enrollment_approved",
         )
         self._audit(uow, "enrollment_approved", staff, account, enrollment_id, why, via, meta)
+        if self._reservations is not None and data.get("reservation") and data.get("username"):
+            # The account (or another user ID) now stands for it; only its own holder goes.
+            self._reservations.release(data["username"], data["reservation"])
         decided = uow.enrollments.get(enrollment_id)
         assert decided is not None
         return Decision(decided, uow.accounts.by_id(account.id))

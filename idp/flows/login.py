@@ -29,7 +29,9 @@ class LoginReason(StrEnum):
     SIGNED_IN = "signed_in"
     INVALID_CREDENTIALS = "invalid_credentials"
     LOCKED = "account_locked"
-    # Right password, email not verified yet (self sign-up): told only to the password holder.
+    # Right password, email not verified yet: told only to the password holder. Only accounts
+    # made pending by staff approving an enrollment (or by sign-ups before self sign-up
+    # deferred account creation to the link) are in that state.
     EMAIL_NOT_VERIFIED = "email_not_verified"
     # Right temporary password of an office-made account: choose your own credentials first.
     SETUP_REQUIRED = "setup_required"

@@ -1,7 +1,9 @@
 """Texts for signup pages and emails.
 
-Refusal codes from :mod:`idp.flows.registration` and
-:mod:`idp.policies.security_questions` are shown with the message ``signup_<code>``;
+Refusal codes from the sign-up modules (:mod:`idp.policies.demographics`,
+:mod:`idp.flows.registration`, :mod:`idp.flows.signup_phone`,
+:mod:`idp.flows.signup_links`) and :mod:`idp.policies.security_questions` are shown
+with the message ``signup_<code>``;
 ``{min_age}`` and ``{questions}`` are filled in by the page. Password reasons use
 :func:`idp.policies.password.describe`, which knows the active preset.
 """
@@ -93,20 +95,27 @@ MESSAGES: dict[str, str] = {
         "or help you choose a new password."
     ),
     "signup_verify_prompt": "Confirm your email address to finish creating your account.",
+    "signup_choose_user_id": (
+        "Your email address is confirmed, but the user ID you chose was taken by someone "
+        "else while your sign-up waited for this confirmation. Choose another user ID to "
+        "finish creating your account; your password and everything else stay as you gave "
+        "them."
+    ),
     "signup_verified": "Your account is ready. You can now sign in with your user ID and password.",
     "signup_link_invalid": (
         "This link does not work: it was already used, it expired, or it was copied "
         "incompletely. You can ask for a new link."
     ),
     "signup_resend_prompt": (
-        "Enter the email address you signed up with. If an account there is waiting to be "
-        "verified, we will send it a new link."
+        "Enter the email address you signed up with. If a sign-up there is waiting for you "
+        "to confirm the address, we will send it a new link."
     ),
     "signup_resend_sent": (
-        "If an account is waiting for verification at that address, we sent a new link to it. "
+        "If a sign-up is waiting for confirmation at that address, we sent a new link to it. "
         "Links sent before no longer work."
     ),
-    # sign-in page: shown only after the right password for a pending account
+    # sign-in page: shown only after the right password for a pending account (one made
+    # by staff approving an enrollment; self sign-up creates the account with the link)
     "email_not_verified": (
         "Your email address is not verified yet. Open the link in the email we sent you to "
         "finish creating your account."

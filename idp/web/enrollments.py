@@ -42,6 +42,7 @@ def _review() -> EnrollmentReview:
         issuer=svc.settings.issuer,
         verify_link_ttl=svc.settings.accounts.verify_link_ttl,
         matching_secret=svc.settings.secret_key,
+        ephemeral=svc.ephemeral,
     )
 
 

@@ -1,5 +1,5 @@
 """Self sign-up pages (issues 3 and 5): two steps, "check your email" with the optional
-"verify by phone number" step, then the link.
+"verify by phone number" step, then the link (which creates the account).
 
 Thin views over :class:`idp.flows.registration.RegistrationFlow`: parse the form,
 call one step, render. Every sign-up route answers 404 when sign-up is turned off.
@@ -15,19 +15,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from idp.flows.registration import (
-    CODE_DIGITS,
-    GENDERS,
-    MAX_NAME,
-    MAX_PASSWORD_INPUT,
-    CredentialsInput,
-    DemographicsInput,
-    Refusal,
-    RegistrationFlow,
-    SignupOutcome,
-    SignupState,
-)
+from idp.flows.registration import MAX_PASSWORD_INPUT, CredentialsInput, RegistrationFlow
+from idp.flows.signup_common import SignupOutcome, SignupState
+from idp.flows.signup_phone import CODE_DIGITS
 from idp.messages import message
+from idp.policies.demographics import GENDERS, MAX_NAME, DemographicsInput, Refusal
 from idp.policies.password import PASSWORD_PRESETS, describe
 from idp.policies.security_questions import CURATED_QUESTIONS
 
@@ -149,6 +141,19 @@ def _render(outcome: SignupOutcome, values: Mapping[str, str]) -> Response:
         return _page("signup_phone_done.html")
     if outcome.state is SignupState.EXISTING_ACCOUNT:
         return _page("signup_existing_account.html")
+    if outcome.state is SignupState.VERIFIED:
+        return _page("signup_verified.html")
+    if outcome.state is SignupState.LINK_INVALID:
+        return _page("signup_link_invalid.html", status=400)
+    if outcome.state is SignupState.CHOOSE_USER_ID:
+        return _page(
+            "signup_choose_user_id.html",
+            status=400 if outcome.refusals else 200,
+            flow_id=outcome.flow_id,
+            username=values.get("username", ""),
+            reasons=_reasons(outcome.refusals),
+            invalid={r.field for r in outcome.refusals},
+        )
     # One page whatever happened behind it: exact, close or no match, email in use,
     # throttled; each with a phone step of its own.
     return _page(
@@ -237,10 +242,21 @@ def verify() -> Response:
         if not flow.link_is_live(token):
             return _page("signup_link_invalid.html", status=400)
         return _page("signup_verify.html", token=token)
+    # Only a POST (the page's button) uses the link and creates the account.
     token = request.form.get("token", "")[:200]
-    if not flow.verify(token, meta=request_meta()):
-        return _page("signup_link_invalid.html", status=400)
-    return _page("signup_verified.html")
+    return _render(flow.verify(token, meta=request_meta()), {})
+
+
+@bp.route("/signup/verify/user-id", methods=["GET", "POST"])
+def choose_user_id() -> BaseResponse:
+    """The link was used, but its user ID was taken meanwhile: choose another."""
+    if request.method == "GET":
+        return redirect(url_for("signup.start"), code=303)
+    username = field(request.form, "username", limit=64)
+    outcome = _flow().choose_user_id(
+        field(request.form, "f", limit=64), username, meta=request_meta()
+    )
+    return _render(outcome, {"username": username})
 
 
 @bp.route("/signup/resend", methods=["GET", "POST"])

@@ -3,7 +3,9 @@
 The provider runs under gunicorn (tests/live.py) and mails through its real SMTP
 sender to an aiosmtpd server this module starts on loopback; the test reads the
 verification link from what that server received, as the patient would from
-their inbox.
+their inbox. The link (a POST from its page) creates the account; with Redis and two
+workers, the pending registration is stored by one worker and used by whichever
+answers.
 """
 
 from __future__ import annotations
@@ -120,12 +122,13 @@ def test_sign_up_verify_and_sign_in(live_with_mail: LiveProvider, mail_server: S
                 page.get_by_role("button", name="Create account").click()
                 expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
 
-                # Not yet: the email is unverified.
+                # Not yet: no account exists until the emailed link is opened, so the
+                # chosen user ID answers like any unknown one.
                 page.goto(live.url + "/login")
                 page.get_by_label("User ID").fill(username)
                 page.get_by_label("Password").fill(PASSWORD)
                 page.get_by_role("button", name="Sign in").click()
-                expect(page.locator("[data-message-id=email_not_verified]")).to_be_visible()
+                expect(page.locator("[data-message-id=invalid_credentials]")).to_be_visible()
 
                 mail = wait_for_mail(mail_server, email)
                 body = mail.get_body(preferencelist=("plain",))

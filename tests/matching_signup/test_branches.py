@@ -7,13 +7,22 @@ proof the enrollment waits for staff review.
 
 from __future__ import annotations
 
+from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from idp.services import Services
 from idp.store.sql import models
 
-from ..helpers import message_ids
-from ..signup.conftest import CHECK_EMAIL_IDS, DEMOGRAPHICS, PASSWORD
+from ..conftest import Factory
+from ..helpers import OIDCActions, bearer, message_ids
+from ..signup.conftest import (
+    CHECK_EMAIL_IDS,
+    DEMOGRAPHICS,
+    PASSWORD,
+    pending_registrations,
+    proven_phone,
+    user_id_reserved,
+)
 from .conftest import (
     EXISTING_PASSWORD,
     OTHER_PHONE,
@@ -164,6 +173,7 @@ def test_close_match_declined_waits_for_staff_who_approve(
     assert mail["To"] == DEMOGRAPHICS["email"]
     assert "complete your enrollment" in mail["Subject"]
     with services.db.transaction() as uow:
+        # Approval still makes a pending account (see idp.flows.enrollments).
         account = uow.accounts.by_username("ghopper")
         assert account is not None and account.status == "pending"
         assert len(uow.security_answers.for_account(account.id)) == 3
@@ -242,24 +252,90 @@ def test_no_match_creates_the_account_once_the_link_is_opened_and_verifies_the_p
 ) -> None:
     patient(services, "someone.else", email="else@example.test", first_name="Ada",
             last_name="Lovelace", phone="+16175550177")  # fmt: skip
+    before = rows(services)
     done = signup.sign_up()
     assert message_ids(done.text) == CHECK_EMAIL_IDS
     flow_id = signup.phone_step(done)
     signup.send_code(flow_id, PHONE_TYPED)
     confirmed = signup.confirm_code(flow_id, signup.code())
     assert confirmed.status_code == 200 and message_ids(confirmed.text) == ["signup_phone_done"]
+    # Nothing in SQL yet: the proven phone waits with the pending registration.
+    after = rows(services)
+    assert {k: after[k] - before[k] for k in after if k != "outbox"} == {
+        "accounts": 0,
+        "persons": 0,
+        "security_answers": 0,
+        "action_tokens": 0,
+        "enrollments": 0,
+        "keys": 0,
+    }
+    assert proven_phone(services) == PHONE
+    [mail] = signup.deliver()
+    assert message_ids(signup.confirm(signup.link(mail)).text) == ["signup_verified"]
     with services.db.transaction() as uow:
         account = uow.accounts.by_username("ghopper")
-        assert account is not None and account.status == "pending"
+        assert account is not None and account.status == "active" and account.email_verified
         assert account.phone == PHONE and account.phone_verified
         assert account.person is not None
         keys = uow.candidates.keys_of(account.person.id)
-    assert 4 <= len(keys) <= 6  # email, phone, dz, dn, zn (phone added once verified)
-    [mail] = signup.deliver()
-    assert message_ids(signup.confirm(signup.link(mail)).text) == ["signup_verified"]
+    assert 4 <= len(keys) <= 6  # email, phone, dz, dn, zn
+    assert pending_registrations(services) == [] and not user_id_reserved(services, "ghopper")
     assert signup.login("ghopper", PASSWORD).status_code == 303
     credentials = [e for e in audit_events(services) if e.details["step"] == "credentials"]
     assert credentials[-1].details == {"step": "credentials", "reason": "pending", "match": "none"}
+    assert credentials[-1].subject is None  # no account yet
+    [verified] = [e for e in audit_events(services) if e.details["step"] == "verify"]
+    assert verified.subject == account.subject
+
+
+def test_a_phone_proven_after_the_link_goes_on_the_account(
+    signup: MatchingActions, services: Services
+) -> None:
+    done = signup.sign_up()
+    flow_id = signup.phone_step(done)
+    signup.send_code(flow_id, PHONE_TYPED)
+    code = signup.code()
+    [mail] = signup.deliver()
+    assert message_ids(signup.confirm(signup.link(mail)).text) == ["signup_verified"]
+    with services.db.transaction() as uow:
+        account = uow.accounts.by_username("ghopper")
+    assert account is not None and account.phone is None
+    confirmed = signup.confirm_code(flow_id, code)
+    assert message_ids(confirmed.text) == ["signup_phone_done"]
+    with services.db.transaction() as uow:
+        account = uow.accounts.by_username("ghopper")
+        assert account is not None and account.phone == PHONE and account.phone_verified
+        assert account.person is not None
+        keys = uow.candidates.keys_of(account.person.id)
+    assert len(keys) == 5  # the phone's key added
+    [event] = [e for e in audit_events(services) if e.details["step"] == "phone_verified"]
+    assert event.subject == account.subject
+
+
+def test_close_match_holds_the_user_id_and_approval_releases_it(
+    signup: MatchingActions,
+    services: Services,
+    client: FlaskClient,
+    oidc: OIDCActions,
+    factory: Factory,
+) -> None:
+    patient(services, "grace.existing")
+    signup.sign_up(demographics=CLOSE)
+    assert user_id_reserved(services, "ghopper")
+    with services.db.transaction() as uow:
+        [pending] = uow.enrollments.list()
+    rp = factory.client(scope="openid idp:admin")
+    token = oidc.token(rp, {"grant_type": "client_credentials", "scope": "idp:admin"})
+    approved = client.post(
+        f"/api/admin/enrollments/{pending.id}/approve",
+        json={"staff": "Dana"},
+        headers=bearer(token.get_json()["access_token"]),
+    )
+    assert approved.status_code == 200, approved.text
+    assert not user_id_reserved(services, "ghopper")  # the account row holds it now
+    # A pending account made by approval: the one path that still answers so.
+    refused = signup.login("ghopper", PASSWORD)
+    assert refused.status_code == 403 and message_ids(refused.text) == ["email_not_verified"]
 
 
 def test_a_new_account_is_found_by_the_next_sign_up(

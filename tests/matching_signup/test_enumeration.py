@@ -5,12 +5,17 @@ Security invariant 4; NIST SP 800-63A-4 §3.1.2.1 item 4 ("no data washing") and
 databases; compared are status, every header but Set-Cookie and Content-Length, and
 the body with the CSRF token and flow ids blanked: step 2's reply, the reply to
 "text me a code", to a wrong code, and to a right code for a number not on a record.
+
+Nor afterwards: what each branch leaves behind (no account, the chosen user ID
+reserved) answers the same to signing in with the chosen user ID and password, and
+to a new sign-up choosing that user ID.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -24,9 +29,20 @@ from idp.flows.registration import (
 )
 from idp.services import Services
 from idp.store.sql import models
+from idp.store.sql.repositories import username_key
 
 from ..helpers import message_ids
-from ..signup.conftest import CHECK_EMAIL_IDS, CREDENTIALS, DEMOGRAPHICS, PASSWORD, QUESTIONS
+from ..signup.conftest import (
+    CHECK_EMAIL_IDS,
+    CREDENTIALS,
+    DEMOGRAPHICS,
+    PASSWORD,
+    QUESTIONS,
+    forget_reservation,
+    pending_registrations,
+    reasons,
+    user_id_reserved,
+)
 from .conftest import (
     OTHER_PHONE,
     MatchingActions,
@@ -50,11 +66,13 @@ def _journey(signup: MatchingActions) -> Journey:
     return done, sent, wrong, right
 
 
-def _close_all(services: Services) -> None:
-    """A clean slate: closed accounts are never candidates; texting quotas start again."""
+def _close_all(services: Services, username: str = CREDENTIALS["username"]) -> None:
+    """A clean slate: closed accounts are never candidates; texting quotas start again;
+    the previous attempt's user-ID reservation has run out."""
     with services.db.session() as session:
         session.execute(update(models.Account).values(status="closed"))
     services.throttle.reset(SMS_NUMBER_SCOPE, OTHER_PHONE)
+    forget_reservation(services, username)
 
 
 def _exact(services: Services) -> None:
@@ -95,8 +113,11 @@ def test_every_branch_answers_alike(signup: MatchingActions, services: Services)
         signup.deliver()
     # What each branch did behind the same pages.
     with services.db.transaction() as uow:
-        assert uow.accounts.by_username("ghopper") is not None  # "none" made it, last
+        assert uow.accounts.by_username("ghopper") is None  # created only by the link
         statuses = [e.status for e in uow.enrollments.list(status=None)]
+    # "none" (last) waits for its link; the other phone waits with it.
+    [waiting] = pending_registrations(services)
+    assert waiting.username == "ghopper"
     assert statuses == ["pending"]  # "close" waits for staff, with the other phone noted
     matches = [e.details.get("match") for e in audit_events(services)]
     assert {"exact", "close", "none"} <= set(matches)
@@ -124,12 +145,15 @@ def test_throttled_identity_answers_like_any_sign_up(
     assert rows(services) == before  # nothing created, nothing queued
     assert signup.deliver() == []
     [*_, event] = audit_events(services)
+    assert not user_id_reserved(services, "one-more")  # a throttled sign-up holds nothing
     # Someone else, typing the same address, is not throttled: the same page.
     normal = signup.sign_up(
         {"first_name": "Ada", "last_name": "Lovelace", "email": "another@example.test"},
         username="ada-l",
     )
-    assert rows(services)["accounts"] == before["accounts"] + 1
+    assert [p.username for p in pending_registrations(services, "another@example.test")] == [
+        "ada-l"
+    ]
     assert comparable(throttled) == comparable(normal)
     assert event.details == {"step": "credentials", "reason": "throttled_identity"}
 
@@ -146,12 +170,11 @@ def test_identity_throttle_is_keyed_by_an_hmac_of_name_and_birth_date(
     # Neither the plain identity nor its bare hash is the throttle's subject.
     plain = Throttle(services.ephemeral)
     assert not plain.exceeded(SIGNUP_IDENTITY_SCOPE, "grace|hopper|1990-05-17", limit=1)
-    before = rows(services)["accounts"]
     signup.sign_up({"email": "late@example.test"}, username="late")
-    assert rows(services)["accounts"] == before
+    assert pending_registrations(services, "late@example.test") == []
     # Another person is not held back.
     signup.sign_up({"first_name": "Ada", "email": "ada@example.test"}, username="ada")
-    assert rows(services)["accounts"] == before + 1
+    assert len(pending_registrations(services, "ada@example.test")) == 1
     assert THROTTLE_WINDOW == 3600
 
 
@@ -180,3 +203,94 @@ def test_the_audit_holds_the_match_class_but_nothing_typed(
     ]
     for value in typed:
         assert value.lower() not in dump.lower(), value
+
+
+# --- what each branch leaves behind -------------------------------------------------------
+
+ATTACKER = "mallory@example.test"
+CHOSEN = "mallory.id"
+# The attacker types a stranger's details with their own address and a fresh user ID.
+TYPED: dict[str, dict[str, str]] = {
+    "exact": {"first_name": "Grace", "last_name": "Hopper", "dob": "1990-05-17",
+              "zip": "02139", "gender": "female"},
+    "close": {"first_name": "Ada", "last_name": "Lovelace", "dob": "1985-12-10",
+              "zip": "02138", "gender": "female"},
+    "none": {"first_name": "Katherine", "last_name": "Johnson", "dob": "1918-08-26",
+             "zip": "23666", "gender": "female"},
+}  # fmt: skip
+ON_FILE: dict[str, Callable[[Services], Any]] = {
+    # The FAQ's exact match includes the email: the record holds the typed address.
+    "exact": lambda s: patient(s, "grace.existing", email=ATTACKER),
+    # One ZIP digit off the record, everything else equal.
+    "close": lambda s: patient(s, "ada.existing", email=ATTACKER, first_name="Ada",
+                               last_name="Lovelace", dob=date(1985, 12, 10)),
+    "none": lambda s: None,
+}  # fmt: skip
+# Someone else, later, wanting the same user ID.
+LATER = {"first_name": "Zed", "last_name": "Other", "dob": "1970-01-01", "zip": "94110",
+         "gender": "male", "email": "zed@example.test"}  # fmt: skip
+
+
+def _fresh(services: Services) -> None:
+    """Each trial as if on its own day: records closed, reservation, lock and quotas gone."""
+    _close_all(services, CHOSEN)
+    services.attempts.unlock(username_key(CHOSEN))
+    services.throttle.reset("login-ip", "127.0.0.1")
+
+
+def _afterwards(signup: MatchingActions) -> tuple[Any, Any]:
+    """Sign in with the chosen user ID and password; then someone else chooses it."""
+    login = signup.login(CHOSEN, PASSWORD)
+    later = signup.sign_up(LATER, username=CHOSEN)
+    return login, later
+
+
+def test_no_branch_leaves_anything_to_sign_in_to_or_tell_apart(
+    signup: MatchingActions, services: Services
+) -> None:
+    # Baseline: a user ID nobody chose.
+    _fresh(services)
+    unknown_login = signup.login(CHOSEN, PASSWORD)
+    assert unknown_login.status_code == 401
+    assert message_ids(unknown_login.text) == ["invalid_credentials"]
+
+    after: dict[str, tuple[Any, Any]] = {}
+    for branch in ("exact", "close", "none"):
+        _fresh(services)
+        ON_FILE[branch](services)
+        before = rows(services)["accounts"]
+        done = signup.sign_up({**TYPED[branch], "email": ATTACKER}, username=CHOSEN)
+        assert message_ids(done.text) == CHECK_EMAIL_IDS, branch
+        # The branch really was taken, and left no account behind.
+        [*_, step2] = [e for e in audit_events(services) if e.details["step"] == "credentials"]
+        assert step2.details["match"] == branch
+        assert rows(services)["accounts"] == before
+        assert user_id_reserved(services, CHOSEN)
+        after[branch] = _afterwards(signup)
+        signup.deliver()
+    # Only the no-match sign-up waits for a link, and only in the store.
+    assert [p.username for p in pending_registrations(services, ATTACKER)] == [CHOSEN]
+
+    # Baseline: a user ID a real account holds.
+    _fresh(services)
+    patient(services, CHOSEN, email="owner@example.test", first_name="Olga", index=False)
+    real_taken = signup.sign_up(LATER, username=CHOSEN)
+    assert real_taken.status_code == 400 and reasons(real_taken.text) == ["username_taken"]
+
+    for branch, (login, later) in after.items():
+        # (a) Signing in: exactly what an unknown user ID gets.
+        assert comparable(login) == comparable(unknown_login), branch
+        # (b) Choosing the user ID again: exactly what a real account's user ID gets.
+        assert comparable(later) == comparable(real_taken), branch
+
+
+@pytest.mark.parametrize("branch", ["exact", "close", "none"])
+def test_when_the_reservation_ends_every_branch_frees_the_user_id(
+    signup: MatchingActions, services: Services, branch: str
+) -> None:
+    ON_FILE[branch](services)
+    signup.sign_up({**TYPED[branch], "email": ATTACKER}, username=CHOSEN)
+    signup.deliver()
+    forget_reservation(services, CHOSEN)  # verify_link_ttl later
+    later = signup.sign_up(LATER, username=CHOSEN)
+    assert message_ids(later.text) == CHECK_EMAIL_IDS

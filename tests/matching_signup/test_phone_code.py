@@ -17,6 +17,7 @@ from idp.flows.registration import (
 from idp.services import Services
 
 from ..helpers import MovableClock, message_ids
+from ..signup.conftest import proven_phone
 from .conftest import PHONE, PHONE_TYPED, MatchingActions, audit_events, code_in
 
 REASON = 'data-reason="{}"'
@@ -69,12 +70,11 @@ def test_code_expires_after_ten_minutes(
     clock.advance(CODE_TTL + 1)
     late = signup.confirm_code(flow_id, code)
     assert late.status_code == 400 and REASON.format("code_expired") in late.text
-    with services.db.transaction() as uow:
-        account = uow.accounts.by_username("ghopper")
-    assert account is not None and not account.phone_verified
+    assert proven_phone(services) is None
     # A new code works.
     signup.send_code(flow_id)
     assert message_ids(signup.confirm_code(flow_id, signup.code()).text) == ["signup_phone_done"]
+    assert proven_phone(services) == PHONE
 
 
 def test_code_works_once(signup: MatchingActions) -> None:
@@ -112,9 +112,7 @@ def test_five_wrong_tries_lock_the_code_and_the_number(
     # Locked: even the right code is refused now, unchecked.
     late = signup.confirm_code(flow_id, code)
     assert REASON.format("code_locked") in late.text
-    with services.db.transaction() as uow:
-        account = uow.accounts.by_username("ghopper")
-    assert account is not None and not account.phone_verified
+    assert proven_phone(services) is None
     # Every failure went through the credential lockout, keyed by the number.
     assert services.attempts.locked_for(PHONE_LOCK_PREFIX + PHONE) is not None
     failures = [e for e in audit_events(services) if e.details["step"] == "phone_code"]

@@ -21,6 +21,12 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from idp.app import build_services
+from idp.flows.signup_links import (
+    PHONE_PREFIX,
+    PendingRegistration,
+    PendingRegistrations,
+    reservation_key,
+)
 from idp.services import Services
 from idp.settings import Settings, SmtpSettings
 from idp.store.interfaces import EphemeralStore
@@ -100,6 +106,31 @@ def domain_rows(services: Services) -> dict[str, int]:
             name: int(session.scalar(select(func.count()).select_from(model)) or 0)
             for name, model in TABLES.items()
         }
+
+
+def pending_registrations(
+    services: Services, email: str = DEMOGRAPHICS["email"]
+) -> list[PendingRegistration]:
+    """Sign-ups at ``email`` waiting for their link (no account exists for them yet)."""
+    pending = PendingRegistrations(
+        services.ephemeral, secret=services.settings.secret_key, clock=services.clock
+    )
+    return pending.at(email)
+
+
+def proven_phone(services: Services, email: str = DEMOGRAPHICS["email"]) -> str | None:
+    """The phone proven for the sign-up waiting at ``email``, kept until the link is used."""
+    [registration] = pending_registrations(services, email)
+    return services.ephemeral.get(PHONE_PREFIX + registration.rid)
+
+
+def user_id_reserved(services: Services, username: str) -> bool:
+    return services.ephemeral.get(reservation_key(username)) is not None
+
+
+def forget_reservation(services: Services, username: str) -> None:
+    """As if the user ID's reservation had run out (store TTLs ignore the test clock)."""
+    services.ephemeral.delete(reservation_key(username))
 
 
 def reasons(html: str) -> list[str]:

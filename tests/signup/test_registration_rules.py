@@ -114,7 +114,8 @@ def test_identity_matcher_sees_the_demographics_on_every_path(services: Services
 def test_user_id_taken_at_the_last_moment_is_reported_and_the_flow_kept(
     services: Services,
 ) -> None:
-    """Two sign-ups race for one user ID: the loser hears "taken", nothing half-written."""
+    """An account (made by staff, the office or the CLI, which hold no reservation) takes
+    the user ID while the sign-up completes: it hears "taken", nothing half-written."""
 
     def rival_signs_up_first(who: Demographics) -> IdentityMatch:
         with services.db.transaction() as uow:
@@ -138,5 +139,28 @@ def test_user_id_taken_at_the_last_moment_is_reported_and_the_flow_kept(
     plain = _flow(services)
     done = plain.submit_credentials(started.flow_id, _credentials("grace.h"), meta=META)
     assert done.state is SignupState.CHECK_EMAIL
-    # demographics, the refusal (rolled back with the insert, recorded again), pending
+    # demographics, the refusal, pending
     assert audit_types(services).count("signup") == 3
+    # The loser's reservation went with it: only the new user ID is held.
+    assert not plain.links.reservations.held("ghopper")
+    assert plain.links.reservations.held("grace.h")
+
+
+def test_user_id_reserved_by_a_racing_sign_up_is_reported_and_the_flow_kept(
+    services: Services,
+) -> None:
+    """Two sign-ups pass the "taken?" check together: the atomic reservation picks one."""
+    flow = _flow(services)
+    started = flow.start(DemographicsInput(**DEMOGRAPHICS), meta=META)
+    assert started.flow_id is not None
+    # The rival reserves right after this sign-up's check (which therefore saw nothing).
+    flow.links.reservations.held = lambda username: False  # type: ignore[method-assign]
+    assert flow.links.reservations.reserve("GHopper", "the-rival", ttl=60)
+    lost = flow.submit_credentials(started.flow_id, _credentials(), meta=META)
+    assert lost.state is SignupState.CREDENTIALS
+    assert [r.code for r in lost.refusals] == ["username_taken"]
+    assert flow.links.reservations.holder("ghopper") == "the-rival"  # untouched
+    assert rows(services)["outbox"] == 0 and flow.links.pending.at(DEMOGRAPHICS["email"]) == []
+    done = flow.submit_credentials(started.flow_id, _credentials("grace.h"), meta=META)
+    assert done.state is SignupState.CHECK_EMAIL
+    assert flow.links.reservations.holder("grace.h") is not None

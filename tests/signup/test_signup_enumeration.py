@@ -22,19 +22,26 @@ from idp.store.sql import models
 
 from ..conftest import Factory
 from ..helpers import audit_types, message_ids
-from .conftest import CHECK_EMAIL_IDS, DEMOGRAPHICS, SignupActions, comparable, domain_rows
+from .conftest import (
+    CHECK_EMAIL_IDS,
+    DEMOGRAPHICS,
+    SignupActions,
+    comparable,
+    domain_rows,
+    forget_reservation,
+    pending_registrations,
+)
 
 
 def test_new_email_and_email_in_use_get_the_same_response(
     signup: SignupActions, services: Services
 ) -> None:
     new = signup.sign_up(username="first-user")  # the address is new here
-    in_use = signup.sign_up(username="second-user")  # now a pending account holds it
+    in_use = signup.sign_up(username="second-user")  # now a pending registration holds it
     assert message_ids(new.text) == CHECK_EMAIL_IDS
     assert comparable(new) == comparable(in_use)
-    with services.db.transaction() as uow:
-        assert uow.accounts.by_username("first-user") is not None
-        assert uow.accounts.by_username("second-user") is None
+    assert [p.username for p in pending_registrations(services)] == ["first-user"]
+    assert domain_rows(services)["accounts"] == 0
     link, notice = signup.deliver()
     assert "/signup/verify?token=" in link.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "someone tried to sign up" in notice["Subject"]
@@ -45,13 +52,14 @@ def test_email_of_an_active_account_gets_the_same_response_as_an_unknown_one(
 ) -> None:
     factory.account("owner", email="grace@example.test")
     in_use = signup.sign_up(username="newcomer")
-    # Same address, no account: only the database differs between the two.
+    # Same address, no account: only the database differs between the two (and the
+    # first attempt's user-ID reservation has run out).
     with factory.services.db.session() as session:
         session.execute(update(models.Account).values(status="closed"))
+    forget_reservation(factory.services, "newcomer")
     new = signup.sign_up(username="newcomer")
     assert comparable(in_use) == comparable(new)
-    with factory.services.db.transaction() as uow:
-        assert uow.accounts.by_username("newcomer") is not None
+    assert [p.username for p in pending_registrations(factory.services)] == ["newcomer"]
 
 
 def test_resend_answers_alike_for_pending_unknown_and_active_addresses(
@@ -65,7 +73,7 @@ def test_resend_answers_alike_for_pending_unknown_and_active_addresses(
     active = signup.resend("active@example.test")
     assert message_ids(pending.text) == ["signup_resend_sent"]
     assert comparable(pending) == comparable(unknown) == comparable(active)
-    [mail] = signup.deliver()  # only the pending account got a link
+    [mail] = signup.deliver()  # only the pending registration got a link
     assert mail["To"] == DEMOGRAPHICS["email"]
 
 

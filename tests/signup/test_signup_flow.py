@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from idp.flows.signup_links import send_verification_link
 from idp.services import Services
 from idp.store.sql import models
+from idp.store.sql.repositories import NewPerson
 
 from ..conftest import PASSWORD as FACTORY_PASSWORD
 from ..conftest import Factory
 from ..helpers import MovableClock, audit_types, csrf_token, message_ids
-from .conftest import CHECK_EMAIL_IDS, DEMOGRAPHICS, PASSWORD, SignupActions, domain_rows, reasons
+from .conftest import (
+    CHECK_EMAIL_IDS,
+    DEMOGRAPHICS,
+    PASSWORD,
+    SignupActions,
+    domain_rows,
+    forget_reservation,
+    pending_registrations,
+    reasons,
+    user_id_reserved,
+)
+
+NOTHING = {"accounts": 0, "persons": 0, "security_answers": 0, "action_tokens": 0}
+SOMEONE_ELSE = {
+    "first_name": "Katherine",
+    "last_name": "Johnson",
+    "dob": "1918-08-26",
+    "zip": "23666",
+    "gender": "female",
+    "email": "katherine@example.test",
+}
 
 
 def test_sign_up_verify_then_sign_in(signup: SignupActions, services: Services) -> None:
@@ -23,17 +47,20 @@ def test_sign_up_verify_then_sign_in(signup: SignupActions, services: Services) 
     assert done.status_code == 200
     assert message_ids(done.text) == CHECK_EMAIL_IDS
 
-    # Before the link is used the account exists but cannot sign in.
-    with services.db.transaction() as uow:
-        account = uow.accounts.by_username("GHOPPER")
-        assert account is not None and account.status == "pending"
-        assert not account.email_verified
-        assert account.person is not None and account.person.dob.isoformat() == "1990-05-17"
-        assert len(uow.security_answers.for_account(account.id)) == 3
+    # Before the link is used no account exists: a pending registration waits for it
+    # (hashes only), and the chosen user ID is reserved.
+    assert {k: v for k, v in domain_rows(services).items() if k != "outbox"} == NOTHING
+    [pending] = pending_registrations(services)
+    assert pending.username == "ghopper" and pending.email == DEMOGRAPHICS["email"]
+    assert pending.password_hash.startswith("$argon2id$") and len(pending.answers) == 3
+    assert all(a["answer_hash"].startswith("$argon2id$") for a in pending.answers)
+    assert PASSWORD not in pending.to_json() and "Margaret" not in pending.to_json()
+    assert user_id_reserved(services, "GHOPPER")
+    # Nothing to sign in to: the same answer as for any unknown user ID.
     refused = signup.login()
-    assert refused.status_code == 403
-    assert message_ids(refused.text) == ["email_not_verified"]
-    assert 'href="/signup/resend"' in refused.text
+    assert refused.status_code == 401
+    assert message_ids(refused.text) == ["invalid_credentials"]
+    assert 'href="/signup/resend"' not in refused.text
 
     [mail] = signup.deliver()
     assert mail["To"] == DEMOGRAPHICS["email"]
@@ -41,24 +68,35 @@ def test_sign_up_verify_then_sign_in(signup: SignupActions, services: Services) 
     assert "Grace" not in mail.as_string()  # nothing the requester typed goes to the inbox
     link = signup.link(mail)
     assert link.startswith(services.settings.issuer + "/signup/verify?token=")
+    token = link.split("token=", 1)[1]
+    # Stored by the link's SHA-256 only.
+    assert token not in repr(services.ephemeral.get("signup_pending:" + token))
 
     # Opening the link (as a mail scanner would) changes nothing.
     for _ in range(2):
         page = signup.open_link(link)
         assert page.status_code == 200 and message_ids(page.text) == ["signup_verify_prompt"]
     with services.db.transaction() as uow:
-        assert uow.accounts.by_username("ghopper").status == "pending"  # type: ignore[union-attr]
+        assert uow.accounts.by_username("ghopper") is None
+    assert len(pending_registrations(services)) == 1
 
     ready = signup.confirm(link)
     assert ready.status_code == 200
     assert message_ids(ready.text) == ["signup_verified"]
     assert 'href="/login"' in ready.text
+    # The account now exists, active, with the email verified; the reservation is gone.
+    assert pending_registrations(services) == []
+    assert not user_id_reserved(services, "ghopper")
+    with services.db.transaction() as uow:
+        account = uow.accounts.by_username("GHOPPER")
+        assert account is not None and account.status == "active" and account.email_verified
+        assert account.username == "ghopper" and account.email == DEMOGRAPHICS["email"]
+        assert account.person is not None and account.person.dob.isoformat() == "1990-05-17"
+        assert account.person.first_name == "Grace" and account.person.zip == "02139"
+        assert len(uow.security_answers.for_account(account.id)) == 3
 
     signed_in = signup.login("GHopper", PASSWORD)
     assert signed_in.status_code == 303, signed_in.text[:500]
-    with services.db.transaction() as uow:
-        account = uow.accounts.by_username("ghopper")
-        assert account is not None and account.status == "active" and account.email_verified
     with services.db.session() as session:
         accepted = session.scalar(
             select(models.Account.terms_accepted_at).where(models.Account.id == account.id)
@@ -79,18 +117,23 @@ def test_the_audit_never_holds_what_was_typed(signup: SignupActions, services: S
         assert typed not in dump
 
 
-def test_wrong_password_for_a_pending_account_is_an_ordinary_failure(
+def test_nothing_to_sign_in_to_until_the_link_is_opened(
     signup: SignupActions, client: FlaskClient, factory: Factory
 ) -> None:
     signup.sign_up()
     factory.account("known")  # an active account, for comparison
     replies = []
-    for username in ("ghopper", "known", "nobody"):
-        response = signup.login(username, "not the password at all")
+    for username, password in (
+        ("ghopper", PASSWORD),  # the chosen user ID and password: no account yet
+        ("ghopper", "not the password at all"),
+        ("known", "not the password at all"),
+        ("nobody", PASSWORD),
+    ):
+        response = signup.login(username, password)
         replies.append((response.status_code, message_ids(response.text)))
-    assert replies == [(401, ["invalid_credentials"])] * 3
-    # Failures on a pending account count toward the lock like any other.
-    for _ in range(4):
+    assert replies == [(401, ["invalid_credentials"])] * 4
+    # Failures on a reserved user ID count toward the lock like any other (unknown) one.
+    for _ in range(3):
         last = signup.login("ghopper", "still not the password")
     assert message_ids(last.text) == ["account_locked"]
     assert message_ids(signup.login("ghopper", PASSWORD).text) == ["account_locked"]
@@ -114,7 +157,7 @@ def test_link_works_once(signup: SignupActions) -> None:
     assert reopened.status_code == 400 and message_ids(reopened.text) == ["signup_link_invalid"]
 
 
-def test_expired_link_is_refused_and_a_new_one_works(
+def test_expired_link_is_refused_and_the_details_are_gone(
     signup: SignupActions, services: Services, clock: MovableClock
 ) -> None:
     signup.sign_up()
@@ -126,11 +169,31 @@ def test_expired_link_is_refused_and_a_new_one_works(
     csrf = signup._csrf("/signup/resend")
     posted = signup.client.post("/signup/verify", data={"token": token, "csrf_token": csrf})
     assert posted.status_code == 400 and message_ids(posted.text) == ["signup_link_invalid"]
+    assert domain_rows(services)["accounts"] == 0
 
+    # The would-be account expired with its link: resend has nothing left to renew.
     sent = signup.resend(DEMOGRAPHICS["email"])
     assert sent.status_code == 200 and message_ids(sent.text) == ["signup_resend_sent"]
+    assert signup.deliver() == []
+    assert pending_registrations(services) == []
+    # Signing up again works (the user ID's reservation ran out with the link).
+    forget_reservation(services, "ghopper")
+    assert message_ids(signup.sign_up().text) == CHECK_EMAIL_IDS
     assert message_ids(signup.confirm(signup.link(signup.deliver()[0])).text) == ["signup_verified"]
     assert signup.login().status_code == 303
+
+
+def test_a_new_link_lives_its_full_time(
+    signup: SignupActions, services: Services, clock: MovableClock
+) -> None:
+    signup.sign_up()
+    signup.deliver()
+    ttl = services.settings.accounts.verify_link_ttl
+    clock.advance(ttl - 60)
+    signup.resend(DEMOGRAPHICS["email"])
+    [mail] = signup.deliver()
+    clock.advance(120)  # past the first link's end, within the new one's
+    assert message_ids(signup.confirm(signup.link(mail)).text) == ["signup_verified"]
 
 
 def test_resend_kills_the_old_link(signup: SignupActions) -> None:
@@ -167,10 +230,123 @@ def test_taken_user_id_is_reported_case_insensitively(
     response = signup.sign_up(username="ghopper")
     assert response.status_code == 400
     assert reasons(response.text) == ["username_taken"]
-    # The flow goes on: another user ID completes it.
+    # The flow goes on: another user ID completes it (the account waits for the link).
     retry = signup.account(signup.flow_id(response), username="grace.hopper")
     assert message_ids(retry.text) == CHECK_EMAIL_IDS
+    assert domain_rows(services)["accounts"] == before["accounts"]
+    assert [p.username for p in pending_registrations(services)] == ["grace.hopper"]
+
+
+def test_the_user_id_is_reserved_until_the_link_creates_the_account(
+    signup: SignupActions, services: Services
+) -> None:
+    signup.sign_up()
+    # Someone else, choosing the same user ID (in any case), hears "taken".
+    taken = signup.sign_up(SOMEONE_ELSE, username="GHOPPER")
+    assert taken.status_code == 400 and reasons(taken.text) == ["username_taken"]
+    # The reservation is the only thing held: no account, and the other sign-up goes on.
+    retry = signup.account(signup.flow_id(taken), username="kjohnson")
+    assert message_ids(retry.text) == CHECK_EMAIL_IDS
+    assert domain_rows(services)["accounts"] == 0
+    mine = signup.link(signup.deliver()[0])
+    assert message_ids(signup.confirm(mine).text) == ["signup_verified"]
+    # Now a real account holds it: still "taken", the same way.
+    again = signup.sign_up(SOMEONE_ELSE | {"email": "k2@example.test"}, username="ghopper")
+    assert reasons(again.text) == ["username_taken"]
+
+
+def test_a_user_id_taken_after_its_reservation_ran_out_asks_for_another(
+    signup: SignupActions, services: Services, factory: Factory
+) -> None:
+    signup.sign_up()
+    link = signup.link(signup.deliver()[0])
+    forget_reservation(services, "ghopper")
+    factory.account("GHOPPER", email="rival@example.test")  # e.g. made by the office
+    before = domain_rows(services)
+
+    chooser = signup.confirm(link)
+    assert chooser.status_code == 200
+    assert message_ids(chooser.text) == ["signup_choose_user_id"]
+    assert domain_rows(services) == before  # nothing half-written
+    assert signup.open_link(link).status_code == 400  # the link itself is used
+    flow_id = signup.flow_id(chooser)
+
+    def choose(username: str):  # type: ignore[no-untyped-def]
+        return signup.client.post(
+            "/signup/verify/user-id",
+            data={"f": flow_id, "username": username, "csrf_token": csrf_token(chooser.text)},
+        )
+
+    still_taken = choose("ghopper")
+    assert still_taken.status_code == 400 and reasons(still_taken.text) == ["username_taken"]
+    malformed = choose("no spaces please")
+    assert malformed.status_code == 400 and reasons(malformed.text) == ["username_invalid"]
+    assert domain_rows(services) == before
+    done = choose("grace.h")
+    assert done.status_code == 200 and message_ids(done.text) == ["signup_verified"]
+    assert signup.login("grace.h", PASSWORD).status_code == 303
+    with services.db.transaction() as uow:
+        account = uow.accounts.by_username("grace.h")
+    assert account is not None and account.email == DEMOGRAPHICS["email"] and account.email_verified
+    # Used once: the page cannot create a second account.
+    assert choose("grace.h2").status_code == 400
     assert domain_rows(services)["accounts"] == before["accounts"] + 1
+
+
+def test_a_user_id_reserved_by_another_sign_up_meanwhile_asks_for_another(
+    signup: SignupActions, services: Services
+) -> None:
+    signup.sign_up()
+    link = signup.link(signup.deliver()[0])
+    forget_reservation(services, "ghopper")
+    signup.sign_up(SOMEONE_ELSE, username="ghopper")  # reserves it now
+    chooser = signup.confirm(link)
+    assert message_ids(chooser.text) == ["signup_choose_user_id"]
+    assert domain_rows(services)["accounts"] == 0
+
+
+def test_a_link_opened_after_its_reservation_ran_out_reserves_again(
+    signup: SignupActions, services: Services
+) -> None:
+    signup.sign_up()
+    link = signup.link(signup.deliver()[0])
+    forget_reservation(services, "ghopper")
+    assert message_ids(signup.confirm(link).text) == ["signup_verified"]
+    assert signup.login().status_code == 303
+    assert not user_id_reserved(services, "ghopper")
+
+
+def test_a_pending_account_made_elsewhere_still_verifies_and_resends(
+    signup: SignupActions, services: Services
+) -> None:
+    """Accounts left "pending" (staff approval, sign-ups before this change) keep working."""
+    now = datetime.now(UTC)
+    with services.db.transaction() as uow:
+        account = uow.accounts.add(
+            username="old.pending",
+            password_hash=services.hashing.hash(PASSWORD),
+            email="old@example.test",
+            now=now,
+            status="pending",
+            person=NewPerson(first_name="Old", last_name="Pending"),
+        )
+        send_verification_link(
+            uow,
+            services.notifier,
+            account_id=account.id,
+            email="old@example.test",
+            issuer=services.settings.issuer,
+            ttl=3600,
+            now=now,
+        )
+    old = signup.link(signup.deliver()[0])
+    refused = signup.login("old.pending", PASSWORD)
+    assert refused.status_code == 403 and message_ids(refused.text) == ["email_not_verified"]
+    signup.resend("old@example.test")
+    [mail] = signup.deliver()
+    assert signup.open_link(old).status_code == 400  # the new link killed the old one
+    assert message_ids(signup.confirm(signup.link(mail)).text) == ["signup_verified"]
+    assert signup.login("old.pending", PASSWORD).status_code == 303
 
 
 def test_taken_user_id_is_reported_with_every_other_reason(
@@ -227,7 +403,8 @@ def test_flow_is_single_use(signup: SignupActions, services: Services) -> None:
     again = signup.account(flow_id, username="second-try")
     assert again.status_code == 400
     assert message_ids(again.text) == ["signup_flow_expired"]
-    assert domain_rows(services)["accounts"] == 1
+    assert [p.username for p in pending_registrations(services)] == ["ghopper"]
+    assert not user_id_reserved(services, "second-try")
 
 
 def test_login_page_links_to_sign_up(client: FlaskClient) -> None:

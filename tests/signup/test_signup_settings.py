@@ -9,7 +9,14 @@ from idp.services import Services
 from idp.settings import AccountSettings
 
 from ..helpers import csrf_token, message_ids
-from .conftest import CHECK_EMAIL_IDS, CREDENTIALS, DEMOGRAPHICS, QUESTIONS, SignupActions
+from .conftest import (
+    CHECK_EMAIL_IDS,
+    CREDENTIALS,
+    DEMOGRAPHICS,
+    QUESTIONS,
+    SignupActions,
+    pending_registrations,
+)
 
 
 @pytest.mark.settings(accounts=AccountSettings(security_questions=0))
@@ -19,11 +26,13 @@ def test_without_security_questions(signup: SignupActions, services: Services) -
     no_questions = {key: None for key in QUESTIONS}
     done = signup.account(signup.flow_id(first), **no_questions)
     assert message_ids(done.text) == CHECK_EMAIL_IDS
+    [pending] = pending_registrations(services)
+    assert pending.answers == ()
+    signup.confirm(signup.link(signup.deliver()[0]))
     with services.db.transaction() as uow:
         account = uow.accounts.by_username("ghopper")
         assert account is not None
         assert uow.security_answers.for_account(account.id) == []
-    signup.confirm(signup.link(signup.deliver()[0]))
     assert signup.login().status_code == 303
 
 
@@ -33,6 +42,8 @@ def test_questions_sent_anyway_are_ignored_when_turned_off(
 ) -> None:
     done = signup.sign_up()  # posts three questions nobody asked for
     assert message_ids(done.text) == CHECK_EMAIL_IDS
+    assert pending_registrations(services)[0].answers == ()
+    signup.confirm(signup.link(signup.deliver()[0]))
     with services.db.transaction() as uow:
         account = uow.accounts.by_username("ghopper")
         assert account is not None and uow.security_answers.for_account(account.id) == []
@@ -56,7 +67,14 @@ def test_every_sign_up_route_is_404_when_turned_off(client: FlaskClient) -> None
     login = client.get("/login")
     assert "Create an account" not in login.text and "/signup" not in login.text
     csrf = csrf_token(login.text)
-    for path in ("/signup", "/signup/account", "/signup/verify?token=x", "/signup/resend"):
+    paths = (
+        "/signup",
+        "/signup/account",
+        "/signup/verify?token=x",
+        "/signup/verify/user-id",
+        "/signup/resend",
+    )
+    for path in paths:
         assert client.get(path).status_code == 404, path
         posted = client.post(path, data={**DEMOGRAPHICS, **CREDENTIALS, "csrf_token": csrf})
         assert posted.status_code == 404, path
