@@ -45,10 +45,10 @@ from idp.records import AccountRecord, AuditEntry, RequestMeta
 from idp.store.sessions import SSOSessionStore
 from idp.store.sql.candidates import reindex_account
 from idp.store.sql.database import Database
-from idp.store.sql.repositories import UnitOfWork, username_key
+from idp.store.sql.repositories import UnitOfWork
 
 from .credentials import CredentialRules, account_context, hash_questions
-from .lockout import CredentialLockout
+from .lockout import CredentialLockout, Reauthentication, reauthenticate
 from .methods.password import PasswordHashing
 
 # Field limits (characters). Longer input is refused before anything is checked.
@@ -653,21 +653,19 @@ class AccountSettings:
         together never get more than the limit. Reaching the limit refuses the
         change; this browser's session is left alone.
         """
-        reservation = self._lockout.reserve(username_key(account.username))
-        now = self._clock()
-        if reservation.locked:
-            self._refusal(uow, actor, action, "locked")
-            return Result(Outcome.LOCKED, "account_locked")
-        check = self._hashing.verify(account.password_hash, password)
-        if check.ok:
-            self._lockout.succeeded(reservation.key)
-            if check.rehash:
-                uow.accounts.replace_password_hash(account.id, check.rehash, now=now)
+        outcome = reauthenticate(
+            self._lockout,
+            self._hashing,
+            uow,
+            account,
+            password,
+            meta=RequestMeta(ip=actor.ip, user_agent=actor.user_agent),
+            now=self._clock(),
+            source="account_page",
+        )
+        if outcome is Reauthentication.OK:
             return None
-        meta = RequestMeta(ip=actor.ip, user_agent=actor.user_agent)
-        if self._lockout.failed(
-            uow, reservation, account, meta=meta, now=now, source="account_page"
-        ):
+        if outcome is Reauthentication.LOCKED:
             # As at sign-in; the hard cap also makes the account "locked", and this
             # browser is then signed out, since only active accounts load.
             self._refusal(uow, actor, action, "locked")

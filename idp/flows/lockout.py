@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from idp.notify import Notifier
 from idp.policies.lockout import (
@@ -22,7 +23,9 @@ from idp.policies.lockout import (
 )
 from idp.records import AccountRecord, AuditEntry, RequestMeta
 from idp.store.attempts import AttemptCounter
-from idp.store.sql.repositories import UnitOfWork
+from idp.store.sql.repositories import UnitOfWork, username_key
+
+from .methods.password import PasswordHashing
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +105,40 @@ def _locked_entry(
         user_agent=meta.user_agent,
         details={"reason": reason, "via": source},
     )
+
+
+class Reauthentication(StrEnum):
+    OK = "ok"
+    WRONG_PASSWORD = "wrong_password"
+    LOCKED = "locked"
+
+
+def reauthenticate(
+    lockout: CredentialLockout,
+    hashing: PasswordHashing,
+    uow: UnitOfWork,
+    account: AccountRecord,
+    password: str,
+    *,
+    meta: RequestMeta,
+    now: datetime,
+    source: str,
+) -> Reauthentication:
+    """The current password, re-entered for a sensitive change (ASVS 7.5.1).
+
+    Same counter key as sign-in (the normalised user ID) and the same
+    reserve-then-check order, so guesses here and on the login page share one
+    limit. A success re-hashes a password stored with weaker parameters.
+    """
+    reservation = lockout.reserve(username_key(account.username))
+    if reservation.locked:
+        return Reauthentication.LOCKED
+    check = hashing.verify(account.password_hash, password)
+    if check.ok:
+        lockout.succeeded(reservation.key)
+        if check.rehash:
+            uow.accounts.replace_password_hash(account.id, check.rehash, now=now)
+        return Reauthentication.OK
+    if lockout.failed(uow, reservation, account, meta=meta, now=now, source=source):
+        return Reauthentication.LOCKED
+    return Reauthentication.WRONG_PASSWORD

@@ -34,7 +34,7 @@ from idp.clock import Clock
 from idp.records import AccountRecord, AuditEntry, RequestMeta
 from idp.store.sql.database import Database
 from idp.store.sql.portal_links import INVITED, PortalLinkRecord
-from idp.store.sql.repositories import UnitOfWork, username_key
+from idp.store.sql.repositories import UnitOfWork
 
 from .account_settings import (
     MAX_PASSWORD,
@@ -44,7 +44,7 @@ from .account_settings import (
     Result,
     check_fields,
 )
-from .lockout import CredentialLockout
+from .lockout import CredentialLockout, Reauthentication, reauthenticate
 from .methods.password import PasswordHashing
 
 MAX_SLUG = 64
@@ -208,21 +208,19 @@ class PortalLinks:
         login flow and ``AccountSettings``, so guesses here, on the account pages and
         on the login page share one limit.
         """
-        reservation = self._lockout.reserve(username_key(account.username))
-        now = self._clock()
-        if reservation.locked:
-            self._refusal(uow, actor, "locked")
-            return Result(Outcome.LOCKED, "account_locked")
-        check = self._hashing.verify(account.password_hash, password)
-        if check.ok:
-            self._lockout.succeeded(reservation.key)
-            if check.rehash:
-                uow.accounts.replace_password_hash(account.id, check.rehash, now=now)
+        outcome = reauthenticate(
+            self._lockout,
+            self._hashing,
+            uow,
+            account,
+            password,
+            meta=RequestMeta(ip=actor.ip, user_agent=actor.user_agent),
+            now=self._clock(),
+            source="account_page",
+        )
+        if outcome is Reauthentication.OK:
             return None
-        meta = RequestMeta(ip=actor.ip, user_agent=actor.user_agent)
-        if self._lockout.failed(
-            uow, reservation, account, meta=meta, now=now, source="account_page"
-        ):
+        if outcome is Reauthentication.LOCKED:
             self._refusal(uow, actor, "locked")
             return Result(Outcome.LOCKED, "account_locked")
         self._refusal(uow, actor, "invalid_credentials")
