@@ -145,8 +145,16 @@ def settings(database_url: str, keys_dir: Path, request: pytest.FixtureRequest) 
 
 
 @pytest.fixture
-def services(settings: Settings, clean_database: Database, ephemeral: EphemeralStore) -> Services:
-    return build_services(settings, db=clean_database, ephemeral=ephemeral)
+def services(
+    settings: Settings, clean_database: Database, ephemeral: EphemeralStore
+) -> Iterator[Services]:
+    # No background sender: a test's mail waits in the outbox until the test sends it,
+    # and no thread outlives the test (and its database).
+    services = build_services(
+        settings, db=clean_database, ephemeral=ephemeral, background_delivery=False
+    )
+    yield services
+    services.outbox_worker.stop()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,11 @@ def clock() -> MovableClock:
 @pytest.fixture
 def services(
     settings: Settings, clean_database: Database, ephemeral: EphemeralStore, clock: MovableClock
-) -> Services:
+) -> Iterator[Services]:
     """Like the shared fixture, but time comes from ``clock`` (move it instead of sleeping)."""
-    services = build_services(settings, db=clean_database, ephemeral=ephemeral, clock=clock)
+    services = build_services(
+        settings, db=clean_database, ephemeral=ephemeral, clock=clock, background_delivery=False
+    )
     services.keys = _key_ring(settings)
-    return services
+    yield services
+    services.outbox_worker.stop()

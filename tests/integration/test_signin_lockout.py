@@ -80,7 +80,11 @@ def test_lock_ends_after_the_lock_period(settings, clean_database: Database) -> 
     mono = [0.0]
     store = MemoryEphemeralStore(clock=lambda: mono[0])
     services: Services = build_services(
-        settings, db=clean_database, ephemeral=store, clock=lambda: wall[0]
+        settings,
+        db=clean_database,
+        ephemeral=store,
+        clock=lambda: wall[0],
+        background_delivery=False,
     )
     Factory(services).account(username="bob")
     for i in range(5):
