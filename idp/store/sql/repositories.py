@@ -552,6 +552,22 @@ class RefreshTokenRepository:
 # --- audit ---------------------------------------------------------------------------------
 
 
+def _audit_record(row: m.AuditEvent) -> AuditRecord:
+    return AuditRecord(
+        id=row.id,
+        at=row.at,
+        type=row.type,
+        outcome=row.outcome,
+        actor=row.actor,
+        subject=row.subject,
+        client_id=row.client_id,
+        ip=row.ip,
+        user_agent=row.user_agent,
+        session_id=row.session_id,
+        details=row.details or {},
+    )
+
+
 class AuditLog:
     """Append-only: no update at all; the only delete is the retention purge an operator runs."""
 
@@ -586,22 +602,7 @@ class AuditLog:
 
     def tail(self, limit: int = 50) -> list[AuditRecord]:
         rows = self._s.scalars(select(m.AuditEvent).order_by(m.AuditEvent.id.desc()).limit(limit))
-        return [
-            AuditRecord(
-                id=r.id,
-                at=r.at,
-                type=r.type,
-                outcome=r.outcome,
-                actor=r.actor,
-                subject=r.subject,
-                client_id=r.client_id,
-                ip=r.ip,
-                user_agent=r.user_agent,
-                session_id=r.session_id,
-                details=r.details or {},
-            )
-            for r in reversed(list(rows))
-        ]
+        return [_audit_record(r) for r in reversed(list(rows))]
 
     def for_subject(self, subject: str, types: Sequence[str], limit: int = 20) -> list[AuditRecord]:
         """The newest events of these types about one account, newest first."""
@@ -611,22 +612,7 @@ class AuditLog:
             .order_by(m.AuditEvent.id.desc())
             .limit(limit)
         )
-        return [
-            AuditRecord(
-                id=r.id,
-                at=r.at,
-                type=r.type,
-                outcome=r.outcome,
-                actor=r.actor,
-                subject=r.subject,
-                client_id=r.client_id,
-                ip=r.ip,
-                user_agent=r.user_agent,
-                session_id=r.session_id,
-                details=r.details or {},
-            )
-            for r in rows
-        ]
+        return [_audit_record(r) for r in rows]
 
 
 class UnitOfWork:
