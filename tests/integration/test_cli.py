@@ -265,3 +265,13 @@ def test_retention_apply_deletes_only_old_events_and_records_it(run, clean_datab
     assert done["events"] == 1
     events = [json.loads(line) for line in run("audit", "tail", "--json").output.splitlines()]
     assert [e["type"] for e in events] == ["login", "audit_purged"]
+
+
+def test_generated_client_ids_are_safe_on_a_command_line(services) -> None:
+    """A base64url id could start with "-" and be taken for an option by `idp clients remove`."""
+    from ..conftest import Factory
+
+    factory = Factory(services)
+    ids = [factory.client().client_id for _ in range(40)]
+    assert all(c[0].isalnum() and c.isalnum() for c in ids)
+    assert len(set(ids)) == len(ids)

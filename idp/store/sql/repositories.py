@@ -327,7 +327,8 @@ class ClientRepository:
 
     def add(self, new: NewClient, *, secret_hash: str | None, now: datetime) -> ClientRecord:
         row = m.Client(
-            client_id=new.client_id or secrets.token_urlsafe(18),
+            # Hex: a base64url id can start with "-", which command lines read as an option.
+            client_id=new.client_id or secrets.token_hex(16),
             client_secret_hash=secret_hash,
             name=new.name,
             portal_id=new.portal_id,
