@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import redis
+from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -36,7 +37,8 @@ from idp.store.sql.database import Database, upgrade
 from idp.store.sql.models import Base
 from idp.store.sql.repositories import NewClient, NewPerson
 
-from .helpers import OIDCActions
+from .helpers import MovableClock, OIDCActions
+from .notify.conftest import Mailbox, SmtpServer, _start_controller
 
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL")
@@ -165,6 +167,28 @@ def app(services: Services) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+# --- shared test servers and time ----------------------------------------------------------
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback (aiosmtpd, no TLS) that keeps what it receives."""
+    mailbox = Mailbox()
+    controller = _start_controller(
+        lambda port: Controller(mailbox, hostname="127.0.0.1", port=port)
+    )
+    try:
+        yield SmtpServer("127.0.0.1", controller.port, mailbox)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    """Wall-clock time that tests move forward instead of sleeping."""
+    return MovableClock()
 
 
 # --- factories -------------------------------------------------------------------------------

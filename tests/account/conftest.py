@@ -128,11 +128,6 @@ _KEY_RINGS: dict[tuple[Path, int], KeyRing] = {}
 
 
 @pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
-
-
-@pytest.fixture
 def services(
     settings: Settings,
     clean_database: Database,

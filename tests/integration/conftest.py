@@ -32,11 +32,6 @@ def _key_ring(settings: Settings) -> KeyRing:
 
 
 @pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
-
-
-@pytest.fixture
 def services(
     settings: Settings, clean_database: Database, ephemeral: EphemeralStore, clock: MovableClock
 ) -> Iterator[Services]:

@@ -5,28 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from idp.cli import main
 from idp.store.sql.database import Database
-from tests.notify.conftest import Mailbox, SmtpServer, _start_controller
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    mailbox = Mailbox()
-    controller = _start_controller(
-        lambda port: Controller(mailbox, hostname="127.0.0.1", port=port)
-    )
-    try:
-        yield SmtpServer("127.0.0.1", controller.port, mailbox)
-    finally:
-        controller.stop()
+from tests.notify.conftest import SmtpServer
 
 
 def _env(database_url: str, tmp_path: Path, smtp: SmtpServer) -> dict[str, str]:

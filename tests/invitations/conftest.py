@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -34,7 +33,7 @@ from idp.store.sql.database import Database
 from idp.store.sql.portal_links import PortalLinkRecord
 from tests.conftest import Factory
 from tests.helpers import MovableClock, basic, bearer, csrf_token, strip_csrf
-from tests.notify.conftest import Mailbox, SmtpServer, _start_controller
+from tests.notify.conftest import SmtpServer
 
 PASSWORD = "purple elephants dance at midnight"
 PATIENT = {
@@ -60,23 +59,6 @@ LINK_RE = re.compile(r"https?://\S+/activate\?code=([A-Za-z0-9_-]+)")
 FLOW_RE = re.compile(r'name="flow" value="([^"]*)"')
 MESSAGE_RE = re.compile(r'data-message-id="([^"]+)"')
 REASON_RE = re.compile(r'data-reason="([^"]+)"')
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    mailbox = Mailbox()
-    controller = _start_controller(
-        lambda port: Controller(mailbox, hostname="127.0.0.1", port=port)
-    )
-    try:
-        yield SmtpServer("127.0.0.1", controller.port, mailbox)
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
 
 
 @pytest.fixture

@@ -63,11 +63,6 @@ TABLES = {
 
 
 @pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
-
-
-@pytest.fixture
 def services(
     settings: Settings,
     clean_database: Database,

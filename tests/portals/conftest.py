@@ -35,11 +35,6 @@ _KEY_RINGS: dict[tuple[Path, int], KeyRing] = {}
 
 
 @pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
-
-
-@pytest.fixture
 def services(
     settings: Settings, clean_database: Database, ephemeral: EphemeralStore, clock: MovableClock
 ) -> Iterator[Services]:

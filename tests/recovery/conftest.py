@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -32,30 +31,13 @@ from idp.store.sql.database import Database
 from tests.conftest import Factory
 from tests.helpers import MovableClock, csrf_token, strip_csrf
 from tests.integration.conftest import _key_ring
-from tests.notify.conftest import Mailbox, SmtpServer, _start_controller
+from tests.notify.conftest import SmtpServer
 
 NEW_PASSWORD = "a fresh and unguessable passphrase"
 DOB = date(1980, 4, 30)
 ANSWER = "Blue Oyster Cult"
 FLOW_RE = re.compile(r'name="flow" value="[^"]*"')
 LINK_RE = re.compile(r"https?://\S+/reset/(?:confirm|password)\?token=[A-Za-z0-9_-]+")
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    mailbox = Mailbox()
-    controller = _start_controller(
-        lambda port: Controller(mailbox, hostname="127.0.0.1", port=port)
-    )
-    try:
-        yield SmtpServer("127.0.0.1", controller.port, mailbox)
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
 
 
 @pytest.fixture

@@ -63,11 +63,6 @@ CHECK_EMAIL_IDS = ["signup_check_email", "signup_phone_offer"]
 
 
 @pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
-
-
-@pytest.fixture
 def services(
     settings: Settings,
     clean_database: Database,
