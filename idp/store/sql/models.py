@@ -13,12 +13,14 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -391,3 +393,60 @@ class Enrollment(Base):
     decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+
+
+class Credential(Base):
+    """A second factor of an account: an authenticator app, a passkey or one recovery code.
+
+    One table with a ``kind`` column rather than one per factor, so "which factors
+    does this account have" is one indexed query and removing an account's factors
+    is one statement. Only the columns of the row's kind are set:
+
+    - ``totp``: ``secret_ciphertext`` (AES-GCM, :mod:`idp.store.secret_box`; never the
+      plain secret) and ``last_used_step``, the RFC 6238 time step last accepted, so a
+      code is refused again even after the ephemeral used-step marker has expired.
+    - ``webauthn``: the WebAuthn credential ID (unique: an authenticator's credential
+      belongs to one account), its COSE public key, signature counter, transports,
+      AAGUID and backup state; ``clone_suspected_at`` is set when the counter went
+      backwards (WebAuthn Level 3 §6.1.1) and the passkey is refused from then on.
+    - ``recovery_code``: ``code_hash`` (SHA-256 of a 80-bit random code, invariant 5)
+      and ``used_at``; a code is used by one conditional UPDATE, so at most once.
+    """
+
+    __tablename__ = "credentials"
+    __table_args__ = (Index("ix_credentials_account_id_kind", "account_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    # totp | webauthn | recovery_code
+    kind: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    credential_id: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, unique=True)
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # An unsigned 32-bit counter: too big for a signed 32-bit INTEGER.
+    sign_count: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    transports: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    aaguid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    backed_up: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    clone_suspected_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class WebAuthnUserHandle(Base):
+    """The WebAuthn user handle of an account: 64 random bytes, never the user ID.
+
+    Authenticators store it with every passkey and return it at discoverable
+    sign-in, and WebAuthn §14.6.1 asks that it carry no personal information.
+    One per account, so every passkey of the account carries the same handle.
+    """
+
+    __tablename__ = "webauthn_user_handles"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    handle: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -30,6 +30,7 @@ from idp.records import (
 from . import models as m
 from .action_tokens import ActionTokenRepository
 from .candidates import CandidateRepository
+from .credentials import CredentialRepository
 from .enrollments import EnrollmentRepository
 from .invitations import InvitationRepository
 from .outbox import OutboxRepository
@@ -634,3 +635,4 @@ class UnitOfWork:
         self.invitations = InvitationRepository(session)
         self.enrollments = EnrollmentRepository(session)
         self.candidates = CandidateRepository(session)
+        self.credentials = CredentialRepository(session)
