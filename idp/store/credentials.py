@@ -146,3 +146,7 @@ class PasskeyStore(Protocol):
 
     def flag_clone(self, credential: int, *, now: datetime) -> None:
         """Mark the passkey as probably cloned; it is refused from then on."""
+
+
+class CredentialStore(CredentialIndex, TotpSecrets, RecoveryCodeStore, PasskeyStore, Protocol):
+    """All four, as one transaction's repository offers them (``UnitOfWork.credentials``)."""
