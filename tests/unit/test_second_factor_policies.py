@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from idp.policies.passkeys import counter_is_plausible, passkey_amr
 from idp.policies.recovery_codes import (
     format_recovery_code,
     normalise_recovery_code,
@@ -77,7 +78,7 @@ def test_recovery_code_display_and_hash() -> None:
 
 def test_second_factor_policies_import_no_io_layer() -> None:
     code = (
-        "import sys, idp.policies.totp, idp.policies.recovery_codes; "
+        "import sys, idp.policies.totp, idp.policies.recovery_codes, idp.policies.passkeys; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('flask', 'sqlalchemy', 'redis')"
         " or m.startswith('idp.notify') or m.startswith('idp.store')]; "
         "assert not bad, bad"
@@ -89,8 +90,23 @@ def test_credential_methods_do_not_import_the_sql_store() -> None:
     """Flows reach durable data through store protocols only (issue 9, layering)."""
     code = (
         "import sys, idp.flows.methods.base, idp.flows.methods.totp, "
-        "idp.flows.methods.recovery_codes; "
+        "idp.flows.methods.recovery_codes, idp.flows.methods.webauthn; "
         "bad = [m for m in sys.modules if m.startswith('idp.store.sql') or m == 'flask']; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("stored", "received", "plausible"),
+    [(0, 0, True), (0, 1, True), (5, 6, True), (5, 5, False), (5, 4, False), (5, 0, False)],
+)
+def test_passkey_counter_must_increase_unless_both_are_zero(
+    stored: int, received: int, plausible: bool
+) -> None:
+    assert counter_is_plausible(stored, received) is plausible
+
+
+def test_passkey_amr_tells_device_bound_from_synced() -> None:
+    assert passkey_amr(backed_up=False) == ("hwk", "user")
+    assert passkey_amr(backed_up=True) == ("swk", "user")

@@ -66,6 +66,9 @@ class Verified:
     amr: tuple[str, ...]
     # The credential row used, for "last used" and the audit event; None for a password.
     credential: int | None = None
+    # The authenticator verified the user (PIN, biometric): a passkey alone is then
+    # multi-factor (NIST SP 800-63B-4 §3.1.7), which the sign-in flow may count as such.
+    user_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
