@@ -250,3 +250,25 @@ def test_relabel_and_remove_only_touch_the_owners_factors(
         assert uow.credentials.remove(alice, row_id)
         assert uow.credentials.passkey_by_credential_id(b"cred-1") is None
         assert uow.credentials.kinds(alice) == {CredentialKind.RECOVERY_CODE}
+
+
+def test_a_rolled_back_transaction_keeps_no_passkey_or_user_handle(
+    clean_database: Database, accounts: tuple[int, int]
+) -> None:
+    """Nothing half-written (invariant 8): both inserts belong to the caller's transaction.
+
+    On SQLite a SAVEPOINT-based insert committed early (pysqlite opens no transaction
+    before a SAVEPOINT), and the rows outlived this rollback.
+    """
+    alice = accounts[0]
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), clean_database.transaction() as uow:
+        uow.credentials.user_handle(alice, new_handle=b"h" * 64, now=NOW)
+        assert uow.credentials.add_passkey(alice, _passkey(), now=NOW) is not None
+        raise Abort
+    with clean_database.transaction() as uow:
+        assert uow.credentials.passkeys_of(alice) == []
+        assert uow.credentials.account_for_handle(b"h" * 64) is None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from idp.store.credentials import (
     CredentialKind,
@@ -171,28 +173,18 @@ class CredentialRepository:
     # --- passkeys ----------------------------------------------------------------------------
 
     def user_handle(self, account_id: int, *, new_handle: bytes, now: datetime) -> bytes:
-        existing = self._s.scalar(
+        self._insert_if_absent(
+            m.WebAuthnUserHandle.account_id,
+            account_id=account_id,
+            handle=new_handle,
+            created_at=now,
+        )
+        # Ours, or the one a racing registration stored first.
+        handle = self._s.scalar(
             select(m.WebAuthnUserHandle.handle).where(m.WebAuthnUserHandle.account_id == account_id)
         )
-        if existing is not None:
-            return existing
-        try:
-            # A savepoint: a racing registration that stored a handle first must not
-            # abort the caller's whole transaction (PostgreSQL would).
-            with self._s.begin_nested():
-                self._s.add(
-                    m.WebAuthnUserHandle(account_id=account_id, handle=new_handle, created_at=now)
-                )
-        except IntegrityError:
-            winner = self._s.scalar(
-                select(m.WebAuthnUserHandle.handle).where(
-                    m.WebAuthnUserHandle.account_id == account_id
-                )
-            )
-            if winner is None:
-                raise
-            return winner
-        return new_handle
+        assert handle is not None  # inserted above or already there
+        return handle
 
     def account_for_handle(self, handle: bytes) -> int | None:
         return self._s.scalar(
@@ -200,7 +192,9 @@ class CredentialRepository:
         )
 
     def add_passkey(self, account_id: int, new: NewPasskey, *, now: datetime) -> int | None:
-        row = m.Credential(
+        # The credential ID is unique: an authenticator's credential has one owner.
+        return self._insert_if_absent(
+            m.Credential.id,
             account_id=account_id,
             kind=_WEBAUTHN,
             label=new.label,
@@ -212,13 +206,6 @@ class CredentialRepository:
             aaguid=new.aaguid,
             backed_up=new.backed_up,
         )
-        try:
-            with self._s.begin_nested():
-                self._s.add(row)
-        except IntegrityError:
-            # The credential ID is unique: an authenticator's credential has one owner.
-            return None
-        return row.id
 
     def passkeys_of(self, account_id: int) -> list[PasskeyCredential]:
         rows = self._s.scalars(
@@ -257,6 +244,18 @@ class CredentialRepository:
             .where(m.Credential.id == credential, m.Credential.clone_suspected_at.is_(None))
             .values(clone_suspected_at=now)
         )
+
+    def _insert_if_absent(self, key: InstrumentedAttribute[int], **values: Any) -> int | None:
+        """INSERT ... ON CONFLICT DO NOTHING RETURNING ``key``; None when a row was there.
+
+        Not a savepoint and catching IntegrityError: pysqlite does not open its
+        transaction before a SAVEPOINT, so releasing it committed the caller's
+        work early on SQLite and a later rollback left the row behind.
+        """
+        dialect = self._s.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(key.class_).values(**values).on_conflict_do_nothing().returning(key)
+        return self._s.scalar(statement)
 
 
 def _totp(row: m.Credential) -> TotpCredential:
