@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -10,6 +11,7 @@ import redis
 
 from idp.flows.methods.base import AccountFacts
 from idp.store.interfaces import EphemeralStore
+from idp.store.memory import MemoryEphemeralStore
 from idp.store.redis import RedisEphemeralStore
 from idp.store.secret_box import SecretBox
 from idp.store.sql.database import Database
@@ -52,19 +54,27 @@ def box() -> SecretBox:
 
 
 @pytest.fixture
-def second_ephemeral(
-    ephemeral: EphemeralStore, redis_client: redis.Redis | None
-) -> Iterator[EphemeralStore]:
-    """Another process's view of the same ephemeral state.
+def two_processes(
+    redis_client: redis.Redis | None,
+) -> Iterator[tuple[EphemeralStore, EphemeralStore]]:
+    """Two provider processes' views of the same ephemeral state.
 
-    With Redis: its own connection on the same key prefix as ``ephemeral``, as a second
-    provider process would have. In-process: the store itself, which is what every
-    thread of the single process shares.
+    With Redis: two connections on one fresh key prefix, as two processes of one
+    deployment have. In-process: one store, which is all a single process has.
     """
-    if redis_client is None or not isinstance(ephemeral, RedisEphemeralStore):
-        yield ephemeral
+    if redis_client is None:
+        store = MemoryEphemeralStore()
+        yield store, store
         return
     assert REDIS_URL
-    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    yield RedisEphemeralStore(client, prefix=ephemeral._prefix)
-    client.close()
+    prefix = f"test:{uuid.uuid4().hex}:"
+    clients = [redis.Redis.from_url(REDIS_URL, decode_responses=True) for _ in range(2)]
+    yield (
+        RedisEphemeralStore(clients[0], prefix=prefix),
+        RedisEphemeralStore(clients[1], prefix=prefix),
+    )
+    keys = list(redis_client.scan_iter(match=prefix + "*", count=500))
+    if keys:
+        redis_client.delete(*keys)
+    for client in clients:
+        client.close()

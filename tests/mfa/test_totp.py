@@ -102,13 +102,12 @@ def test_an_earlier_step_is_refused_after_a_later_one(
 def test_step_reuse_is_refused_by_another_process_before_the_first_commits(
     db: Database,
     box: SecretBox,
-    ephemeral: EphemeralStore,
-    second_ephemeral: EphemeralStore,
+    two_processes: tuple[EphemeralStore, EphemeralStore],
     alice: int,
 ) -> None:
     """Two provider processes (own Redis connections), the same code at the same moment."""
-    first = TotpMethod(box=box, ephemeral=ephemeral, issuer_name="Patient Sign-in")
-    second = TotpMethod(box=box, ephemeral=second_ephemeral, issuer_name="Patient Sign-in")
+    first = TotpMethod(box=box, ephemeral=two_processes[0], issuer_name="Patient Sign-in")
+    second = TotpMethod(box=box, ephemeral=two_processes[1], issuer_name="Patient Sign-in")
     enrol(db, first, alice)
     code = code_at(NOW)
     account = facts(db, alice)
