@@ -585,7 +585,7 @@ def test_a_shared_resource_type_needs_every_category() -> None:
 _days = st.dates(min_value=date(2000, 1, 1), max_value=date(2060, 12, 31))
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(
     patient_born=st.dates(min_value=date(1995, 1, 1), max_value=date(2040, 12, 31)),
     cosigned=st.booleans(),
@@ -638,3 +638,35 @@ def test_access_never_widens_without_a_new_fact(
     # The transitions calendar misses nothing: no change before the next transition.
     if before.next_transition_at is None or before.next_transition_at > later:
         assert (after.level, after.categories) == (before.level, before.categories)
+
+
+@pytest.mark.parametrize("preset", sorted(PROXY_PRESETS))
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {
+            "teen_cosigned_full": True,
+            "staff_approved_full": True,
+            "confidential": frozenset({Category.RESULTS, Category.ALLERGIES}),
+        },
+    ],
+)
+def test_day_by_day_access_only_narrows_and_only_on_calendar_days(
+    preset: str, changes: dict[str, object]
+) -> None:
+    """Every day from 11 to 19 (a leap-day birthday): access changes exactly on a day
+    of the transitions calendar, and never widens."""
+    rules = replace(PROXY_PRESETS[preset], time_zone=LA)
+    born = date(2016, 2, 29)
+    grant = facts(born, **changes)
+    day = date(2027, 3, 1)
+    calendar = {t.at for t in next_transitions(grant, rules, local_midnight(day, rules))}
+    previous = check_proxy_access(grant, rules, local_midnight(day, rules))
+    while day < date(2035, 3, 1):
+        day += timedelta(days=1)
+        current = check_proxy_access(grant, rules, local_midnight(day, rules))
+        changed = (current.level, current.categories) != (previous.level, previous.categories)
+        assert changed is (local_midnight(day, rules) in calendar), day
+        assert current.categories <= previous.categories, day
+        previous = current
