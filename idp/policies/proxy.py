@@ -14,6 +14,7 @@ The levels are the columns of standards.md §3 (proxy-access matrix):
     adult (majority and over)     ADULT         the adult patient's own grant (expires
                                                 after adult_grant_months unless renewed)
                                                 or a guardianship / POA document on file
+                                                (which lasts until the grant ends)
     anything else                 NONE
 
 A representative under ``representative_min_age`` is refused (the portal FAQs: "A PCR

@@ -75,6 +75,8 @@ def cut_scopes(requested: Iterable[str], decision: ProxyDecision) -> ScopeCut:
     granted: dict[str, None] = {}
     removed: dict[str, None] = {}
     for scope in requested:
+        if not scope:  # doubled spaces in a scope string
+            continue
         if not scope.startswith(_SMART_PREFIXES):
             granted[scope] = None
             continue

@@ -571,7 +571,7 @@ def test_no_access_keeps_only_non_smart_scopes() -> None:
     refused = check_proxy_access(
         facts(date(2025, 1, 1), grant_status=GrantStatus.REVOKED), ProxyRules(), noon("2030-06-01")
     )
-    cut = cut_scopes(SMART_REQUEST + ["patient/*.rs", "openid"], refused)
+    cut = cut_scopes(SMART_REQUEST + ["patient/*.rs", "openid", ""], refused)
     assert cut.granted == tuple(NON_SMART)
     assert "patient/*.rs" in cut.removed
 
