@@ -72,14 +72,31 @@ def _db(settings: Settings) -> Iterator[Any]:
 
 @contextmanager
 def _services(settings: Settings) -> Iterator[Any]:
-    from idp.app import build_services
+    """The provider's services, sharing the server's ephemeral store.
+
+    With ``IDP_EPHEMERAL=memory`` that store is in the server's memory: commands get a
+    store that refuses instead, so nothing is reported done that the server never saw.
+    """
+    from idp.app import build_ephemeral, build_services
+    from idp.store.sql.candidates import MatchingSecretMismatchError
+    from idp.store.unreachable import EphemeralUnreachableError, UnreachableEphemeralStore
 
     with _db(settings) as db:
+        try:
+            ephemeral = (
+                UnreachableEphemeralStore()
+                if settings.ephemeral_backend == "memory"
+                else build_ephemeral(settings)
+            )
+        except ConnectionError as exc:
+            _fail(str(exc))
         # Commands send what they queue themselves (send_due) before the process exits,
         # so no background sender races them.
-        services = build_services(settings, db=db, background_delivery=False)
+        services = build_services(settings, db=db, ephemeral=ephemeral, background_delivery=False)
         try:
             yield services
+        except (EphemeralUnreachableError, MatchingSecretMismatchError) as exc:
+            _fail(str(exc))
         finally:
             services.close()
 
@@ -120,12 +137,17 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
 
     from idp.app import create_app
 
-    if not settings.redis_url and workers > 1:
+    if settings.ephemeral_backend == "memory" and workers > 1:
         # The in-process store lives in one process; more workers would each keep
-        # their own sessions and codes (DESIGN.md: Redis once there is scale-out).
-        click.echo("note: without IDP_REDIS_URL the provider runs as one process", err=True)
+        # their own sessions and codes (the SQLite store and Redis are shared).
+        click.echo("note: with IDP_EPHEMERAL=memory the provider runs as one process", err=True)
         workers = 1
-    application = create_app(settings)
+    from idp.store.sql.candidates import MatchingSecretMismatchError
+
+    try:
+        application = create_app(settings)
+    except MatchingSecretMismatchError as exc:
+        _fail(str(exc))
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -150,7 +172,7 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
     default=2,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Worker processes (needs IDP_REDIS_URL for more than one).",
+    help="Worker processes (one only with IDP_EPHEMERAL=memory).",
 )
 def serve(host: str, port: int, workers: int) -> None:
     settings = _serving_settings(host, port)
@@ -781,7 +803,7 @@ def persons_reindex(as_json: bool) -> None:
     import os
 
     settings = _settings()
-    if not os.environ.get("IDP_SECRET_KEY"):
+    if not os.environ.get("IDP_SECRET_KEY") and settings.environment == "test":
         click.echo(
             "warning: IDP_SECRET_KEY is not set: these keys are made under a throwaway "
             "secret and will not match the server's",
@@ -815,9 +837,9 @@ def _review(services: Any) -> Any:
         issuer=services.settings.issuer,
         verify_link_ttl=services.settings.accounts.verify_link_ttl,
         matching_secret=services.settings.secret_key,
-        # With Redis this releases the sign-up's user-ID reservation on approval; with the
-        # in-process store the reservation lives in the server process and simply expires.
-        ephemeral=services.ephemeral,
+        # This releases the sign-up's user-ID reservation on approval; with
+        # IDP_EPHEMERAL=memory it lives in the server's memory and simply expires.
+        ephemeral=None if services.settings.ephemeral_backend == "memory" else services.ephemeral,
     )
 
 
