@@ -46,6 +46,46 @@ def _serving_settings(host: str, port: int) -> Settings:
     return _settings(issuer=f"http://{shown}:{port}")
 
 
+def _record_issuer(settings: Settings) -> None:
+    """Tell later commands where this provider answers (instance/issuer)."""
+    from idp.instance import record_issuer
+
+    try:
+        record_issuer(settings.instance_dir, settings.issuer)
+    except OSError as exc:
+        _fail(f"cannot record the issuer in {settings.instance_dir}: {exc}")
+
+
+def _link_settings() -> Settings:
+    """Settings for a command whose emails or output carry links to the provider.
+
+    The links must point where the provider really answers: IDP_ISSUER, or else the
+    issuer that `idp serve` or `idp demo` recorded in the instance directory. Never
+    the built-in default, which is right only for one port on one machine (issue 8,
+    item 15).
+    """
+    import os
+
+    from idp.instance import served_issuer
+    from idp.settings import _issuer
+
+    settings = _settings()
+    if os.environ.get("IDP_ISSUER"):
+        return settings
+    recorded = served_issuer(settings.instance_dir)
+    if recorded is None:
+        _fail(
+            "this command makes links to the provider, and its address is unknown: set "
+            "IDP_ISSUER (e.g. https://id.example.org), or start the provider with `idp "
+            f"serve` or `idp demo`, which record it in {settings.instance_dir}/issuer"
+        )
+    try:
+        issuer = _issuer(f"the issuer recorded in {settings.instance_dir}/issuer", recorded)
+    except SettingsError as exc:
+        _fail(str(exc))
+    return replace(settings, issuer=issuer)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -178,6 +218,7 @@ def serve(host: str, port: int, workers: int) -> None:
     settings = _serving_settings(host, port)
     for note in prepare_embedded(settings):
         click.echo(note)
+    _record_issuer(settings)
     click.echo(f"Serving {settings.issuer} (bound to http://{host}:{port})")
     _run_gunicorn(settings, host, port, workers)
 
@@ -650,7 +691,7 @@ def users_add(
         else None
     )
     try:
-        with _services(_settings()) as services:
+        with _services(_link_settings() if send_temporary else _settings()) as services:
             with services.db.transaction() as uow:
                 account = uow.accounts.add(
                     username=username,
@@ -874,7 +915,7 @@ def _decide(action: str, enrollment_id: int, **kw: Any) -> None:
 
     as_json = kw.pop("as_json")
     try:
-        with _services(_settings()) as services:
+        with _services(_link_settings()) as services:
             review = _review(services)
             with services.db.transaction() as uow:
                 decision = getattr(review, action)(uow, enrollment_id, **kw)
@@ -1064,7 +1105,7 @@ def invitations_create(
         gender=gender,
         email=email,
     )
-    with _services(_settings()) as services:
+    with _services(_link_settings()) as services:
         with services.db.transaction() as uow:
             portal = uow.portals.by_slug(portal_slug)
         if portal is None:
@@ -1152,6 +1193,7 @@ def demo(host: str, port: int) -> None:
     settings = _serving_settings(host, port)
     for note in prepare_embedded(settings):
         click.echo(note)
+    _record_issuer(settings)
     run_demo(settings, host=host, port=port, serve=lambda s: _run_gunicorn(s, host, port, 1))
 
 

@@ -10,6 +10,8 @@ keeps it in instance/), no IDP_REDIS_URL (the SQLite ephemeral store is shared).
    secret in both processes).
 2. Five wrong passwords lock her user ID; `idp users unlock` (another process)
    ends the lock in the server too, and her password works again.
+3. `idp serve --port` on another port records its address in the instance
+   directory, and links printed by `idp` point there (item 15).
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import sys
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 import requests
 from aiosmtpd.controller import Controller
 
 from idp.settings import PROJECT_ROOT
-from tests.live import Backend, LiveProvider, live_provider
+from tests.live import Backend, LiveProvider, _stop, live_provider
 from tests.notify.conftest import Mailbox, SmtpServer, free_port
 
 pytestmark = pytest.mark.live
@@ -229,3 +232,63 @@ def test_cli_unlock_ends_the_servers_lock(embedded: LiveProvider, mail_server: S
     assert "unlocked" in unlocked.stdout
 
     assert _sign_in(embedded, "lin.locked", PASSWORD) == "signed_in"
+
+
+def test_idp_serve_on_another_port_is_where_cli_links_point(tmp_path: Path) -> None:
+    """README: `idp serve --port 5055`; then `idp users reset-link` prints a link there."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env.update(
+        IDP_ENV="development",
+        IDP_INSTANCE_DIR=str(tmp_path / "instance"),
+        IDP_KEYS_DIR=str(tmp_path / "keys"),
+        IDP_PASSWORD_HASHING="owasp",
+    )
+
+    def idp_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "idp.cli", *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "idp.cli", "serve", "--port", str(port), "--workers", "1"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if (
+                    requests.get(f"{url}/.well-known/openid-configuration", timeout=2).status_code
+                    == 200
+                ):
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.1)
+        assert (tmp_path / "instance" / "issuer").read_text().strip() == url
+        added = idp_cli("users", "add", "--username", "kim", "--password", PASSWORD,
+                        "--email", "kim@example.org")  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        printed = idp_cli("users", "reset-link", "kim", "--staff", "Dana", "--reason", "ticket 7")
+        assert printed.returncode == 0, printed.stderr
+        link = printed.stdout.split()[0]
+        assert link.startswith(f"{url}/reset/password?token=")
+        assert requests.get(link, timeout=10).status_code == 200
+    finally:
+        _stop(server)
+        log.close()

@@ -73,3 +73,59 @@ def test_index_under_another_secret_is_refused_until_reindexed(run) -> None:
     assert "idp persons reindex" in run(
         "users", "add", "--username", "bob", "--password", "pw-1234567", "--email",
         "b@example.org", *person, code=2).output  # fmt: skip
+
+
+def _rows(database: Database, model: type) -> int:
+    with database.session() as session:
+        return len(session.scalars(select(model)).all())
+
+
+def test_link_commands_need_a_known_issuer_and_write_nothing_without(
+    run, clean_database: Database, tmp_path: Path
+) -> None:
+    """Links must point where the provider answers, never at a guessed default (item 15)."""
+    run("portals", "add", "--name", "Northside")
+    run("users", "add", "--username", "alice", "--password", "pw-1234567", "--email",
+        "alice@example.org")  # fmt: skip
+    invite = ["invitations", "create", "--portal", "northside", "--patient-id", "MRN-1",
+              "--first-name", "Grace", "--last-name", "Hopper", "--dob", "1990-02-03",
+              "--zip", "02139", "--gender", "female", "--email", "g@example.org"]  # fmt: skip
+    refusals = [
+        run(*invite, code=2),
+        run("users", "reset-link", "alice", "--staff", "Kim", "--reason", "ticket 1", code=2),
+        run(
+            "users",
+            "add",
+            "--username",
+            "bob",
+            "--send-temporary-password",
+            "--email",
+            "bob@example.org",
+            code=2,
+        ),  # fmt: skip
+    ]
+    for refused in refusals:
+        assert "IDP_ISSUER" in refused.output and "idp serve" in refused.output
+    assert _rows(clean_database, m.Invitation) == 0
+    assert _rows(clean_database, m.OutboxMessage) == 0
+    assert _rows(clean_database, m.ActionToken) == 0
+    assert _rows(clean_database, m.Account) == 1
+
+    # What `idp serve --port 5123` records is used...
+    from idp.instance import record_issuer
+
+    record_issuer(tmp_path / "instance", "http://127.0.0.1:5123")
+    printed = run("users", "reset-link", "alice", "--staff", "Kim", "--reason", "ticket 1")
+    assert "http://127.0.0.1:5123/reset/password?token=" in printed.output
+    # ...and IDP_ISSUER, when set, wins over it.
+    printed = run("users", "reset-link", "alice", "--staff", "Kim", "--reason", "ticket 2",
+                  IDP_ISSUER="http://localhost:8443")  # fmt: skip
+    assert "http://localhost:8443/reset/password?token=" in printed.output
+
+
+def test_a_bad_recorded_issuer_is_refused(run, tmp_path: Path) -> None:
+    run("users", "add", "--username", "alice", "--password", "pw-1234567", "--email",
+        "alice@example.org")  # fmt: skip
+    (tmp_path / "instance" / "issuer").write_text("http://evil.example.org\n")
+    refused = run("users", "reset-link", "alice", "--staff", "Kim", "--reason", "t 1", code=2)
+    assert "must use https" in refused.output
