@@ -469,3 +469,23 @@ def test_sqlite_unwritable_path_names_the_file(tmp_path: Path) -> None:
     store = SqliteEphemeralStore(blocker / "e.sqlite3")
     with pytest.raises(ConnectionError, match="not-a-dir"):
         store.ping()
+
+
+def test_sqlite_write_lock_held_too_long_is_unavailable_not_a_crash(tmp_path: Path) -> None:
+    """Another process holding the write lock past the busy timeout: a ConnectionError."""
+    import sqlite3
+
+    path = tmp_path / "e.sqlite3"
+    store = SqliteEphemeralStore(path, busy_timeout=0.05)
+    store.put("k", "v", ttl=60)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(ConnectionError, match="e.sqlite3"):
+            store.hit("fails", ttl=60)
+        assert store.get("k") == "v"  # readers are not blocked (WAL)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.hit("fails", ttl=60) == 1
+    store.close()

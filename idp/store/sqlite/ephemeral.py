@@ -18,6 +18,7 @@ pass ``tests/contract/test_ephemeral_store.py``.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from idp.store.memory.ephemeral import _INT64_MAX, _INT64_MIN, _REDIS_INT, _ttl_ms
 
@@ -42,7 +44,26 @@ BUSY_TIMEOUT = 5.0
 
 
 class SqliteUnavailableError(ConnectionError):
-    """The ephemeral SQLite file cannot be opened or written; the message names it."""
+    """The ephemeral SQLite file cannot be opened or written; the message names it.
+
+    A ``ConnectionError``, like Redis being down: the store is unavailable (the
+    file is gone, the disk is full, another process held the write lock longer
+    than the busy timeout), which is not the caller's fault.
+    """
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _unavailable_on_error(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: SqliteEphemeralStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            raise SqliteUnavailableError(f"the ephemeral store {self.path}: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
 
 
 class SqliteEphemeralStore:
@@ -55,9 +76,16 @@ class SqliteEphemeralStore:
 
     _SWEEP_EVERY = 1024
 
-    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = BUSY_TIMEOUT,
+    ) -> None:
         self._path = Path(path)
         self._clock = clock
+        self._busy_timeout = busy_timeout
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[tuple[int, sqlite3.Connection]] = []
@@ -87,7 +115,7 @@ class SqliteEphemeralStore:
             os.close(os.open(self._path, os.O_CREAT | os.O_RDWR, 0o600))
             conn = sqlite3.connect(
                 self._path,
-                timeout=BUSY_TIMEOUT,
+                timeout=self._busy_timeout,
                 isolation_level=None,  # autocommit; transactions are explicit
                 check_same_thread=False,  # closed from close(), used by one thread only
             )
@@ -149,6 +177,7 @@ class SqliteEphemeralStore:
 
     # -- EphemeralStore -------------------------------------------------------------
 
+    @_unavailable_on_error
     def put(self, key: str, value: str, *, ttl: float) -> None:
         """One UPSERT: replaces value and deadline together."""
         ms = _ttl_ms(ttl)
@@ -162,6 +191,7 @@ class SqliteEphemeralStore:
         )
         self._wrote(conn, now)
 
+    @_unavailable_on_error
     def put_new(self, key: str, value: str, *, ttl: float) -> bool:
         """UPSERT that overwrites only an expired row; RETURNING says whether it wrote."""
         ms = _ttl_ms(ttl)
@@ -177,6 +207,7 @@ class SqliteEphemeralStore:
         self._wrote(conn, now)
         return row is not None
 
+    @_unavailable_on_error
     def get(self, key: str) -> str | None:
         row = (
             self._conn()
@@ -187,6 +218,7 @@ class SqliteEphemeralStore:
         )
         return None if row is None else str(row[0])
 
+    @_unavailable_on_error
     def take(self, key: str) -> str | None:
         """DELETE ... RETURNING: of several racing callers, one gets the row."""
         row = (
@@ -198,6 +230,7 @@ class SqliteEphemeralStore:
             return None
         return str(row[0])
 
+    @_unavailable_on_error
     def delete(self, *keys: str) -> int:
         """Deletes the keys (expired ones too) and counts the live ones, once each."""
         if not keys:
@@ -212,6 +245,7 @@ class SqliteEphemeralStore:
         )
         return sum(1 for (deadline,) in rows if deadline > now)
 
+    @_unavailable_on_error
     def hit(self, key: str, *, ttl: float) -> int:
         """Read and increment under the write lock; the deadline is set only on creation."""
         ms = _ttl_ms(ttl)
@@ -237,6 +271,7 @@ class SqliteEphemeralStore:
             conn.execute("UPDATE entries SET value = ? WHERE key = ?", (str(count), key))
             return count
 
+    @_unavailable_on_error
     def expire(self, key: str, *, ttl: float) -> bool:
         ms = _ttl_ms(ttl)
         now = self._now()
@@ -246,6 +281,7 @@ class SqliteEphemeralStore:
         )
         return cursor.rowcount > 0
 
+    @_unavailable_on_error
     def ttl(self, key: str) -> float | None:
         """Seconds left, in whole milliseconds as PTTL reports them."""
         now = self._now()
@@ -256,6 +292,7 @@ class SqliteEphemeralStore:
         )
         return None if row is None else (int(row[0]) - now) / 1000
 
+    @_unavailable_on_error
     def add_member(self, key: str, member: str, *, ttl: float) -> None:
         """Add, and move the set's deadline only later (like SADD + PEXPIRE GT)."""
         ms = _ttl_ms(ttl)
@@ -280,6 +317,7 @@ class SqliteEphemeralStore:
             )
             self._wrote(conn, now)
 
+    @_unavailable_on_error
     def members(self, key: str) -> set[str]:
         rows = (
             self._conn()
@@ -292,6 +330,7 @@ class SqliteEphemeralStore:
         )
         return {str(member) for (member,) in rows}
 
+    @_unavailable_on_error
     def remove_member(self, key: str, member: str) -> bool:
         with self._immediate() as conn:
             row = conn.execute("SELECT expires_at FROM sets WHERE key = ?", (key,)).fetchone()
