@@ -181,8 +181,8 @@ class SqliteEphemeralStore:
     def put(self, key: str, value: str, *, ttl: float) -> None:
         """One UPSERT: replaces value and deadline together."""
         ms = _ttl_ms(ttl)
-        now = self._now()
         conn = self._conn()
+        now = self._now()  # after opening: the deadline counts from the write
         conn.execute(
             "INSERT INTO entries (key, value, expires_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
@@ -195,8 +195,8 @@ class SqliteEphemeralStore:
     def put_new(self, key: str, value: str, *, ttl: float) -> bool:
         """UPSERT that overwrites only an expired row; RETURNING says whether it wrote."""
         ms = _ttl_ms(ttl)
-        now = self._now()
         conn = self._conn()
+        now = self._now()  # after opening: the deadline counts from the write
         row = conn.execute(
             "INSERT INTO entries (key, value, expires_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
@@ -274,8 +274,9 @@ class SqliteEphemeralStore:
     @_unavailable_on_error
     def expire(self, key: str, *, ttl: float) -> bool:
         ms = _ttl_ms(ttl)
+        conn = self._conn()
         now = self._now()
-        cursor = self._conn().execute(
+        cursor = conn.execute(
             "UPDATE entries SET expires_at = ? WHERE key = ? AND expires_at > ?",
             (now + ms, key, now),
         )
