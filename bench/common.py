@@ -28,7 +28,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=("embedded", "postgres-redis"),
         default="embedded",
-        help="embedded: SQLite + in-process store, 1 worker; postgres-redis: 2 workers",
+        help="embedded: SQLite + the SQLite ephemeral store; postgres-redis: PostgreSQL + Redis",
     )
     parser.add_argument(
         "--postgres-url",

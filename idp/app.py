@@ -40,7 +40,9 @@ from idp.store.interfaces import EphemeralStore
 from idp.store.memory import MemoryEphemeralStore
 from idp.store.redis import RedisEphemeralStore
 from idp.store.sessions import SSOSessionStore
+from idp.store.sql.candidates import claim_matching_secret
 from idp.store.sql.database import Database
+from idp.store.sqlite import SqliteEphemeralStore
 from idp.store.throttle import Throttle
 
 log = logging.getLogger("idp")
@@ -55,11 +57,20 @@ def key_publish_window(settings: Settings) -> int:
 
 
 def build_ephemeral(settings: Settings) -> EphemeralStore:
+    """Redis when configured; otherwise the SQLite file every local process shares.
+
+    The in-process store only on request (``IDP_EPHEMERAL=memory``): a command run
+    beside the server could not reach it (issue 8, item 13).
+    """
     if settings.redis_url:
         store = RedisEphemeralStore.from_url(settings.redis_url)
         store.ping()
         return store
-    return MemoryEphemeralStore()
+    if settings.ephemeral_backend == "memory":
+        return MemoryEphemeralStore()
+    sqlite_store = SqliteEphemeralStore(settings.ephemeral_path)
+    sqlite_store.ping()
+    return sqlite_store
 
 
 def build_services(
@@ -198,6 +209,8 @@ def create_app(
         settings = settings or load_settings(**overrides)
         services = build_services(settings)
     settings = services.settings
+    # Matching under another secret than the index's would silently match nobody.
+    claim_matching_secret(services.db, settings.secret_key)
 
     app = Flask(
         "idp",

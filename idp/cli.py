@@ -46,6 +46,46 @@ def _serving_settings(host: str, port: int) -> Settings:
     return _settings(issuer=f"http://{shown}:{port}")
 
 
+def _record_issuer(settings: Settings) -> None:
+    """Tell later commands where this provider answers (instance/issuer)."""
+    from idp.instance import record_issuer
+
+    try:
+        record_issuer(settings.instance_dir, settings.issuer)
+    except OSError as exc:
+        _fail(f"cannot record the issuer in {settings.instance_dir}: {exc}")
+
+
+def _link_settings() -> Settings:
+    """Settings for a command whose emails or output carry links to the provider.
+
+    The links must point where the provider really answers: IDP_ISSUER, or else the
+    issuer that `idp serve` or `idp demo` recorded in the instance directory. Never
+    the built-in default, which is right only for one port on one machine (issue 8,
+    item 15).
+    """
+    import os
+
+    from idp.instance import served_issuer
+    from idp.settings import _issuer
+
+    settings = _settings()
+    if os.environ.get("IDP_ISSUER"):
+        return settings
+    recorded = served_issuer(settings.instance_dir)
+    if recorded is None:
+        _fail(
+            "this command makes links to the provider, and its address is unknown: set "
+            "IDP_ISSUER (e.g. https://id.example.org), or start the provider with `idp "
+            f"serve` or `idp demo`, which record it in {settings.instance_dir}/issuer"
+        )
+    try:
+        issuer = _issuer(f"the issuer recorded in {settings.instance_dir}/issuer", recorded)
+    except SettingsError as exc:
+        _fail(str(exc))
+    return replace(settings, issuer=issuer)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -72,14 +112,31 @@ def _db(settings: Settings) -> Iterator[Any]:
 
 @contextmanager
 def _services(settings: Settings) -> Iterator[Any]:
-    from idp.app import build_services
+    """The provider's services, sharing the server's ephemeral store.
+
+    With ``IDP_EPHEMERAL=memory`` that store is in the server's memory: commands get a
+    store that refuses instead, so nothing is reported done that the server never saw.
+    """
+    from idp.app import build_ephemeral, build_services
+    from idp.store.sql.candidates import MatchingSecretMismatchError
+    from idp.store.unreachable import EphemeralUnreachableError, UnreachableEphemeralStore
 
     with _db(settings) as db:
+        try:
+            ephemeral = (
+                UnreachableEphemeralStore()
+                if settings.ephemeral_backend == "memory"
+                else build_ephemeral(settings)
+            )
+        except ConnectionError as exc:
+            _fail(str(exc))
         # Commands send what they queue themselves (send_due) before the process exits,
         # so no background sender races them.
-        services = build_services(settings, db=db, background_delivery=False)
+        services = build_services(settings, db=db, ephemeral=ephemeral, background_delivery=False)
         try:
             yield services
+        except (EphemeralUnreachableError, MatchingSecretMismatchError) as exc:
+            _fail(str(exc))
         finally:
             services.close()
 
@@ -120,12 +177,17 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
 
     from idp.app import create_app
 
-    if not settings.redis_url and workers > 1:
+    if settings.ephemeral_backend == "memory" and workers > 1:
         # The in-process store lives in one process; more workers would each keep
-        # their own sessions and codes (DESIGN.md: Redis once there is scale-out).
-        click.echo("note: without IDP_REDIS_URL the provider runs as one process", err=True)
+        # their own sessions and codes (the SQLite store and Redis are shared).
+        click.echo("note: with IDP_EPHEMERAL=memory the provider runs as one process", err=True)
         workers = 1
-    application = create_app(settings)
+    from idp.store.sql.candidates import MatchingSecretMismatchError
+
+    try:
+        application = create_app(settings)
+    except MatchingSecretMismatchError as exc:
+        _fail(str(exc))
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -150,12 +212,13 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
     default=2,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Worker processes (needs IDP_REDIS_URL for more than one).",
+    help="Worker processes (one only with IDP_EPHEMERAL=memory).",
 )
 def serve(host: str, port: int, workers: int) -> None:
     settings = _serving_settings(host, port)
     for note in prepare_embedded(settings):
         click.echo(note)
+    _record_issuer(settings)
     click.echo(f"Serving {settings.issuer} (bound to http://{host}:{port})")
     _run_gunicorn(settings, host, port, workers)
 
@@ -566,9 +629,10 @@ def _parse_dob(value: str | None) -> date | None:
 
 @users.command(
     "add",
-    help="Create an account. Office-made accounts use --send-temporary-password: the "
-    "patient gets the user ID and a temporary password by email and must choose a new "
-    "password (and security questions) at the first sign-in.",
+    help="Create an account. Office-made accounts use --send-temporary-password with "
+    "--phone: the patient gets the user ID by email and a temporary password by text "
+    "message (never both in one message), and must choose a new password (and security "
+    "questions) at the first sign-in.",
 )
 @click.option("--username", required=True)
 @click.option("--password", help="Set this password (no change required at first sign-in).")
@@ -576,7 +640,7 @@ def _parse_dob(value: str | None) -> date | None:
     "--send-temporary-password",
     "send_temporary",
     is_flag=True,
-    help="Generate a temporary password and email it with the user ID.",
+    help="Generate a temporary password and text it to --phone; the user ID goes by email.",
 )
 @click.option("--email", required=True)
 @click.option("--first-name", default="")
@@ -614,6 +678,9 @@ def users_add(
         _fail("--password must be 1-1024 characters")
     if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
         _fail("--email must be an email address")
+    settings = _link_settings() if send_temporary else _settings()
+    if send_temporary:
+        phone = _office_account_phone(settings, phone)
     person = (
         NewPerson(
             first_name=first_name.strip(),
@@ -628,7 +695,7 @@ def users_add(
         else None
     )
     try:
-        with _services(_settings()) as services:
+        with _services(settings) as services:
             with services.db.transaction() as uow:
                 account = uow.accounts.add(
                     username=username,
@@ -662,28 +729,73 @@ def users_add(
                     now=_now(),
                 )
                 if send_temporary:
-                    services.notifier.email(
-                        uow,
-                        to=email,
-                        template="office_account",
-                        context={
-                            "username": account.username,
-                            "temporary_password": password,
-                            "login_url": f"{services.settings.issuer}/login",
-                            "valid_days": services.settings.accounts.temporary_password_ttl
-                            // 86400,
-                        },
-                        now=_now(),
-                    )
+                    assert phone is not None
+                    _send_office_account(services, uow, account.username, email, phone, password)
             if send_temporary:
                 # This process ends now: send here rather than wait for a worker.
-                services.dispatcher.send_due()
+                report = services.dispatcher.send_due()
+                if report.sent < 2:
+                    click.echo(
+                        "warning: the account exists, but not every message went out now "
+                        "(see the outbox: failed ones are not retried, others are)",
+                        err=True,
+                    )
     except DuplicateError:
         _fail("that user ID is taken")
     _emit(
         {"username": account.username, "subject": account.subject},
         as_json,
         f"account {account.username} created (sub {account.subject})",
+    )
+
+
+def _office_account_phone(settings: Settings, phone: str | None) -> str:
+    """The mobile number the temporary password is texted to, checked before anything.
+
+    The user ID and the temporary password never travel in one message (issue 8,
+    item 12): either one alone opens nothing, and an intercepted or forwarded email
+    no longer hands over the account. A text rather than an activation link, because
+    a link in the email would again be everything needed to take the account.
+    """
+    from idp.notify import InvalidPhoneNumber, normalize_phone
+
+    if not phone:
+        _fail("--send-temporary-password texts the temporary password: give --phone")
+    try:
+        number = normalize_phone(phone, region=settings.sms.phone_region)
+    except InvalidPhoneNumber:
+        _fail("--phone must be a mobile number, e.g. +1 617 555 0123")
+    if not (settings.sms.webhook_url or settings.is_development):
+        _fail(
+            "--send-temporary-password needs text messages: set IDP_SMS_WEBHOOK_URL and "
+            "IDP_SMS_WEBHOOK_SECRET, or use --password and give it to the patient in person"
+        )
+    return number
+
+
+def _send_office_account(
+    services: Any, uow: Any, username: str, email: str, phone: str, password: str
+) -> None:
+    """Queue the user ID by email (the FAQ's "Portal login information"), the password by text."""
+    days = services.settings.accounts.temporary_password_ttl // 86400
+    services.notifier.email(
+        uow,
+        to=email,
+        template="office_account",
+        context={
+            "username": username,
+            "phone_ending": phone[-4:],
+            "login_url": f"{services.settings.issuer}/login",
+            "valid_days": days,
+        },
+        now=_now(),
+    )
+    services.notifier.sms(
+        uow,
+        to=phone,
+        template="office_account_password",
+        context={"temporary_password": password, "valid_days": days},
+        now=_now(),
     )
 
 
@@ -781,7 +893,7 @@ def persons_reindex(as_json: bool) -> None:
     import os
 
     settings = _settings()
-    if not os.environ.get("IDP_SECRET_KEY"):
+    if not os.environ.get("IDP_SECRET_KEY") and settings.environment == "test":
         click.echo(
             "warning: IDP_SECRET_KEY is not set: these keys are made under a throwaway "
             "secret and will not match the server's",
@@ -815,9 +927,9 @@ def _review(services: Any) -> Any:
         issuer=services.settings.issuer,
         verify_link_ttl=services.settings.accounts.verify_link_ttl,
         matching_secret=services.settings.secret_key,
-        # With Redis this releases the sign-up's user-ID reservation on approval; with the
-        # in-process store the reservation lives in the server process and simply expires.
-        ephemeral=services.ephemeral,
+        # This releases the sign-up's user-ID reservation on approval; with
+        # IDP_EPHEMERAL=memory it lives in the server's memory and simply expires.
+        ephemeral=None if services.settings.ephemeral_backend == "memory" else services.ephemeral,
     )
 
 
@@ -852,7 +964,7 @@ def _decide(action: str, enrollment_id: int, **kw: Any) -> None:
 
     as_json = kw.pop("as_json")
     try:
-        with _services(_settings()) as services:
+        with _services(_link_settings()) as services:
             review = _review(services)
             with services.db.transaction() as uow:
                 decision = getattr(review, action)(uow, enrollment_id, **kw)
@@ -1042,7 +1154,7 @@ def invitations_create(
         gender=gender,
         email=email,
     )
-    with _services(_settings()) as services:
+    with _services(_link_settings()) as services:
         with services.db.transaction() as uow:
             portal = uow.portals.by_slug(portal_slug)
         if portal is None:
@@ -1130,6 +1242,7 @@ def demo(host: str, port: int) -> None:
     settings = _serving_settings(host, port)
     for note in prepare_embedded(settings):
         click.echo(note)
+    _record_issuer(settings)
     run_demo(settings, host=host, port=port, serve=lambda s: _run_gunicorn(s, host, port, 1))
 
 

@@ -57,13 +57,13 @@ def reset_link_command(users: click.Group) -> None:
     def users_reset_link(
         username: str, staff_name: str, reason: str, send_email: bool, as_json: bool
     ) -> None:
-        from idp.cli import _emit, _now, _services, _settings
+        from idp.cli import _emit, _link_settings, _now, _services
         from idp.flows.forgot_password import PURPOSE, ForgotPasswordFlow
         from idp.flows.recovery_common import RECOVERABLE, RecoveryDeps, audit_entry, mask_email
         from idp.records import RequestMeta
 
         staff, why = _staff(staff_name), _reason(reason)
-        with _services(_settings()) as services:
+        with _services(_link_settings()) as services:
             flow = ForgotPasswordFlow(RecoveryDeps.from_services(services))
             now = _now()
             with services.db.transaction() as uow:

@@ -83,6 +83,7 @@ def seed_demo(settings: Settings, *, portal_url: str) -> str:
 
 def create_demo_portal(*, issuer: str, client_id: str, portal_url: str) -> Any:
     """A minimal relying party built on Authlib's Flask client."""
+    from authlib.integrations.base_client import OAuthError
     from authlib.integrations.flask_client import OAuth
     from flask import Flask, redirect, session, url_for
     from markupsafe import escape
@@ -116,7 +117,8 @@ def create_demo_portal(*, issuer: str, client_id: str, portal_url: str) -> Any:
         items = "".join(f"<li>{escape(k)}: {escape(v)}</li>" for k, v in sorted(user.items()))
         return page(
             f"<p id=welcome>Welcome, {escape(user.get('name', user['sub']))}</p>"
-            f"<ul>{items}</ul><p><a id=signout href='{url_for('logout')}'>Sign out</a></p>"
+            f"<ul>{items}</ul><p><a id=signout href='{url_for('logout')}'>Sign out</a> "
+            "(of this portal and of the sign-in service)</p>"
         )
 
     @app.get("/login")
@@ -125,8 +127,28 @@ def create_demo_portal(*, issuer: str, client_id: str, portal_url: str) -> Any:
 
     @app.get("/callback")
     def callback() -> Any:
-        token = oauth.idp.authorize_access_token()
-        session["user"] = dict(oauth.idp.userinfo(token=token))
+        """The provider's answer: a code, or an error (RFC 6749 §4.1.2.1) shown as a page.
+
+        "Don't allow" on the consent page comes back as ``error=access_denied``; like
+        a wrong ``state`` or a failed token request, it gets a page that says what
+        happened, never a 500.
+        """
+        try:
+            token = oauth.idp.authorize_access_token()
+            user = dict(oauth.idp.userinfo(token=token))
+        except OAuthError as exc:
+            home = f'<p><a href="{url_for("index")}">Back to the portal</a></p>'
+            if exc.error == "access_denied":
+                return page(
+                    "<p id=denied>You chose not to share your information with this "
+                    "portal, so you are not signed in here. You can sign in again at "
+                    f"any time.</p>{home}"
+                )
+            return page(
+                "<p id=signin-failed>Sign-in did not complete "
+                f"(<code>{escape(exc.error or 'error')}</code>). Please try again.</p>{home}"
+            ), 400
+        session["user"] = user
         session["id_token"] = token.get("id_token")
         return redirect(url_for("index"))
 
@@ -150,7 +172,11 @@ def create_demo_portal(*, issuer: str, client_id: str, portal_url: str) -> Any:
 
     @app.get("/signed-out")
     def signed_out() -> str:
-        return page('<p id=signedout>You are signed out.</p><p><a href="/">Home</a></p>')
+        return page(
+            "<p id=signedout>You are signed out of this portal and of the sign-in "
+            "service. Other portals you opened keep their own sign-in until you sign "
+            'out there.</p><p><a href="/">Home</a></p>'
+        )
 
     return app
 

@@ -122,11 +122,19 @@ class SmsSettings:
 class Settings:
     # Where durable state lives. Default: a SQLite file under instance/.
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'instance' / 'idp.sqlite3'}"
-    # Redis for ephemeral state; unset means the in-process store (one process only).
+    # Redis for ephemeral state; unset means IDP_EPHEMERAL decides (default: SQLite file).
     redis_url: str | None = None
+    # Without Redis: "sqlite" (default), a file under instance/ that the server's workers
+    # and every `idp` command share; "memory" keeps it in one process's memory (tests,
+    # or one process that no command line needs to reach: `idp` refuses to act on it).
+    ephemeral: str | None = None
+    # Files of an embedded install: the SQLite database and ephemeral store, the
+    # development secret key, and the issuer that `idp serve` or `idp demo` serves.
+    instance_dir: Path = PROJECT_ROOT / "instance"
     # The issuer identifier (OIDC Core §2): scheme + host [+ port] [+ path], no query/fragment.
     issuer: str = "http://127.0.0.1:5000"
-    # Signs cookies and CSRF tokens. Required outside development; random per run otherwise.
+    # Signs cookies and CSRF tokens; keys identity matching. Required in production; in
+    # development made once and kept in instance/secret_key (0600); random in tests.
     secret_key: str = ""
     # Signing keys (never committed; files are 0600).
     keys_dir: Path = PROJECT_ROOT / "keys"
@@ -153,6 +161,15 @@ class Settings:
     outbox_poll_interval: int = 30
 
     @property
+    def ephemeral_backend(self) -> str:
+        """Where ephemeral state lives: "redis", "sqlite" or "memory"."""
+        return "redis" if self.redis_url else (self.ephemeral or "sqlite")
+
+    @property
+    def ephemeral_path(self) -> Path:
+        return self.instance_dir / "ephemeral.sqlite3"
+
+    @property
     def secure_cookies(self) -> bool:
         return self.issuer.startswith("https://")
 
@@ -171,6 +188,7 @@ PASSWORD_POLICIES = ("nist-800-63b", "portal-classic")
 HASHING_PROFILES = ("owasp", "rfc9106-low", "test")
 SMTP_SECURITY = ("starttls", "tls", "none")
 RESET_FLOWS = ("questions", "link")
+EPHEMERAL_BACKENDS = ("sqlite", "memory")
 
 
 def _int(name: str, raw: str, *, minimum: int, maximum: int) -> int:
@@ -262,6 +280,8 @@ _Parser = Callable[[str, str], Any]
 _VARIABLES: dict[str, tuple[str, _Parser]] = {
     "IDP_DATABASE_URL": ("database_url", _database_url),
     "IDP_REDIS_URL": ("redis_url", _redis_url),
+    "IDP_EPHEMERAL": ("ephemeral", lambda n, v: _choice(n, v, EPHEMERAL_BACKENDS)),
+    "IDP_INSTANCE_DIR": ("instance_dir", lambda n, v: Path(v).expanduser().resolve()),
     "IDP_ISSUER": ("issuer", _issuer),
     "IDP_SECRET_KEY": ("secret_key", lambda n, v: v),
     "IDP_KEYS_DIR": ("keys_dir", lambda n, v: Path(v).expanduser().resolve()),
@@ -391,14 +411,32 @@ def _assemble(values: dict[str, Any]) -> Settings:
             top[path] = value
     for section, changes in sections.items():
         top[section] = replace(getattr(base, section), **changes)
+    if "instance_dir" in top and "database_url" not in top:
+        # The default database lives in the instance directory, wherever that is.
+        top["database_url"] = f"sqlite:///{top['instance_dir'] / 'idp.sqlite3'}"
     settings = replace(base, **top)
-    if not settings.secret_key and settings.is_development:
-        # Development only: a per-process key means cookies die on restart, which is fine.
+    if not settings.secret_key and settings.environment == "development":
+        # Made once and kept in the instance directory: a key per process would give
+        # the CLI and each restart other matching keys, and matching would silently
+        # find nobody (issue 8, item 14).
+        from idp.instance import InstanceFileError, development_secret
+
+        try:
+            secret = development_secret(settings.instance_dir)
+        except InstanceFileError as exc:
+            raise SettingsError(f"IDP_SECRET_KEY is unset and {exc}") from exc
+        settings = replace(settings, secret_key=secret)
+    elif not settings.secret_key and settings.is_development:
+        # Tests: a throwaway key per process (they set IDP_SECRET_KEY when it matters).
         settings = replace(settings, secret_key=secrets.token_urlsafe(32))
     return settings
 
 
 def _check_consistency(s: Settings) -> None:
+    if s.redis_url and s.ephemeral:
+        raise SettingsError(
+            "IDP_EPHEMERAL and IDP_REDIS_URL both choose where ephemeral state lives; set one"
+        )
     if not s.secret_key:
         raise SettingsError("IDP_SECRET_KEY must be set (at least 32 characters) in production")
     if len(s.secret_key) < 32:

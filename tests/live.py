@@ -14,8 +14,10 @@ worker pid on each line, lets tests see which worker answered). :func:`live_prov
 a plain context manager (bench scripts use it); ``tests/e2e/conftest.py`` wraps it
 in a pytest fixture.
 
-Backends follow the rest of the suite: SQLite file + in-process store (one worker)
-by default; with ``IDP_TEST_DATABASE_URL`` (a PostgreSQL server) and
+Backends follow the rest of the suite, except that the embedded run is what a new
+install runs: a SQLite file + the SQLite ephemeral store in the instance directory,
+with two workers (that store is shared by processes, as by server and CLI). With
+``IDP_TEST_DATABASE_URL`` (a PostgreSQL server) and
 ``IDP_TEST_REDIS_URL`` a fresh database with a random name, dropped afterwards, and
 real Redis, with two workers so that nothing can hide in one process's memory.
 """
@@ -73,7 +75,7 @@ class Backend:
 
     # A PostgreSQL *server* URL (a fresh database is created on it); None: SQLite file.
     postgres_url: str | None = None
-    # Redis URL; None: the provider's in-process store (then only one worker may run).
+    # Redis URL; None: the SQLite ephemeral store in the server's instance directory.
     redis_url: str | None = None
 
     @classmethod
@@ -88,13 +90,13 @@ class Backend:
     @property
     def name(self) -> str:
         durable = "postgresql" if self.postgres_url else "sqlite"
-        ephemeral = "redis" if self.redis_url else "memory"
+        ephemeral = "redis" if self.redis_url else "sqlite"
         return f"{durable}+{ephemeral}"
 
     @property
     def max_workers(self) -> int | None:
-        """The in-process store lives in one process's memory: one worker, or broken SSO."""
-        return None if self.redis_url else 1
+        """Both stores are shared by every worker: no limit."""
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,11 @@ class LiveProvider:
     @property
     def issuer(self) -> str:
         return self.url
+
+    @property
+    def instance_dir(self) -> Path:
+        """The server's IDP_INSTANCE_DIR (ephemeral store, development secret, issuer)."""
+        return self.log_path.parent / "instance"
 
     def endpoint(self, path: str) -> str:
         return self.url + path
@@ -282,14 +289,14 @@ def live_provider(
 ) -> Iterator[LiveProvider]:
     """Prepare storage and keys, start the provider, yield it, and always clean up.
 
-    ``backend`` defaults to :meth:`Backend.from_env`. ``workers`` defaults to 2 with
-    Redis and must be 1 without it. ``password_hashing`` is the argon2 profile
-    ("test" for speed; "owasp" or "rfc9106-low" for benchmarks). ``extra_env`` adds
-    ``IDP_*`` settings (e.g. token lifetimes); nothing else leaks in from the caller.
+    ``backend`` defaults to :meth:`Backend.from_env`; ``workers`` to 2.
+    ``password_hashing`` is the argon2 profile ("test" for speed; "owasp" or
+    "rfc9106-low" for benchmarks). ``extra_env`` adds ``IDP_*`` settings (e.g. token
+    lifetimes); nothing else leaks in from the caller.
     """
     backend = backend or Backend.from_env()
     if workers is None:
-        workers = 2 if backend.redis_url else 1
+        workers = 2
     if backend.max_workers is not None and workers > backend.max_workers:
         raise ValueError("the in-process store serves one worker only; set a Redis URL")
     with ExitStack() as stack:
@@ -350,6 +357,7 @@ def _free_port() -> int:
 
 def _server_env(
     *,
+    tmp: Path,
     port: int,
     backend: Backend,
     database_url: str,
@@ -367,6 +375,7 @@ def _server_env(
         IDP_DATABASE_URL=database_url,
         IDP_KEYS_DIR=str(keys_dir),
         IDP_ISSUER=f"http://127.0.0.1:{port}",
+        IDP_INSTANCE_DIR=str(tmp / "instance"),
         IDP_ENV="test",
         IDP_PASSWORD_HASHING=password_hashing,
         IDP_SECRET_KEY=secrets.token_urlsafe(48),
@@ -420,6 +429,7 @@ def _start(
             "idp.app:create_app()",
         ]
         env = _server_env(
+            tmp=tmp,
             port=port,
             backend=backend,
             database_url=database_url,

@@ -1,9 +1,11 @@
 """Store interfaces: what flows and protocol code need from persistence.
 
 Ephemeral state (authorization codes, SSO sessions, interactions, counters,
-one-time markers) lives behind :class:`EphemeralStore`; it has two backends,
-Redis for any deployment with more than one process and an in-process one for a
-single process. Both must pass ``tests/contract/test_ephemeral_store.py``.
+one-time markers) lives behind :class:`EphemeralStore`; it has three backends:
+Redis for any deployment beyond one machine, a SQLite file shared by every
+process on one machine (the embedded default: server workers and the ``idp``
+command alike), and an in-process one for tests. All must pass
+``tests/contract/test_ephemeral_store.py``.
 
 Every method is one atomic operation named for its intent, so that no caller
 ever reads and then writes (the race that let parallel password checks bypass

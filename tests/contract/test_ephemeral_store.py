@@ -1,20 +1,23 @@
-"""Contract for :class:`idp.store.interfaces.EphemeralStore`: one suite, both backends.
+"""Contract for :class:`idp.store.interfaces.EphemeralStore`: one suite, every backend.
 
-The same tests run against the in-process store and a REAL Redis server (no
-fakes: the point is to pin down what Redis actually does, and make the memory
-store match it). Redis comes from ``IDP_TEST_REDIS_URL`` (default
-``redis://127.0.0.1:6379/15``); when it is unreachable the Redis cases skip,
-unless ``IDP_REQUIRE_REDIS=1`` turns that into a failure (CI).
+The same tests run against the in-process store, the SQLite file (the embedded
+default) and a REAL Redis server (no fakes: the point is to pin down what Redis
+actually does, and make the other backends match it). Redis comes from
+``IDP_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``); when it is
+unreachable the Redis cases skip, unless ``IDP_REQUIRE_REDIS=1`` turns that into a
+failure (CI).
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 from typing import TypeVar
 from uuid import uuid4
 
@@ -23,13 +26,14 @@ import redis
 
 from idp.store.memory import MemoryEphemeralStore
 from idp.store.redis import RedisEphemeralStore, RedisUnavailableError
+from idp.store.sqlite import SqliteEphemeralStore
 
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SHORT = 0.2  # seconds: a TTL that expires within one test
 PAST_SHORT = 0.35  # sleep long enough for SHORT to have expired on both backends
 THREADS = 20
 
-Store = MemoryEphemeralStore | RedisEphemeralStore
+Store = MemoryEphemeralStore | RedisEphemeralStore | SqliteEphemeralStore
 T = TypeVar("T")
 
 
@@ -60,12 +64,18 @@ def redis_prefix(redis_client: redis.Redis) -> Iterator[str]:
         redis_client.delete(*keys)
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Store:
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "memory":
-        return MemoryEphemeralStore()
+        yield MemoryEphemeralStore()
+        return
+    if request.param == "sqlite":
+        sqlite_store = SqliteEphemeralStore(tmp_path / "ephemeral.sqlite3")
+        yield sqlite_store
+        sqlite_store.close()
+        return
     client: redis.Redis = request.getfixturevalue("redis_client")
-    return RedisEphemeralStore(client, prefix=request.getfixturevalue("redis_prefix"))
+    yield RedisEphemeralStore(client, prefix=request.getfixturevalue("redis_prefix"))
 
 
 def race(fn: Callable[[], T], threads: int = THREADS) -> list[T]:
@@ -367,3 +377,115 @@ def test_redis_ping_names_url_without_password() -> None:
         assert "s3cret" not in str(info.value)
     finally:
         store.close()
+
+
+# -- SQLite backend only -------------------------------------------------------
+
+PROCESSES = 4
+HITS_PER_PROCESS = 25
+
+
+def _hits_from_another_process(path: str) -> list[int]:
+    """Runs in a child process: its own connection to the same file."""
+    store = SqliteEphemeralStore(path)
+    try:
+        return [store.hit("fails", ttl=60) for _ in range(HITS_PER_PROCESS)]
+    finally:
+        store.close()
+
+
+def test_sqlite_hits_from_several_processes_are_all_counted(tmp_path: Path) -> None:
+    """What the CLI and each server worker see is one counter, counted exactly."""
+    path = str(tmp_path / "ephemeral.sqlite3")
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=PROCESSES, mp_context=context) as pool:
+        batches = list(pool.map(_hits_from_another_process, [path] * PROCESSES))
+    counts = sorted(c for batch in batches for c in batch)
+    assert counts == list(range(1, PROCESSES * HITS_PER_PROCESS + 1))
+    store = SqliteEphemeralStore(path)
+    try:
+        assert store.get("fails") == str(PROCESSES * HITS_PER_PROCESS)
+    finally:
+        store.close()
+
+
+def test_sqlite_two_handles_on_one_file_share_state(tmp_path: Path) -> None:
+    server = SqliteEphemeralStore(tmp_path / "e.sqlite3")
+    cli = SqliteEphemeralStore(tmp_path / "e.sqlite3")
+    try:
+        server.hit("lock:jdoe", ttl=60)
+        server.add_member("idx", "a", ttl=60)
+        assert cli.delete("lock:jdoe") == 1
+        assert cli.remove_member("idx", "a") is True
+        assert server.get("lock:jdoe") is None
+        assert server.members("idx") == set()
+    finally:
+        server.close()
+        cli.close()
+
+
+def test_sqlite_file_is_private_and_in_wal_mode(tmp_path: Path) -> None:
+    store = SqliteEphemeralStore(tmp_path / "sub" / "e.sqlite3")
+    try:
+        store.ping()
+        path = tmp_path / "sub" / "e.sqlite3"
+        assert path.stat().st_mode & 0o077 == 0
+        import sqlite3
+
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        store.close()
+
+
+def test_sqlite_expiry_follows_injected_clock_and_sweep_drops_old_rows(tmp_path: Path) -> None:
+    clock = FakeClock()
+    store = SqliteEphemeralStore(tmp_path / "e.sqlite3", clock=clock)
+    try:
+        store.put("k", "v", ttl=10)
+        assert store.hit("fails", ttl=10) == 1
+        clock.advance(9.99)
+        assert store.get("k") == "v"
+        assert store.ttl("k") == pytest.approx(0.01, abs=0.002)
+        clock.advance(0.02)
+        assert store.get("k") is None and store.hit("fails", ttl=10) == 1
+        for i in range(store._SWEEP_EVERY):
+            store.put(f"old:{i}", "v", ttl=1)
+        clock.advance(2)
+        for i in range(store._SWEEP_EVERY):
+            store.put(f"new:{i}", "v", ttl=60)
+        import sqlite3
+
+        with sqlite3.connect(store.path) as conn:
+            keys = [k for (k,) in conn.execute("SELECT key FROM entries")]
+        assert not any(k.startswith("old:") for k in keys)
+    finally:
+        store.close()
+
+
+def test_sqlite_unwritable_path_names_the_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    store = SqliteEphemeralStore(blocker / "e.sqlite3")
+    with pytest.raises(ConnectionError, match="not-a-dir"):
+        store.ping()
+
+
+def test_sqlite_write_lock_held_too_long_is_unavailable_not_a_crash(tmp_path: Path) -> None:
+    """Another process holding the write lock past the busy timeout: a ConnectionError."""
+    import sqlite3
+
+    path = tmp_path / "e.sqlite3"
+    store = SqliteEphemeralStore(path, busy_timeout=0.05)
+    store.put("k", "v", ttl=60)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(ConnectionError, match="e.sqlite3"):
+            store.hit("fails", ttl=60)
+        assert store.get("k") == "v"  # readers are not blocked (WAL)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.hit("fails", ttl=60) == 1
+    store.close()

@@ -1,12 +1,43 @@
-"""SSO sessions over both ephemeral backends: start, resume, index, end, end everywhere."""
+"""SSO sessions over every ephemeral backend: start, resume, index, end, end everywhere."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
 from idp.policies.session import SessionRules
 from idp.store.interfaces import EphemeralStore
+from idp.store.memory import MemoryEphemeralStore
+from idp.store.redis import RedisEphemeralStore
 from idp.store.sessions import SSOSessionStore
+from idp.store.sqlite import SqliteEphemeralStore
 
 RULES = SessionRules(idle_timeout=1800, absolute_timeout=43200)
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def ephemeral(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_client: redis.Redis | None
+) -> Iterator[EphemeralStore]:
+    """Overrides the suite's store: here every backend runs, whatever the suite's is."""
+    if request.param == "memory":
+        yield MemoryEphemeralStore()
+    elif request.param == "sqlite":
+        store = SqliteEphemeralStore(tmp_path / "ephemeral.sqlite3")
+        yield store
+        store.close()
+    else:
+        if redis_client is None:
+            pytest.skip("IDP_TEST_REDIS_URL is unset: the PostgreSQL + Redis run covers Redis")
+        prefix = f"test:{uuid.uuid4().hex}:"
+        yield RedisEphemeralStore(redis_client, prefix=prefix)
+        keys = list(redis_client.scan_iter(match=prefix + "*"))
+        if keys:
+            redis_client.delete(*keys)
 
 
 def test_start_resume_end(ephemeral: EphemeralStore) -> None:

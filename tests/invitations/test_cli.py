@@ -33,6 +33,9 @@ def run(
     env = {
         "IDP_DATABASE_URL": database_url,
         "IDP_KEYS_DIR": str(tmp_path / "keys"),
+        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
+        # Commands that make links need the provider's address (never a guessed one).
+        "IDP_ISSUER": "http://127.0.0.1:5000",
         "IDP_ENV": "test",
         "IDP_PASSWORD_HASHING": "test",
         "IDP_SECRET_KEY": "cli-test-secret-" + "y" * 32,

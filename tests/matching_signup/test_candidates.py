@@ -6,12 +6,20 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import insert, select, text
 
+from idp.app import create_app
 from idp.policies.matching import Demographics, blocking_keys
 from idp.services import Services
 from idp.store.sql import models
-from idp.store.sql.candidates import KEY_HEX, hash_keys, index_person, key_secret
+from idp.store.sql.candidates import (
+    KEY_HEX,
+    MatchingSecretMismatchError,
+    hash_keys,
+    index_person,
+    key_secret,
+)
 
 from .conftest import PHONE, link_portal, patient
 
@@ -43,13 +51,22 @@ def test_keys_are_hmacs_of_the_policy_keys(services: Services) -> None:
     assert stored == hash_keys(plain, key_secret(_secret(services)))
 
 
-def test_another_secret_finds_nothing(services: Services) -> None:
+def test_another_secret_is_refused_naming_reindex(services: Services) -> None:
+    """Keys under another secret would silently find nobody (issue 8, item 14): refuse."""
     patient(services, "grace")
+    other = "another secret " + "z" * 32
     with services.db.transaction() as uow:
         assert [c.username for c in uow.candidates.candidates(GRACE, secret=_secret(services))] == [
             "grace"
         ]
-        assert uow.candidates.candidates(GRACE, secret="another secret " + "z" * 32) == []
+        with pytest.raises(MatchingSecretMismatchError, match="idp persons reindex"):
+            uow.candidates.candidates(GRACE, secret=other)
+        with pytest.raises(MatchingSecretMismatchError):
+            uow.candidates.index_person(1, GRACE, secret=other)
+    # A server started under the other secret refuses to start at all.
+    restarted = replace(services, settings=replace(services.settings, secret_key=other))
+    with pytest.raises(MatchingSecretMismatchError):
+        create_app(services=restarted)
 
 
 def test_candidates_share_a_key_and_exclude_closed_or_accountless_persons(

@@ -147,6 +147,7 @@ def run(clean_database: Database, database_url: str, tmp_path: Path, monkeypatch
     env = {
         "IDP_DATABASE_URL": database_url,
         "IDP_KEYS_DIR": str(tmp_path / "keys"),
+        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
         "IDP_ENV": "test",
         "IDP_PASSWORD_HASHING": "test",
         "IDP_SECRET_KEY": "cli-test-secret-" + "y" * 32,

@@ -11,6 +11,9 @@ is stored, under a key derived from the deployment secret (``IDP_SECRET_KEY``) a
 to 32 hex digits (128 bits: collisions do not happen at any realistic size, and a
 collision would only add a candidate that :func:`~idp.policies.matching.compare`
 then rejects). Changing the secret orphans every key: run ``idp persons reindex``.
+Until then every use of the index refuses with :class:`MatchingSecretMismatchError`
+(the ``matching_index`` row holds an HMAC of the secret the keys were made under), so
+matching never silently finds nobody.
 
 A person without a date of birth gets no keys (the matcher needs a DOB), so it is
 never a candidate; neither is a person without an account, or whose account is closed.
@@ -25,7 +28,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy import Select, delete, func, insert, inspect, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from idp.policies.matching import Demographics, blocking_keys, normalise_phone
@@ -33,6 +37,7 @@ from idp.policies.matching import Demographics, blocking_keys, normalise_phone
 from . import models as m
 
 if TYPE_CHECKING:
+    from .database import Database
     from .repositories import UnitOfWork
 
 # Hex digits kept of each HMAC (128 bits); the column holds up to 64.
@@ -40,6 +45,7 @@ KEY_HEX = 32
 # The most candidates a sign-up compares against (persons sharing the most keys first).
 DEFAULT_LIMIT = 50
 _DERIVATION = b"idp person blocking keys v1"
+_FINGERPRINT = b"idp matching index fingerprint v1"
 _BATCH = 1000
 
 
@@ -79,6 +85,22 @@ class Candidate:
     # it has them (the FAQ's exact match is against the account's address).
     demographics: Demographics
     shared_keys: int
+
+
+class MatchingSecretMismatchError(RuntimeError):
+    """The blocking keys were made under another secret; the message says what to run."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the identity-matching index was built with a different IDP_SECRET_KEY, so "
+            "no sign-up would match anyone; run `idp persons reindex` with this secret "
+            "(or restore the secret it was built with)"
+        )
+
+
+def secret_fingerprint(secret: str) -> str:
+    """An HMAC of the secret: tells secrets apart without revealing them."""
+    return hmac.new(key_secret(secret), _FINGERPRINT, hashlib.sha256).hexdigest()
 
 
 def key_secret(secret: str) -> bytes:
@@ -130,6 +152,24 @@ class CandidateRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
 
+    def check_secret(self, secret: str) -> bytes:
+        """The HMAC key, once the index is known to be built under ``secret``.
+
+        A fresh index (no fingerprint yet, or no keys at all) is claimed for this
+        secret; an index with keys under another one raises
+        :class:`MatchingSecretMismatchError`.
+        """
+        fingerprint = secret_fingerprint(secret)
+        row = self._s.get(m.MatchingIndex, 1)
+        if row is None:
+            self._s.add(m.MatchingIndex(id=1, secret_fingerprint=fingerprint))
+            self._s.flush()
+        elif not hmac.compare_digest(row.secret_fingerprint, fingerprint):
+            if self._s.scalar(select(m.PersonBlockingKey.id).limit(1)) is not None:
+                raise MatchingSecretMismatchError()
+            row.secret_fingerprint = fingerprint
+        return key_secret(secret)
+
     # --- writing keys --------------------------------------------------------------------
 
     def index_person(
@@ -142,7 +182,7 @@ class CandidateRepository:
         its own (ask for ``ix_person_blocking_keys_person_id`` before re-indexing single
         persons at scale).
         """
-        keys = hash_keys(person_keys(demographics), key_secret(secret))
+        keys = hash_keys(person_keys(demographics), self.check_secret(secret))
         if not fresh:
             self._s.execute(
                 delete(m.PersonBlockingKey).where(m.PersonBlockingKey.person_id == person_id)
@@ -155,7 +195,7 @@ class CandidateRepository:
 
     def add_keys(self, person_id: int, demographics: PersonLike, *, secret: str) -> int:
         """Add the keys the person lacks (a newly verified phone); found by the key index."""
-        keys = hash_keys(person_keys(demographics), key_secret(secret))
+        keys = hash_keys(person_keys(demographics), self.check_secret(secret))
         if not keys:
             return 0
         have = set(
@@ -179,6 +219,9 @@ class CandidateRepository:
         """
         hmac_key = key_secret(secret)
         self._s.execute(delete(m.PersonBlockingKey))
+        self._s.execute(delete(m.MatchingIndex))
+        self._s.add(m.MatchingIndex(id=1, secret_fingerprint=secret_fingerprint(secret)))
+        self._s.flush()
         persons = written = 0
         batch: list[dict[str, object]] = []
         for person, email, phone in self._persons_with_contacts():
@@ -270,7 +313,7 @@ class CandidateRepository:
         region: str = "US",
     ) -> list[Candidate]:
         """Accounts (not closed) whose person shares a blocking key with ``demographics``."""
-        keys = hash_keys(blocking_keys(demographics), key_secret(secret))
+        keys = hash_keys(blocking_keys(demographics), self.check_secret(secret))
         if not keys:
             return []
         found = []
@@ -357,3 +400,27 @@ def reindex_account(uow: UnitOfWork, account_id: int, secret: str) -> int:
         account.person, email=account.email, phone=account.phone or account.person.phone
     )
     return index_person(uow, account.person.id, current, secret)
+
+
+def claim_matching_secret(db: Database, secret: str) -> None:
+    """At start-up: refuse to run with a secret the index was not built under.
+
+    Raises :class:`MatchingSecretMismatchError`. Two processes starting on a fresh
+    database may race to record the secret; the loser reads the winner's row. A
+    database that is down or not migrated yet is left alone here (start-up must not
+    depend on it); every later use of the index still checks.
+    """
+    try:
+        migrated = inspect(db.engine).has_table(m.MatchingIndex.__tablename__)
+    except OperationalError:
+        return
+    if not migrated:
+        return
+    for attempt in (1, 2):
+        try:
+            with db.transaction() as uow:
+                uow.candidates.check_secret(secret)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise

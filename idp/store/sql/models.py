@@ -369,6 +369,20 @@ class PersonBlockingKey(Base):
     key: Mapped[str] = mapped_column(String(64))
 
 
+class MatchingIndex(Base):
+    """Which secret the blocking keys were made under (one row, id 1).
+
+    Keys made under another secret never match (issue 8, item 14): a process whose
+    secret differs refuses to index or search until ``idp persons reindex``. Only an
+    HMAC of the secret is kept, never the secret.
+    """
+
+    __tablename__ = "matching_index"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret_fingerprint: Mapped[str] = mapped_column(String(64))
+
+
 class Enrollment(Base):
     """A sign-up that closely matched an existing account without proof: staff decide.
 

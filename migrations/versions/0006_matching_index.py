@@ -1,0 +1,32 @@
+"""matching_index: the fingerprint of the secret the blocking keys were made under
+
+Without it a process with another secret (a development server restarted with a
+fresh random key, a command run without IDP_SECRET_KEY) made keys that never
+matched, and identity matching silently stopped (issue 8, item 14).
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "matching_index",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("secret_fingerprint", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_matching_index")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("matching_index")
