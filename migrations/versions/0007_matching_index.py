@@ -4,8 +4,8 @@ Without it a process with another secret (a development server restarted with a
 fresh random key, a command run without IDP_SECRET_KEY) made keys that never
 matched, and identity matching silently stopped (issue 8, item 14).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
