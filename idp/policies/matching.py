@@ -25,54 +25,57 @@ leading zero restored). Phone → E.164 (Google's libphonenumber, as
 import the notify package, which pulls in the SQL outbox). Email → trimmed and
 case-folded. Gender → ``F``, ``M``, ``X`` (other, non-binary) or unknown.
 
-Each field comparison yields reason codes; each code has a weight in points. The
-weights follow the HL7 Identity Matching IG example (standards.md row 38: email
-and phone 4 each but 5 together, first+last name 3, DOB 2; address 4, of which a
-bare ZIP is a small part; sex "TBD", so gender is weak). ``score`` is the points
-earned, clamped to ``[0, max_points]`` and divided by ``max_points`` (11.5). The
-score weighs evidence; ``kind`` is the decision: a guard below can make a
-high-scoring pair *none* (twins share almost everything).
+Each field comparison yields one *level* (reason code): first name exact, nickname,
+name part, keyboard slip, spelled or sounding alike (transliterations: Natalia/Natalya,
+Aleksandr/Alexander), initial only, swapped with the surname, different; surname
+exact, part of a compound, typo, phonetic, swapped, different; DOB equal, one digit of
+month or day, one digit of the year, adjacent digits transposed, day and month
+swapped, different; ZIP equal, one digit off, same 3-digit prefix, different; email,
+phone and gender equal or different. A field missing on either side has no level.
+
+The score is a Fellegi-Sunter model (Fellegi and Sunter 1969), learned, not tuned:
+each level weighs ``log2(m/u)`` bits, ``m`` and ``u`` being how often one person's two
+records and two different people's records show it, estimated by expectation-
+maximisation on unlabelled pairs (FEBRL 1-3 and seeded synthetic pairs) and shipped as
+data in ``matching_model.json`` (:mod:`idp.policies.matching_model`; regenerate with
+``python -m bench.train_matcher``). Exact first and last names are adjusted for how
+common the name is (term frequency from the US census: Smith earns less than
+Wojciechowski). ``score`` maps the total onto 0..1, 0.5 at the close threshold.
 
 The decision, in order:
 
 1. **Exact** (the FAQ rule): first name, last name, gender (a known one), DOB, ZIP5
    and email all present and equal after normalisation, with the same suffix and no
    conflicting middle initial.
-2. **Decisive conflicts → none**: gender F vs M; suffixes of different generations
-   (Jr/Sr); a DOB that is neither equal, nor one adjacent-digit transposition within
-   a field, nor a day/month swap (one digit off can be a day — twins born either side
-   of midnight — or a decade); first names that differ, are spelled alike without
-   being a typing slip, or are only an initial; last names that differ (see 5).
-3. **Twins → none**: same DOB and surname, first names not equal. A nickname, name
-   part or slip passes only if no email or phone present on both sides disagrees.
-4. **Parent and child → none**: a DOB whose *year* digits are transposed (1958/1985)
-   needs both email and phone equal, and no suffix on either side.
-5. **Married name**: a different surname is close only with the first name equal or
-   a nickname, the same DOB, and both email and phone equal.
-6. **Corroboration**: ZIP (equal or one digit off), email or phone must agree; names
-   and DOB alone are 5 HL7 points of the 9 needed for even L0.
-7. **Differences** (nickname, name part, typo, swapped names, changed surname, DOB
-   variant, ZIP typo, middle initial): at most 1 without an agreeing email or phone,
-   at most 3 with one.
-8. **Close** when all of that passes and points ≥ 5.0 (score ≥ 0.43).
+2. **Decisive conflicts -> none**: gender F vs M; suffixes of different generations
+   (Jr/Sr); a DOB further off than the levels above; different first names (siblings,
+   spouses, twins); an initial alone; no name at all; a different surname, except:
+3. **Married name**: a different surname is close when the first name (or a nickname)
+   and the DOB agree and so does an email or phone.
+4. **Guards** (what the probabilistic linkers lack; they turn close into none):
+   *twins*: same DOB and surname, first names spelled alike that are two names (both
+   known to the model at comparable frequency, different first letters, alike only in
+   sound, a gendered ending like Daniel/Daniela) or borne by different sexes
+   (Erin/Aaron), or a near name with an email or phone that disagrees and none that
+   agrees; *siblings*: the same with another DOB; *parent and child*: a DOB one digit
+   or transposition away but 15+ years apart (1958/1985) without an agreeing email or
+   phone, with a disagreeing one, or with a suffix.
+5. **Close** when no rule above says none and the weights reach the model's
+   threshold (23.1 bits: posterior odds 9:1 for a pair drawn from a million persons).
 
-Weights, the threshold and the difference budget live in :class:`MatchingRules`
-(defaults in :data:`DEFAULT_RULES`); the shapes (what a slip is, which DOB variants
-count) are constants below, each documented where defined.
+Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES`` and
+``tests/matching/test_hard_cases.py``):
 
-Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES``):
-
-- Twins given names that the nickname list relates (Mary/Marilyn, John/Ian) or that
-  differ by a keyboard slip without being in the list (Kristen/Kirsten), who share a
-  parent's email or phone, come out *close*. Demographics cannot tell them apart;
-  the phone code then goes to that parent.
-- Caution costs recall: any first-name change that is not a slip or a nickname
-  (Jon/John, Liz/Lisa, a random wrong letter), one wrong DOB digit, a move with no
-  email or phone, or a new surname without both email and phone gives *none*, and
-  the registrant is sent to office verification or an activation code.
-- Swapped names are recognised only when each name is equal or one edit off, not
-  combined with a hyphenated surname ("Rodriguez-Torres Jonathan").
-- Nicknames are English (carltonnorthern list); ZIP handling is US-first.
+- Twins whose names the nickname list relates (Mary/Marilyn, John/Jon) and who share a
+  parent's email or phone come out *close*; so do twins whose alike names are in
+  neither name list (Caden/Camden). The phone code then goes to that parent.
+- Two census names of comparable frequency with the same DOB and surname read as twins
+  even when they are one name transliterated (Tatiana/Tatyana) or a doubled letter
+  (Phillip/Philip): *none*, and the registrant goes to office verification.
+- A one-digit DOB typo that moves the year by 15+ years needs an agreeing email or
+  phone (parent and child look the same).
+- Nicknames are English (carltonnorthern list); name frequencies are the 1990 US
+  census; ZIP handling is US-first.
 """
 
 from __future__ import annotations
