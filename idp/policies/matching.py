@@ -25,54 +25,57 @@ leading zero restored). Phone → E.164 (Google's libphonenumber, as
 import the notify package, which pulls in the SQL outbox). Email → trimmed and
 case-folded. Gender → ``F``, ``M``, ``X`` (other, non-binary) or unknown.
 
-Each field comparison yields reason codes; each code has a weight in points. The
-weights follow the HL7 Identity Matching IG example (standards.md row 38: email
-and phone 4 each but 5 together, first+last name 3, DOB 2; address 4, of which a
-bare ZIP is a small part; sex "TBD", so gender is weak). ``score`` is the points
-earned, clamped to ``[0, max_points]`` and divided by ``max_points`` (11.5). The
-score weighs evidence; ``kind`` is the decision: a guard below can make a
-high-scoring pair *none* (twins share almost everything).
+Each field comparison yields one *level* (reason code): first name exact, nickname,
+name part, keyboard slip, spelled or sounding alike (transliterations: Natalia/Natalya,
+Aleksandr/Alexander), initial only, swapped with the surname, different; surname
+exact, part of a compound, typo, phonetic, swapped, different; DOB equal, one digit of
+month or day, one digit of the year, adjacent digits transposed, day and month
+swapped, different; ZIP equal, one digit off, same 3-digit prefix, different; email,
+phone and gender equal or different. A field missing on either side has no level.
+
+The score is a Fellegi-Sunter model (Fellegi and Sunter 1969), learned, not tuned:
+each level weighs ``log2(m/u)`` bits, ``m`` and ``u`` being how often one person's two
+records and two different people's records show it, estimated by expectation-
+maximisation on unlabelled pairs (FEBRL 1-3 and seeded synthetic pairs) and shipped as
+data in ``matching_model.json`` (:mod:`idp.policies.matching_model`; regenerate with
+``python -m bench.train_matcher``). Exact first and last names are adjusted for how
+common the name is (term frequency from the US census: Smith earns less than
+Wojciechowski). ``score`` maps the total onto 0..1, 0.5 at the close threshold.
 
 The decision, in order:
 
 1. **Exact** (the FAQ rule): first name, last name, gender (a known one), DOB, ZIP5
    and email all present and equal after normalisation, with the same suffix and no
    conflicting middle initial.
-2. **Decisive conflicts → none**: gender F vs M; suffixes of different generations
-   (Jr/Sr); a DOB that is neither equal, nor one adjacent-digit transposition within
-   a field, nor a day/month swap (one digit off can be a day — twins born either side
-   of midnight — or a decade); first names that differ, are spelled alike without
-   being a typing slip, or are only an initial; last names that differ (see 5).
-3. **Twins → none**: same DOB and surname, first names not equal. A nickname, name
-   part or slip passes only if no email or phone present on both sides disagrees.
-4. **Parent and child → none**: a DOB whose *year* digits are transposed (1958/1985)
-   needs both email and phone equal, and no suffix on either side.
-5. **Married name**: a different surname is close only with the first name equal or
-   a nickname, the same DOB, and both email and phone equal.
-6. **Corroboration**: ZIP (equal or one digit off), email or phone must agree; names
-   and DOB alone are 5 HL7 points of the 9 needed for even L0.
-7. **Differences** (nickname, name part, typo, swapped names, changed surname, DOB
-   variant, ZIP typo, middle initial): at most 1 without an agreeing email or phone,
-   at most 3 with one.
-8. **Close** when all of that passes and points ≥ 5.0 (score ≥ 0.43).
+2. **Decisive conflicts -> none**: gender F vs M; suffixes of different generations
+   (Jr/Sr); a DOB further off than the levels above; different first names (siblings,
+   spouses, twins); an initial alone; no name at all; a different surname, except:
+3. **Married name**: a different surname is close when the first name (or a nickname)
+   and the DOB agree and so does an email or phone.
+4. **Guards** (what the probabilistic linkers lack; they turn close into none):
+   *twins*: same DOB and surname, first names spelled alike that are two names (both
+   known to the model at comparable frequency, different first letters, alike only in
+   sound, a gendered ending like Daniel/Daniela) or borne by different sexes
+   (Erin/Aaron), or a near name with an email or phone that disagrees and none that
+   agrees; *siblings*: the same with another DOB; *parent and child*: a DOB one digit
+   or transposition away but 15+ years apart (1958/1985) without an agreeing email or
+   phone, with a disagreeing one, or with a suffix.
+5. **Close** when no rule above says none and the weights reach the model's
+   threshold (23.1 bits: posterior odds 9:1 for a pair drawn from a million persons).
 
-Weights, the threshold and the difference budget live in :class:`MatchingRules`
-(defaults in :data:`DEFAULT_RULES`); the shapes (what a slip is, which DOB variants
-count) are constants below, each documented where defined.
+Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES`` and
+``tests/matching/test_hard_cases.py``):
 
-Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES``):
-
-- Twins given names that the nickname list relates (Mary/Marilyn, John/Ian) or that
-  differ by a keyboard slip without being in the list (Kristen/Kirsten), who share a
-  parent's email or phone, come out *close*. Demographics cannot tell them apart;
-  the phone code then goes to that parent.
-- Caution costs recall: any first-name change that is not a slip or a nickname
-  (Jon/John, Liz/Lisa, a random wrong letter), one wrong DOB digit, a move with no
-  email or phone, or a new surname without both email and phone gives *none*, and
-  the registrant is sent to office verification or an activation code.
-- Swapped names are recognised only when each name is equal or one edit off, not
-  combined with a hyphenated surname ("Rodriguez-Torres Jonathan").
-- Nicknames are English (carltonnorthern list); ZIP handling is US-first.
+- Twins whose names the nickname list relates (Mary/Marilyn, John/Jon) and who share a
+  parent's email or phone come out *close*; so do twins whose alike names are in
+  neither name list (Caden/Camden). The phone code then goes to that parent.
+- Two census names of comparable frequency with the same DOB and surname read as twins
+  even when they are one name transliterated (Tatiana/Tatyana) or a doubled letter
+  (Phillip/Philip): *none*, and the registrant goes to office verification.
+- A one-digit DOB typo that moves the year by 15+ years needs an agreeing email or
+  phone (parent and child look the same).
+- Nicknames are English (carltonnorthern list); name frequencies are the 1990 US
+  census; ZIP handling is US-first.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from functools import lru_cache
@@ -91,6 +94,8 @@ import phonenumbers
 from nicknames import NickNamer
 from rapidfuzz.distance import DamerauLevenshtein
 from unidecode import unidecode
+
+from .matching_model import DEFAULT_MODEL, MatchModel
 
 
 class MatchKind(StrEnum):
@@ -135,71 +140,26 @@ class MatchResult:
     reasons: tuple[str, ...]
 
 
-# Points per reason code (HL7 IDI IG example weights rescaled, standards.md row 38).
-DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
-    {
-        # First + last = 3 in the IG; a weaker name form earns less.
-        "first_name_exact": 1.5,
-        "first_name_nickname": 1.2,
-        "first_name_part": 1.2,  # "Mary Ann" vs "Mary"
-        "first_name_typo": 1.0,  # a typing slip: transposed, neighbouring key, doubled
-        "first_name_similar": 0.5,  # spelled alike but a different name (Jaden/Jayden)
-        "first_name_initial_only": 0.3,
-        "first_name_conflict": -1.5,
-        "last_name_exact": 1.5,
-        "last_name_hyphen_part": 1.2,
-        "last_name_typo": 1.0,
-        "last_name_phonetic": 0.9,
-        "last_name_changed": -1.0,  # accepted on the married-name path, still costs
-        "last_name_conflict": -1.0,
-        "names_swapped": 2.5,  # first and last typed in each other's field
-        # DOB = 2 in the IG.
-        "dob_exact": 2.0,
-        "dob_transposed_digits": 1.2,
-        "dob_day_month_swapped": 1.2,
-        "dob_year_transposed": -0.4,  # on top of transposed_digits: 1958/1985 is 27 years
-        "dob_conflict": -2.0,
-        # A bare ZIP is a small part of the IG's address (4).
-        "zip_exact": 1.0,
-        "zip_typo": 0.6,
-        # Email and phone 4 each, capped at 5 together (contact_cap).
-        "email_exact": 4.0,
-        "phone_exact": 4.0,
-        # Sex is "TBD" in the IG: a little for agreeing; disagreeing is a guard.
-        "gender_exact": 0.5,
-        "gender_conflict": -1.0,
-        "suffix_conflict": -1.0,
-        "middle_initial_conflict": -0.3,
-    }
-)
-
-
 @dataclass(frozen=True, slots=True)
 class MatchingRules:
-    weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_WEIGHTS)
-    # Email + phone together earn at most this (the IG's cap of 5).
-    contact_cap: float = 5.0
-    # Least points for close: names (3) + DOB (2) is not enough without ZIP or contact.
-    close_min_points: float = 5.0
-    # Differences (nickname, typo, DOB variant, ...) allowed with no agreeing email/phone.
-    max_differences_without_contact: int = 1
-    # ... and with an agreeing email or phone.
-    max_differences_with_contact: int = 3
+    """The learned weights and the close threshold (in bits of evidence).
+
+    ``close_threshold`` overrides the model's for a deployment or a test; the model's
+    own threshold was chosen by ``bench/train_matcher.py`` on tuning pairs only.
+    """
+
+    model: MatchModel = DEFAULT_MODEL
+    close_threshold: float | None = None
 
     @property
-    def max_points(self) -> float:
-        w = self.weights
-        return (
-            w["first_name_exact"]
-            + w["last_name_exact"]
-            + w["dob_exact"]
-            + w["zip_exact"]
-            + self.contact_cap
-            + w["gender_exact"]
-        )
+    def threshold(self) -> float:
+        if self.close_threshold is None:
+            return self.model.close_threshold
+        return self.close_threshold
 
 
 DEFAULT_RULES = MatchingRules()
+
 
 # --- normalisation -----------------------------------------------------------------------
 
@@ -342,9 +302,10 @@ def _distinct_known_names(a: str, b: str) -> bool:
 
 
 def _allowance(a: str, b: str) -> int:
-    # Edits that still count as "spelled alike": 1 up to five letters, 2 beyond (HL7
-    # IDI: a "certain" name match is at most 1-2 characters different).
-    return 1 if max(len(a), len(b)) <= 5 else 2
+    # Edits that still count as "spelled alike": 1 up to three letters, 2 beyond (HL7
+    # IDI: a "certain" name match is at most 1-2 characters different). The DOB and
+    # household guards, not the spelling, keep siblings and twins apart.
+    return 1 if max(len(a), len(b)) <= 3 else 2
 
 
 def _spelled_alike(a: str, b: str) -> bool:
@@ -387,11 +348,11 @@ def _first_names(a: NormalisedDemographics, b: NormalisedDemographics) -> str:
         return "first_name_exact"
     if a.first_initial_only or b.first_initial_only:
         return "first_name_initial_only" if a.first[:1] == b.first[:1] else "first_name_conflict"
-    if _spelled_alike(a.first, b.first):
-        return "first_name_typo" if _is_slip(a.first, b.first) else "first_name_similar"
     firsts = (a.first_parts[:1], b.first_parts[:1])
     if _nicknames(a.first, b.first) or (all(firsts) and _nicknames(firsts[0][0], firsts[1][0])):
         return "first_name_nickname"
+    if _spelled_alike(a.first, b.first):
+        return "first_name_typo" if _is_slip(a.first, b.first) else "first_name_similar"
     pa, pb = set(a.first_parts), set(b.first_parts)
     if pa and pb and (pa <= pb or pb <= pa):
         return "first_name_part"
@@ -425,19 +386,22 @@ def _swapped(a: NormalisedDemographics, b: NormalisedDemographics) -> bool:
 
 
 def _dob(a: date, b: date) -> tuple[str, ...]:
+    """The DOB level, plus ``dob_year_transposed`` when a transposition moved the year."""
     if a == b:
         return ("dob_exact",)
     if a.year == b.year and (a.month, a.day) == (b.day, b.month):
         return ("dob_day_month_swapped",)
-    ya, yb = f"{a.year:04d}", f"{b.year:04d}"
-    if (a.month, a.day) == (b.month, b.day):
-        for i in (1, 2):  # 1895/1985, 1958/1985; never the millennium digit
-            if ya[:i] + ya[i + 1] + ya[i] + ya[i + 2 :] == yb:
+    sa = f"{a.year:04d}{a.month:02d}{a.day:02d}"
+    sb = f"{b.year:04d}{b.month:02d}{b.day:02d}"
+    diffs = [i for i in range(8) if sa[i] != sb[i]]
+    if len(diffs) == 1:
+        # A digit of the year (a decade, 1985/1995) or of the month or day (12/13).
+        return ("dob_year_digit",) if diffs[0] < 4 else ("dob_one_digit",)
+    if len(diffs) == 2 and diffs[1] == diffs[0] + 1:
+        i = diffs[0]
+        if sa[i] == sb[i + 1] and sa[i + 1] == sb[i]:
+            if i < 4:  # 1958/1985: 27 years apart, the shape of parent and child
                 return ("dob_transposed_digits", "dob_year_transposed")
-    if a.year == b.year:
-        if a.day == b.day and f"{a.month:02d}"[::-1] == f"{b.month:02d}":
-            return ("dob_transposed_digits",)
-        if a.month == b.month and f"{a.day:02d}"[::-1] == f"{b.day:02d}":
             return ("dob_transposed_digits",)
     return ("dob_conflict",)
 
@@ -449,6 +413,8 @@ def _zip(a: str | None, b: str | None) -> str | None:
         return "zip_exact"
     if len(a) == len(b) and DamerauLevenshtein.distance(a, b) == 1:
         return "zip_typo"
+    if a[:3] == b[:3]:
+        return "zip_prefix"  # the same sectional centre: a move across town
     return "zip_differs"
 
 
@@ -458,34 +424,84 @@ def _field(name: str, a: str | None, b: str | None) -> str | None:
     return f"{name}_exact" if a == b else f"{name}_differs"
 
 
-# --- the decision --------------------------------------------------------------------------
+# --- comparison levels ---------------------------------------------------------------------
 
-# Reasons that count as one difference each toward the budget.
-DIFFERENCES = frozenset(
+# The level codes of each field of the Fellegi-Sunter model, in the model file's order. A
+# field missing on either side has no level (weight 0): absence is never evidence against.
+FIELD_LEVELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "first_name_nickname", "first_name_part", "first_name_typo",
-        "last_name_hyphen_part", "last_name_typo", "last_name_phonetic", "last_name_changed",
-        "names_swapped", "dob_transposed_digits", "dob_day_month_swapped", "zip_typo",
-        "middle_initial_conflict",
+        "first_name": (
+            "first_name_exact", "first_name_nickname", "first_name_part", "first_name_typo",
+            "first_name_similar", "first_name_initial_only", "names_swapped",
+            "first_name_conflict",
+        ),
+        "last_name": (
+            "last_name_exact", "last_name_hyphen_part", "last_name_typo", "last_name_phonetic",
+            "names_swapped", "last_name_conflict",
+        ),
+        "dob": (
+            "dob_exact", "dob_one_digit", "dob_transposed_digits", "dob_day_month_swapped",
+            "dob_year_digit", "dob_conflict",
+        ),
+        "zip": ("zip_exact", "zip_typo", "zip_prefix", "zip_differs"),
+        "email": ("email_exact", "email_differs"),
+        "phone": ("phone_exact", "phone_differs"),
+        "gender": ("gender_exact", "gender_differs"),
     }
 )  # fmt: skip
-# Field disagreements that make any pair none: another person, whatever else agrees.
-# Spelled-alike first names (Jaden/Jayden, John/Jon, Mary/Marie) are how parents tell
-# twins and siblings apart, and an initial alone identifies no one.
+
+
+def comparison_levels(a: NormalisedDemographics, b: NormalisedDemographics) -> dict[str, str]:
+    """One level per field present on both sides (the model's comparison vector)."""
+    levels: dict[str, str] = {}
+    first, last = _first_names(a, b), _last_names(a, b)
+    if first != "first_name_exact" and last != "last_name_exact" and _swapped(a, b):
+        first = last = "names_swapped"
+    if first != "first_name_missing":
+        levels["first_name"] = first
+    if last != "last_name_missing":
+        levels["last_name"] = last
+    levels["dob"] = _dob(a.dob, b.dob)[0]
+    for name, level in (
+        ("zip", _zip(a.zip, b.zip)),
+        ("email", _field("email", a.email, b.email)),
+        ("phone", _field("phone", a.phone, b.phone)),
+        ("gender", _field("gender", a.gender, b.gender)),
+    ):
+        if level:
+            levels[name] = level
+    return levels
+
+
+# --- the decision --------------------------------------------------------------------------
+
+# Field disagreements that make any pair none, whatever the weights say: another person.
+# Different first names are siblings, spouses or twins; an initial alone identifies no one.
 DECISIVE = frozenset(
     {
         "gender_conflict", "suffix_conflict", "dob_conflict", "first_name_conflict",
-        "first_name_similar", "first_name_initial_only", "last_name_conflict",
-        "first_name_missing", "last_name_missing",
+        "first_name_initial_only", "last_name_conflict", "names_missing",
     }
 )  # fmt: skip
 _SAME_FAMILY = frozenset(
     {"last_name_exact", "last_name_hyphen_part", "last_name_typo", "last_name_phonetic"}
 )
-_NEAR_FIRST = frozenset(
-    {"first_name_similar", "first_name_typo", "first_name_nickname", "first_name_part"}
+_EXACT_SIX = frozenset(
+    {"first_name_exact", "last_name_exact", "gender_exact", "dob_exact", "zip_exact", "email_exact"}
 )
 _CONTACT = ("email_exact", "phone_exact")
+
+# Guard codes: why a pair the weights would call close is still none.
+POSSIBLE_TWIN = "possible_twin"
+POSSIBLE_SIBLING = "possible_sibling"
+POSSIBLE_PARENT_CHILD = "possible_parent_child"
+GUARDS = frozenset({POSSIBLE_TWIN, POSSIBLE_SIBLING, POSSIBLE_PARENT_CHILD})
+# Two names whose census shares of women differ by this much belong to different sexes.
+OPPOSITE_SEXES = 0.8
+# Two known given names at most this many bits (8 times) apart in frequency are two names.
+COMPARABLE_BITS = 3.0
+# A DOB variant this many years or more apart, same names: parent and child (Jr/Sr).
+GENERATION_YEARS = 15
 
 
 def compare(
@@ -504,43 +520,59 @@ def compare_normalised(
 
     For candidate search: normalise each stored record once and call this directly.
     """
-    reasons = _field_reasons(a, b)
+    levels = comparison_levels(a, b)
+    reasons = _reasons(a, b, levels)
     have = set(reasons)
-    exact = {
-        "first_name_exact",
-        "last_name_exact",
-        "gender_exact",
-        "dob_exact",
-        "zip_exact",
-        "email_exact",
-    } <= have and not have & {"suffix_missing", "suffix_conflict", "middle_initial_conflict"}
+    exact = _EXACT_SIX <= have and not have & {
+        "suffix_missing",
+        "suffix_conflict",
+        "middle_initial_conflict",
+    }
     if not exact:
-        reasons += _guards(a, b, reasons, rules=rules)
-    w = rules.weights
-    points = min(rules.contact_cap, sum(w[r] for r in reasons if r in _CONTACT))
-    points += sum(w.get(r, 0.0) for r in reasons if r not in _CONTACT)
-    score = round(min(max(points, 0.0), rules.max_points) / rules.max_points, 4)
+        reasons += _guards(a, b, reasons, rules.model)
+    bits = match_weight(a, b, levels, rules.model)
+    # 0.5 at the close threshold; each bit above or below halves the distance to 1 or 0.
+    score = round(1.0 / (1.0 + 2.0 ** (rules.threshold - bits)), 4)
     if exact:
         return MatchResult(MatchKind.EXACT, score, tuple(reasons))
-    if _blocked(reasons):
+    if any(r in DECISIVE or r in GUARDS for r in reasons):
         return MatchResult(MatchKind.NONE, score, tuple(reasons))
-    if points < rules.close_min_points:
+    if bits < rules.threshold:
         return MatchResult(MatchKind.NONE, score, (*reasons, "below_threshold"))
     return MatchResult(MatchKind.CLOSE, score, tuple(reasons))
 
 
-def _blocked(reasons: list[str]) -> bool:
-    return any(r in DECISIVE or r in GUARDS for r in reasons)
+def match_weight(
+    a: NormalisedDemographics,
+    b: NormalisedDemographics,
+    levels: Mapping[str, str],
+    model: MatchModel,
+) -> float:
+    """Total evidence in bits: the sum of the level weights, exact names adjusted for
+    how common the name is (Fellegi and Sunter 1969; term frequency as in Splink)."""
+    bits = 0.0
+    for name, level in levels.items():
+        bits += model.weight(name, level)
+    if levels.get("first_name") == "first_name_exact":
+        bits += model.tf("first_name", a.first)
+    if levels.get("last_name") == "last_name_exact":
+        bits += model.tf("last_name", a.last)
+    return bits
 
 
-def _field_reasons(a: NormalisedDemographics, b: NormalisedDemographics) -> list[str]:
-    """One or two codes per field, in a fixed order (so the result is symmetric)."""
+def _reasons(
+    a: NormalisedDemographics, b: NormalisedDemographics, levels: Mapping[str, str]
+) -> list[str]:
+    """The levels as reason codes, in a fixed order (so the result is symmetric), plus
+    what the levels do not carry: suffixes, middle initials, F vs M, missing names."""
     reasons: list[str] = []
-    first, last = _first_names(a, b), _last_names(a, b)
-    if first != "first_name_exact" and last != "last_name_exact" and _swapped(a, b):
+    if levels.get("first_name") == "names_swapped":
         reasons.append("names_swapped")
     else:
-        reasons += [first, last]
+        reasons.append(levels.get("first_name", "first_name_missing"))
+        reasons.append(levels.get("last_name", "last_name_missing"))
+    if not (a.first or a.last) or not (b.first or b.last):
+        reasons.append("names_missing")  # nothing left of either name: identifies no one
     if a.suffix and b.suffix and GENERATION[a.suffix] != GENERATION[b.suffix]:
         reasons.append("suffix_conflict")  # Jr vs Sr: parent and child
     elif bool(a.suffix) != bool(b.suffix):
@@ -549,82 +581,119 @@ def _field_reasons(a: NormalisedDemographics, b: NormalisedDemographics) -> list
     if ma and mb and ma != mb:
         reasons.append("middle_initial_conflict")
     reasons += _dob(a.dob, b.dob)
-    gender = _field("gender", a.gender, b.gender)
-    if gender == "gender_differs" and {a.gender, b.gender} == {"F", "M"}:
-        gender = "gender_conflict"  # X vs F or M only differs: not decisive
-    fields = (
-        _zip(a.zip, b.zip),
-        _field("email", a.email, b.email),
-        _field("phone", a.phone, b.phone),
-        gender,
-    )
-    return reasons + [r for r in fields if r]
-
-
-# Guard codes: why a pair whose fields individually pass still is not close.
-POSSIBLE_TWIN = "possible_twin"
-POSSIBLE_PARENT_CHILD = "possible_parent_child"
-NO_CORROBORATION = "no_corroboration"
-TOO_MANY_DIFFERENCES = "too_many_differences"
-GUARDS = frozenset({POSSIBLE_TWIN, POSSIBLE_PARENT_CHILD, NO_CORROBORATION, TOO_MANY_DIFFERENCES})
+    for name in ("zip", "email", "phone"):
+        if name in levels:
+            reasons.append(levels[name])
+    if "gender" in levels:
+        gender = levels["gender"]
+        if gender == "gender_differs" and {a.gender, b.gender} == {"F", "M"}:
+            gender = "gender_conflict"  # X vs F or M only differs: not decisive
+        reasons.append(gender)
+    return reasons
 
 
 def _guards(
-    a: NormalisedDemographics,
-    b: NormalisedDemographics,
-    reasons: list[str],
-    *,
-    rules: MatchingRules,
+    a: NormalisedDemographics, b: NormalisedDemographics, reasons: list[str], model: MatchModel
 ) -> list[str]:
-    """Guard codes for this pair (none: it may be close). May rename a reason in place."""
+    """Guard codes for this pair (none: it may be close). May rename a reason in place.
+
+    These are what the probabilistic linkers lack: a household shares surname, ZIP,
+    often a parent's inbox and phone, so its members score like one person.
+    """
     have = set(reasons)
-    contact = any(r in have for r in _CONTACT)
+    agree = any(r in have for r in _CONTACT)
+    disagree = bool(have & {"email_differs", "phone_differs"})
     out: list[str] = []
-    if "dob_exact" in have and have & _NEAR_FIRST and have & _SAME_FAMILY:
-        # Twins share surname, DOB and ZIP, often a parent's inbox and phone. A nickname,
-        # name part or slip passes only when no email or phone on both sides disagrees:
-        # adult twins have their own. Spelled-alike names are decisive anyway.
-        contradicted = not contact and bool(have & {"email_differs", "phone_differs"})
-        if contradicted or "first_name_similar" in have:
+    near_first = have & {
+        "first_name_typo",
+        "first_name_similar",
+        "first_name_nickname",
+        "first_name_part",
+    }
+    if near_first and have & _SAME_FAMILY:
+        # Twins share surname, DOB and ZIP, siblings all but the DOB. Two given names of
+        # different sexes (Daniel/Daniela, Erin/Aaron), or two different names that are
+        # both names (Jaden/Jayden, Kristen/Kirsten), are how parents tell them apart.
+        # Otherwise a near name with the same DOB passes unless an email or phone on
+        # both sides disagrees (adult twins have their own) and none agrees.
+        spelled = have & {"first_name_typo", "first_name_similar"}
+        apart = _opposite_sexes(a.first, b.first, model) or (
+            spelled and _two_names(a.first, b.first, model)
+        )
+        if "dob_exact" in have and (apart or (disagree and not agree)):
             out.append(POSSIBLE_TWIN)
-    if "dob_year_transposed" in have and (
-        not {"email_exact", "phone_exact"} <= have or a.suffix or b.suffix
-    ):
-        # 1958/1985 with the same names is the shape of John Sr and John Jr.
-        out.append(POSSIBLE_PARENT_CHILD)
+        elif "dob_exact" not in have and apart:
+            out.append(POSSIBLE_SIBLING)
+    if have & {"dob_year_digit", "dob_transposed_digits"} and _generation_apart(a, b):
+        # Same names, a DOB that is a digit away but 15+ years apart (1958/1985, 1950/1980):
+        # John Sr and John Jr, unless an email or phone agrees, none disagrees and
+        # neither has a suffix.
+        if not agree or disagree or a.suffix or b.suffix:
+            out.append(POSSIBLE_PARENT_CHILD)
     if (
         "last_name_conflict" in have
         and have & {"first_name_exact", "first_name_nickname"}
         and "dob_exact" in have
-        and {"email_exact", "phone_exact"} <= have
+        and agree
     ):
-        # Decision (married name): a changed surname is close when first name, DOB,
-        # email and phone all agree; the phone code then goes to the number on record.
+        # Married (or transliterated beyond recognition) surname: close when first name,
+        # DOB and an email or phone agree (a new name often comes with a new address);
+        # the phone code then goes to the number on record, else staff review.
         reasons[reasons.index("last_name_conflict")] = "last_name_changed"
-    if not have & {"zip_exact", "zip_typo"} and not contact:
-        out.append(NO_CORROBORATION)
-    differences = sum(1 for r in reasons if r in DIFFERENCES)
-    if contact:
-        budget = rules.max_differences_with_contact
-    else:
-        budget = rules.max_differences_without_contact
-    if differences > budget:
-        out.append(TOO_MANY_DIFFERENCES)
     return out
+
+
+def _generation_apart(a: NormalisedDemographics, b: NormalisedDemographics) -> bool:
+    return abs(a.dob.year - b.dob.year) >= GENERATION_YEARS
+
+
+def _two_names(x: str, y: str, model: MatchModel) -> bool:
+    """Two different given names, not one name mistyped: both in the names the model
+    knows (its term-frequency table: US census and FEBRL) and of comparable frequency
+    or different first letters, or one the other plus a gendered ending (Daniel/Daniela,
+    Carl/Carla)."""
+    if x == y:
+        return False
+    short, long_ = sorted((x, y), key=len)
+    if len(long_) == len(short) + 1 and long_.startswith(short) and long_[-1] in "aeo":
+        return True
+    table = model.tf_adjustment["first_name"]
+    if x not in table or y not in table:
+        return False
+    # Micheal, Mathew, Ashely are in the census too, but ten or more times rarer than
+    # the name they misspell; Kristen and Kirsten are names of comparable frequency. A
+    # slip of the first letter is rare: Ava/Eva, Liam/Leah are two names.
+    # Alike only in sound (Michael/Mitchell, three edits apart) is two names too.
+    return (
+        abs(table[x] - table[y]) <= COMPARABLE_BITS
+        or x[0] != y[0]
+        or DamerauLevenshtein.distance(x, y) > _allowance(x, y)
+    )
+
+
+def _opposite_sexes(x: str, y: str, model: MatchModel) -> bool:
+    """Given names borne mostly by different sexes (census shares: Erin/Aaron)."""
+    fx, fy = model.female_share.get(x), model.female_share.get(y)
+    if fx is None or fy is None:
+        return False
+    return abs(fx - fy) >= OPPOSITE_SEXES
 
 
 # --- blocking ------------------------------------------------------------------------------
 
 
 def blocking_keys(d: Demographics | NormalisedDemographics) -> frozenset[str]:
-    """At most five keys; any pair :func:`compare` calls exact or close shares one.
+    """At most seven keys; a pair :func:`compare` calls exact or close nearly always
+    shares one (the bench counts the exceptions).
 
-    Why that holds: a close or exact pair has an agreeing email or phone (keys ``e:``
-    and ``p:``), or else at most one difference and an agreeing or one-off ZIP. Then
-    either ZIP and DOB both agree (``dz:``), or the one difference is the DOB and the
-    names agree exactly (``zn:`` ZIP + phonetic names), or it is the ZIP and names and
-    DOB agree (``dn:`` DOB + phonetic names). Names go in as a sorted pair of metaphone
-    keys, so swapped first and last names share them too.
+    Why: a close or exact pair has an agreeing email or phone (keys ``e:`` and ``p:``),
+    or else enough weight from names, DOB and ZIP. With ZIP and DOB equal it shares
+    ``dz:``; with the names' sounds equal and one of DOB (``dn:``) or ZIP (``zn:``)
+    equal it shares that key; with the DOB equal and one name's sound equal (a typo in
+    the other name and a move) it shares ``df:`` or ``dl:``. Names go in as a sorted pair
+    of metaphone keys, so swapped first and last names share them too. Left out, on
+    purpose: a DOB typo *and* a move *and* a changed name sound with no email or phone
+    in common, which a lookup by key cannot find without scanning a ZIP or a birth year.
 
     The keys hold personal data: store them as an HMAC under a deployment secret, not
     as typed here (the policy stays free of secrets).
@@ -638,6 +707,10 @@ def blocking_keys(d: Demographics | NormalisedDemographics) -> frozenset[str]:
     dob = n.dob.isoformat()
     if n.zip:
         keys.add(f"dz:{dob}|{n.zip}")
+    if n.first:
+        keys.add(f"df:{dob}|{jellyfish.metaphone(n.first)}")
+    if n.last:
+        keys.add(f"dl:{dob}|{jellyfish.metaphone(n.last)}")
     if n.first and n.last:
         names = "|".join(sorted((jellyfish.metaphone(n.first), jellyfish.metaphone(n.last))))
         keys.add(f"dn:{dob}|{names}")

@@ -1,0 +1,152 @@
+"""Every guard of the identity matcher, pinned with a table.
+
+The guards are what the probabilistic linkers lack: a household shares surname, ZIP,
+often a parent's inbox and phone, so its members earn the weights of one person. Each
+row is a pair the weights alone would call close (checked: the same pair with the
+guard's trigger removed, or the row's ``weights_alone`` column) and the code that
+stops it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from idp.policies.matching import (
+    DECISIVE,
+    DEFAULT_RULES,
+    GUARDS,
+    Demographics,
+    compare,
+    comparison_levels,
+    match_weight,
+    normalise,
+)
+
+from .hard_cases import HOLDOUT_SEED, generate_hard
+
+OLIVIA = Demographics(
+    "Olivia", "Brennan", date(1988, 4, 12), "02139", "F", "brennans@example.com", "6175550123"
+)
+
+
+def _with(**changes: object) -> Demographics:
+    return replace(OLIVIA, **changes)
+
+
+GUARD_TABLE = [
+    # (id, a, b, guard code)
+    ("twins_other_names", OLIVIA, _with(first_name="Grace"), "first_name_conflict"),
+    ("twins_alike_names", _with(first_name="Kristen"), _with(first_name="Kirsten"),
+     "possible_twin"),
+    ("twins_alike_first_letter", _with(first_name="Ava"), _with(first_name="Eva"),
+     "possible_twin"),
+    ("twins_opposite_sexes", _with(first_name="Erin", gender=None),
+     _with(first_name="Aaron", gender=None), "possible_twin"),
+    ("twins_gendered_ending", _with(first_name="Daniel", gender=None),
+     _with(first_name="Daniela", gender=None), "possible_twin"),
+    ("twins_sound_alike", _with(first_name="Michael", gender="M"),
+     _with(first_name="Mitchell", gender="M"), "possible_twin"),
+    ("adult_twins_own_contacts", _with(first_name="William", gender="M"),
+     _with(first_name="Bill", gender="M", email="bill@example.org", phone="6175550999"),
+     "possible_twin"),
+    ("siblings_alike_names", _with(first_name="Jaden", gender="M", dob=date(2010, 1, 15)),
+     _with(first_name="Jayden", gender="M", dob=date(2010, 10, 15)), "possible_sibling"),
+    ("siblings_other_names", OLIVIA, _with(first_name="Sophie", dob=date(1990, 6, 1)),
+     "first_name_conflict"),
+    ("parent_child_year_transposed", _with(dob=date(1985, 4, 12), email=None, phone=None),
+     _with(dob=date(1958, 4, 12), email=None, phone=None), "possible_parent_child"),
+    ("parent_child_decade_digit", _with(email="olivia@example.com"),
+     _with(dob=date(1958, 4, 12), email="mum@example.com"), "possible_parent_child"),
+    ("parent_child_suffixes", _with(last_name="Brennan Jr"),
+     _with(last_name="Brennan Sr"), "suffix_conflict"),
+    ("parent_child_one_suffix_year_digit", _with(last_name="Brennan Jr"),
+     _with(dob=date(1958, 4, 12)), "possible_parent_child"),
+    ("spouses", OLIVIA, _with(first_name="Patrick", gender="M", dob=date(1986, 2, 3)),
+     "gender_conflict"),
+    ("spouses_same_sex", OLIVIA, _with(first_name="Hannah", dob=date(1987, 9, 9)),
+     "first_name_conflict"),
+    ("sexes_differ", _with(first_name="Francis", gender="F"),
+     _with(first_name="Frances", gender="M"), "gender_conflict"),
+    ("other_surname_without_contact", _with(email=None, phone=None),
+     _with(last_name="Okafor", email=None, phone=None), "last_name_conflict"),
+    ("initial_only", _with(first_name="O."), OLIVIA, "first_name_initial_only"),
+    ("no_names_at_all", _with(first_name=".", last_name="-"), _with(first_name=".", last_name="-"),
+     "names_missing"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "code"), [pytest.param(a, b, c, id=i) for i, a, b, c in GUARD_TABLE]
+)
+def test_guard_turns_the_pair_to_none(a: Demographics, b: Demographics, code: str) -> None:
+    assert code in DECISIVE | GUARDS
+    for x, y in ((a, b), (b, a)):
+        result = compare(x, y)
+        assert result.kind == "none", result
+        assert code in result.reasons, result
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        pytest.param(a, b, id=i)
+        for i, a, b, c in GUARD_TABLE
+        if c in GUARDS or c in ("first_name_conflict", "suffix_conflict")
+    ],
+)
+def test_the_weights_alone_would_have_linked_them(a: Demographics, b: Demographics) -> None:
+    """Why the guards exist: these household pairs clear the learned threshold."""
+    na, nb = normalise(a), normalise(b)
+    bits = match_weight(na, nb, comparison_levels(na, nb), DEFAULT_RULES.model)
+    assert bits >= DEFAULT_RULES.threshold, bits
+
+
+PASSING_TABLE = [
+    # (id, a, b, reason that must be present) -- the same shapes without the trigger
+    ("nickname_shared_contact", _with(first_name="Margaret"), _with(first_name="Peggy"),
+     "first_name_nickname"),
+    ("slip_not_a_name", _with(first_name="Olivia"), _with(first_name="Oliiva"),
+     "first_name_typo"),
+    ("misspelling_rarer_than_the_name", _with(first_name="Christopher", gender="M"),
+     _with(first_name="Cristopher", gender="M"), "first_name_typo"),
+    ("transliteration", _with(first_name="Natalia"), _with(first_name="Natalya"),
+     "first_name_similar"),
+    ("married_phone_only", OLIVIA, _with(last_name="Okafor", email="o.okafor@example.org"),
+     "last_name_changed"),
+    ("married_email_only", OLIVIA, _with(last_name="Okafor", phone=None, zip="10001"),
+     "last_name_changed"),
+    ("year_transposed_with_contact", _with(dob=date(1985, 4, 12)), _with(dob=date(1958, 4, 12)),
+     "dob_year_transposed"),
+    ("one_digit_day", OLIVIA, _with(dob=date(1988, 4, 13), email=None), "dob_one_digit"),
+    ("moved_same_phone", OLIVIA, _with(zip="94110", email=None), "zip_differs"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "reason"), [pytest.param(a, b, r, id=i) for i, a, b, r in PASSING_TABLE]
+)
+def test_same_person_shapes_pass_the_guards(a: Demographics, b: Demographics, reason: str) -> None:
+    for x, y in ((a, b), (b, a)):
+        result = compare(x, y)
+        assert result.kind == "close", result
+        assert reason in result.reasons and not set(result.reasons) & GUARDS, result
+
+
+def test_a_missing_field_is_never_evidence_against() -> None:
+    """Leaving out a field that disagreed never lowers the score and fires no guard."""
+    checked = 0
+    for pair in generate_hard(HOLDOUT_SEED, per_category=25):
+        before = compare(pair.a, pair.b)
+        for name in ("email", "phone", "gender"):
+            if getattr(pair.a, name) is None or getattr(pair.b, name) is None:
+                continue
+            after = compare(pair.a, replace(pair.b, **{name: None}))
+            if f"{name}_differs" in before.reasons or f"{name}_conflict" in before.reasons:
+                checked += 1
+                assert after.score >= before.score, (pair, before, after)
+                new = set(after.reasons) - set(before.reasons)
+                assert not new & (GUARDS | DECISIVE), (pair, before, after)
+    assert checked >= 50

@@ -1,0 +1,66 @@
+"""Issue 13's targets, per category, on the held-out hard cases (never tuned on).
+
+Each category is a test: recall at or above the target for same-person categories,
+false close at or below it for different-people ones. Categories the matcher does
+not reach are strict xfails with the reason, so an improvement is noticed too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+
+import pytest
+
+from idp.policies.matching import compare
+
+from .hard_cases import DIFFERENT, HOLDOUT_SEED, SAME, generate_hard
+
+RECALL_TARGET = {"identical": 1.0, "typo": 0.99}  # the others: 0.95
+FALSE_CLOSE_TARGET = 0.02
+SHORT_OF_TARGET = {
+    "typo": "two random edits can turn a name into another known name or the DOB into a "
+    "generation apart; the twins and parent guards then win (about 0.93)",
+    "nickname": "the nickname list pairs names of different sexes (Paul/Polly): the "
+    "opposite-sexes twins guard wins (about 0.945)",
+    "transliteration": "Natalia/Natalya-like pairs are two census names of comparable "
+    "frequency with the same DOB: the twins guard cannot tell them from twins (about 0.93)",
+    "twins_similar_names": "Caden/Camden are in neither name list, so they read as a typo; "
+    "Aaron/Erin-like nickname pairs pass on shared contact (about 0.07)",
+}
+
+
+@cache
+def _rates() -> dict[str, float]:
+    outcome: dict[str, list[bool]] = {}
+    for pair in generate_hard(HOLDOUT_SEED, per_category=200):
+        outcome.setdefault(pair.category, []).append(compare(pair.a, pair.b).kind != "none")
+    return {c: sum(v) / len(v) for c, v in outcome.items()}
+
+
+def _param(category: str) -> object:
+    marks = []
+    if category in SHORT_OF_TARGET:
+        marks.append(pytest.mark.xfail(reason=SHORT_OF_TARGET[category], strict=True))
+    return pytest.param(category, id=category, marks=marks)
+
+
+@pytest.mark.parametrize("category", [_param(c) for c in SAME])
+def test_same_person_recall_meets_the_target(category: str) -> None:
+    assert _rates()[category] >= RECALL_TARGET.get(category, 0.95)
+
+
+@pytest.mark.parametrize("category", [_param(c) for c in DIFFERENT])
+def test_different_people_false_close_meets_the_target(category: str) -> None:
+    assert _rates()[category] <= FALSE_CLOSE_TARGET
+
+
+def test_held_out_set_is_what_was_frozen() -> None:
+    """The held-out stream must not drift: a changed generator is a new, tuned-on set."""
+    pairs = generate_hard(HOLDOUT_SEED, per_category=200)
+    assert len(pairs) == 200 * (len(SAME) + len(DIFFERENT))
+    assert hashlib.sha256(repr(pairs).encode()).hexdigest() == HELD_OUT_SHA256
+
+
+# sha256 of the held-out pairs as committed (dea040c), before the model was trained.
+HELD_OUT_SHA256 = "822696ab3c1ee2a5cc244c7aa20f0e53db941e367486b5ca2885c68c36bd7810"
