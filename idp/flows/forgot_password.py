@@ -228,16 +228,12 @@ class ForgotPasswordFlow:
         # Hashed for every request, matched or not: the same work either way.
         new_hash = deps.hashing.hash(password)
         if gate_is_closed(deps, reset_gate_key(username)):
+            # Too many answers were tried for this user ID (by anyone): no answer is
+            # checked and the password typed is not used, but the request goes on as the
+            # link flow, so a stranger's guessing never closes the owner's way back in
+            # through the mailbox (invariant 12). The mail throttle still applies.
             spend_decoy_verification(deps.hashing, answer)
-            with deps.db.transaction() as uow:
-                account = uow.accounts.by_username(username)
-                uow.audit.record(
-                    audit_entry(
-                        "password_reset_requested", "failure", account, meta, reason="locked"
-                    ),
-                    now=deps.clock(),
-                )
-            return Render("locked", status=429, message_id="recovery_locked")
+            return self._request_link(username, meta)
         now = deps.clock()
         with deps.db.transaction() as uow:
             account = uow.accounts.by_username(username)
