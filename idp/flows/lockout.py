@@ -116,9 +116,10 @@ class CredentialLockout:
         now: datetime,
         source: str,
     ) -> bool:
-        """Record a failure; True when the counter it was charged to is now locked.
+        """Record a failure; True when it started the lock (the caller says so).
 
-        The failure that fills the last slot starts the lock period; the hard cap turns
+        The failure that fills the last slot starts the lock period (of two that see
+        the slots full at once, one starts it); the hard cap turns
         an active account "locked" until recovery or staff unlock (NIST SP 800-63B-4
         §3.2.2) only when the owner's devices made the failures. The owner is told
         when a lock starts (of unknown browsers or of one of their devices).
@@ -142,7 +143,9 @@ class CredentialLockout:
                 )
         if not failure_starts_lock(held, self.rules):
             return False
-        if self.counter.start_lock(reservation.counter_key) and account is not None:
+        if not self.counter.start_lock(reservation.counter_key):
+            return False
+        if account is not None:
             reason = "device_locked" if trusted else "temporarily_locked"
             uow.audit.record(_locked_entry(account, meta, reason, source), now=now)
             self._notify(uow, account, now)

@@ -136,19 +136,21 @@ class LoginFlow:
             return LoginResult(LoginReason.INVALID_CREDENTIALS)
         key = username_key(username)
         device = self._devices.device_for(device_cookie, username) if self._devices else None
-        address: Slot | None = None
-        if device is None and meta.ip and self.addresses is not None:
-            address = self.addresses.reserve(address_key(meta.ip))
-            if address is None:
-                self._hashing.verify_decoy(password)
-                self._audit(None, "login_refused", "address_throttled", meta, key=key)
-                return LoginResult(LoginReason.THROTTLED)
+        # The user ID's (or device's) slot first: concurrent guesses beyond its limit meet
+        # the lock without using up their address's budget.
         reservation = self._lockout.reserve(key, device=device)
+        address: Slot | None = None
         try:
             if reservation.locked:
                 self._hashing.verify_decoy(password)  # same work as a real check
                 self._audit(None, "login_refused", "locked", meta, key=key)
                 return LoginResult(LoginReason.LOCKED)
+            if device is None and meta.ip and self.addresses is not None:
+                address = self.addresses.reserve(address_key(meta.ip))
+                if address is None:
+                    self._hashing.verify_decoy(password)
+                    self._audit(None, "login_refused", "address_throttled", meta, key=key)
+                    return LoginResult(LoginReason.THROTTLED)
             return self._check(username, password, meta, reservation, address)
         finally:
             # An attempt that ended in an exception (a database or store that is down)

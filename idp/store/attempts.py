@@ -25,8 +25,10 @@ from idp.store.interfaces import EphemeralStore
 
 # Hard-cap counters outlive any lock period; a month of quiet resets them.
 TOTAL_FAILURES_TTL = 30 * 24 * 3600
-# Longest time a reservation can stay taken without being kept or released: well above
-# a request's time (argon2 + two round trips), never above a lock.
+# Longest time a reservation can stay taken without being kept or released: well above a
+# request's time even on a loaded machine (argon2 + round trips; a shorter TTL let a slow
+# guess's slot be taken by another, checking one more than the limit), and far below the
+# FAQ's 15-minute lock. Only a request whose process died holds a slot this long.
 IN_FLIGHT_SECONDS = 60
 _FAILED = "failed"
 
@@ -71,9 +73,8 @@ class AttemptCounter:
         if self._store.get(self._lock(key)) is not None:
             return None
         token = secrets.token_hex(8)
-        in_flight = min(IN_FLIGHT_SECONDS, self._rules.lock_seconds)
         for number in range(1, self._rules.max_failures + 1):
-            if self._store.put_new(self._slot(key, number), token, ttl=in_flight):
+            if self._store.put_new(self._slot(key, number), token, ttl=IN_FLIGHT_SECONDS):
                 slot = Slot(key, number, token)
                 # A lock may have started (and emptied the slots) since the first look.
                 if self._store.get(self._lock(key)) is not None:

@@ -36,7 +36,9 @@ def racing_live() -> Iterator[LiveProvider]:
         extra_env={
             "IDP_LOCKOUT_MAX_FAILURES": str(MAX_FAILURES),
             "IDP_LOCKOUT_SECONDS": str(LOCK_SECONDS),
+            # Every guess comes from 127.0.0.1: no per-address budget here.
             "IDP_IP_FAILURE_LIMIT": "10000",
+            "IDP_LOCKOUT_ACCOUNTS_PER_ADDRESS": "100",
         },
     ) as provider:
         yield provider
