@@ -7,8 +7,6 @@ restarting PostgreSQL makes it raise. No lock may outlast the lock setting.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,6 @@ from idp.services import Services
 from idp.settings import Settings
 from idp.store.attempts import IN_FLIGHT_SECONDS
 from idp.store.interfaces import EphemeralStore
-from idp.store.memory import MemoryEphemeralStore
 from idp.store.sql.database import Database
 from idp.store.sql.repositories import username_key
 
@@ -72,25 +69,6 @@ def test_counting_resumes_exactly_after_an_outage(
     assert services.attempts.locked_for(username_key("alice")) == pytest.approx(
         settings.lockout.lock_seconds, abs=2
     )
-
-
-@pytest.fixture
-def moving(
-    settings: Settings, clean_database: Database
-) -> Iterator[tuple[Services, list[float], EphemeralStore]]:
-    """A provider whose ephemeral store's time the test moves (the contract suite proves
-    Redis expires keys alike)."""
-    mono = [0.0]
-    store = MemoryEphemeralStore(clock=lambda: mono[0])
-    services = build_services(
-        settings,
-        db=clean_database,
-        ephemeral=store,
-        clock=lambda: datetime.now(UTC),
-        background_delivery=False,
-    )
-    yield services, mono, store
-    services.outbox_worker.stop()
 
 
 def test_no_lock_outlasts_the_lock_setting_after_an_outage(
