@@ -145,6 +145,8 @@ class CredentialLockout:
             return False
         if not self.counter.start_lock(reservation.counter_key):
             return False
+        if reservation.device is not None:
+            self.counter.note_device_lock(reservation.key, reservation.device)
         if account is not None:
             reason = "device_locked" if trusted else "temporarily_locked"
             uow.audit.record(_locked_entry(account, meta, reason, source), now=now)

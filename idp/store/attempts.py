@@ -131,10 +131,17 @@ class AttemptCounter:
         """Seconds left on a temporary lock, or None (for staff tools, never for replies)."""
         return self._store.ttl(self._lock(key))
 
+    def note_device_lock(self, key: str, device_id: str) -> None:
+        """Remember a locked device of a user ID, so that unlocking the user ID ends it."""
+        self._store.add_member(f"device-locks:{key}", device_id, ttl=self._rules.lock_seconds)
+
     def unlock(self, key: str) -> None:
-        """Staff unlock or recovery: the lock and both hard-cap counts of a user ID go."""
+        """Staff unlock or recovery: every lock and both hard-cap counts of a user ID go."""
         self.clear(key)
         self._store.delete(self._total(trusted_key(key)))
+        for device_id in self._store.members(f"device-locks:{key}"):
+            self.clear(device_key(device_id))
+            self._store.remove_member(f"device-locks:{key}", device_id)
 
 
 def trusted_key(key: str) -> str:

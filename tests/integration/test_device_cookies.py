@@ -220,3 +220,14 @@ def test_throttle_and_lock_replies_stay_identical_with_device_cookies(
 
 def _meta(ip: str) -> RequestMeta:
     return RequestMeta(ip=ip, user_agent="pytest")
+
+
+def test_staff_unlock_also_ends_the_owners_device_lock(app: Flask, factory: Factory) -> None:
+    factory.account()
+    owner = _owners_browser(app)
+    for i in range(5):
+        _post_login(owner, "alice", f"typo {i}")
+    assert message_ids(_post_login(owner, "alice", PASSWORD).text) == ["account_locked"]
+    services: Services = app.extensions["idp"]
+    services.attempts.unlock(username_key("alice"))  # what `idp users unlock alice` does
+    assert _post_login(owner, "alice", PASSWORD).status_code == 303
