@@ -95,7 +95,8 @@ class AccountSettings:
     invitation_ttl_days: int = 30
     # Office-made accounts: how long the emailed temporary password works.
     temporary_password_ttl: int = 7 * 24 * 3600
-    # Failed sign-ins from one address within the window before it is slowed down;
+    # Recovery steps from one address within the window before a 429, and the ceiling
+    # of an address's sign-in failure budget (lockout.accounts_per_address sets it);
     # per address, so it never locks the real owner out from elsewhere.
     ip_failure_limit: int = 30
     ip_failure_window: int = 15 * 60
