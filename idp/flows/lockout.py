@@ -9,6 +9,8 @@ the pure :mod:`idp.policies.lockout`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -82,6 +84,14 @@ class CredentialLockout:
         number = slot.number
         locked = decide_attempt(number, self.rules).verdict is LockoutVerdict.LOCKED
         return Reservation(key=key, number=number, locked=locked, device=device, slot=slot)
+
+    @contextmanager
+    def releasing(self, reservation: Reservation) -> Iterator[Reservation]:
+        """Release the reservation when the block ends without settling it (an exception)."""
+        try:
+            yield reservation
+        finally:
+            self.release(reservation)
 
     def release(self, reservation: Reservation) -> None:
         """Free an attempt that ended neither in a failure nor a success (an exception)."""
