@@ -233,7 +233,7 @@ class ForgotPasswordFlow:
             # link flow, so a stranger's guessing never closes the owner's way back in
             # through the mailbox (invariant 12). The mail throttle still applies.
             spend_decoy_verification(deps.hashing, answer)
-            return self._request_link(username, meta)
+            return self._request_link(username, meta, flow="questions_closed")
         now = deps.clock()
         with deps.db.transaction() as uow:
             account = uow.accounts.by_username(username)
@@ -289,7 +289,7 @@ class ForgotPasswordFlow:
         # No questions on file: the verified mailbox is the whole check, as in the link flow.
         return bool(right) if stored else True
 
-    def _request_link(self, username: str, meta: RequestMeta) -> Render:
+    def _request_link(self, username: str, meta: RequestMeta, *, flow: str = "link") -> Render:
         now = self._deps.clock()
         with self._deps.db.transaction() as uow:
             account = uow.accounts.by_username(username)
@@ -304,7 +304,7 @@ class ForgotPasswordFlow:
                     account,
                     meta,
                     reason=outcome,
-                    flow="link",
+                    flow=flow,
                 ),
                 now=now,
             )

@@ -250,6 +250,9 @@ def test_wrong_answers_lock_sign_in_after_the_limit(recovery: Recovery, services
     *_, closed = recovery.forgot_password("alice", ANSWER)
     assert closed.status_code == 200
     assert message_ids(closed.text) == ["recovery_reset_link_sent"]
+    with services.db.transaction() as uow:
+        requests = [e for e in uow.audit.tail(20) if e.type == "password_reset_requested"]
+    assert requests[-1].details["flow"] == "questions_closed"
     # The owner's lock notice, then a link to choose a password (no confirmation of
     # the password typed with the answer: that answer was never checked).
     notice, link = recovery.mail()
