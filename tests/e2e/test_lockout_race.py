@@ -22,7 +22,10 @@ from tests.live import LiveProvider, live_provider
 
 GUESSES = 50
 MAX_FAILURES = 5
-LOCK_SECONDS = 4
+# Longer than the 50 guesses take on a loaded 2-core CI machine (each one, refused or
+# not, costs an argon2 verification): at 4 s the lock ran out mid-burst under the full
+# suite (load ~12) and later guesses were rightly checked again.
+LOCK_SECONDS = 10
 MESSAGE_ID = re.compile(r'data-message-id="([^"]+)"')
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
