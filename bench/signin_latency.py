@@ -95,7 +95,12 @@ def run_profile(args: argparse.Namespace, profile: str) -> dict[str, list[float]
     samples: dict[str, list[float]] = {kind: [] for kind in KINDS}
     rng = random.Random(args.seed)
     with live_provider(
-        backend=backend_from(args), workers=args.workers, password_hashing=profile
+        backend=backend_from(args),
+        workers=args.workers,
+        password_hashing=profile,
+        # Every attempt comes from 127.0.0.1: lift the per-address budget, which would
+        # otherwise answer 429 after a few wrong passwords (docs/lockout.md).
+        extra_env={"IDP_IP_FAILURE_LIMIT": "10000", "IDP_LOCKOUT_ACCOUNTS_PER_ADDRESS": "100"},
     ) as live:
         client = live.add_client(redirect_uris=["http://127.0.0.1:9/callback"])
         account = live.add_account()

@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.clock import Clock, system_clock
 from idp.flows.credentials import CredentialRules
+from idp.flows.devices import DeviceCookies
 from idp.flows.first_signin import FirstSigninFlow
 from idp.flows.lockout import CredentialLockout
 from idp.flows.login import AddressLimit, LoginFlow
@@ -29,7 +30,7 @@ from idp.notify import (
 from idp.oidc.context import OIDCContext
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore, new_token
-from idp.policies.lockout import LockoutRules
+from idp.policies.lockout import LockoutRules, address_failure_budget
 from idp.policies.password import PASSWORD_PRESETS
 from idp.policies.session import SessionRules
 from idp.services import Services
@@ -111,7 +112,10 @@ def build_services(
         phone_region=settings.sms.phone_region,
         on_commit=outbox_worker.wake if background_delivery else None,
     )
-    lockout = CredentialLockout(attempts, rules, notifier)
+    devices = DeviceCookies(
+        settings.secret_key, max_age=settings.lockout.device_cookie_days * 86400
+    )
+    lockout = CredentialLockout(attempts, rules, notifier, devices)
     return Services(
         settings=settings,
         db=db,
@@ -134,6 +138,7 @@ def build_services(
         access_tokens=AccessTokenStore(ephemeral, ttl=settings.tokens.access_token),
         attempts=attempts,
         lockout=lockout,
+        devices=devices,
         login=LoginFlow(
             db=db,
             hashing=hashing,
@@ -141,7 +146,11 @@ def build_services(
             clock=clock,
             throttle=throttle,
             address_limit=AddressLimit(
-                failures=settings.accounts.ip_failure_limit,
+                failures=address_failure_budget(
+                    rules,
+                    accounts=settings.lockout.accounts_per_address,
+                    ceiling=settings.accounts.ip_failure_limit,
+                ),
                 window=settings.accounts.ip_failure_window,
             ),
             temporary_password_ttl=settings.accounts.temporary_password_ttl,

@@ -805,7 +805,9 @@ def temporary_password() -> str:
     return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
 
 
-@users.command("unlock", help="End a lockout (temporary or at the hard cap).")
+@users.command(
+    "unlock", help="End every lock of a user ID (unknown browsers, its devices, the hard cap)."
+)
 @click.argument("username")
 def users_unlock(username: str) -> None:
     from idp.records import AuditEntry

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from idp.clock import Clock
 from idp.flows.credentials import CredentialRules
+from idp.flows.devices import DeviceCookies
 from idp.flows.first_signin import FirstSigninFlow
 from idp.flows.lockout import CredentialLockout
 from idp.flows.login import LoginFlow
@@ -35,6 +36,7 @@ class Services:
     access_tokens: AccessTokenStore
     attempts: AttemptCounter
     lockout: CredentialLockout
+    devices: DeviceCookies
     login: LoginFlow
     credentials: CredentialRules
     first_signin: FirstSigninFlow

@@ -58,8 +58,16 @@ class LockoutSettings:
     # How long a lock lasts, in seconds (the portal FAQ's 15 minutes).
     lock_seconds: int = 15 * 60
     # Consecutive failures across lock periods after which only staff or recovery unlock
-    # (NIST SP 800-63B-4 §3.2.2: at most 100).
+    # (NIST SP 800-63B-4 §3.2.2: at most 100). Only failures from the owner's own
+    # devices lock the account; unknown browsers' failures close the user ID to unknown
+    # browsers instead (docs/lockout.md).
     hard_cap: int = 100
+    # Locks one network address may start per window (its failure budget is derived
+    # from this and max_failures, never above accounts.ip_failure_limit).
+    accounts_per_address: int = 1
+    # How long a device cookie (given at sign-in; exempts that browser from failures
+    # made elsewhere) stays valid, in days. Browsers cap cookies at 400 days.
+    device_cookie_days: int = 180
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +95,8 @@ class AccountSettings:
     invitation_ttl_days: int = 30
     # Office-made accounts: how long the emailed temporary password works.
     temporary_password_ttl: int = 7 * 24 * 3600
-    # Failed sign-ins from one address within the window before it is slowed down;
+    # Recovery steps from one address within the window before a 429, and the ceiling
+    # of an address's sign-in failure budget (lockout.accounts_per_address sets it);
     # per address, so it never locks the real owner out from elsewhere.
     ip_failure_limit: int = 30
     ip_failure_window: int = 15 * 60
@@ -316,6 +325,14 @@ _VARIABLES: dict[str, tuple[str, _Parser]] = {
         lambda n, v: _int(n, v, minimum=1, maximum=86400),
     ),
     "IDP_LOCKOUT_HARD_CAP": ("lockout.hard_cap", lambda n, v: _int(n, v, minimum=1, maximum=100)),
+    "IDP_LOCKOUT_ACCOUNTS_PER_ADDRESS": (
+        "lockout.accounts_per_address",
+        lambda n, v: _int(n, v, minimum=1, maximum=100),
+    ),
+    "IDP_DEVICE_COOKIE_DAYS": (
+        "lockout.device_cookie_days",
+        lambda n, v: _int(n, v, minimum=1, maximum=400),
+    ),
     "IDP_SECURITY_QUESTIONS": (
         "accounts.security_questions",
         lambda n, v: _int(n, v, minimum=0, maximum=5),

@@ -117,6 +117,9 @@ class Actor:
     session_key: str
     ip: str | None = None
     user_agent: str | None = None
+    # The browser's device cookie (idp/flows/devices.py): a wrong current password typed
+    # here counts on that device's counter, not on the one strangers can lock.
+    device_cookie: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -662,6 +665,7 @@ class AccountSettings:
             meta=RequestMeta(ip=actor.ip, user_agent=actor.user_agent),
             now=self._clock(),
             source="account_page",
+            device_cookie=actor.device_cookie,
         )
         if outcome is Reauthentication.OK:
             return None

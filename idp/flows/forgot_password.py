@@ -228,16 +228,12 @@ class ForgotPasswordFlow:
         # Hashed for every request, matched or not: the same work either way.
         new_hash = deps.hashing.hash(password)
         if gate_is_closed(deps, reset_gate_key(username)):
+            # Too many answers were tried for this user ID (by anyone): no answer is
+            # checked and the password typed is not used, but the request goes on as the
+            # link flow, so a stranger's guessing never closes the owner's way back in
+            # through the mailbox (invariant 12). The mail throttle still applies.
             spend_decoy_verification(deps.hashing, answer)
-            with deps.db.transaction() as uow:
-                account = uow.accounts.by_username(username)
-                uow.audit.record(
-                    audit_entry(
-                        "password_reset_requested", "failure", account, meta, reason="locked"
-                    ),
-                    now=deps.clock(),
-                )
-            return Render("locked", status=429, message_id="recovery_locked")
+            return self._request_link(username, meta, flow="questions_closed")
         now = deps.clock()
         with deps.db.transaction() as uow:
             account = uow.accounts.by_username(username)
@@ -293,7 +289,7 @@ class ForgotPasswordFlow:
         # No questions on file: the verified mailbox is the whole check, as in the link flow.
         return bool(right) if stored else True
 
-    def _request_link(self, username: str, meta: RequestMeta) -> Render:
+    def _request_link(self, username: str, meta: RequestMeta, *, flow: str = "link") -> Render:
         now = self._deps.clock()
         with self._deps.db.transaction() as uow:
             account = uow.accounts.by_username(username)
@@ -308,7 +304,7 @@ class ForgotPasswordFlow:
                     account,
                     meta,
                     reason=outcome,
-                    flow="link",
+                    flow=flow,
                 ),
                 now=now,
             )

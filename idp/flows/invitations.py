@@ -542,7 +542,8 @@ class InvitationFlow:
                 )
             return neutral
         reservation = self._lockout.reserve(key)
-        with self._db.transaction() as uow:
+        # A verification that dies (database down) releases its reservation (item 3).
+        with self._db.transaction() as uow, self._lockout.releasing(reservation):
             invitation = uow.invitations.by_code(hashed)
             if reservation.locked:
                 self._audit(

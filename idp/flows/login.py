@@ -4,21 +4,29 @@ Every outcome a stranger can observe is the same for an unknown user ID and a
 wrong password: the same reason code, and one argon2 verification of work
 (security invariant 4). Counters are keyed by the normalised user ID, not the
 account, so unknown IDs lock exactly as real ones do.
+
+Who is counted where (docs/lockout.md): a browser with a valid device cookie for
+the user ID typed uses its device's own counter and is exempt from the address
+budget; every other attempt uses the user ID's counter and its address's budget,
+reserved before the check so that concurrent guesses cannot exceed either.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from idp.clock import Clock
+from idp.policies.lockout import LockoutRules
 from idp.records import AccountRecord, AuditEntry, RequestMeta
+from idp.store.attempts import AttemptCounter, Slot
 from idp.store.sql.database import Database
 from idp.store.sql.repositories import UnitOfWork, username_key
 from idp.store.throttle import Throttle
 
-from .lockout import CredentialLockout
+from .lockout import CredentialLockout, Reservation
 from .methods.password import PasswordHashing
 
 MAX_USERNAME = 64
@@ -45,6 +53,8 @@ class LoginReason(StrEnum):
 class LoginResult:
     reason: LoginReason
     account: AccountRecord | None = None
+    # A fresh device cookie for the browser, after a right password only.
+    device_cookie: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -53,15 +63,22 @@ class LoginResult:
 
 @dataclass(frozen=True, slots=True)
 class AddressLimit:
-    """Per-address throttle: slows guessing across many accounts without locking the owner.
+    """Per-address budget: slows guessing across many accounts without locking the owner.
 
-    Only failures count; when an address used up its budget, every sign-in from it
-    gets one reply for the rest of the window, whatever the account (OWASP
-    Authentication Cheat Sheet; ASVS 6.1.1, 6.3.1).
+    Only failures from unknown browsers count; when an address used up its budget,
+    every sign-in from it without a device cookie for the user ID gets one reply for
+    the rest of the window, whatever the account (OWASP Authentication Cheat Sheet;
+    ASVS 6.1.1, 6.3.1). The budget is chosen so that one address can start at most a
+    few locks (:func:`idp.policies.lockout.address_failure_budget`).
     """
 
-    failures: int = 30
+    failures: int = 9
     window: int = 15 * 60
+
+
+def address_key(ip: str) -> str:
+    # Hashed: counter keys must not put client addresses in Redis.
+    return hashlib.sha256(ip.encode("utf-8", "replace")).hexdigest()[:32]
 
 
 class LoginFlow:
@@ -80,11 +97,32 @@ class LoginFlow:
         self._hashing = hashing
         self._lockout = lockout
         self._clock = clock
-        self._throttle = throttle
         self._address_limit = address_limit
+        self._devices = lockout.devices
         self._temporary_password_ttl = temporary_password_ttl
+        # The per-address budget: slots like the lockout's, reserved before the check.
+        self.addresses: AttemptCounter | None = (
+            AttemptCounter(
+                lockout.counter.store,
+                LockoutRules(
+                    max_failures=address_limit.failures,
+                    lock_seconds=address_limit.window,
+                    window_seconds=address_limit.window,
+                ),
+                scope="address:",
+            )
+            if throttle is not None
+            else None
+        )
 
-    def submit(self, *, username: str, password: str, meta: RequestMeta) -> LoginResult:
+    def submit(
+        self,
+        *,
+        username: str,
+        password: str,
+        meta: RequestMeta,
+        device_cookie: str | None = None,
+    ) -> LoginResult:
         username = username.strip()
         malformed = any(ord(c) < 32 or ord(c) == 127 for c in username)
         if (
@@ -96,23 +134,39 @@ class LoginFlow:
             # lookup, since no account can match it and PostgreSQL rejects NUL in text.
             self._hashing.verify_decoy(password[:MAX_PASSWORD])
             return LoginResult(LoginReason.INVALID_CREDENTIALS)
-        if (
-            meta.ip
-            and self._throttle
-            and self._throttle.exceeded("login-ip", meta.ip, limit=self._address_limit.failures)
-        ):
-            self._hashing.verify_decoy(password)
-            self._audit(
-                None, "login_refused", "address_throttled", meta, key=username_key(username)
-            )
-            return LoginResult(LoginReason.THROTTLED)
         key = username_key(username)
-        reservation = self._lockout.reserve(key)
-        if reservation.locked:
-            self._hashing.verify_decoy(password)  # same work as a real check
-            self._audit(None, "login_refused", "locked", meta, key=key)
-            return LoginResult(LoginReason.LOCKED)
+        device = self._devices.device_for(device_cookie, username) if self._devices else None
+        # The user ID's (or device's) slot first: concurrent guesses beyond its limit meet
+        # the lock without using up their address's budget.
+        reservation = self._lockout.reserve(key, device=device)
+        address: Slot | None = None
+        try:
+            if reservation.locked:
+                self._hashing.verify_decoy(password)  # same work as a real check
+                self._audit(None, "login_refused", "locked", meta, key=key)
+                return LoginResult(LoginReason.LOCKED)
+            if device is None and meta.ip and self.addresses is not None:
+                address = self.addresses.reserve(address_key(meta.ip))
+                if address is None:
+                    self._hashing.verify_decoy(password)
+                    self._audit(None, "login_refused", "address_throttled", meta, key=key)
+                    return LoginResult(LoginReason.THROTTLED)
+            return self._check(username, password, meta, reservation, address)
+        finally:
+            # An attempt that ended in an exception (a database or store that is down)
+            # is no failure: its reservations go back (invariant 10; issue 8, item 3).
+            self._lockout.release(reservation)
+            if address is not None and self.addresses is not None:
+                self.addresses.release(address)
 
+    def _check(
+        self,
+        username: str,
+        password: str,
+        meta: RequestMeta,
+        reservation: Reservation,
+        address: Slot | None,
+    ) -> LoginResult:
         with self._db.transaction() as uow:
             account = uow.accounts.by_username(username)
             if account is None:
@@ -126,27 +180,24 @@ class LoginFlow:
                 )
                 return LoginResult(LoginReason.LOCKED)
             if check.ok and account is not None and account.status == "pending":
-                self._lockout.succeeded(key)
+                self._lockout.succeeded(reservation)
                 uow.audit.record(
                     self._entry(account, "login_refused", "email_not_verified", meta), now=now
                 )
                 return LoginResult(LoginReason.EMAIL_NOT_VERIFIED)
             if check.ok and account is not None and account.is_active:
-                self._lockout.succeeded(key)
+                self._lockout.succeeded(reservation)
                 if account.must_change_password:
                     return self._temporary(uow, account, meta, now)
                 if check.rehash:
                     uow.accounts.replace_password_hash(account.id, check.rehash, now=now)
                 uow.audit.record(self._entry(account, "login", "signed_in", meta, ok=True), now=now)
-                return LoginResult(LoginReason.SIGNED_IN, account)
+                cookie = self._devices.issue(account.username) if self._devices else None
+                return LoginResult(LoginReason.SIGNED_IN, account, device_cookie=cookie)
 
-            if meta.ip and self._throttle:
-                self._throttle.allow(
-                    "login-ip",
-                    meta.ip,
-                    limit=self._address_limit.failures,
-                    window=self._address_limit.window,
-                )
+            if address is not None and self.addresses is not None:
+                if self.addresses.keep(address) >= self._address_limit.failures:
+                    self.addresses.start_lock(address.key)
             if self._lockout.failed(
                 uow, reservation, account, meta=meta, now=now, source="sign_in"
             ):

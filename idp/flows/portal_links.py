@@ -217,6 +217,7 @@ class PortalLinks:
             meta=RequestMeta(ip=actor.ip, user_agent=actor.user_agent),
             now=self._clock(),
             source="account_page",
+            device_cookie=actor.device_cookie,
         )
         if outcome is Reauthentication.OK:
             return None

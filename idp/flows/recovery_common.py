@@ -16,7 +16,9 @@ Security invariants kept here, once for both flows:
   period. The gate is separate so that "forgot password" keeps working while a
   password lockout is on (standards.md row 10), and every verification counts on it,
   right or wrong, so that the moment the gate closes never tells a right answer from
-  a wrong one.
+  a wrong one. A closed forgot-password gate does not close the form: the request
+  goes on as the emailed-link flow, so a stranger's guesses never stop the owner
+  from getting back in through the mailbox (invariant 12; docs/lockout.md).
 * Mail throttles: at most :data:`MAIL_PER_ADDRESS` messages per typed address and
   :data:`MAIL_PER_IP` per client address per hour. A throttled request gets the same
   reply as any other and sends nothing; only messages actually sent are counted,
@@ -39,12 +41,7 @@ from typing import TYPE_CHECKING, Any
 from idp.clock import Clock
 from idp.notify import Notifier
 from idp.oidc.tokens import AccessTokenStore
-from idp.policies.lockout import (
-    LockoutRules,
-    LockoutVerdict,
-    decide_attempt,
-    failure_starts_lock,
-)
+from idp.policies.lockout import LockoutRules, failure_starts_lock
 from idp.policies.security_questions import CURATED_QUESTIONS, CUSTOM, question_text
 from idp.records import AccountRecord, AuditEntry, RequestMeta
 from idp.settings import AccountSettings
@@ -300,15 +297,15 @@ def spend_decoy_verification(hashing: PasswordHashing, answer: str) -> None:
 def gate_is_closed(deps: RecoveryDeps, key: str) -> bool:
     """Reserve one verification on a recovery gate; True when it must be refused.
 
-    Every verification counts, right or wrong; the one that reaches the limit starts
+    Every verification counts, right or wrong; the one that fills the last slot starts
     the lock period, so "4 wrong then 1 right" closes the gate exactly as "5 wrong"
     does and the gate is no oracle for a right answer. Completing the recovery (the
     emailed link) clears it.
     """
-    reservation = deps.attempts.reserve(key)
-    if decide_attempt(reservation, deps.lockout).verdict is LockoutVerdict.LOCKED:
+    slot = deps.attempts.reserve(key)
+    if slot is None:
         return True
-    if failure_starts_lock(reservation, deps.lockout):
+    if failure_starts_lock(deps.attempts.keep(slot), deps.lockout):
         deps.attempts.start_lock(key)
     return False
 

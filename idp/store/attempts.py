@@ -1,41 +1,154 @@
-"""Failed-credential counters in the ephemeral store, atomic across processes."""
+"""Failed-credential counters in the ephemeral store, atomic across processes.
+
+A counter is ``max_failures`` *slots* per key plus a *lock marker*:
+
+* ``reserve`` takes the first free slot with SET NX before the credential is
+  checked, so concurrent guesses can never be more than the free slots (the race
+  that let parallel password checks bypass Zitadel's lockout, GHSA-7h8m-vrxx-vr4m).
+  A slot taken in flight lives :data:`IN_FLIGHT_SECONDS` at most, so a request
+  that dies without releasing it (a killed worker) holds it only that long.
+* ``keep`` turns the slot into a recorded failure that lives for the window;
+  ``release`` frees a slot whose attempt did not fail (a right credential, or an
+  exception such as a database that is down: issue 8, item 3).
+* ``start_lock`` sets the lock marker with TTL ``lock_seconds`` and empties the
+  slots. The marker is the only thing that makes a key "locked", so no lock can
+  outlast the lock setting, whatever happened to the requests that counted.
+"""
 
 from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
 
 from idp.policies.lockout import LockoutRules
 from idp.store.interfaces import EphemeralStore
 
 # Hard-cap counters outlive any lock period; a month of quiet resets them.
 TOTAL_FAILURES_TTL = 30 * 24 * 3600
+# Longest time a reservation can stay taken without being kept or released: well above a
+# request's time even on a loaded machine (argon2 + round trips; a shorter TTL let a slow
+# guess's slot be taken by another, checking one more than the limit), and far below the
+# FAQ's 15-minute lock. Only a request whose process died holds a slot this long.
+IN_FLIGHT_SECONDS = 60
+_FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One reserved attempt: which slot, and the token proving it is still ours."""
+
+    key: str
+    number: int
+    token: str
 
 
 class AttemptCounter:
-    """Failed-credential counts in the ephemeral store, atomic across processes."""
+    """Failed-credential slots and locks in the ephemeral store, atomic across processes."""
 
-    def __init__(self, store: EphemeralStore, rules: LockoutRules) -> None:
+    def __init__(self, store: EphemeralStore, rules: LockoutRules, *, scope: str = "") -> None:
         self._store = store
         self._rules = rules
+        # Separates counters that share a key space but not a limit (per-address budgets).
+        self._scope = scope
 
-    def reserve(self, key: str) -> int:
-        return self._store.hit(f"attempts:{key}", ttl=self._rules.window_seconds)
+    @property
+    def rules(self) -> LockoutRules:
+        return self._rules
 
-    def start_lock(self, key: str) -> None:
-        # The counter itself becomes the lock: it stays above the limit until it expires.
-        self._store.expire(f"attempts:{key}", ttl=self._rules.lock_seconds)
+    @property
+    def store(self) -> EphemeralStore:
+        return self._store
+
+    def _slot(self, key: str, number: int) -> str:
+        return f"attempt:{self._scope}{key}:{number}"
+
+    def _lock(self, key: str) -> str:
+        return f"lock:{self._scope}{key}"
+
+    def _total(self, key: str) -> str:
+        return f"failures-total:{self._scope}{key}"
+
+    def reserve(self, key: str) -> Slot | None:
+        """Take a free slot before checking a credential; None: refuse it unchecked."""
+        if self._store.get(self._lock(key)) is not None:
+            return None
+        token = secrets.token_hex(8)
+        for number in range(1, self._rules.max_failures + 1):
+            if self._store.put_new(self._slot(key, number), token, ttl=IN_FLIGHT_SECONDS):
+                slot = Slot(key, number, token)
+                # A lock may have started (and emptied the slots) since the first look.
+                if self._store.get(self._lock(key)) is not None:
+                    self.release(slot)
+                    return None
+                return slot
+        return None
+
+    def release(self, slot: Slot) -> None:
+        """Free a slot whose attempt did not fail; a kept or reused slot stays as it is."""
+        name = self._slot(slot.key, slot.number)
+        if self._store.get(name) == slot.token:
+            self._store.delete(name)
+
+    def keep(self, slot: Slot) -> int:
+        """Record the slot's attempt as a failure for the window; returns failures held."""
+        self._store.put(self._slot(slot.key, slot.number), _FAILED, ttl=self._rules.window_seconds)
+        return self.failures(slot.key)
+
+    def failures(self, key: str) -> int:
+        """Failures recorded on the key's slots (attempts in flight are not failures)."""
+        return sum(
+            self._store.get(self._slot(key, n)) == _FAILED
+            for n in range(1, self._rules.max_failures + 1)
+        )
+
+    def start_lock(self, key: str) -> bool:
+        """Lock the key for ``lock_seconds``; True for the one call that started it."""
+        started = self._store.put_new(self._lock(key), "1", ttl=self._rules.lock_seconds)
+        if started:
+            # Set before emptying the slots: a reservation racing in sees the marker.
+            self._store.delete(
+                *(self._slot(key, n) for n in range(1, self._rules.max_failures + 1))
+            )
+        return started
 
     def record_failure(self, key: str) -> int:
-        return self._store.hit(f"failures-total:{key}", ttl=TOTAL_FAILURES_TTL)
+        """Count one failure toward the hard cap (kept for a quiet month)."""
+        return self._store.hit(self._total(key), ttl=TOTAL_FAILURES_TTL)
+
+    def total(self, key: str) -> int:
+        raw = self._store.get(self._total(key))
+        return int(raw) if raw is not None else 0
 
     def clear(self, key: str) -> None:
-        self._store.delete(f"attempts:{key}", f"failures-total:{key}")
+        """A success: the key's slots, lock and hard-cap count all go."""
+        self._store.delete(
+            self._lock(key),
+            self._total(key),
+            *(self._slot(key, n) for n in range(1, self._rules.max_failures + 1)),
+        )
 
     def locked_for(self, key: str) -> float | None:
         """Seconds left on a temporary lock, or None (for staff tools, never for replies)."""
-        raw = self._store.get(f"attempts:{key}")
-        if raw is None or int(raw) < self._rules.max_failures:
-            return None
-        return self._store.ttl(f"attempts:{key}")
+        return self._store.ttl(self._lock(key))
+
+    def note_device_lock(self, key: str, device_id: str) -> None:
+        """Remember a locked device of a user ID, so that unlocking the user ID ends it."""
+        self._store.add_member(f"device-locks:{key}", device_id, ttl=self._rules.lock_seconds)
 
     def unlock(self, key: str) -> None:
-        """Staff unlock: both the temporary lock and the hard-cap count go."""
+        """Staff unlock or recovery: every lock and both hard-cap counts of a user ID go."""
         self.clear(key)
+        self._store.delete(self._total(trusted_key(key)))
+        for device_id in self._store.members(f"device-locks:{key}"):
+            self.clear(device_key(device_id))
+            self._store.remove_member(f"device-locks:{key}", device_id)
+
+
+def trusted_key(key: str) -> str:
+    """Where failures from a user ID's own devices count toward the hard cap."""
+    return f"trusted:{key}"
+
+
+def device_key(device_id: str) -> str:
+    """One device cookie's own slots and lock (OWASP device cookies)."""
+    return f"device:{device_id}"

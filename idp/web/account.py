@@ -37,6 +37,7 @@ from idp.flows.account_settings import (
     Outcome,
     Result,
 )
+from idp.flows.devices import DEVICE_COOKIE
 from idp.messages import MESSAGES
 from idp.messages.account import (
     ACTIVITY_LABELS,
@@ -106,6 +107,7 @@ def _actor() -> Actor:
         session_key=user.session.key,
         ip=meta.ip,
         user_agent=meta.user_agent,
+        device_cookie=request.cookies.get(DEVICE_COOKIE),
     )
 
 

@@ -8,6 +8,7 @@ import secrets
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from flask import session as flask_session
 
+from idp.flows.devices import DEVICE_COOKIE
 from idp.flows.login import LoginReason
 from idp.messages import SCOPE_DESCRIPTIONS, message
 from idp.messages.account import QUESTION_REASONS
@@ -19,7 +20,7 @@ from idp.records import AuditEntry
 from .deps import current_session, request_meta, services
 from .errors import error_page
 from .forms import question_choices
-from .security import set_session_cookie
+from .security import set_device_cookie, set_session_cookie
 
 bp = Blueprint("auth", __name__)
 
@@ -60,7 +61,12 @@ def login() -> Response:
             interaction_id=interaction_id,
             status=400,
         )
-    result = svc.login.submit(username=username, password=password, meta=request_meta())
+    result = svc.login.submit(
+        username=username,
+        password=password,
+        meta=request_meta(),
+        device_cookie=request.cookies.get(DEVICE_COOKIE),
+    )
     if result.reason is LoginReason.SETUP_REQUIRED and result.account is not None:
         return _start_setup(result.account.id, interaction_id)
     if not result.ok or result.account is None:
@@ -75,7 +81,10 @@ def login() -> Response:
             interaction_id=interaction_id,
             status=status,
         )
-    return _signed_in(result.account.id, result.account.subject, interaction_id)
+    response = _signed_in(result.account.id, result.account.subject, interaction_id)
+    if result.device_cookie:
+        set_device_cookie(response, result.device_cookie)
+    return response
 
 
 _REFUSALS = {

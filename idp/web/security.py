@@ -8,6 +8,7 @@ from flask import Flask, Response, g
 from flask_login import LoginManager, UserMixin
 from flask_wtf.csrf import CSRFProtect
 
+from idp.flows.devices import DEVICE_COOKIE
 from idp.records import AccountRecord
 from idp.store.sessions import SSOSession
 
@@ -55,6 +56,24 @@ def set_session_cookie(response: Response, session_id: str) -> None:
         max_age=settings.session.absolute_timeout,
         httponly=True,
         secure=settings.secure_cookies,
+        samesite="Lax",
+        path="/",
+    )
+
+
+def set_device_cookie(response: Response, value: str) -> None:
+    """The lockout's device cookie (idp/flows/devices.py): proof of an earlier sign-in.
+
+    HttpOnly and SameSite=Lax like the session cookie; it outlives sessions (signing
+    out does not make a browser a stranger) and is replaced at every sign-in.
+    """
+    svc = services()
+    response.set_cookie(
+        DEVICE_COOKIE,
+        value,
+        max_age=svc.devices.max_age,
+        httponly=True,
+        secure=svc.settings.secure_cookies,
         samesite="Lax",
         path="/",
     )

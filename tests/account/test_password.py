@@ -95,9 +95,11 @@ def test_wrong_current_password_is_refused_and_counted(
         assert response.status_code == 401
         assert message_ids(response.text) == ["account_wrong_password"]
     assert snapshot(services)["accounts"] == before
-    # Four misses here and one on the login page make five: the sign-in lock.
-    locked = anonymous.oidc.login("/login", password="also wrong")
+    # Four misses here and one on this browser's login page make five: the lock of this
+    # browser's device cookie (it signed in before), not of other browsers (invariant 12).
+    locked = browser.oidc.login("/login", password="also wrong")
     assert message_ids(locked.text) == ["account_locked"]
+    assert anonymous.oidc.login("/login", password=PASSWORD).status_code == 303
     # The only mail is the lock notice to the owner (no "password changed" notice).
     [notice] = mail.deliver()
     assert notice["Subject"] == "Your account was locked for 15 minutes"
@@ -113,11 +115,13 @@ def test_reaching_the_limit_refuses_the_change_but_keeps_the_session(
 ) -> None:
     replies = [message_ids(change(browser, current=f"wrong {i}").text) for i in range(5)]
     assert replies == [["account_wrong_password"]] * 4 + [["account_locked"]]
-    # Locked: even the right password is refused, here and on the login page...
+    # Locked: even the right password is refused, here and on this browser's login page
+    # (the device's own lock); another browser is not affected (invariant 12)...
     refused = change(browser)
     assert refused.status_code == 401 and message_ids(refused.text) == ["account_locked"]
-    login = anonymous.oidc.login("/login", password=PASSWORD)
+    login = browser.oidc.login("/login", password=PASSWORD)
     assert message_ids(login.text) == ["account_locked"]
+    assert anonymous.oidc.login("/login", password=PASSWORD).status_code == 303
     # ...but this browser is not signed out.
     assert browser.signed_in()
     assert "account_locked" in [e.type for e in events(services)]
@@ -178,7 +182,9 @@ def test_hard_cap_locks_the_account_as_at_sign_in(browser: Browser, services, al
     with services.db.transaction() as uow:
         assert uow.accounts.by_id(alice.id).status == "locked"
     locks = [e for e in events(services) if e.type == "account_locked"]
-    assert {e.details["reason"] for e in locks} == {"hard_cap", "temporarily_locked"}
+    # This signed-in browser holds a device cookie: its failures lock its own device
+    # counter and, at the hard cap, the account (only the owner's devices can do that).
+    assert {e.details["reason"] for e in locks} == {"hard_cap", "device_locked"}
     assert all(e.outcome == "failure" for e in locks)
     # Only active accounts load: this browser is signed out until staff or recovery unlock.
     assert not browser.signed_in()

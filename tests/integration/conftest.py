@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from idp.oidc.keys import KeyRing
 from idp.services import Services
 from idp.settings import Settings
 from idp.store.interfaces import EphemeralStore
+from idp.store.memory import MemoryEphemeralStore
 from idp.store.sql.database import Database
 
 from ..helpers import MovableClock
@@ -41,4 +43,23 @@ def services(
     )
     services.keys = _key_ring(settings)
     yield services
+    services.outbox_worker.stop()
+
+
+@pytest.fixture
+def moving(
+    settings: Settings, clean_database: Database
+) -> Iterator[tuple[Services, list[float], EphemeralStore]]:
+    """A provider whose ephemeral store's time the test moves by ``mono[0] += seconds``
+    (the contract suite proves Redis expires keys alike)."""
+    mono = [0.0]
+    store = MemoryEphemeralStore(clock=lambda: mono[0])
+    services = build_services(
+        settings,
+        db=clean_database,
+        ephemeral=store,
+        clock=lambda: datetime.now(UTC),
+        background_delivery=False,
+    )
+    yield services, mono, store
     services.outbox_worker.stop()

@@ -81,6 +81,9 @@ def test_session_cookie_is_secure_behind_https(client: FlaskClient, oidc: OIDCAc
     assert response.status_code == 303, response.text
     cookie = next(c for c in response.headers.getlist("Set-Cookie") if "idp_session=" in c)
     assert "Secure" in cookie
+    # The lockout's device cookie too (docs/lockout.md).
+    device = next(c for c in response.headers.getlist("Set-Cookie") if "idp_device=" in c)
+    assert "Secure" in device and "HttpOnly" in device and "SameSite=Lax" in device
     assert "max-age=31536000" in response.headers["Strict-Transport-Security"]
 
 

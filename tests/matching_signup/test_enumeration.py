@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import update
 from werkzeug.test import TestResponse
 
+from idp.flows.login import address_key
 from idp.flows.registration import (
     SIGNUP_IDENTITY_LIMIT,
     SIGNUP_IDENTITY_SCOPE,
@@ -235,7 +236,8 @@ def _fresh(services: Services) -> None:
     """Each trial as if on its own day: records closed, reservation, lock and quotas gone."""
     _close_all(services, CHOSEN)
     services.attempts.unlock(username_key(CHOSEN))
-    services.throttle.reset("login-ip", "127.0.0.1")
+    assert services.login.addresses is not None
+    services.login.addresses.unlock(address_key("127.0.0.1"))
 
 
 def _afterwards(signup: MatchingActions) -> tuple[Any, Any]:

@@ -10,6 +10,7 @@ import pytest
 
 from idp.records import AccountRecord
 from idp.services import Services
+from idp.store.attempts import trusted_key
 
 from ..account.conftest import Browser, alert
 from ..conftest import PASSWORD, Factory
@@ -103,7 +104,8 @@ def test_wrong_password_is_refused_counted_and_audited(
     response = unlink(browser, "northside", password="not my password")
     assert response.status_code == 401
     assert alert(response.text) == "account_wrong_password"
-    assert services.ephemeral.get("attempts:alice") == "1"
+    # Counted as a failure of the owner's own device (the browser signed in before).
+    assert services.attempts.total(trusted_key("alice")) == 1
     assert link_status(services, alice, north) == "active"
     assert browser.oidc.refresh(north.client, tokens["refresh_token"]).status_code == 200
     assert events(services, "portal_unlinked") == []
@@ -112,7 +114,7 @@ def test_wrong_password_is_refused_counted_and_audited(
     assert refusal.details == {"action": "unlink_portal", "reason": "invalid_credentials"}
     # The right password clears the count, as at sign-in.
     assert unlink(browser, "northside").status_code == 303
-    assert services.ephemeral.get("attempts:alice") is None
+    assert services.attempts.total(trusted_key("alice")) == 0
 
 
 def test_failures_here_and_at_sign_in_share_one_lockout(
@@ -152,7 +154,7 @@ def test_bad_input_changes_nothing_and_counts_nothing(
     response = unlink(browser, portal, password=password)
     assert response.status_code == status
     assert alert(response.text) == message_id
-    assert services.ephemeral.get("attempts:alice") is None
+    assert services.attempts.total(trusted_key("alice")) == 0
     assert link_status(services, alice, north) == "active"
     assert events(services, "portal_unlinked") == []
 

@@ -33,6 +33,10 @@ def test_defaults_follow_the_issue() -> None:
         ("IDP_ACCESS_TOKEN_TTL", "0"),
         ("IDP_CODE_TTL", "600"),
         ("IDP_LOCKOUT_HARD_CAP", "1000"),
+        ("IDP_LOCKOUT_ACCOUNTS_PER_ADDRESS", "0"),
+        ("IDP_LOCKOUT_ACCOUNTS_PER_ADDRESS", "many"),
+        ("IDP_DEVICE_COOKIE_DAYS", "401"),  # browsers cap cookies at 400 days
+        ("IDP_DEVICE_COOKIE_DAYS", "0"),
         ("IDP_SMTP_PORT", "70000"),
         ("IDP_SMTP_SECURITY", "ssl3"),
         ("IDP_ENV", "staging"),
