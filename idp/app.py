@@ -225,9 +225,12 @@ def create_app(
             "client_credentials": settings.tokens.access_token,
         },
     )
-    if settings.issuer.startswith("https://"):
-        # Behind a TLS-terminating proxy: trust one hop for scheme/host/client address.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    if settings.trusted_proxies:
+        # Only as many X-Forwarded-* hops as the deployment says it has proxies: each
+        # one appends what it saw, so the rightmost N entries are the proxies' word and
+        # anything further left is the client's own (forgeable) claim.
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.extensions["idp"] = services
     if not PASSWORD_PRESETS[settings.password_policy].nist_conformant:
         log.warning(
