@@ -42,6 +42,8 @@ from idp.store.redis import RedisEphemeralStore
 from idp.store.sessions import SSOSessionStore
 from idp.store.sql.database import Database
 from idp.store.throttle import Throttle
+from idp.web.converters import RowIdConverter
+from idp.web.hosts import HostGuard
 
 log = logging.getLogger("idp")
 
@@ -204,6 +206,8 @@ def create_app(
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
+    # Before any route is added: every <int:...> is bounded to a row id.
+    app.url_map.converters["int"] = RowIdConverter
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="idp_csrf",
@@ -225,6 +229,8 @@ def create_app(
             "client_credentials": settings.tokens.access_token,
         },
     )
+    # Innermost, so a Host taken from X-Forwarded-Host is checked as well.
+    app.wsgi_app = HostGuard(app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         # Only as many X-Forwarded-* hops as the deployment says it has proxies: each
         # one appends what it saw, so the rightmost N entries are the proxies' word and
