@@ -309,7 +309,23 @@ def _form_problem(*, required: tuple[str, ...] = ()) -> str | None:
     for key in required:
         if not request.form.get(key):
             return f"{key} is required"
+    if len(_client_credentials_sent()) > 1:
+        # RFC 6749 §2.3: "The client MUST NOT use more than one authentication method
+        # in each request." Authlib would pick one and ignore the other.
+        return "the client authenticated in more than one way (RFC 6749 section 2.3)"
     return None
+
+
+def _client_credentials_sent() -> list[str]:
+    """The ways this request tries to authenticate a client (``client_id`` alone is none)."""
+    ways = []
+    if request.headers.get("Authorization") is not None:
+        ways.append("authorization_header")
+    if "client_secret" in request.form:
+        ways.append("client_secret")
+    if "client_assertion" in request.form or "client_assertion_type" in request.form:
+        ways.append("client_assertion")
+    return ways
 
 
 def _invalid_request(description: str) -> Response:
