@@ -134,6 +134,8 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
             self.cfg.set("threads", 8)
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-")
+            # Tokens, codes and ID tokens in URLs never reach the access log.
+            self.cfg.set("logger_class", "idp.access_log.RedactingGunicornLogger")
             self.cfg.set("timeout", 60)
 
         def load(self) -> Any:
