@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -85,3 +86,34 @@ def test_gunicorn_atoms_hold_no_secret() -> None:
     assert not leaking
     assert atoms["r"] == f"GET /activate?code={REDACTED} HTTP/1.1"
     assert atoms["{location}o"] == f"https://portal.example/cb?code={REDACTED}"
+
+
+def test_werkzeug_development_server_logs_redacted_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The demo portal's server: its callback URL carries the authorization code."""
+    import threading
+    import urllib.request
+
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Response
+
+    from idp.access_log import RedactingRequestHandler
+
+    def app(environ: dict, start_response: object) -> object:
+        return Response("ok")(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, app, request_handler=RedactingRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            url = f"http://127.0.0.1:{server.port}/callback?code={TOKEN}&state=s&iss=x"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                assert response.status == 200
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+    lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert any(f"/callback?code={REDACTED}&state={REDACTED}&iss=x" in line for line in lines)
+    assert not any(TOKEN in line for line in lines)
