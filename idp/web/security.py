@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, Response, g
 from flask import session as flask_session
 from flask_login import LoginManager, UserMixin
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFProtect, generate_csrf
 
 from idp.records import AccountRecord
 from idp.store.sessions import SSOSession
@@ -74,6 +74,9 @@ def rotate_csrf_secret() -> None:
     the SSO session id is new at every sign-in (ASVS 3.2.1)."""
     flask_session.pop(CSRF_SESSION_KEY, None)
     g.pop(CSRF_SESSION_KEY, None)
+    # A new secret at once, so the browser keeps its CSRF cookie (an emptied Flask
+    # session would be deleted, and pages opened in other tabs would fail twice).
+    generate_csrf()
 
 
 def clear_session_cookie(response: Response) -> None:
