@@ -30,6 +30,8 @@ from gunicorn.glogging import Logger
 from werkzeug.serving import WSGIRequestHandler
 
 REDACTED = "[redacted]"
+# gunicorn's ``logger_class`` setting, as `idp serve` and the live test servers set it.
+GUNICORN_LOGGER_CLASS = "idp.access_log.RedactingGunicornLogger"
 
 # Query parameters whose values are not secrets (OAuth/OIDC request parameters a
 # portal puts in a browser's address bar anyway, and error reports).

@@ -45,6 +45,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from idp.access_log import GUNICORN_LOGGER_CLASS
 from idp.flows.methods.password import PasswordHashing
 from idp.oidc.keys import generate_keys
 from idp.oidc.models import secret_hash
@@ -61,7 +62,7 @@ REDIS_PREFIX = "idp:"
 # "referer"", through the provider's redacting logger (idp/access_log.py) exactly as
 # `idp serve` runs it, so tests can check that no token or code reaches the log.
 ACCESS_LOG_FORMAT = '%(p)s %(m)s %(U)s %(s)s "%(r)s" "%(f)s"'
-LOGGER_CLASS = "idp.access_log.RedactingGunicornLogger"
+LOGGER_CLASS = GUNICORN_LOGGER_CLASS
 _ACCESS_RE = re.compile(r"^<(\d+)> (\S+) (\S+) (\d{3}) ")
 _PORT_TAKEN = ("Address already in use", "Connection in use")
 
