@@ -45,6 +45,8 @@ from idp.store.sql.candidates import claim_matching_secret
 from idp.store.sql.database import Database
 from idp.store.sqlite import SqliteEphemeralStore
 from idp.store.throttle import Throttle
+from idp.web.converters import RowIdConverter
+from idp.web.hosts import HostGuard
 
 log = logging.getLogger("idp")
 
@@ -226,6 +228,8 @@ def create_app(
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
+    # Before any route is added: every <int:...> is bounded to a row id.
+    app.url_map.converters["int"] = RowIdConverter
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="idp_csrf",
@@ -247,9 +251,14 @@ def create_app(
             "client_credentials": settings.tokens.access_token,
         },
     )
-    if settings.issuer.startswith("https://"):
-        # Behind a TLS-terminating proxy: trust one hop for scheme/host/client address.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    # Innermost, so a Host taken from X-Forwarded-Host is checked as well.
+    app.wsgi_app = HostGuard(app.wsgi_app)  # type: ignore[method-assign]
+    if settings.trusted_proxies:
+        # Only as many X-Forwarded-* hops as the deployment says it has proxies: each
+        # one appends what it saw, so the rightmost N entries are the proxies' word and
+        # anything further left is the client's own (forgeable) claim.
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.extensions["idp"] = services
     if not PASSWORD_PRESETS[settings.password_policy].nist_conformant:
         log.warning(

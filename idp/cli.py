@@ -175,6 +175,7 @@ def prepare_embedded(settings: Settings) -> list[str]:
 def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
+    from idp.access_log import GUNICORN_LOGGER_CLASS
     from idp.app import create_app
 
     if settings.ephemeral_backend == "memory" and workers > 1:
@@ -196,6 +197,8 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
             self.cfg.set("threads", 8)
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-")
+            # Tokens, codes and ID tokens in URLs never reach the access log.
+            self.cfg.set("logger_class", GUNICORN_LOGGER_CLASS)
             self.cfg.set("timeout", 60)
 
         def load(self) -> Any:

@@ -186,10 +186,15 @@ def run_demo(
 ) -> None:
     from werkzeug.serving import make_server
 
+    from idp.access_log import RedactingRequestHandler
+
     portal_url = f"http://{host}:{port + 1}"
     client_id = seed_demo(settings, portal_url=portal_url)
     portal = create_demo_portal(issuer=settings.issuer, client_id=client_id, portal_url=portal_url)
-    server = make_server(host, port + 1, portal, threaded=True)
+    # The portal's callback URL carries the authorization code: log it redacted.
+    server = make_server(
+        host, port + 1, portal, threaded=True, request_handler=RedactingRequestHandler
+    )
     threading.Thread(target=server.serve_forever, name="demo-portal", daemon=True).start()
     print(
         "\n".join(

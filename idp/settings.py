@@ -8,6 +8,7 @@ start-up with a :class:`SettingsError` that names the variable, and so does any
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -168,6 +169,11 @@ class Settings:
     retention_days: int = 3650
     # How often each process retries undelivered mail and texts (seconds).
     outbox_poll_interval: int = 30
+    # Reverse proxies in front of the provider whose X-Forwarded-For/-Proto/-Host are
+    # believed (that many hops, counted from the right). 0 trusts none, whatever the
+    # issuer scheme: served directly, any client could forge its audit IP and throttle
+    # key with one header, so trusting a proxy is a deployment's explicit choice.
+    trusted_proxies: int = 0
 
     @property
     def ephemeral_backend(self) -> str:
@@ -376,6 +382,7 @@ _VARIABLES: dict[str, tuple[str, _Parser]] = {
         "retention_days",
         lambda n, v: _int(n, v, minimum=365, maximum=100 * 365),
     ),
+    "IDP_TRUSTED_PROXIES": ("trusted_proxies", lambda n, v: _int(n, v, minimum=0, maximum=5)),
     "IDP_OUTBOX_POLL_INTERVAL": (
         "outbox_poll_interval",
         lambda n, v: _int(n, v, minimum=1, maximum=3600),
@@ -449,6 +456,17 @@ def _assemble(values: dict[str, Any]) -> Settings:
     return settings
 
 
+def _is_loopback(host: str) -> bool:
+    """True for a name or address that cannot leave this machine."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def _check_consistency(s: Settings) -> None:
     if s.redis_url and s.ephemeral:
         raise SettingsError(
@@ -468,6 +486,13 @@ def _check_consistency(s: Settings) -> None:
     if s.sms.webhook_url and len(s.sms.webhook_secret or "") < 32:
         raise SettingsError(
             "IDP_SMS_WEBHOOK_SECRET (at least 32 characters) is required with IDP_SMS_WEBHOOK_URL"
+        )
+    if s.smtp.host and s.smtp.security == "none" and not _is_loopback(s.smtp.host):
+        # Unencrypted SMTP carries reset links, activation codes and temporary passwords
+        # in clear, and an SMTP password if one is set: only to a server on this machine.
+        raise SettingsError(
+            f"IDP_SMTP_SECURITY=none is allowed only with a loopback IDP_SMTP_HOST "
+            f"(127.0.0.1, ::1 or localhost), not {s.smtp.host!r}; use starttls or tls"
         )
     if s.session.idle_timeout > s.session.absolute_timeout:
         raise SettingsError("IDP_SESSION_IDLE_TIMEOUT must not exceed IDP_SESSION_ABSOLUTE_TIMEOUT")

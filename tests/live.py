@@ -7,7 +7,8 @@ client library, browser journeys and benchmarks need all of that, so they talk t
 a provider started here the way production starts it::
 
     python -m gunicorn --workers N --threads 4 --bind 127.0.0.1:PORT --no-control-socket \\
-        --graceful-timeout 5 --access-logfile FILE 'idp.app:create_app()'
+        --graceful-timeout 5 --access-logfile FILE \\
+        --logger-class idp.access_log.RedactingGunicornLogger 'idp.app:create_app()'
 
 configured only through ``IDP_*`` environment variables (the access log, with the
 worker pid on each line, lets tests see which worker answered). :func:`live_provider` is
@@ -46,6 +47,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from idp.access_log import GUNICORN_LOGGER_CLASS
 from idp.flows.methods.password import PasswordHashing
 from idp.oidc.keys import generate_keys
 from idp.oidc.models import secret_hash
@@ -58,10 +60,12 @@ ALL_SCOPES = "openid profile email phone address offline_access"
 ALL_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
 # The provider's Redis key prefix (RedisEphemeralStore's default, not configurable by env).
 REDIS_PREFIX = "idp:"
-# Access-log line written by the server: "<pid> METHOD /path STATUS" (no query strings,
-# so no codes or tokens end up in the log).
-ACCESS_LOG_FORMAT = "%(p)s %(m)s %(U)s %(s)s"
-_ACCESS_RE = re.compile(r"^<(\d+)> (\S+) (\S+) (\d{3})$")
+# Access-log line written by the server: "<pid> METHOD /path STATUS "request line"
+# "referer"", through the provider's redacting logger (idp/access_log.py) exactly as
+# `idp serve` runs it, so tests can check that no token or code reaches the log.
+ACCESS_LOG_FORMAT = '%(p)s %(m)s %(U)s %(s)s "%(r)s" "%(f)s"'
+LOGGER_CLASS = GUNICORN_LOGGER_CLASS
+_ACCESS_RE = re.compile(r"^<(\d+)> (\S+) (\S+) (\d{3}) ")
 _PORT_TAKEN = ("Address already in use", "Connection in use")
 
 
@@ -426,6 +430,8 @@ def _start(
             str(access_log_path),
             "--access-logformat",
             ACCESS_LOG_FORMAT,
+            "--logger-class",
+            LOGGER_CLASS,
             "idp.app:create_app()",
         ]
         env = _server_env(

@@ -23,7 +23,6 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
         "given_name",
         "middle_name",
         "nickname",
-        "preferred_username",
         "profile",
         "picture",
         "website",
@@ -31,7 +30,6 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
         "birthdate",
         "zoneinfo",
         "locale",
-        "updated_at",
     ),
     "email": ("email", "email_verified"),
     "address": ("address",),
@@ -114,11 +112,13 @@ def claims_for_scope(scope: str) -> set[str]:
 
 
 def account_claims(account: AccountRecord) -> dict[str, Any]:
-    """Every standard claim we can fill for this account (absent ones are left out)."""
-    claims: dict[str, Any] = {
-        "preferred_username": account.username,
-        "updated_at": int(account.password_changed_at.timestamp()),
-    }
+    """Every standard claim we can fill for this account (absent ones are left out).
+
+    Never ``preferred_username``: the user ID is half the credential and the lockout
+    key, and portals have no use for it. Never ``updated_at``: it was the time the
+    password last changed, and nothing records when only the profile changed.
+    """
+    claims: dict[str, Any] = {}
     if account.email:
         claims["email"] = account.email
         claims["email_verified"] = account.email_verified

@@ -108,8 +108,9 @@ class IntrospectionEndpoint(_Introspection):  # type: ignore[misc]
             "iss": ctx.issuer,
         }
         if token.user is not None:
+            # No "username" (RFC 7662 §2.2 makes it optional): the sign-in user ID is
+            # half the credential and the lockout key; portals get only `sub`.
             payload["sub"] = token.user.subject
-            payload["username"] = token.user.account.username
         return payload
 
 

@@ -20,7 +20,7 @@ from idp.records import AuditEntry
 from .deps import current_session, request_meta, services
 from .errors import error_page
 from .forms import question_choices
-from .security import set_device_cookie, set_session_cookie
+from .security import rotate_csrf_secret, set_device_cookie, set_session_cookie
 
 bp = Blueprint("auth", __name__)
 
@@ -81,7 +81,12 @@ def login() -> Response:
             interaction_id=interaction_id,
             status=status,
         )
-    response = _signed_in(result.account.id, result.account.subject, interaction_id)
+    response = _signed_in(
+        result.account.id,
+        result.account.subject,
+        interaction_id,
+        persistent=request.form.get("remember") == "yes",
+    )
     if result.device_cookie:
         set_device_cookie(response, result.device_cookie)
     return response
@@ -95,8 +100,14 @@ _REFUSALS = {
 }
 
 
-def _signed_in(account_id: int, subject: str, interaction_id: str | None) -> Response:
-    """Start the SSO session and go on to where the patient was headed."""
+def _signed_in(
+    account_id: int, subject: str, interaction_id: str | None, *, persistent: bool = False
+) -> Response:
+    """Start the SSO session and go on to where the patient was headed.
+
+    ``persistent``: the patient ticked "Keep me signed in on this device" on the login
+    page; every other way in gives a cookie that ends with the browser.
+    """
     svc = services()
     interaction = svc.interactions.get(interaction_id) if interaction_id else None
     # A new session id at every sign-in (session fixation, ASVS 7.2.4).
@@ -116,7 +127,8 @@ def _signed_in(account_id: int, subject: str, interaction_id: str | None) -> Res
         response = redirect(url_for("oidc.resume", i=interaction.id), code=303)
     else:
         response = redirect(url_for("auth.home"), code=303)
-    set_session_cookie(response, session_id)
+    rotate_csrf_secret()
+    set_session_cookie(response, session_id, persistent=persistent)
     return response
 
 

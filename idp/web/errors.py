@@ -68,7 +68,10 @@ def _unexpected(exc: Exception) -> Response:
 
 def _refuse_nul_bytes() -> Response | None:
     """A NUL byte is never meaningful in a parameter, and PostgreSQL text cannot hold
-    one: a lookup with it fails in the driver (a 500) instead of finding nothing."""
+    one: a lookup with it fails in the driver (a 500) instead of finding nothing.
+    Path parameters (an admin API's portal slug) included."""
+    if "\x00" in request.path:
+        return _bad_request()
     for values in (request.args, request.form):
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:

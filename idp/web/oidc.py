@@ -28,7 +28,7 @@ from idp.oidc.claims import (
 )
 from idp.oidc.discovery import discovery_document
 from idp.oidc.interaction import Decision, InteractionFacts, Step, decide_interaction
-from idp.oidc.params import scope_syntax_ok
+from idp.oidc.params import describe, response_type_syntax_ok, scope_syntax_ok
 from idp.oidc.subject import subject_for
 from idp.records import ClientRecord
 from idp.store.interactions import Interaction
@@ -203,14 +203,16 @@ def _authorize(
     now = int(svc.clock().timestamp())
     try:
         if "__repeated__" in params:
-            raise InvalidRequestError(f"parameter {params['__repeated__']} repeated")
+            raise InvalidRequestError(describe(f"parameter {params['__repeated__']} repeated"))
         if not params.get("response_type"):
             # RFC 6749 §4.1.2.1: a missing required parameter is invalid_request
             # (Authlib would answer unsupported_response_type).
             raise InvalidRequestError("response_type is required")
+        if not response_type_syntax_ok(params["response_type"]):
+            raise InvalidRequestError("response_type is not a list of RFC 6749 response names")
         for key, value in params.items():
             if _CONTROL_CHARS.search(value):
-                raise InvalidRequestError(f"parameter {key} contains control characters")
+                raise InvalidRequestError(describe(f"parameter {key} contains control characters"))
         if not scope_syntax_ok(params.get("scope")):
             raise InvalidScopeError("scope is not a list of RFC 6749 scope tokens")
         if "request" in params:
@@ -303,11 +305,27 @@ def _form_problem(*, required: tuple[str, ...] = ()) -> str | None:
         return "send the parameters as application/x-www-form-urlencoded"
     for key in request.form:
         if len(request.form.getlist(key)) > 1:
-            return f"parameter {key[:64]} repeated"
+            return describe(f"parameter {key[:64]} repeated")
     for key in required:
         if not request.form.get(key):
             return f"{key} is required"
+    if len(_client_credentials_sent()) > 1:
+        # RFC 6749 §2.3: "The client MUST NOT use more than one authentication method
+        # in each request." Authlib would pick one and ignore the other.
+        return "the client authenticated in more than one way (RFC 6749 section 2.3)"
     return None
+
+
+def _client_credentials_sent() -> list[str]:
+    """The ways this request tries to authenticate a client (``client_id`` alone is none)."""
+    ways = []
+    if request.headers.get("Authorization") is not None:
+        ways.append("authorization_header")
+    if "client_secret" in request.form:
+        ways.append("client_secret")
+    if "client_assertion" in request.form or "client_assertion_type" in request.form:
+        ways.append("client_assertion")
+    return ways
 
 
 def _invalid_request(description: str) -> Response:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, g
+from flask import session as flask_session
 from flask_login import LoginManager, UserMixin
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFProtect, generate_csrf
 
 from idp.flows.devices import DEVICE_COOKIE
 from idp.records import AccountRecord
@@ -15,6 +16,9 @@ from idp.store.sessions import SSOSession
 from .deps import SESSION_COOKIE, current_session, services
 
 csrf = CSRFProtect()
+# Where Flask-WTF keeps the per-browser CSRF secret (WTF_CSRF_FIELD_NAME, default), in
+# the Flask session and cached on ``g`` for the request.
+CSRF_SESSION_KEY = "csrf_token"
 login_manager = LoginManager()
 
 # No inline script or style anywhere; pages cannot be framed (clickjacking on the
@@ -48,12 +52,16 @@ def _load_from_sso_cookie(_request: Any) -> SignedInUser | None:
     return SignedInUser(session, account)
 
 
-def set_session_cookie(response: Response, session_id: str) -> None:
+def set_session_cookie(response: Response, session_id: str, *, persistent: bool = False) -> None:
+    """The SSO cookie: gone when the browser closes, unless the patient asked to stay
+    signed in on this device (then it lasts as long as the session may, the absolute
+    timeout). On a shared computer a persistent cookie would hand the next person in
+    every portal; the server-side session still has its idle and absolute timeouts."""
     settings = services().settings
     response.set_cookie(
         SESSION_COOKIE,
         session_id,
-        max_age=settings.session.absolute_timeout,
+        max_age=settings.session.absolute_timeout if persistent else None,
         httponly=True,
         secure=settings.secure_cookies,
         samesite="Lax",
@@ -77,6 +85,17 @@ def set_device_cookie(response: Response, value: str) -> None:
         samesite="Lax",
         path="/",
     )
+
+
+def rotate_csrf_secret() -> None:
+    """Forget the browser's CSRF secret (Flask-WTF keeps it in the Flask session),
+    so that tokens handed out before sign-in are worthless after it, the same way
+    the SSO session id is new at every sign-in (ASVS 3.2.1)."""
+    flask_session.pop(CSRF_SESSION_KEY, None)
+    g.pop(CSRF_SESSION_KEY, None)
+    # A new secret at once, so the browser keeps its CSRF cookie (an emptied Flask
+    # session would be deleted, and pages opened in other tabs would fail twice).
+    generate_csrf()
 
 
 def clear_session_cookie(response: Response) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as _FlaskServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
@@ -86,6 +88,28 @@ def _client_secret_basic(query_client: Any, request: Any) -> Any:
         return None
 
 
+class IssuerOAuth2Request(FlaskOAuth2Request):  # type: ignore[misc]
+    """A Flask request whose URL is the issuer's origin plus the request's path.
+
+    Authlib refuses (with an exception, a 500) any request URL that is not https or
+    loopback, and builds that URL from the Host header: a client sending
+    ``Host: anything`` to a plain-http loopback provider broke /token, /revoke and
+    /introspect. Our issuer was checked at start (https unless loopback), so it,
+    not a header, says whether the transport is secure.
+    """
+
+    def __init__(self, request: Any, issuer: str) -> None:
+        origin = urlunsplit(urlsplit(issuer)[:2] + ("", "", ""))
+        OAuth2Request.__init__(
+            self,
+            method=request.method,
+            uri=origin + request.full_path.rstrip("?"),
+            headers=request.headers,
+        )
+        self._request = request
+        self.payload = FlaskOAuth2Payload(request)
+
+
 class AuthorizationServer(_FlaskServer):  # type: ignore[misc]
     """Holds ``ctx`` so grants and endpoints reach our stores through ``server.ctx``."""
 
@@ -94,7 +118,7 @@ class AuthorizationServer(_FlaskServer):  # type: ignore[misc]
     def create_oauth2_request(self, request: Any) -> OAuth2Request:
         if isinstance(request, OAuth2Request):
             return request
-        return super().create_oauth2_request(request)
+        return IssuerOAuth2Request(flask_request, self.ctx.issuer)
 
 
 def build_server(app: Any, ctx: OIDCContext) -> tuple[AuthorizationServer, ResourceProtector]:

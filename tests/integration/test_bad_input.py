@@ -551,6 +551,56 @@ def _cases() -> list[Case]:
         Case("discovery-post", "POST", "/.well-known/openid-configuration"),
         Case("jwks-bad-query", "GET", "/jwks.json", "x=%ff%fe", ok=True),
         Case("unknown-path", "GET", "/no/such/path%ff"),
+        # --- found by the fuzzer (test_fuzz_routes.py) and the outside review ---------
+        *[
+            # Authlib echoes the value into error_description, which refuses it (a 500).
+            Case(
+                f"authorize-response_type-{name}",
+                "GET",
+                "/authorize",
+                f"client_id={CID}&redirect_uri={RURI}&scope=openid&{PKCE}&response_type={value}",
+            )
+            for name, value in (("non-ascii", "c%C3%B6de"), ("quote", "co%22de"), ("bs", "co%5Cde"))
+        ],
+        Case(
+            "authorize-repeated-non-ascii-name",
+            "GET",
+            "/authorize",
+            f"{GOOD}&{PKCE}&c%C3%B6de=1&c%C3%B6de=2",
+        ),
+        Case(
+            "authorize-control-char-non-ascii-name",
+            "GET",
+            "/authorize",
+            f"{GOOD}&{PKCE}&%C3%B6=%01",
+        ),
+        Case(
+            "token-repeated-non-ascii-name",
+            "POST",
+            "/token",
+            body="grant_type=client_credentials&%C3%B6=1&%C3%B6=2",
+            headers={"Authorization": "BASIC_AUTH"},
+        ),
+        *[
+            # Authlib judged https from the Host header: a foreign Host on http was a 500.
+            Case(
+                f"{path[1:]}-foreign-host",
+                "POST",
+                path,
+                body="token=x&grant_type=client_credentials",
+                headers={"Authorization": "BASIC_AUTH", "Host": "portal.example.org"},
+                ok=True,  # the Host has no say: the client's own request succeeds
+                may_audit=True,
+            )
+            for path in ("/token", "/revoke", "/introspect")
+        ],
+        *[
+            # A DNS label of 64+ characters broke URL building: 500 and a traceback on every URL.
+            Case(f"host-long-label-{path}", "GET", path, headers={"Host": host})
+            for path in ("/", "/login", "/.well-known/openid-configuration", "/no/such/path")
+            for host in ("a" * 64 + ".example.org", "a..b", "[::1", "host:port")
+        ],
+        Case("dev-outbox-huge-id", "GET", "/dev/outbox/" + "9" * 40 + "/html"),
     ]
     return cases
 
@@ -679,3 +729,23 @@ def test_repeated_token_parameters_are_invalid_request(client: FlaskClient, rp, 
     )
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_request"
+
+
+def test_nul_in_admin_portal_slug_is_400(client: FlaskClient, factory: Factory) -> None:
+    """PostgreSQL text cannot hold NUL: the slug lookup failed in the driver (a 500)."""
+    admin = factory.client(name="Staff", scope="idp:admin", grant_types=["client_credentials"])
+    response = client.post(
+        "/token",
+        data={"grant_type": "client_credentials", "scope": "idp:admin"},
+        headers=basic(admin.client_id, factory.secrets[admin.client_id]),
+    )
+    assert response.status_code == 200, response.text
+    token = response.get_json()["access_token"]
+    for method in ("GET", "POST"):
+        response = client.open(
+            "/api/admin/portals/north%00side/invitations",
+            method=method,
+            json={},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 400, (method, response.status_code)

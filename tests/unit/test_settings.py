@@ -85,3 +85,23 @@ def test_values_are_parsed_into_sections() -> None:
     assert s.session.idle_timeout == 300
     assert s.issuer == "https://id.example.org"
     assert s.secure_cookies
+
+
+@pytest.mark.parametrize("host", ["smtp.example.org", "10.0.0.5", "127.0.0.1.example.org"])
+def test_unencrypted_smtp_is_refused_for_a_host_off_this_machine(host: str) -> None:
+    with pytest.raises(SettingsError, match="IDP_SMTP_SECURITY") as excinfo:
+        load_settings({**BASE, "IDP_SMTP_HOST": host, "IDP_SMTP_SECURITY": "none"})
+    assert "IDP_SMTP_HOST" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_unencrypted_smtp_is_allowed_on_loopback(host: str) -> None:
+    settings = load_settings({**BASE, "IDP_SMTP_HOST": host, "IDP_SMTP_SECURITY": "none"})
+    assert settings.smtp.security == "none"
+
+
+def test_trusted_proxies_default_to_none_and_are_bounded() -> None:
+    assert load_settings({**BASE, "IDP_ISSUER": "https://id.example.org"}).trusted_proxies == 0
+    assert load_settings({**BASE, "IDP_TRUSTED_PROXIES": "2"}).trusted_proxies == 2
+    with pytest.raises(SettingsError, match="IDP_TRUSTED_PROXIES"):
+        load_settings({**BASE, "IDP_TRUSTED_PROXIES": "-1"})

@@ -1,0 +1,164 @@
+"""Access logs without secrets: request targets, referrers and redirects redacted.
+
+URLs carry credentials here: emailed links (``/signup/verify?token=``,
+``/reset/confirm?token=``, ``/activate?code=``), authorization codes on the way
+back to a portal, ``id_token_hint`` (an ID token with the practice's patient
+identifier) and, from careless clients, ``access_token``. An access log keeps all of
+that for months, readable by people who must not sign in as a patient.
+
+The rule is an allowlist: a query parameter keeps its value only if it is known to
+be harmless (client_id, scope, redirect_uri...); every other value is replaced,
+``code`` and ``state`` included (``code`` is a credential; ``state`` is the
+portal's own CSRF value, no business of our logs), and so is any parameter added
+later. Path segments that look like tokens (long runs of URL-safe characters with
+digits and letters) are replaced too, so a route such as ``/reset/<token>`` is
+covered without anyone remembering it. Authorization and Cookie headers and
+Set-Cookie are never logged.
+
+Used by gunicorn (``idp serve``, the live servers in tests) through
+:class:`RedactingGunicornLogger`, and by Werkzeug's development server (the demo
+portal) through :class:`RedactingRequestHandler`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+from gunicorn.glogging import Logger
+from werkzeug.serving import WSGIRequestHandler
+
+REDACTED = "[redacted]"
+# gunicorn's ``logger_class`` setting, as `idp serve` and the live test servers set it.
+GUNICORN_LOGGER_CLASS = "idp.access_log.RedactingGunicornLogger"
+
+# Query parameters whose values are not secrets (OAuth/OIDC request parameters a
+# portal puts in a browser's address bar anyway, and error reports).
+SAFE_PARAMETERS = frozenset(
+    {
+        "client_id",
+        "response_type",
+        "response_mode",
+        "scope",
+        "redirect_uri",
+        "post_logout_redirect_uri",
+        "prompt",
+        "max_age",
+        "display",
+        "ui_locales",
+        "claims_locales",
+        "acr_values",
+        "code_challenge_method",
+        "error",
+        "error_description",
+        "iss",
+    }
+)
+
+# A token-like path segment: 16+ URL-safe characters with at least one digit and one
+# letter (random tokens have both; words and slugs like "openid-configuration" do not).
+_TOKEN_SEGMENT = re.compile(r"(?=[^/]*[0-9])(?=[^/]*[A-Za-z])[A-Za-z0-9_~.%-]{16,}")
+
+
+def redact_query(query: str) -> str:
+    """``a=1&code=xyz`` → ``a=[redacted]&code=[redacted]`` unless the name is safe."""
+    if not query:
+        return query
+    parts = []
+    for pair in query.split("&"):
+        name, sep, _value = pair.partition("=")
+        if unquote_plus(name) in SAFE_PARAMETERS:
+            parts.append(pair)
+        elif sep or name:
+            parts.append(f"{_redact_segment(name)}={REDACTED}")
+    return "&".join(parts)
+
+
+def redact_path(path: str) -> str:
+    return "/".join(_redact_segment(segment) for segment in path.split("/"))
+
+
+def _redact_segment(segment: str) -> str:
+    return REDACTED if _TOKEN_SEGMENT.fullmatch(segment) else segment
+
+
+def redact_target(target: str) -> str:
+    """A request target (``/path?query``) with its secrets replaced."""
+    path, sep, query = target.partition("?")
+    return redact_path(path) + (sep + redact_query(query) if sep else "")
+
+
+def redact_url(url: str) -> str:
+    """An absolute URL (a Referer, a Location) with user info, secrets and fragment gone."""
+    if not url or url == "-":
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        return REDACTED
+    return urlunsplit(
+        (parts.scheme, netloc, redact_path(parts.path), redact_query(parts.query), "")
+    )
+
+
+def redact_request_line(line: str) -> str:
+    """``GET /x?code=1 HTTP/1.1`` → ``GET /x?code=[redacted] HTTP/1.1``."""
+    method, sep, rest = line.partition(" ")
+    target, sep2, version = rest.rpartition(" ")
+    if not sep or not sep2:
+        return redact_target(line)
+    return f"{method} {redact_target(target)} {version}"
+
+
+# gunicorn atom -> how to redact it. Headers appear as "{name}i" (request),
+# "{name}o" (response) and "{name}e" (WSGI environ), lower-cased.
+_ATOMS = {
+    "r": redact_request_line,
+    "U": redact_path,
+    "q": redact_query,
+    "f": redact_url,
+    "{referer}i": redact_url,
+    "{location}o": redact_url,
+    "{raw_uri}e": redact_target,
+    "{path_info}e": redact_path,
+    "{query_string}e": redact_query,
+    "{http_referer}e": redact_url,
+    "{request_uri}e": redact_target,
+}
+_NEVER_LOGGED = ("{authorization}i", "{cookie}i", "{set-cookie}o")
+_NEVER_LOGGED_ENVIRON = ("{http_authorization}e", "{http_cookie}e")
+
+
+class RedactingGunicornLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger with every URL-bearing access-log atom redacted."""
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        for name, redact in _ATOMS.items():
+            value = atoms.get(name)
+            if isinstance(value, str):
+                atoms[name] = redact(value)
+        for name in _NEVER_LOGGED + _NEVER_LOGGED_ENVIRON:
+            if name in atoms:
+                atoms[name] = REDACTED
+        return atoms
+
+
+class RedactingRequestHandler(WSGIRequestHandler):
+    """Werkzeug's development server handler, logging redacted request lines."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        saved_path = getattr(self, "path", None)
+        saved_line = getattr(self, "requestline", "")
+        if saved_path is not None:
+            self.path = redact_target(saved_path)
+        self.requestline = redact_request_line(saved_line)
+        try:
+            super().log_request(code, size)
+        finally:
+            if saved_path is not None:
+                self.path = saved_path
+            self.requestline = saved_line
