@@ -19,7 +19,7 @@ ISSUER = "https://idp.example.org"
 REAL_ADDRESS = "198.51.100.7"
 
 
-def _failed_sign_in(client: FlaskClient, forged: str) -> int:
+def _failed_sign_in(client: FlaskClient, forged: str, username: str = "alice") -> int:
     """One wrong password over https from REAL_ADDRESS, claiming to come from ``forged``."""
     env = {"REMOTE_ADDR": REAL_ADDRESS}
     headers = {"X-Forwarded-For": forged, "X-Forwarded-Proto": "https"}
@@ -27,7 +27,7 @@ def _failed_sign_in(client: FlaskClient, forged: str) -> int:
     response = client.post(
         "/login",
         base_url=ISSUER,
-        data={"username": "alice", "password": "wrong guess", "csrf_token": csrf_token(page.text)},
+        data={"username": username, "password": "wrong guess", "csrf_token": csrf_token(page.text)},
         environ_base=env,
         # Flask-WTF checks the Referer of https form posts.
         headers={**headers, "Referer": f"{ISSUER}/login"},
@@ -45,9 +45,10 @@ def test_forged_forwarded_for_changes_neither_audit_ip_nor_throttle_key_by_defau
     client: FlaskClient, factory: Factory, services: Services
 ) -> None:
     factory.account(username="alice")
-    statuses = [_failed_sign_in(client, f"203.0.113.{i}") for i in range(7)]
-    # Five failures from the one real address, then it is slowed down; a fresh forged
-    # address per request would have made each one look like a newcomer.
+    # One user ID per attempt, so that no account lock interferes: only the address
+    # throttle can refuse. Five failures from the one real address, then it is slowed
+    # down; a fresh forged address per request would have made each one a newcomer.
+    statuses = [_failed_sign_in(client, f"203.0.113.{i}", f"user{i}") for i in range(7)]
     assert statuses[:5] == [401] * 5
     assert statuses[5:] == [429, 429]
     assert _audit_ips(services) == {REAL_ADDRESS}
