@@ -20,9 +20,11 @@ both at once means the lockout never tells which of the two was wrong.
 
 Several accounts may share an email (a parent's address on a teen's account): every
 account whose birth date and answer match gets its user ID, one message per address.
-Accounts without security questions on file (office-made, or made while questions
-were off) are found by email and birth date alone: the user ID goes only to the
-verified address, which is the check that matters (standards.md §2).
+Accounts without a curated security question on file (office-made, made while
+questions were off, or with custom questions only, whose text is never shown: see
+recovery_common) are asked the decoy and found by email and birth date alone: the
+user ID goes only to the verified address, which is the check that matters
+(standards.md §2).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from .recovery_common import (
     answer_is_right,
     audit_entry,
     count_failure,
+    curated_on_file,
     decoy_question,
     gate_is_closed,
     ip_allowed,
@@ -235,7 +238,7 @@ class ForgotUserIdFlow:
         matched: list[AccountRecord] = []
         verified_any = False
         for account in candidates:
-            stored = uow.security_answers.for_account(account.id)
+            stored = curated_on_file(uow.security_answers.for_account(account.id))
             if not stored:
                 matched.append(account)
                 continue
