@@ -50,7 +50,6 @@ from .recovery_common import (
     audit_entry,
     count_failure,
     curated_on_file,
-    decoy_question,
     gate_is_closed,
     ip_allowed,
     mail_allowed,
@@ -138,14 +137,13 @@ class ForgotUserIdFlow:
                 return EXPIRED
             return self._conclude(data, None, meta)
         parts = ("forgot-id", data["email"].casefold(), data["dob"])
+        # One query, the same whether or not email and birth date match (timing,
+        # invariant 4); the questions of the oldest match with any, else the decoy.
         with self._deps.db.transaction() as uow:
-            candidates = self._candidates(uow, data["email"], dob)[1]
-            stored = uow.security_answers.for_account(candidates[0].id) if candidates else []
-        asked = (
-            pick_question(stored, self._deps.secret_key, *parts)
-            if candidates
-            else decoy_question(self._deps.secret_key, *parts)
-        )
+            stored = uow.security_answers.for_first_match(
+                data["email"], dob, statuses=sorted(RECOVERABLE)
+            )
+        asked = pick_question(stored, self._deps.secret_key, *parts)
         self._flows.advance(flow_id, KIND, Step.QUESTION, {**data, "question": asked.as_dict()})
         return Render(Step.QUESTION, flow_id=flow_id, question=asked.text)
 

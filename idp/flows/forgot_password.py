@@ -68,7 +68,6 @@ from .recovery_common import (
     audit_entry,
     count_failure,
     curated_on_file,
-    decoy_question,
     gate_is_closed,
     ip_allowed,
     link_token_hash,
@@ -197,14 +196,11 @@ class ForgotPasswordFlow:
         if self.mode == "link":
             return self._request_link(username, meta)
         parts = ("forgot-password", username_key(username))
+        # One query, the same for a known and an unknown user ID (timing, invariant 4);
+        # no questions on file gives the decoy, exactly as no account does.
         with self._deps.db.transaction() as uow:
-            account = uow.accounts.by_username(username)
-            stored = uow.security_answers.for_account(account.id) if account else []
-        asked = (
-            pick_question(stored, self._deps.secret_key, *parts)
-            if account
-            else decoy_question(self._deps.secret_key, *parts)
-        )
+            stored = uow.security_answers.for_username(username_key(username))
+        asked = pick_question(stored, self._deps.secret_key, *parts)
         flow_id = self._flows.start(
             KIND, Step.QUESTION, {"username": username, "question": asked.as_dict()}
         )
