@@ -181,6 +181,7 @@ class ForgotUserIdFlow:
         with deps.db.transaction() as uow:
             everyone, candidates = self._candidates(uow, email, date.fromisoformat(data["dob"]))
             matched = self._verify(uow, candidates, data, answer)
+            outcome = "no_match"
             if matched:
                 outcome = self._send(uow, matched, email, meta, now)
                 for account in matched:
@@ -210,6 +211,12 @@ class ForgotUserIdFlow:
                         audit_entry("forgot_user_id", "failure", None, meta, reason=reason),
                         now=now,
                     )
+        if outcome != "sent":
+            # Render the message to no one: sending none must not answer faster (timing).
+            deps.notifier.rehearse_email(
+                template="forgot_user_id",
+                context={"usernames": [email], "login_url": deps.url("/login")},
+            )
         return Render(Step.SENT, message_id="recovery_id_sent")
 
     @staticmethod
