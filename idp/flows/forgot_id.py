@@ -20,9 +20,11 @@ both at once means the lockout never tells which of the two was wrong.
 
 Several accounts may share an email (a parent's address on a teen's account): every
 account whose birth date and answer match gets its user ID, one message per address.
-Accounts without security questions on file (office-made, or made while questions
-were off) are found by email and birth date alone: the user ID goes only to the
-verified address, which is the check that matters (standards.md §2).
+Accounts without a curated security question on file (office-made, made while
+questions were off, or with custom questions only, whose text is never shown: see
+recovery_common) are asked the decoy and found by email and birth date alone: the
+user ID goes only to the verified address, which is the check that matters
+(standards.md §2).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from .recovery_common import (
     answer_is_right,
     audit_entry,
     count_failure,
-    decoy_question,
+    curated_on_file,
     gate_is_closed,
     ip_allowed,
     mail_allowed,
@@ -135,14 +137,13 @@ class ForgotUserIdFlow:
                 return EXPIRED
             return self._conclude(data, None, meta)
         parts = ("forgot-id", data["email"].casefold(), data["dob"])
+        # One query, the same whether or not email and birth date match (timing,
+        # invariant 4); the questions of the oldest match with any, else the decoy.
         with self._deps.db.transaction() as uow:
-            candidates = self._candidates(uow, data["email"], dob)[1]
-            stored = uow.security_answers.for_account(candidates[0].id) if candidates else []
-        asked = (
-            pick_question(stored, self._deps.secret_key, *parts)
-            if candidates
-            else decoy_question(self._deps.secret_key, *parts)
-        )
+            stored = uow.security_answers.for_first_match(
+                data["email"], dob, statuses=sorted(RECOVERABLE)
+            )
+        asked = pick_question(stored, self._deps.secret_key, *parts)
         self._flows.advance(flow_id, KIND, Step.QUESTION, {**data, "question": asked.as_dict()})
         return Render(Step.QUESTION, flow_id=flow_id, question=asked.text)
 
@@ -180,6 +181,7 @@ class ForgotUserIdFlow:
         with deps.db.transaction() as uow:
             everyone, candidates = self._candidates(uow, email, date.fromisoformat(data["dob"]))
             matched = self._verify(uow, candidates, data, answer)
+            outcome = "no_match"
             if matched:
                 outcome = self._send(uow, matched, email, meta, now)
                 for account in matched:
@@ -209,6 +211,12 @@ class ForgotUserIdFlow:
                         audit_entry("forgot_user_id", "failure", None, meta, reason=reason),
                         now=now,
                     )
+        if outcome != "sent":
+            # Render the message to no one: sending none must not answer faster (timing).
+            deps.notifier.rehearse_email(
+                template="forgot_user_id",
+                context={"usernames": [email], "login_url": deps.url("/login")},
+            )
         return Render(Step.SENT, message_id="recovery_id_sent")
 
     @staticmethod
@@ -235,7 +243,7 @@ class ForgotUserIdFlow:
         matched: list[AccountRecord] = []
         verified_any = False
         for account in candidates:
-            stored = uow.security_answers.for_account(account.id)
+            stored = curated_on_file(uow.security_answers.for_account(account.id))
             if not stored:
                 matched.append(account)
                 continue

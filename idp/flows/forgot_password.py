@@ -29,6 +29,18 @@ The public pages answer alike whether or not the user ID exists and whether or n
 the answer was right (invariant 4; standards.md row 21): the reply is always "if it
 matches, we have emailed you". Wrong answers count toward the lockout of the user ID
 typed, known or not, as wrong passwords do (invariant 6).
+
+An account with no curated security question on file (made by ``idp users add
+--password``, while questions were off, or with custom questions only, which are
+never shown: see recovery_common) has nothing the requester could answer. In the
+questions flow it is asked the decoy like an unknown user ID, its answer counts as
+wrong like any other, and its owner is emailed the link flow's "choose a new password"
+link: the password typed on the form is dropped, because the requester has not proved
+control of the mailbox (issue 8, item 5: it was an account takeover).
+
+Every self-service link records when, from which address and with which browser it
+was asked for; the "confirm my password" page shows it, with a "This wasn't me"
+button that cancels the reset, tells the owner by email and is audited.
 """
 
 from __future__ import annotations
@@ -55,7 +67,7 @@ from .recovery_common import (
     answer_is_right,
     audit_entry,
     count_failure,
-    decoy_question,
+    curated_on_file,
     gate_is_closed,
     ip_allowed,
     link_token_hash,
@@ -63,6 +75,7 @@ from .recovery_common import (
     mail_allowed,
     new_link_token,
     pick_question,
+    requested_from,
     spend_decoy_verification,
 )
 
@@ -74,6 +87,7 @@ MAX_USERNAME = 64
 MAX_PASSWORD = 1024
 
 EXPIRED = Render("expired", status=400, message_id="recovery_flow_expired")
+CANCELLED = Render("cancelled", message_id="recovery_reset_cancelled")
 TOO_MANY = Render("too_many_requests", status=429, message_id="recovery_too_many_requests")
 INVALID_LINK = Render("invalid_link", status=400, message_id="recovery_link_invalid")
 
@@ -113,6 +127,15 @@ def after_link_opened(account: AccountRecord) -> ResetState:
     )
     assert following in TRANSITIONS[ResetState.LINK_OPENED]
     return following
+
+
+class AnswerVerdict(StrEnum):
+    """What the questions form's answer proved about the account."""
+
+    RIGHT = "right"
+    WRONG = "wrong"
+    # The account holds no question a stranger may be shown (none, or custom only).
+    NOTHING_TO_ASK = "nothing_to_ask"
 
 
 class Step(StrEnum):
@@ -173,14 +196,11 @@ class ForgotPasswordFlow:
         if self.mode == "link":
             return self._request_link(username, meta)
         parts = ("forgot-password", username_key(username))
+        # One query, the same for a known and an unknown user ID (timing, invariant 4);
+        # no questions on file gives the decoy, exactly as no account does.
         with self._deps.db.transaction() as uow:
-            account = uow.accounts.by_username(username)
-            stored = uow.security_answers.for_account(account.id) if account else []
-        asked = (
-            pick_question(stored, self._deps.secret_key, *parts)
-            if account
-            else decoy_question(self._deps.secret_key, *parts)
-        )
+            stored = uow.security_answers.for_username(username_key(username))
+        asked = pick_question(stored, self._deps.secret_key, *parts)
         flow_id = self._flows.start(
             KIND, Step.QUESTION, {"username": username, "question": asked.as_dict()}
         )
@@ -237,8 +257,28 @@ class ForgotPasswordFlow:
         now = deps.clock()
         with deps.db.transaction() as uow:
             account = uow.accounts.by_username(username)
-            right = self._check_answer(uow, account, asked, answer)
-            if account is not None and right:
+            verdict = self._check_answer(uow, account, asked, answer)
+            if account is not None and verdict is AnswerVerdict.NOTHING_TO_ASK:
+                # Nothing to answer, so the answer proves nothing: counted as wrong (the
+                # lockout must not tell this account from an unknown one), the typed
+                # password is dropped, and only the mailbox can prove control.
+                count_failure(deps, uow, key, account, meta=meta, now=now, source=KIND)
+                sent = self._issue(
+                    uow, account, {"mode": "choose", "no_questions": True}, meta, now
+                )
+                uow.audit.record(
+                    audit_entry(
+                        "password_reset_requested",
+                        "success" if sent == "sent" else "failure",
+                        account,
+                        meta,
+                        reason=sent,
+                        flow="link",
+                        asked="no_questions_on_file",
+                    ),
+                    now=now,
+                )
+            elif account is not None and verdict is AnswerVerdict.RIGHT:
                 # The answer is right: now the account's own words may be checked too. A
                 # refusal is never shown here (that would confirm the answer to a
                 # stranger); the email offers a page to choose another password instead.
@@ -248,19 +288,20 @@ class ForgotPasswordFlow:
                     if full.ok
                     else {"mode": "choose", "password_refused": True}
                 )
-                outcome = self._issue(uow, account, data, meta, now)
+                sent = self._issue(uow, account, data, meta, now)
                 uow.audit.record(
                     audit_entry(
                         "password_reset_requested",
                         "success",
                         account,
                         meta,
-                        reason=outcome,
+                        reason=sent,
                         flow="questions",
                     ),
                     now=now,
                 )
             else:
+                sent = "not_sent"
                 count_failure(deps, uow, key, account, meta=meta, now=now, source=KIND)
                 uow.audit.record(
                     audit_entry(
@@ -273,21 +314,27 @@ class ForgotPasswordFlow:
                     ),
                     now=now,
                 )
+        if sent != "sent":
+            self._rehearse_email(username)
         return Render(Step.SENT, message_id="recovery_reset_sent")
 
     def _check_answer(
         self, uow: UnitOfWork, account: AccountRecord | None, asked: QuestionRef, answer: str
-    ) -> bool:
+    ) -> AnswerVerdict:
         """Exactly one argon2 verification whatever the account (invariant 4)."""
         if account is None or account.status not in RECOVERABLE:
             spend_decoy_verification(self._deps.hashing, answer)
-            return False
-        stored = uow.security_answers.for_account(account.id)
-        right = answer_is_right(stored, asked, answer, self._deps.hashing) if stored else None
+            return AnswerVerdict.WRONG
+        stored = curated_on_file(uow.security_answers.for_account(account.id))
+        if not stored:
+            # Never "right": before issue 8 any answer passed here, and the requester's
+            # own password was then one click from taking effect (account takeover).
+            spend_decoy_verification(self._deps.hashing, answer)
+            return AnswerVerdict.NOTHING_TO_ASK
+        right = answer_is_right(stored, asked, answer, self._deps.hashing)
         if right is None:
             spend_decoy_verification(self._deps.hashing, answer)
-        # No questions on file: the verified mailbox is the whole check, as in the link flow.
-        return bool(right) if stored else True
+        return AnswerVerdict.RIGHT if right else AnswerVerdict.WRONG
 
     def _request_link(self, username: str, meta: RequestMeta, *, flow: str = "link") -> Render:
         now = self._deps.clock()
@@ -308,7 +355,23 @@ class ForgotPasswordFlow:
                 ),
                 now=now,
             )
+        if outcome != "sent":
+            self._rehearse_email(username)
         return Render(Step.SENT, message_id="recovery_reset_link_sent")
+
+    def _rehearse_email(self, username: str) -> None:
+        """Render a reset email to no one, so that sending none takes as long (timing)."""
+        self._deps.notifier.rehearse_email(
+            template="reset_link",
+            context={
+                "username": username,
+                "valid_minutes": self._deps.accounts.reset_link_ttl // 60,
+                "reset_url": self.link_url(new_link_token()[0], {}),
+                "password_refused": False,
+                "no_questions": False,
+                "by_staff": False,
+            },
+        )
 
     def _issue(
         self,
@@ -328,6 +391,8 @@ class ForgotPasswordFlow:
             self._deps, kind=KIND, address=username_key(account.username), meta=meta
         ):
             return "throttled"
+        # Shown on the link's page, so the owner can tell a request that was not theirs.
+        data = {**data, "requested": requested_from(meta, now)}
         token = self.issue_link(uow, account, data, now=now)
         self.email_link(uow, account, token, data, now=now)
         return "sent"
@@ -374,6 +439,7 @@ class ForgotPasswordFlow:
             context.update(
                 reset_url=self.link_url(token, data),
                 password_refused=bool(data.get("password_refused")),
+                no_questions=bool(data.get("no_questions")),
                 by_staff=bool(data.get("issued_by")),
             )
         self._deps.notifier.email(
@@ -393,13 +459,66 @@ class ForgotPasswordFlow:
             record = uow.action_tokens.peek(link_token_hash(token), PURPOSE, now=self._deps.clock())
         if record is None:
             return INVALID_LINK
+        requested = record.data.get("requested")
         if record.data.get("mode") == "confirm":
-            return Render(Step.CONFIRM, token=token)
+            return Render(Step.CONFIRM, token=token, extra={"requested": requested})
         return Render(
             Step.CHOOSE_PASSWORD,
             token=token,
-            extra={"password_refused": bool(record.data.get("password_refused"))},
+            extra={
+                "password_refused": bool(record.data.get("password_refused")),
+                "requested": requested,
+            },
         )
+
+    def cancel(self, token: str | None, *, meta: RequestMeta) -> Render:
+        """POST "This wasn't me" on a "confirm my password" link: REQUESTED → cancelled.
+
+        The link holder proved the mailbox, so the reset is ended (every reset link of
+        the account dies, the chosen password with it), the owner is told by email, in
+        case the mailbox is not theirs alone, and the event is audited.
+        """
+        if not link_token_ok(token):
+            return INVALID_LINK
+        assert token is not None
+        digest = link_token_hash(token)
+        now = self._deps.clock()
+        with self._deps.db.transaction() as uow:
+            peeked = uow.action_tokens.peek(digest, PURPOSE, now=now)
+            if peeked is None or peeked.data.get("mode") != "confirm":
+                return INVALID_LINK
+            record = uow.action_tokens.consume(digest, PURPOSE, now=now)
+            account = uow.accounts.by_id(record.account_id) if record else None
+            if record is None or account is None:
+                return INVALID_LINK
+            uow.action_tokens.revoke(account.id, PURPOSE, now=now)
+            requested = record.data.get("requested") or {}
+            if account.email and account.email_verified:
+                self._deps.notifier.email(
+                    uow,
+                    to=account.email,
+                    template="reset_cancelled",
+                    context={
+                        "username": account.username,
+                        "requested_at": requested.get("at"),
+                        "requested_ip": requested.get("ip"),
+                        "forgot_password_url": self._deps.url("/forgot-password"),
+                    },
+                    now=now,
+                )
+            uow.audit.record(
+                audit_entry(
+                    "password_reset_cancelled",
+                    "success",
+                    account,
+                    meta,
+                    actor=account.subject,
+                    reason="not_requested_by_owner",
+                    requested_ip=requested.get("ip"),
+                ),
+                now=now,
+            )
+        return CANCELLED
 
     def confirm(self, token: str | None, *, meta: RequestMeta) -> Render:
         """POST "confirm my password": REQUESTED → LINK_OPENED → …"""

@@ -9,6 +9,13 @@ Security invariants kept here, once for both flows:
 * Decoy questions: an unknown email or user ID gets a curated question chosen by an
   HMAC of what was typed under the app's secret key, so asking twice shows the same
   question, exactly as a real account does (invariant 4).
+* Only curated questions are ever shown before sign-in (issue 8, item 6). A known
+  account is asked one of its curated questions; one whose questions are all custom
+  (or that has none) is asked the decoy, which it cannot answer, and recovers by its
+  verified mailbox alone: forgot user ID sends the ID to that address, forgot password
+  sends a link to choose a password there (never one the requester typed, item 5).
+  We chose this over showing custom questions because no decoy can look like a
+  patient's own words.
 * Failed recovery credentials (birth date, security answer) count toward the
   account's sign-in lockout under ``username_key(username)``, the key the login flow
   uses, atomically (invariant 6). Each recovery form also has its own *gate*: an
@@ -257,19 +264,29 @@ def decoy_question(secret: str, *parts: str) -> QuestionRef:
     return QuestionRef(ids[_digest(secret, ("decoy", *parts)) % len(ids)])
 
 
+def curated_on_file(stored: list[StoredQuestion]) -> list[StoredQuestion]:
+    """The questions of an account that an unauthenticated page may show: curated only.
+
+    A custom question's text is the patient's own words, which no decoy can produce;
+    showing it would tell a stranger that the user ID (or email and birth date) is
+    real (issue 8, item 6). An account whose questions are all custom is treated as
+    one without questions: it recovers through its verified mailbox alone.
+    """
+    return [q for q in stored if q.question_id != CUSTOM]
+
+
 def pick_question(stored: list[StoredQuestion], secret: str, *parts: str) -> QuestionRef:
     """The one question of an account a step asks, always the same for the same input.
 
-    Stable, so that repeating the request cannot cycle to an easier question, and
-    curated questions first: a custom question's text would tell a stranger that the
-    account exists, since decoys are always curated. With none stored, the decoy.
+    Stable, so that repeating the request cannot cycle to an easier question, and only
+    ever curated: among the account's curated questions, or the decoy when it has none
+    (see :func:`curated_on_file`), so the page looks the same as an unknown account's.
     """
-    curated = [q for q in stored if q.question_id != CUSTOM]
-    pool = curated or stored
+    pool = curated_on_file(stored)
     if not pool:
         return decoy_question(secret, *parts)
     chosen = pool[_digest(secret, ("decoy", *parts)) % len(pool)]
-    return QuestionRef(chosen.question_id, chosen.custom_text)
+    return QuestionRef(chosen.question_id)
 
 
 def answer_is_right(
@@ -374,6 +391,19 @@ def mask_email(address: str) -> str:
     """``m***@example.org``: enough for the owner to recognise, not to copy."""
     local, _, domain = address.partition("@")
     return f"{local[:1]}***@{domain}"
+
+
+def requested_from(meta: RequestMeta, now: datetime) -> dict[str, str | None]:
+    """When and from where a link was asked for: coarse, for the owner to recognise.
+
+    The address and the browser's User-Agent (shown as "Firefox on Windows") are what
+    the audit log keeps too; the time is to the minute.
+    """
+    return {
+        "at": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "ip": meta.ip,
+        "user_agent": (meta.user_agent or "")[:256] or None,
+    }
 
 
 # --- audit ---------------------------------------------------------------------------------

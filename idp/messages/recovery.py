@@ -23,8 +23,8 @@ MESSAGES: dict[str, str] = {
     ),
     "recovery_reset_sent": (
         "If the details you entered match an account, we have emailed the address on file. "
-        "Open the email and choose “Confirm my password” to finish. Until you do, your "
-        "current password keeps working."
+        "Open the email and follow it to finish. Until you do, your current password "
+        "keeps working."
     ),
     "recovery_reset_link_sent": (
         "If the user ID you entered matches an account, we have emailed a link to choose "
@@ -51,6 +51,10 @@ MESSAGES: dict[str, str] = {
     "recovery_password_changed": (
         "Your password has been changed and you have been signed out everywhere. "
         "Sign in with your new password."
+    ),
+    "recovery_reset_cancelled": (
+        "We cancelled the reset: your password has not changed, and we have emailed you "
+        "a note. If someone else may read your email, change your email password too."
     ),
     "recovery_second_factor_required": (
         "To finish resetting your password, confirm it is you with your second factor."

@@ -18,6 +18,7 @@ from idp.flows.forgot_password import ForgotPasswordFlow, Step
 from idp.flows.recovery_common import RecoveryDeps, Render
 from idp.policies.password import PASSWORD_PRESETS, describe
 
+from .account import describe_device
 from .deps import request_meta, services
 from .forms import field
 
@@ -26,7 +27,15 @@ bp = Blueprint("recovery", __name__)
 MAX_PASSWORD = 1024
 
 # Pages every flow may end on: a neutral result, a limit, an expired step.
-_RESULT_VIEWS = {"sent", "locked", "expired", "too_many_requests", "invalid_link", "done"}
+_RESULT_VIEWS = {
+    "sent",
+    "locked",
+    "expired",
+    "too_many_requests",
+    "invalid_link",
+    "done",
+    "cancelled",
+}
 
 
 def _deps() -> RecoveryDeps:
@@ -50,6 +59,7 @@ def _page(template: str, outcome: Render, **context: Any) -> Response:
         token=outcome.token,
         reasons=[(code, describe(code, policy)) for code in outcome.reasons],
         extra=outcome.extra,
+        device=describe_device,
         **context,
     )
     return Response(html, status=outcome.status)
@@ -111,6 +121,13 @@ def reset_confirm() -> Response:
     if request.method == "GET":
         return _link(flow.link_page(request.args.get("token")))
     return _link(flow.confirm(field(request.form, "token", limit=128), meta=request_meta()))
+
+
+@bp.route("/reset/cancel", methods=["POST"])
+def reset_cancel() -> Response:
+    """ "This wasn't me" on the "confirm my password" page: cancel and tell the owner."""
+    flow = ForgotPasswordFlow(_deps())
+    return _link(flow.cancel(field(request.form, "token", limit=128), meta=request_meta()))
 
 
 @bp.route("/reset/password", methods=["GET", "POST"])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from . import models as m
@@ -57,3 +57,45 @@ class SecurityAnswerRepository:
             )
             for r in rows
         ]
+
+    # Recovery's question steps: one statement whether or not anything matches, so a
+    # known account costs what an unknown one does (invariant 4; issue 8, item 7:
+    # looking the account up first, then its questions, made a known user ID 30%
+    # slower to answer than an unknown one).
+
+    def for_username(self, username_key: str) -> list[StoredQuestion]:
+        """The questions of the account with this user ID key (none if no such account)."""
+        rows = self._s.scalars(
+            select(m.SecurityAnswer)
+            .join(m.Account, m.Account.id == m.SecurityAnswer.account_id)
+            .where(m.Account.username_key == username_key)
+            .order_by(m.SecurityAnswer.position)
+        )
+        return [_stored(r) for r in rows]
+
+    def for_first_match(
+        self, email: str, dob: date, *, statuses: Sequence[str]
+    ) -> list[StoredQuestion]:
+        """The questions of the oldest account in ``statuses`` at ``email`` born on ``dob``."""
+        rows = self._s.execute(
+            select(m.SecurityAnswer, m.Account.id)
+            .join(m.Account, m.Account.id == m.SecurityAnswer.account_id)
+            .join(m.Person, m.Person.id == m.Account.person_id)
+            .where(
+                func.lower(m.Account.email) == email.strip().lower(),
+                m.Account.status.in_(list(statuses)),
+                m.Person.dob == dob,
+            )
+            .order_by(m.Account.id, m.SecurityAnswer.position)
+        ).all()
+        first = rows[0][1] if rows else None
+        return [_stored(r) for r, account_id in rows if account_id == first]
+
+
+def _stored(row: m.SecurityAnswer) -> StoredQuestion:
+    return StoredQuestion(
+        position=row.position,
+        question_id=row.question_id,
+        custom_text=row.custom_text,
+        answer_hash=row.answer_hash,
+    )
