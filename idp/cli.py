@@ -931,6 +931,39 @@ def audit_tail(limit: int, as_json: bool) -> None:
             )
 
 
+@audit.command(
+    "verify",
+    help="Recompute every hash chain of the audit trail; exit 1 naming the first broken event "
+    "(altered, deleted or inserted). Needs the IDP_SECRET_KEY that signed retention checkpoints.",
+)
+@click.option(
+    "--from",
+    "since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only segments of this UTC day (YYYY-MM-DD) and later.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def audit_verify(since: datetime | None, as_json: bool) -> None:
+    from idp.audit.chain import checkpoint_key
+
+    settings = _settings()
+    with _db(settings) as database, database.transaction() as uow:
+        found = uow.audit.verify(
+            key=checkpoint_key(settings.secret_key), since=since.date() if since else None
+        )
+    if found is None:
+        _emit({"ok": True, "break": None}, as_json, "audit trail intact: every chain verifies")
+        return
+    b = found.as_dict()
+    _emit(
+        {"ok": False, "break": b},
+        as_json,
+        f"audit trail BROKEN: {b['kind']} event id={b['event_id']} at={b['at']} "
+        f"segment={b['segment']} seq={b['seq']}: {b['detail']}",
+    )
+    sys.exit(1)
+
+
 # --- retention -------------------------------------------------------------------------------
 
 
@@ -945,6 +978,7 @@ def retention() -> None:
 def retention_apply(dry_run: bool, as_json: bool) -> None:
     from datetime import timedelta
 
+    from idp.audit.chain import checkpoint_key
     from idp.records import AuditEntry
 
     settings = _settings()
@@ -953,7 +987,9 @@ def retention_apply(dry_run: bool, as_json: bool) -> None:
         if dry_run:
             count = uow.audit.count_before(cutoff)
         else:
-            count = uow.audit.purge_before(cutoff)
+            count = uow.audit.purge_before(
+                cutoff, key=checkpoint_key(settings.secret_key), now=_now()
+            )
             # The purge itself is on the record.
             uow.audit.record(
                 AuditEntry(

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from idp.audit.chain import SHARDS, ChainBreak, segment_for
 from idp.records import (
     AccountRecord,
     AuditEntry,
@@ -27,6 +28,7 @@ from idp.records import (
     RefreshTokenRecord,
 )
 
+from . import audit_chain
 from . import models as m
 from .action_tokens import ActionTokenRepository
 from .candidates import CandidateRepository
@@ -571,31 +573,40 @@ def _audit_record(row: m.AuditEvent) -> AuditRecord:
 
 
 class AuditLog:
-    """Append-only: no update at all; the only delete is the retention purge an operator runs."""
+    """Append-only: no update at all; the only delete is the retention purge an operator runs.
 
-    def __init__(self, session: Session) -> None:
+    Each event joins the hash chain of one segment (idp/audit/chain.py); this unit of
+    work keeps to one randomly chosen shard, so it locks one head row per day and
+    concurrent transactions spread over the shards instead of queueing on one row.
+    """
+
+    def __init__(self, session: Session, *, shard: int | None = None) -> None:
         self._s = session
+        self._shard = secrets.randbelow(SHARDS) if shard is None else shard
 
     def record(self, entry: AuditEntry, *, now: datetime) -> None:
-        self._s.add(
-            m.AuditEvent(
-                at=now,
-                type=entry.type,
-                outcome=entry.outcome,
-                actor=entry.actor,
-                subject=entry.subject,
-                client_id=entry.client_id,
-                ip=entry.ip,
-                user_agent=(entry.user_agent or "")[:256] or None,
-                session_id=entry.session_id,
-                details=dict(entry.details) or None,
-            )
+        row = m.AuditEvent(
+            at=now,
+            type=entry.type,
+            outcome=entry.outcome,
+            actor=entry.actor,
+            subject=entry.subject,
+            client_id=entry.client_id,
+            ip=entry.ip,
+            user_agent=(entry.user_agent or "")[:256] or None,
+            session_id=entry.session_id,
+            details=dict(entry.details) or None,
         )
+        audit_chain.append(self._s, row, segment_for(now, self._shard))
 
-    def purge_before(self, cutoff: datetime) -> int:
-        """Delete events older than the retention period (``idp retention apply`` only)."""
-        result = self._s.execute(delete(m.AuditEvent).where(m.AuditEvent.at < cutoff))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+    def purge_before(self, cutoff: datetime, *, key: bytes, now: datetime) -> int:
+        """Delete events older than the retention period (``idp retention apply`` only),
+        leaving a signed checkpoint per segment so the rest still verifies."""
+        return audit_chain.purge_before(self._s, cutoff, key=key, now=now)
+
+    def verify(self, *, key: bytes, since: date | None = None) -> ChainBreak | None:
+        """The first break in the hash chains (``idp audit verify``), or None."""
+        return audit_chain.verify(self._s, key=key, since=since)
 
     def count_before(self, cutoff: datetime) -> int:
         return int(
