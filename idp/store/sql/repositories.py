@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.audit.chain import SHARDS, ChainBreak, segment_for
+from idp.audit.export import AuditRow
+from idp.audit.search import AuditFilter, Cursor
 from idp.records import (
     AccountRecord,
     AuditEntry,
@@ -28,7 +30,7 @@ from idp.records import (
     RefreshTokenRecord,
 )
 
-from . import audit_chain
+from . import audit_chain, audit_search
 from . import models as m
 from .action_tokens import ActionTokenRepository
 from .candidates import CandidateRepository
@@ -607,6 +609,16 @@ class AuditLog:
     def verify(self, *, key: bytes, since: date | None = None) -> ChainBreak | None:
         """The first break in the hash chains (``idp audit verify``), or None."""
         return audit_chain.verify(self._s, key=key, since=since)
+
+    def search(
+        self, f: AuditFilter, *, limit: int = 50, after: Cursor | None = None
+    ) -> audit_search.AuditPage:
+        """A page of matching events, newest first (keyset paging)."""
+        return audit_search.search(self._s, f, limit=limit, after=after)
+
+    def stream(self, f: AuditFilter) -> Iterator[AuditRow]:
+        """Every matching event, newest first, in bounded memory (exports)."""
+        return audit_search.stream(self._s, f)
 
     def count_before(self, cutoff: datetime) -> int:
         return int(
