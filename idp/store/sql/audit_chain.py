@@ -24,6 +24,7 @@ from idp.audit.chain import (
     StoredEvent,
     checkpoint_mac,
     event_hash,
+    segment_for,
     verify_segment,
 )
 
@@ -47,33 +48,41 @@ def chained(row: m.AuditEvent) -> ChainedEvent:
     )
 
 
-def append(session: Session, row: m.AuditEvent, segment: str) -> None:
-    """Give ``row`` the next place in ``segment``'s chain and add it to the session.
+def append(session: Session, rows: list[m.AuditEvent], shard: int) -> None:
+    """Give each of ``rows`` (recorded in this transaction, in order) its place in its
+    day's segment of ``shard``; called just before the transaction commits.
 
-    The head row is created if missing (ON CONFLICT DO NOTHING: two first writers
-    of a day do not collide), then locked until this transaction ends, so the
-    sequence number and previous hash cannot be taken by another writer. On
-    SQLite the INSERT takes the database's write lock first, with the same effect.
+    Per segment the head row is created if missing (ON CONFLICT DO NOTHING: two
+    first writers of a day do not collide), then locked until the commit, so no
+    other writer can take the same sequence number or previous hash. Taking this
+    lock last, right before the commit, keeps it held for microseconds and means a
+    transaction holding it never waits for another lock (no deadlock with the row
+    locks flows take). On SQLite the INSERT takes the database's write lock instead.
     """
+    by_segment: dict[str, list[m.AuditEvent]] = {}
+    for row in rows:
+        by_segment.setdefault(segment_for(row.at, shard), []).append(row)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(m.AuditChainHead)
-        .values(segment=segment, seq=0, last_hash=GENESIS)
-        .on_conflict_do_nothing()
-    )
-    seq, prev = session.execute(
-        select(m.AuditChainHead.seq, m.AuditChainHead.last_hash)
-        .where(m.AuditChainHead.segment == segment)
-        .with_for_update()
-    ).one()
-    row.segment, row.seq = segment, seq + 1
-    row.hash = event_hash(chained(row), prev)
-    session.execute(
-        update(m.AuditChainHead)
-        .where(m.AuditChainHead.segment == segment)
-        .values(seq=row.seq, last_hash=row.hash)
-    )
-    session.add(row)
+    for segment in sorted(by_segment):  # one lock order for every writer
+        session.execute(
+            insert(m.AuditChainHead)
+            .values(segment=segment, seq=0, last_hash=GENESIS)
+            .on_conflict_do_nothing()
+        )
+        seq, prev = session.execute(
+            select(m.AuditChainHead.seq, m.AuditChainHead.last_hash)
+            .where(m.AuditChainHead.segment == segment)
+            .with_for_update()
+        ).one()
+        for row in by_segment[segment]:
+            seq += 1
+            row.segment, row.seq = segment, seq
+            row.hash = prev = event_hash(chained(row), prev)
+        session.execute(
+            update(m.AuditChainHead)
+            .where(m.AuditChainHead.segment == segment)
+            .values(seq=seq, last_hash=prev)
+        )
 
 
 def purge_before(session: Session, cutoff: datetime, *, key: bytes, now: datetime) -> int:

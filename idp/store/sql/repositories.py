@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from idp.audit.chain import SHARDS, ChainBreak, segment_for
+from idp.audit.chain import SHARDS, ChainBreak
 from idp.audit.export import AuditRow
 from idp.audit.search import AuditFilter, Cursor
 from idp.records import (
@@ -577,14 +577,16 @@ def _audit_record(row: m.AuditEvent) -> AuditRecord:
 class AuditLog:
     """Append-only: no update at all; the only delete is the retention purge an operator runs.
 
-    Each event joins the hash chain of one segment (idp/audit/chain.py); this unit of
-    work keeps to one randomly chosen shard, so it locks one head row per day and
-    concurrent transactions spread over the shards instead of queueing on one row.
+    Each event joins the hash chain of one segment (idp/audit/chain.py). The rows
+    are added at once (same transaction as the change) and chained just before the
+    commit; this unit of work keeps to one randomly chosen shard, so concurrent
+    transactions spread over the shards instead of queueing on one head row.
     """
 
     def __init__(self, session: Session, *, shard: int | None = None) -> None:
         self._s = session
         self._shard = secrets.randbelow(SHARDS) if shard is None else shard
+        self._unchained: list[m.AuditEvent] = []
 
     def record(self, entry: AuditEntry, *, now: datetime) -> None:
         row = m.AuditEvent(
@@ -599,7 +601,15 @@ class AuditLog:
             session_id=entry.session_id,
             details=dict(entry.details) or None,
         )
-        audit_chain.append(self._s, row, segment_for(now, self._shard))
+        self._s.add(row)
+        if not self._unchained:
+            event.listen(self._s, "before_commit", self._chain, once=True)
+        self._unchained.append(row)
+
+    def _chain(self, session: Session) -> None:
+        # Rows a rolled-back savepoint took out of the session are not committed either.
+        rows, self._unchained = [r for r in self._unchained if r in session], []
+        audit_chain.append(session, rows, self._shard)
 
     def purge_before(self, cutoff: datetime, *, key: bytes, now: datetime) -> int:
         """Delete events older than the retention period (``idp retention apply`` only),
