@@ -1048,6 +1048,165 @@ def audit_tail(limit: int, as_json: bool) -> None:
             )
 
 
+@audit.command(
+    "verify",
+    help="Recompute every hash chain of the audit trail; exit 1 naming the first broken event "
+    "(altered, deleted or inserted). Needs the IDP_SECRET_KEY that signed retention checkpoints.",
+)
+@click.option(
+    "--from",
+    "since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only segments of this UTC day (YYYY-MM-DD) and later.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def audit_verify(since: datetime | None, as_json: bool) -> None:
+    from idp.audit.chain import checkpoint_key
+
+    settings = _settings()
+    with _db(settings) as database, database.transaction() as uow:
+        found = uow.audit.verify(
+            key=checkpoint_key(settings.secret_key), since=since.date() if since else None
+        )
+    if found is None:
+        _emit({"ok": True, "break": None}, as_json, "audit trail intact: every chain verifies")
+        return
+    b = found.as_dict()
+    _emit(
+        {"ok": False, "break": b},
+        as_json,
+        f"audit trail BROKEN: {b['kind']} event id={b['event_id']} at={b['at']} "
+        f"segment={b['segment']} seq={b['seq']}: {b['detail']}",
+    )
+    sys.exit(1)
+
+
+def _audit_filters(fn: Any) -> Any:
+    """The search filters, shared by ``audit search`` and ``audit export``."""
+    options = [
+        click.option("--from", "since", help="From this UTC day (YYYY-MM-DD) or ISO time."),
+        click.option("--to", "until", help="Up to this UTC day, inclusive, or before an ISO time."),
+        click.option("--user", help="User ID, account subject, or name (last, or first last)."),
+        click.option("--type", "types", multiple=True, help="Event type (repeatable)."),
+        click.option("--outcome", help="success, failure, denied, error or pending."),
+        click.option("--client", help="Client ID."),
+        click.option("--portal", help="Portal slug: events of any of its clients."),
+        click.option("--ip", help="IP address or CIDR network, e.g. 203.0.113.0/24."),
+        click.option("--actor", help="Who acted: staff name, staff:NAME, subject or client ID."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _parse_audit_filter(raw: dict[str, Any]) -> Any:
+    """Bad input stops here, exit 2, before anything is read or written."""
+    from idp.audit.search import FilterError, parse_filter
+
+    try:
+        return parse_filter(**raw)
+    except FilterError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _cli_actor() -> str:
+    """Who ran the command, as the audit records it until staff sign in (issue 11)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def _check_portal(uow: Any, slug: str | None) -> None:
+    if slug is not None and uow.portals.by_slug(slug) is None:
+        raise click.UsageError(f"portal: no portal with slug {slug!r}")
+
+
+@audit.command("search", help="Find events, newest first; page on with --after.")
+@_audit_filters
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--after", help="The 'next' cursor printed by the previous page.")
+@click.option("--json", "as_json", is_flag=True)
+def audit_search(limit: int, after: str | None, as_json: bool, **raw: Any) -> None:
+    from idp.audit.search import Cursor, FilterError
+    from idp.records import AuditEntry
+
+    filters = _parse_audit_filter(raw)
+    try:
+        cursor = Cursor.decode(after) if after else None
+    except FilterError as exc:
+        raise click.UsageError(str(exc)) from None
+    with _db(_settings()) as database, database.transaction() as uow:
+        _check_portal(uow, filters.portal)
+        page = uow.audit.search(filters, limit=limit, after=cursor)
+        # Reading the trail is itself on the trail, in the same transaction.
+        uow.audit.record(
+            AuditEntry(
+                type="audit_searched",
+                outcome="success",
+                actor=_cli_actor(),
+                details={"filters": filters.as_dict(), "results": len(page.rows)},
+            ),
+            now=_now(),
+        )
+    next_cursor = page.next.encode() if page.next else None
+    if as_json:
+        click.echo(
+            json.dumps({"events": [r.as_dict() for r in page.rows], "next": next_cursor}, indent=2)
+        )
+        return
+    for r in page.rows:
+        who = f"{r.user_id} ({r.name})" if r.user_id and r.name else (r.user_id or "-")
+        click.echo(
+            f"{r.at.isoformat()}  {r.type:<18} {r.outcome:<8} user={who} actor={r.actor} "
+            f"client={r.client_id or '-'} ip={r.ip or '-'}"
+        )
+    if next_cursor:
+        click.echo(f"more: --after {next_cursor}")
+
+
+@audit.command("export", help="Write every matching event, newest first, streamed.")
+@_audit_filters
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), required=True)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, writable=True), help="File (default: stdout)."
+)
+def audit_export(fmt: str, output: str | None, **raw: Any) -> None:
+    from idp.audit.export import write_export
+    from idp.records import AuditEntry
+
+    filters = _parse_audit_filter(raw)
+    settings = _settings()
+    with _db(settings) as database:
+        with database.transaction() as uow:
+            _check_portal(uow, filters.portal)
+        try:
+            out = open(output, "w", newline="", encoding="utf-8") if output else None  # noqa: SIM115
+        except OSError as exc:
+            raise click.UsageError(f"output: cannot write {output}: {exc.strerror}") from None
+        try:
+            # On the record before any row leaves, so even a cut-short export is audited.
+            with database.transaction() as uow:
+                uow.audit.record(
+                    AuditEntry(
+                        type="audit_exported",
+                        outcome="success",
+                        actor=_cli_actor(),
+                        details={"filters": filters.as_dict(), "format": fmt},
+                    ),
+                    now=_now(),
+                )
+            with database.transaction() as uow:
+                count = write_export(fmt, uow.audit.stream(filters), out or sys.stdout)
+        finally:
+            if out is not None:
+                out.close()
+    if output:
+        click.echo(f"exported {count} events to {output}", err=True)
+
+
 # --- retention -------------------------------------------------------------------------------
 
 
@@ -1062,6 +1221,7 @@ def retention() -> None:
 def retention_apply(dry_run: bool, as_json: bool) -> None:
     from datetime import timedelta
 
+    from idp.audit.chain import checkpoint_key
     from idp.records import AuditEntry
 
     settings = _settings()
@@ -1070,7 +1230,9 @@ def retention_apply(dry_run: bool, as_json: bool) -> None:
         if dry_run:
             count = uow.audit.count_before(cutoff)
         else:
-            count = uow.audit.purge_before(cutoff)
+            count = uow.audit.purge_before(
+                cutoff, key=checkpoint_key(settings.secret_key), now=_now()
+            )
             # The purge itself is on the record.
             uow.audit.record(
                 AuditEntry(

@@ -204,6 +204,7 @@ class AuditEvent(Base):
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_subject", "subject"),
         Index("ix_audit_events_type", "type"),
+        Index("ix_audit_events_chain", "segment", "seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -220,6 +221,37 @@ class AuditEvent(Base):
     session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Reason codes and non-secret context; never passwords, answers, codes or tokens.
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The hash chain (idp/audit/chain.py): segment "<UTC day>/<shard>", position in it,
+    # and SHA-256 over the fields above plus the previous event's hash.
+    segment: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AuditChainHead(Base):
+    """The last sequence number and hash of one audit segment.
+
+    Writers lock this row (SELECT ... FOR UPDATE) in the transaction that appends
+    the event, so two writers can never extend the same chain from the same point.
+    """
+
+    __tablename__ = "audit_chain_heads"
+
+    segment: Mapped[str] = mapped_column(String(16), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """Where a segment's chain resumes after retention purged its start (HMAC-signed)."""
+
+    __tablename__ = "audit_checkpoints"
+
+    segment: Mapped[str] = mapped_column(String(16), primary_key=True)
+    through_seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OutboxMessage(Base):

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from idp.audit.chain import SHARDS, ChainBreak
+from idp.audit.export import AuditRow
+from idp.audit.search import AuditFilter, Cursor
 from idp.records import (
     AccountRecord,
     AuditEntry,
@@ -27,6 +30,7 @@ from idp.records import (
     RefreshTokenRecord,
 )
 
+from . import audit_chain, audit_search
 from . import models as m
 from .action_tokens import ActionTokenRepository
 from .candidates import CandidateRepository
@@ -571,31 +575,60 @@ def _audit_record(row: m.AuditEvent) -> AuditRecord:
 
 
 class AuditLog:
-    """Append-only: no update at all; the only delete is the retention purge an operator runs."""
+    """Append-only: no update at all; the only delete is the retention purge an operator runs.
 
-    def __init__(self, session: Session) -> None:
+    Each event joins the hash chain of one segment (idp/audit/chain.py). The rows
+    are added at once (same transaction as the change) and chained just before the
+    commit; this unit of work keeps to one randomly chosen shard, so concurrent
+    transactions spread over the shards instead of queueing on one head row.
+    """
+
+    def __init__(self, session: Session, *, shard: int | None = None) -> None:
         self._s = session
+        self._shard = secrets.randbelow(SHARDS) if shard is None else shard
+        self._unchained: list[m.AuditEvent] = []
 
     def record(self, entry: AuditEntry, *, now: datetime) -> None:
-        self._s.add(
-            m.AuditEvent(
-                at=now,
-                type=entry.type,
-                outcome=entry.outcome,
-                actor=entry.actor,
-                subject=entry.subject,
-                client_id=entry.client_id,
-                ip=entry.ip,
-                user_agent=(entry.user_agent or "")[:256] or None,
-                session_id=entry.session_id,
-                details=dict(entry.details) or None,
-            )
+        row = m.AuditEvent(
+            at=now,
+            type=entry.type,
+            outcome=entry.outcome,
+            actor=entry.actor,
+            subject=entry.subject,
+            client_id=entry.client_id,
+            ip=entry.ip,
+            user_agent=(entry.user_agent or "")[:256] or None,
+            session_id=entry.session_id,
+            details=dict(entry.details) or None,
         )
+        self._s.add(row)
+        if not self._unchained:
+            event.listen(self._s, "before_commit", self._chain, once=True)
+        self._unchained.append(row)
 
-    def purge_before(self, cutoff: datetime) -> int:
-        """Delete events older than the retention period (``idp retention apply`` only)."""
-        result = self._s.execute(delete(m.AuditEvent).where(m.AuditEvent.at < cutoff))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+    def _chain(self, session: Session) -> None:
+        # Rows a rolled-back savepoint took out of the session are not committed either.
+        rows, self._unchained = [r for r in self._unchained if r in session], []
+        audit_chain.append(session, rows, self._shard)
+
+    def purge_before(self, cutoff: datetime, *, key: bytes, now: datetime) -> int:
+        """Delete events older than the retention period (``idp retention apply`` only),
+        leaving a signed checkpoint per segment so the rest still verifies."""
+        return audit_chain.purge_before(self._s, cutoff, key=key, now=now)
+
+    def verify(self, *, key: bytes, since: date | None = None) -> ChainBreak | None:
+        """The first break in the hash chains (``idp audit verify``), or None."""
+        return audit_chain.verify(self._s, key=key, since=since)
+
+    def search(
+        self, f: AuditFilter, *, limit: int = 50, after: Cursor | None = None
+    ) -> audit_search.AuditPage:
+        """A page of matching events, newest first (keyset paging)."""
+        return audit_search.search(self._s, f, limit=limit, after=after)
+
+    def stream(self, f: AuditFilter) -> Iterator[AuditRow]:
+        """Every matching event, newest first, in bounded memory (exports)."""
+        return audit_search.stream(self._s, f)
 
     def count_before(self, cutoff: datetime) -> int:
         return int(
