@@ -338,12 +338,18 @@ class ForgotPasswordFlow:
 
     def _request_link(self, username: str, meta: RequestMeta, *, flow: str = "link") -> Render:
         now = self._deps.clock()
+        # Every request spends the mail quotas, known user ID or not: the same work on
+        # both paths (timing, invariant 4), and the per-address quota then limits what
+        # one requester can make us do, whatever the accounts behind the names.
+        allowed = mail_allowed(self._deps, kind=KIND, address=username_key(username), meta=meta)
         with self._deps.db.transaction() as uow:
             account = uow.accounts.by_username(username)
-            if account is not None and account.status in RECOVERABLE:
-                outcome = self._issue(uow, account, {"mode": "choose"}, meta, now)
-            else:
+            if account is None or account.status not in RECOVERABLE:
                 outcome = "no_match"
+            elif not allowed:
+                outcome = "throttled"
+            else:
+                outcome = self._issue(uow, account, {"mode": "choose"}, meta, now, counted=True)
             uow.audit.record(
                 audit_entry(
                     "password_reset_requested",
@@ -380,14 +386,17 @@ class ForgotPasswordFlow:
         data: dict[str, Any],
         meta: RequestMeta,
         now: datetime,
+        *,
+        counted: bool = False,
     ) -> str:
         """Issue a link (killing the previous one) and email it; returns a reason code.
 
         A throttled request issues nothing, so it cannot kill the link already sent.
+        ``counted``: the caller already spent this request's mail quotas.
         """
         if not (account.email and account.email_verified):
             return "no_verified_email"
-        if not mail_allowed(
+        if not counted and not mail_allowed(
             self._deps, kind=KIND, address=username_key(account.username), meta=meta
         ):
             return "throttled"
