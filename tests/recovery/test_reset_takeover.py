@@ -105,7 +105,9 @@ def test_account_without_questions_answers_like_an_unknown_user_id(
         decoy = decoy_question(secret, "forgot-password", username_key(user_id))
         assert _question(pages[0].text) == decoy.text
     assert normalised(known[-1]) == normalised(unknown[-1])
-    counts = {name: services.attempts.failures(username_key(name)) for name in ("office-made", "bob")}
+    counts = {
+        name: services.attempts.failures(username_key(name)) for name in ("office-made", "bob")
+    }
     assert counts["office-made"] == counts["bob"] == 1
 
 
