@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
@@ -27,6 +28,8 @@ from idp.notify import (
     WebhookSmsSender,
     sender_domain,
 )
+from idp.notify.messages import Channel
+from idp.notify.tasks import TaskRunner
 from idp.oidc.context import OIDCContext
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore, new_token
@@ -118,7 +121,7 @@ def build_services(
         settings.secret_key, max_age=settings.lockout.device_cookie_days * 86400
     )
     lockout = CredentialLockout(attempts, rules, notifier, devices)
-    return Services(
+    services = Services(
         settings=settings,
         db=db,
         ephemeral=ephemeral,
@@ -165,6 +168,25 @@ def build_services(
         outbox_worker=outbox_worker,
         clock=clock,
     )
+    _register_tasks(services)
+    return services
+
+
+def _register_tasks(services: Services) -> None:
+    """The handlers of work queued for after the response (idp.notify.tasks)."""
+    from idp.flows.forgot_password import LINK_REQUEST_TASK, ForgotPasswordFlow
+    from idp.flows.recovery_common import RecoveryDeps
+    from idp.flows.registration import RegistrationFlow
+    from idp.flows.signup_links import RESEND_TASK
+
+    def reset_link_request(payload: Mapping[str, Any]) -> None:
+        ForgotPasswordFlow(RecoveryDeps.from_services(services)).complete_link_request(payload)
+
+    def signup_resend(payload: Mapping[str, Any]) -> None:
+        RegistrationFlow.from_services(services).complete_resend(payload)
+
+    runner = TaskRunner({LINK_REQUEST_TASK: reset_link_request, RESEND_TASK: signup_resend})
+    services.dispatcher.add_sender(Channel.TASK, runner)
 
 
 def build_dispatcher(settings: Settings, db: Database, clock: Clock) -> Dispatcher:

@@ -59,11 +59,11 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idp.clock import Clock
 from idp.notify import InvalidEmailAddress, Notifier, check_email_address
@@ -125,6 +125,9 @@ from .signup_phone import (
     SMS_NUMBER_SCOPE,
     PhoneStep,
 )
+
+if TYPE_CHECKING:
+    from idp.services import Services
 
 # Names other modules and tests import from here (the module was split by concept).
 __all__ = [
@@ -675,3 +678,25 @@ class RegistrationFlow:
 
     def resend(self, email: str, *, meta: RequestMeta) -> bool:
         return self.links.resend(email, meta=meta)
+
+    def complete_resend(self, payload: Mapping[str, Any]) -> None:
+        """The outbox worker's task queued by :meth:`resend`."""
+        self.links.complete_resend(payload)
+
+    @classmethod
+    def from_services(cls, services: Services) -> RegistrationFlow:
+        """The flow as the web layer and the outbox worker build it."""
+        return cls(
+            db=services.db,
+            ephemeral=services.ephemeral,
+            hashing=services.hashing,
+            credentials=services.credentials,
+            throttle=services.throttle,
+            notifier=services.notifier,
+            clock=services.clock,
+            accounts=services.settings.accounts,
+            issuer=services.settings.issuer,
+            matching_secret=services.settings.secret_key,
+            lockout=services.lockout,
+            phone_region=services.settings.sms.phone_region,
+        )

@@ -18,6 +18,8 @@ from typing import Protocol
 class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
+    # Work done after the response, by the outbox worker (see idp.notify.tasks).
+    TASK = "task"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ rolls back no message exists; once it commits, ``on_commit`` (usually
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -110,6 +111,23 @@ class Notifier:
             template=template,
             subject=None,
             text=self._renderer.sms(template, context),
+            message_id=new_message_id(self._domain),
+        )
+        return self._enqueue(uow.session, message, now=now)
+
+    def task(self, uow: UnitOfWork, *, kind: str, payload: Mapping[str, Any], now: datetime) -> str:
+        """Queue work for the outbox worker, committed with ``uow``'s transaction.
+
+        For a step that must answer in the same time whatever it finds (invariant 4):
+        the request queues the same small row in every case, and what differs (finding
+        the account, issuing a link, rendering its email) happens after the response.
+        """
+        message = Message(
+            channel=Channel.TASK,
+            recipient="-",
+            template=kind,
+            subject=None,
+            text=json.dumps(dict(payload), sort_keys=True),
             message_id=new_message_id(self._domain),
         )
         return self._enqueue(uow.session, message, now=now)

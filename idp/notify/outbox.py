@@ -119,18 +119,23 @@ class Dispatcher:
         transaction it would wait for that transaction's lock (SQLite) and send
         messages whose change might still roll back.
         """
-        at = now or self._clock()
         report = DispatchReport()
         for _ in range(self._max_batches):
+            at = now or self._clock()  # read again: a task's message is queued after the last look
             with self._db.transaction() as uow:
                 batch = OutboxRepository(uow.session).claim_due(
                     now=at, lease_seconds=self._lease, limit=self._batch
                 )
             for record in batch:
                 report += self._deliver(record, now=now)
-            if len(batch) < self._batch:
+            # A task may have queued the message it was for: look once more for it.
+            if len(batch) < self._batch and all(r.channel != Channel.TASK for r in batch):
                 break
         return report
+
+    def add_sender(self, channel: str, sender: Sender) -> None:
+        """Register a channel's sender after construction (tasks need the built flows)."""
+        self._senders[channel] = sender
 
     def _keeps(self, sender: Sender | None) -> bool:
         return self._keep_bodies or isinstance(sender, DevelopmentOutbox)

@@ -40,21 +40,7 @@ def _only_when_enabled() -> None:
 
 
 def _flow() -> RegistrationFlow:
-    svc = services()
-    return RegistrationFlow(
-        db=svc.db,
-        ephemeral=svc.ephemeral,
-        hashing=svc.hashing,
-        credentials=svc.credentials,
-        throttle=svc.throttle,
-        notifier=svc.notifier,
-        clock=svc.clock,
-        accounts=svc.settings.accounts,
-        issuer=svc.settings.issuer,
-        matching_secret=svc.settings.secret_key,
-        lockout=svc.lockout,
-        phone_region=svc.settings.sms.phone_region,
-    )
+    return RegistrationFlow.from_services(services())
 
 
 def _reasons(refusals: Iterable[Refusal]) -> list[tuple[str, str]]:

@@ -249,7 +249,9 @@ class OutboxRepository:
         return None if row is None else _record(row)
 
     def newest(self, limit: int = 50) -> list[OutboxRecord]:
+        """The newest messages to people (queued tasks are the worker's, not mail)."""
+        t = m.OutboxMessage
         rows = self._s.scalars(
-            select(m.OutboxMessage).order_by(m.OutboxMessage.id.desc()).limit(limit)
+            select(t).where(t.channel != "task").order_by(t.id.desc()).limit(limit)
         )
         return [_record(r) for r in rows]
