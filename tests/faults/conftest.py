@@ -19,11 +19,12 @@ from idp.app import build_services, create_app
 from idp.services import Services
 from idp.settings import Settings
 from idp.store.redis import RedisEphemeralStore
-from idp.store.sql.database import Database
+from idp.store.sql.database import Database, upgrade
+from idp.store.sql.models import Base
 
 from ..conftest import Factory
 from ..helpers import OIDCActions
-from ..servers import HAVE_REDIS, OwnRedis, own_redis
+from ..servers import HAVE_POSTGRES, HAVE_REDIS, OwnPostgres, OwnRedis, own_postgres, own_redis
 
 # Short enough to keep the tests quick; the breaker stays open this long after a fault.
 REDIS_TIMEOUT = 0.5
@@ -76,3 +77,33 @@ def factory(services: Services) -> Factory:
 @pytest.fixture
 def oidc(client: FlaskClient, factory: Factory) -> OIDCActions:
     return OIDCActions(client, factory)
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[OwnPostgres]:
+    """One private cluster per module (initdb costs seconds), migrated once."""
+    if not HAVE_POSTGRES:
+        pytest.skip("needs PostgreSQL's initdb and pg_ctl to start a private cluster")
+    with own_postgres() as server:
+        upgrade(server.url)
+        yield server
+
+
+@pytest.fixture
+def pg_services(
+    settings: Settings, pg_server: OwnPostgres, redis_server: OwnRedis
+) -> Iterator[Services]:
+    """The provider on the private PostgreSQL (emptied first) and the private Redis."""
+    db = Database.from_url(pg_server.url, connect_timeout=2)
+    with db.session() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+    services = build_on(settings.with_overrides(database_url=pg_server.url), db, redis_server)
+    yield services
+    services.outbox_worker.stop()
+    db.dispose()
+
+
+@pytest.fixture
+def pg_oidc(pg_services: Services) -> OIDCActions:
+    return OIDCActions(create_app(services=pg_services).test_client(), Factory(pg_services))

@@ -37,6 +37,10 @@ def _outage(context: ExceptionContext) -> UnavailableError | None:
     that is locked past the busy timeout or cannot be opened; "no such table" stays
     what it is (a database that was never migrated is not an outage).
     """
+    if context.is_pre_ping:
+        # A pooled connection that died (the server restarted): SQLAlchemy drops it
+        # and connects afresh; only if that fails too is it an outage.
+        return None
     error = context.sqlalchemy_exception
     if context.dialect is not None and context.dialect.name == "sqlite":
         text = str(context.original_exception).lower()
