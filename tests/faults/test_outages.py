@@ -80,6 +80,29 @@ def test_redis_killed_gives_503_one_log_line_each_and_recovers(
     assert _sign_in(oidc.client).status_code == 303
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "needs_client"),
+    [
+        ("GET", "/userinfo", False),
+        ("POST", "/introspect", True),
+        ("POST", "/revoke", True),
+        ("POST", "/api/invitations", False),
+    ],
+)
+def test_every_protocol_endpoint_and_json_api_answers_temporarily_unavailable(
+    oidc: OIDCActions, rp: Any, redis_server: OwnRedis, method: str, path: str, needs_client: bool
+) -> None:
+    token = _client_credentials(oidc, rp).get_json()["access_token"]
+    redis_server.kill()
+    headers = {"Authorization": f"Bearer {token}"}
+    data: dict[str, str] = {}
+    if needs_client:
+        headers = basic(rp.client_id, oidc.factory.secrets[rp.client_id])
+        data = {"token": token}
+    response = oidc.client.open(path, method=method, headers=headers, data=data)
+    _assert_json_503(response)
+
+
 def test_the_failed_sign_ins_did_not_count_toward_the_lockout(
     oidc: OIDCActions, rp: Any, redis_server: OwnRedis, settings: Any
 ) -> None:
