@@ -15,6 +15,9 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from idp.notify.outbox import Dispatcher, DispatchReport, run_dispatch_loop
+from idp.store.sql.database import Database
+
 from ..conftest import Factory
 from ..helpers import OIDCActions, basic, csrf_token, message_ids
 from ..servers import OwnPostgres, OwnRedis
@@ -173,3 +176,34 @@ def test_a_code_exchange_that_fails_on_postgres_can_be_retried(
     response = pg_oidc.exchange(rp, req, code)
     assert response.status_code == 200, response.text
     assert pg_oidc.refresh(rp, response.get_json()["refresh_token"]).status_code == 200
+
+
+def test_the_outbox_worker_logs_one_line_per_round_while_postgres_is_down(
+    pg_server: OwnPostgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database.from_url(pg_server.url, connect_timeout=2)
+    dispatcher = Dispatcher(db, {})
+    stop = threading.Event()
+    pg_server.stop()
+    try:
+        with caplog.at_level(logging.WARNING):
+            loop = threading.Thread(
+                target=run_dispatch_loop,
+                kwargs={"dispatcher": dispatcher, "interval": 0.05, "stop": stop},
+            )
+            loop.start()
+            for _ in range(200):
+                if len(caplog.records) >= 3:
+                    break
+                stop.wait(0.05)
+            stop.set()
+            loop.join(timeout=30)
+        messages = {r.getMessage() for r in caplog.records}
+        assert len(caplog.records) >= 3
+        assert messages == {"outbox: database unavailable; trying again in 0.05 s"}
+        assert not any(r.exc_info for r in caplog.records)
+    finally:
+        pg_server.start()
+    # The same dispatcher works again once the server is back: nothing to restart.
+    assert dispatcher.send_due() == DispatchReport()
+    db.dispose()
