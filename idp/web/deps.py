@@ -58,10 +58,13 @@ def commit_request_uow(response: Response) -> Response:
     token behind for the client's retry to trip over. A commit that fails turns
     the response into the 503 (or 500) it really is.
     """
-    cm = _take_request_uow()
-    if cm is None:
+    if "idp_uow_cm" not in g:
         return response
-    if response.status_code >= 500 or g.get(FAILED_FLAG):
+    # Decided before the transaction leaves ``g``: should anything here raise, the
+    # teardown still finds it and rolls it back rather than leaving it open.
+    failed = response.status_code >= 500 or bool(g.get(FAILED_FLAG))
+    cm = _take_request_uow()
+    if failed:
         _roll_back(cm, RequestFailed(response.status_code))
         return response
     try:
