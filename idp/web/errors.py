@@ -23,8 +23,6 @@ log = logging.getLogger("idp.web")
 
 # Set on ``g`` by every error handler: the request's transaction must not commit.
 FAILED_FLAG = "idp_request_failed"
-# Protocol endpoints answer in JSON whatever the Accept header says (RFC 6749 §5.2).
-PROTOCOL_PATHS = ("/token", "/revoke", "/introspect", "/userinfo")
 
 _STATUS_MESSAGES = {
     400: "bad_request",
@@ -42,9 +40,13 @@ def error_page(message_id: str, *, status: int) -> Response:
     )
 
 
+PROTOCOL_JSON_PATHS = ("/token", "/revoke", "/introspect", "/userinfo")
+
+
 def _wants_json() -> bool:
+    """JSON for the protocol endpoints and every JSON API (their clients parse no HTML)."""
     return (
-        request.path in PROTOCOL_PATHS
+        request.path in PROTOCOL_JSON_PATHS
         or request.path.startswith("/api/")
         or request.accept_mimetypes.best == "application/json"
     )
