@@ -69,7 +69,7 @@ def build_ephemeral(settings: Settings) -> EphemeralStore:
     beside the server could not reach it (issue 8, item 13).
     """
     if settings.redis_url:
-        store = RedisEphemeralStore.from_url(settings.redis_url)
+        store = RedisEphemeralStore.from_url(settings.redis_url, timeout=settings.redis_timeout)
         store.ping()
         return store
     if settings.ephemeral_backend == "memory":
@@ -92,7 +92,9 @@ def build_services(
     ``background_delivery=False`` leaves mail and texts in the outbox until someone
     calls ``dispatcher.send_due()``: tests use it to read messages deterministically.
     """
-    db = db or Database.from_url(settings.database_url)
+    db = db or Database.from_url(
+        settings.database_url, connect_timeout=settings.database_connect_timeout
+    )
     ephemeral = ephemeral or build_ephemeral(settings)
     rules = LockoutRules(
         max_failures=settings.lockout.max_failures,

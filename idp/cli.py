@@ -99,7 +99,7 @@ def _db(settings: Settings) -> Iterator[Any]:
     """The database, checked to be reachable and migrated; disposed afterwards."""
     from idp.store.sql.database import Database, DatabaseUnavailable
 
-    db = Database.from_url(settings.database_url)
+    db = Database.from_url(settings.database_url, connect_timeout=settings.database_connect_timeout)
     try:
         try:
             db.check()
@@ -160,7 +160,9 @@ def prepare_embedded(settings: Settings) -> list[str]:
 
     notes = []
     if settings.database_url.startswith("sqlite"):
-        db = Database.from_url(settings.database_url)
+        db = Database.from_url(
+            settings.database_url, connect_timeout=settings.database_connect_timeout
+        )
         fresh = not db.has_schema()
         db.dispose()
         upgrade(settings.database_url)

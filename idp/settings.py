@@ -134,6 +134,12 @@ class Settings:
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'instance' / 'idp.sqlite3'}"
     # Redis for ephemeral state; unset means IDP_EPHEMERAL decides (default: SQLite file).
     redis_url: str | None = None
+    # Seconds to wait for Redis to connect or answer; past it the request gets a 503
+    # (a hung Redis must not hold a worker).
+    redis_timeout: float = 2.0
+    # Seconds to wait for a new PostgreSQL connection (psycopg connect_timeout); past
+    # it the request gets a 503.
+    database_connect_timeout: int = 5
     # Without Redis: "sqlite" (default), a file under instance/ that the server's workers
     # and every `idp` command share; "memory" keeps it in one process's memory (tests,
     # or one process that no command line needs to reach: `idp` refuses to act on it).
@@ -216,6 +222,16 @@ def _int(name: str, raw: str, *, minimum: int, maximum: int) -> int:
     return value
 
 
+def _seconds(name: str, raw: str, *, minimum: float, maximum: float) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not minimum <= value <= maximum:  # also refuses nan
+        raise SettingsError(f"{name} must be between {minimum} and {maximum} seconds, got {raw!r}")
+    return value
+
+
 def _bool(name: str, raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -295,6 +311,14 @@ _Parser = Callable[[str, str], Any]
 _VARIABLES: dict[str, tuple[str, _Parser]] = {
     "IDP_DATABASE_URL": ("database_url", _database_url),
     "IDP_REDIS_URL": ("redis_url", _redis_url),
+    "IDP_REDIS_TIMEOUT": (
+        "redis_timeout",
+        lambda n, v: _seconds(n, v, minimum=0.05, maximum=60),
+    ),
+    "IDP_DATABASE_CONNECT_TIMEOUT": (
+        "database_connect_timeout",
+        lambda n, v: _int(n, v, minimum=1, maximum=60),
+    ),
     "IDP_EPHEMERAL": ("ephemeral", lambda n, v: _choice(n, v, EPHEMERAL_BACKENDS)),
     "IDP_INSTANCE_DIR": ("instance_dir", lambda n, v: Path(v).expanduser().resolve()),
     "IDP_ISSUER": ("issuer", _issuer),

@@ -46,6 +46,7 @@ import redis
 import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from idp.access_log import GUNICORN_LOGGER_CLASS
 from idp.flows.methods.password import PasswordHashing
@@ -339,7 +340,10 @@ def _database(backend: Backend, tmp: Path) -> Iterator[str]:
         return
     server = make_url(backend.postgres_url).set(drivername="postgresql+psycopg")
     name = f"idp_live_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    # No pool: a fault test may restart the server in between, killing a pooled connection.
+    admin = create_engine(
+        server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from idp.clock import Clock, system_clock
+from idp.errors import UnavailableError
 from idp.store.sql.database import Database
 from idp.store.sql.outbox import OutboxRecord, OutboxRepository
 
@@ -204,6 +205,12 @@ class Dispatcher:
             with self._db.transaction() as uow:
                 if not change(OutboxRepository(uow.session)):
                     log.warning("outbox %s was reclaimed before its outcome", record.message_id)
+        except UnavailableError as exc:
+            log.warning(
+                "outbox could not record the outcome of %s: %s unavailable",
+                record.message_id,
+                exc.kind,
+            )
         except Exception:
             log.exception("outbox could not record the outcome of %s", record.message_id)
 
@@ -225,6 +232,9 @@ def run_dispatch_loop(
     while not stop.is_set():
         try:
             dispatcher.send_due()
+        except UnavailableError as exc:
+            # Expected while the database restarts: one line per round, no traceback.
+            log.warning("outbox: %s unavailable; trying again in %s s", exc.kind, interval)
         except Exception:
             log.exception("outbox dispatch round failed; trying again in %s s", interval)
         if wake is None:

@@ -185,6 +185,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         if not isinstance(code, str) or not code or len(code) > 512:
             return None
         grant = ctx.codes.redeem(code)
+        if grant is not None:
+            taken = grant
+            # Should this request fail (a 5xx: the database or Redis went away), the
+            # client's retry must find the code, not a replay that revokes the grant.
+            ctx.uow().on_rollback(lambda: ctx.codes.restore(code, taken, now=ctx.now()))
         if grant is None:
             replayed = ctx.codes.replayed_grant(code)
             if replayed:

@@ -112,6 +112,19 @@ class CodeStore:
         self._store.put(f"code-used:{key}", grant.grant_id, ttl=self._replay_window)
         return grant
 
+    def restore(self, code: str, grant: CodeGrant, *, now: int) -> None:
+        """Undo :meth:`redeem` for a request that failed before anything was issued.
+
+        Run only as the token request's rollback step: nothing was committed and no
+        token left the server, so the client's retry should find the code as it was,
+        not a "replayed" code that revokes the grant. An expired code stays gone.
+        """
+        left = (grant.expires_at or now + self._ttl) - now
+        key = token_hash(code)
+        if left > 0:
+            self._store.put(f"code:{key}", json.dumps(asdict(grant)), ttl=min(left, self._ttl))
+        self._store.delete(f"code-used:{key}")
+
     def replayed_grant(self, code: str) -> str | None:
         """The grant a used code started, if this code was already redeemed."""
         return self._store.get(f"code-used:{token_hash(code)}")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 
+from idp.errors import UnavailableError
 from idp.records import RequestMeta
 from idp.services import Services
 from idp.store.sessions import SSOSession
 from idp.store.sql.repositories import UnitOfWork
+
+from .errors import FAILED_FLAG, unavailable_response, unexpected_response
 
 SESSION_COOKIE = "idp_session"
 
@@ -18,8 +22,12 @@ def services() -> Services:
     return current_app.extensions["idp"]  # type: ignore[no-any-return]
 
 
+class RequestFailed(Exception):
+    """Thrown into a request's transaction to roll it back (never seen outside)."""
+
+
 def request_uow() -> UnitOfWork:
-    """One transaction per protocol request, committed in ``after_request``."""
+    """One transaction per protocol request, settled in ``after_request``."""
     if "idp_uow" not in g:
         cm = services().db.transaction()
         g.idp_uow = cm.__enter__()
@@ -27,20 +35,52 @@ def request_uow() -> UnitOfWork:
     return g.idp_uow  # type: ignore[no-any-return]
 
 
-def commit_request_uow(response: Any) -> Any:
-    cm = g.pop("idp_uow_cm", None)
+def _take_request_uow() -> Any:
     g.pop("idp_uow", None)
-    if cm is not None:
-        cm.__exit__(None, None, None)  # commits; a failure raises and becomes a 500
+    return g.pop("idp_uow_cm", None)
+
+
+def _roll_back(cm: Any, error: BaseException) -> None:
+    """Roll back and run the unit of work's undo steps; never raises (best effort)."""
+    try:
+        cm.__exit__(type(error), error, None)
+    except Exception as failure:  # the rollback of a dead connection may fail too
+        logging.getLogger("idp.web").warning("rollback failed: %s", failure.__class__.__name__)
+
+
+def commit_request_uow(response: Response) -> Response:
+    """Commit only the answer the flow chose (invariant 10).
+
+    A success, a redirect, or a 4xx the flow returned itself (``invalid_grant``
+    after a reused refresh token must keep its revocation and audit) commits. A
+    5xx, or any response an error handler made (``FAILED_FLAG``), rolls back, and
+    with it the ephemeral undo steps run: a 500 must not leave a rotated refresh
+    token behind for the client's retry to trip over. A commit that fails turns
+    the response into the 503 (or 500) it really is.
+    """
+    if "idp_uow_cm" not in g:
+        return response
+    # Decided before the transaction leaves ``g``: should anything here raise, the
+    # teardown still finds it and rolls it back rather than leaving it open.
+    failed = response.status_code >= 500 or bool(g.get(FAILED_FLAG))
+    cm = _take_request_uow()
+    if failed:
+        _roll_back(cm, RequestFailed(response.status_code))
+        return response
+    try:
+        cm.__exit__(None, None, None)
+    except UnavailableError as exc:
+        return unavailable_response(exc)
+    except Exception:
+        return unexpected_response()
     return response
 
 
 def rollback_request_uow(exc: BaseException | None) -> None:
-    cm = g.pop("idp_uow_cm", None)
-    g.pop("idp_uow", None)
+    """Teardown: a transaction still open here never reached ``after_request``."""
+    cm = _take_request_uow()
     if cm is not None:
-        error = exc or RuntimeError("request ended before commit")
-        cm.__exit__(type(error), error, None)
+        _roll_back(cm, exc or RequestFailed("request ended before commit"))
 
 
 def request_meta() -> RequestMeta:

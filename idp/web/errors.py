@@ -1,17 +1,28 @@
-"""Error pages and JSON errors: clear 4xx for bad input, a generic 500 with a request id."""
+"""Error pages and JSON errors: clear 4xx for bad input, 503 for an outage, a generic
+500 with a request id for anything else.
+
+Every handler here also marks the request failed, so its unit of work rolls back
+(``web/deps.commit_request_uow``): a response made by an error handler is never the
+flow's chosen answer, whatever its status.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from idp.errors import RETRY_AFTER_SECONDS, UnavailableError
 from idp.messages import message
 
 log = logging.getLogger("idp.web")
+
+# Set on ``g`` by every error handler: the request's transaction must not commit.
+FAILED_FLAG = "idp_request_failed"
 
 _STATUS_MESSAGES = {
     400: "bad_request",
@@ -41,7 +52,45 @@ def _wants_json() -> bool:
     )
 
 
+def mark_failed() -> None:
+    g.setdefault(FAILED_FLAG, True)
+
+
+def unavailable_response(exc: UnavailableError) -> Response:
+    """503 + Retry-After (invariant 10): the error page, or RFC 6749's JSON error.
+
+    One log line per request naming the dependency; the cause went to the store's
+    own log line at most, and a traceback would only repeat it on every request.
+    """
+    mark_failed()
+    log.warning("dependency unavailable: %s (%s %s)", exc.kind, request.method, request.path)
+    if _wants_json():
+        body = {"error": "temporarily_unavailable", "error_description": message("unavailable")}
+        response = Response(json.dumps(body), status=503, mimetype="application/json")
+    else:
+        response = error_page("unavailable", status=503)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def unexpected_response() -> Response:
+    """The generic 500 page with a request id; the traceback goes to the log."""
+    mark_failed()
+    request_id = secrets.token_hex(6)
+    log.exception("unhandled error (request %s)", request_id)
+    return Response(
+        render_template(
+            "error.html",
+            message_id="server_error",
+            text=message("server_error"),
+            request_id=request_id,
+        ),
+        status=500,
+    )
+
+
 def _http_error(exc: HTTPException) -> Response:
+    mark_failed()
     status = exc.code or 500
     message_id = _STATUS_MESSAGES.get(status, "bad_request")
     if _wants_json():
@@ -55,21 +104,12 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _csrf_error(exc: CSRFError) -> Response:
+    mark_failed()
     return error_page("csrf_failed", status=400)
 
 
 def _unexpected(exc: Exception) -> Response:
-    request_id = secrets.token_hex(6)
-    log.exception("unhandled error (request %s)", request_id)
-    return Response(
-        render_template(
-            "error.html",
-            message_id="server_error",
-            text=message("server_error"),
-            request_id=request_id,
-        ),
-        status=500,
-    )
+    return unexpected_response()
 
 
 def _refuse_nul_bytes() -> Response | None:
@@ -98,5 +138,6 @@ def _bad_request() -> Response:
 def init_errors(app: Flask) -> None:
     app.before_request(_refuse_nul_bytes)
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(UnavailableError, unavailable_response)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -279,8 +279,12 @@ def _authorize(
         return redirect(url_for(target, i=interaction.id), code=303)
 
     # Issue: the interaction (if any) is used up, so its resume link cannot mint a second code.
-    if interaction is not None and svc.interactions.finish(interaction.id) is None:
-        return error_page("interaction_expired", status=400)
+    if interaction is not None:
+        finished = svc.interactions.finish(interaction.id)
+        if finished is None:
+            return error_page("interaction_expired", status=400)
+        # Should issuing fail (a 503), the browser's retry finds its sign-in again.
+        request_uow().on_rollback(lambda: svc.interactions.save(finished))
     assert session is not None and end_user is not None
     oauth_request.auth_time = session.auth_time
     oauth_request.amr = list(session.amr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import Response
+
 from idp.app import create_app
 from idp.notify import Notifier, TemplateRenderer
 from idp.services import Services
@@ -35,5 +37,10 @@ def test_request_commit_wakes_and_rollback_does_not(
     with app.test_request_context("/"):
         _queue(notifier)
         assert woken == []  # the response is not built yet, nothing committed
-        commit_request_uow(None)
+        commit_request_uow(Response(status=200))
         assert woken == [1]
+
+    with app.test_request_context("/"):
+        _queue(notifier)
+        commit_request_uow(Response(status=503))  # a failed request commits nothing
+    assert woken == [1]

@@ -18,6 +18,12 @@ def test_defaults_follow_the_issue() -> None:
     assert s.tokens.code == 60
     assert s.lockout.max_failures == 5 and s.lockout.lock_seconds == 900
     assert s.password_policy == "nist-800-63b"
+    assert s.redis_timeout == 2.0 and s.database_connect_timeout == 5
+
+
+def test_outage_timeouts_are_read() -> None:
+    s = load_settings({**BASE, "IDP_REDIS_TIMEOUT": "0.25", "IDP_DATABASE_CONNECT_TIMEOUT": "3"})
+    assert s.redis_timeout == 0.25 and s.database_connect_timeout == 3
 
 
 @pytest.mark.parametrize(
@@ -41,6 +47,12 @@ def test_defaults_follow_the_issue() -> None:
         ("IDP_SMTP_SECURITY", "ssl3"),
         ("IDP_ENV", "staging"),
         ("IDP_REDIS_UR", "redis://127.0.0.1"),  # unknown variable: a typo must not pass
+        ("IDP_REDIS_TIMEOUT", "two"),
+        ("IDP_REDIS_TIMEOUT", "0"),  # no timeout would let a hung Redis hold a worker
+        ("IDP_REDIS_TIMEOUT", "nan"),
+        ("IDP_REDIS_TIMEOUT", "inf"),
+        ("IDP_DATABASE_CONNECT_TIMEOUT", "0"),
+        ("IDP_DATABASE_CONNECT_TIMEOUT", "1.5"),
     ],
 )
 def test_bad_value_stops_start_and_names_the_variable(name: str, value: str) -> None:

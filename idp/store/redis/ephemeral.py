@@ -6,14 +6,56 @@ from the server, not from locks that only one process could see.
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from idp.errors import UnavailableError
+
+# Seconds a command may wait for Redis (connect and each reply) before the request
+# gets a 503: a hung server (SIGSTOP, a full network buffer) must not hold a worker.
+DEFAULT_TIMEOUT = 2.0
 
 
-class RedisUnavailableError(ConnectionError):
-    """Redis could not be reached; the message names the (password-free) URL."""
+class RedisUnavailableError(UnavailableError):
+    """Redis could not be reached or did not answer in time; the message names the
+    (password-free) URL."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("redis", detail)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _unavailable_on_error(method: F) -> F:
+    """Turn a refused, dropped or timed-out connection into :class:`RedisUnavailableError`.
+
+    After a failure the store answers "unavailable" at once for ``timeout`` seconds
+    (a small circuit breaker): one request that finds Redis hung waits at most the
+    timeout once, and the requests queued behind it do not each wait it again.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: RedisEphemeralStore, *args: Any, **kwargs: Any) -> Any:
+        if time.monotonic() < self._down_until:
+            raise RedisUnavailableError(f"{self._url}: still failing (retrying shortly)")
+        try:
+            return method(self, *args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            with self._lock:
+                self._down_until = time.monotonic() + self._timeout
+            raise RedisUnavailableError(f"{self._url}: {exc.__class__.__name__}") from exc
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _ttl_ms(ttl: float) -> int:
@@ -54,15 +96,36 @@ class RedisEphemeralStore:
     The client must use ``decode_responses=True`` (values are ``str``).
     """
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "idp:") -> None:
+    def __init__(
+        self, client: redis.Redis, *, prefix: str = "idp:", timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
         self._client = client
         self._prefix = prefix
         self._url = _describe(client)
+        self._timeout = timeout
+        self._down_until = 0.0
+        self._lock = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "idp:") -> RedisEphemeralStore:
-        """Build a client for ``url`` (``redis://host:port/db``) decoding to ``str``."""
-        store = cls(redis.Redis.from_url(url, decode_responses=True), prefix=prefix)
+    def from_url(
+        cls, url: str, *, prefix: str = "idp:", timeout: float = DEFAULT_TIMEOUT
+    ) -> RedisEphemeralStore:
+        """Build a client for ``url`` (``redis://host:port/db``) decoding to ``str``.
+
+        Every connect and reply is bounded by ``timeout`` (``IDP_REDIS_TIMEOUT``).
+        redis-py's default retries three times with backoff, which turns a 2-second
+        timeout into ten; here a refused or dropped connection is retried once, at
+        once (a pooled connection left over from before a Redis restart), and a
+        timeout never.
+        """
+        client = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+        )
+        store = cls(client, prefix=prefix, timeout=timeout)
         store._url = _redact(url)
         return store
 
@@ -72,6 +135,7 @@ class RedisEphemeralStore:
             self._client.ping()
         except redis.RedisError as exc:
             raise RedisUnavailableError(f"Redis at {self._url} is unreachable: {exc}") from exc
+        self._down_until = 0.0
 
     def close(self) -> None:
         """Release pooled connections (the client is unusable afterwards)."""
@@ -80,18 +144,22 @@ class RedisEphemeralStore:
     def _key(self, key: str) -> str:
         return self._prefix + key
 
+    @_unavailable_on_error
     def put(self, key: str, value: str, *, ttl: float) -> None:
         """SET PX: replaces value and TTL in one command."""
         self._client.set(self._key(key), value, px=_ttl_ms(ttl))
 
+    @_unavailable_on_error
     def put_new(self, key: str, value: str, *, ttl: float) -> bool:
         """SET NX PX: the server decides which of several racing callers wins."""
         return bool(self._client.set(self._key(key), value, px=_ttl_ms(ttl), nx=True))
 
+    @_unavailable_on_error
     def get(self, key: str) -> str | None:
         """GET; Redis never returns an expired key."""
         return self._client.get(self._key(key))
 
+    @_unavailable_on_error
     def take(self, key: str) -> str | None:
         """GETDEL: a one-time value (authorization code) can be redeemed only once.
 
@@ -99,12 +167,14 @@ class RedisEphemeralStore:
         """
         return self._client.getdel(self._key(key))
 
+    @_unavailable_on_error
     def delete(self, *keys: str) -> int:
         """DEL; returns how many existed (DEL with no keys is a Redis error)."""
         if not keys:
             return 0
         return int(self._client.delete(*(self._key(k) for k in keys)))
 
+    @_unavailable_on_error
     def hit(self, key: str, *, ttl: float) -> int:
         """MULTI INCR + PEXPIRE NX: the window starts at the first hit and never slides.
 
@@ -123,10 +193,12 @@ class RedisEphemeralStore:
                 raise ValueError(f"cannot count hits on {key!r}: {exc}") from exc
         return int(count)
 
+    @_unavailable_on_error
     def expire(self, key: str, *, ttl: float) -> bool:
         """PEXPIRE: a new deadline for a live key; False when it is absent."""
         return bool(self._client.pexpire(self._key(key), _ttl_ms(ttl)))
 
+    @_unavailable_on_error
     def ttl(self, key: str) -> float | None:
         """PTTL in seconds; None when absent.
 
@@ -140,6 +212,7 @@ class RedisEphemeralStore:
             return math.inf
         return ms / 1000
 
+    @_unavailable_on_error
     def add_member(self, key: str, member: str, *, ttl: float) -> None:
         """SADD + PEXPIRE (only ever lengthened) in one MULTI/EXEC."""
         name = self._key(key)
@@ -150,8 +223,10 @@ class RedisEphemeralStore:
             pipe.pexpire(name, ms, gt=True)
             pipe.execute()
 
+    @_unavailable_on_error
     def members(self, key: str) -> set[str]:
         return {str(m) for m in self._client.smembers(self._key(key))}
 
+    @_unavailable_on_error
     def remove_member(self, key: str, member: str) -> bool:
         return bool(self._client.srem(self._key(key), member))

@@ -9,9 +9,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, exc, inspect
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
+from idp.errors import UnavailableError
 from idp.settings import PROJECT_ROOT
 
 from .repositories import UnitOfWork
@@ -23,12 +25,60 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached or has no schema; the message says what to do."""
 
 
-def make_engine(url: str) -> Engine:
+# SQLite errors that mean "try again later", not a bug or a missing schema.
+_SQLITE_OUTAGES = ("database is locked", "unable to open database", "disk i/o error")
+
+
+def _outage(context: ExceptionContext) -> UnavailableError | None:
+    """The :class:`UnavailableError` a driver error stands for, if it is an outage.
+
+    PostgreSQL: a refused, dropped or timed-out connection (``OperationalError``,
+    ``InterfaceError``, or anything SQLAlchemy calls a disconnect). SQLite: a file
+    that is locked past the busy timeout or cannot be opened; "no such table" stays
+    what it is (a database that was never migrated is not an outage).
+    """
+    if context.is_pre_ping:
+        # A pooled connection that died (the server restarted): SQLAlchemy drops it
+        # and connects afresh; only if that fails too is it an outage.
+        return None
+    error = context.sqlalchemy_exception
+    if context.dialect is not None and context.dialect.name == "sqlite":
+        text = str(context.original_exception).lower()
+        if isinstance(error, exc.OperationalError) and any(m in text for m in _SQLITE_OUTAGES):
+            return UnavailableError("database", text)
+        return None
+    if context.is_disconnect or isinstance(error, exc.OperationalError | exc.InterfaceError):
+        name = context.original_exception.__class__.__name__
+        return UnavailableError("database", name)
+    return None
+
+
+def _translate_outages(engine: Engine) -> None:
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        outage = _outage(context)
+        if outage is not None:
+            # Raised from the hook, SQLAlchemy still invalidates the dead connection
+            # (the pool reconnects when the server is back), then raises this instead.
+            raise outage from context.original_exception
+
+
+def make_engine(url: str, *, connect_timeout: int = 5) -> Engine:
     """Create the engine; SQLite gets foreign keys on and a busy timeout.
 
     SQLite ignores foreign keys unless told, and without a busy timeout two
     requests writing at once fail with "database is locked" instead of waiting.
+    PostgreSQL gets ``connect_timeout`` (``IDP_DATABASE_CONNECT_TIMEOUT``) and the
+    same bound on waiting for a pooled connection, so an unreachable server makes
+    a 503 in seconds rather than a worker stuck for the kernel's TCP timeout.
+    Outages surface as :class:`~idp.errors.UnavailableError` either way.
     """
+    engine = _make_engine(url, connect_timeout)
+    _translate_outages(engine)
+    return engine
+
+
+def _make_engine(url: str, connect_timeout: int) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -43,7 +93,14 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=connect_timeout,
+        connect_args={"connect_timeout": connect_timeout},
+    )
 
 
 class Database:
@@ -54,14 +111,31 @@ class Database:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
-        return cls(make_engine(url))
+    def from_url(cls, url: str, *, connect_timeout: int = 5) -> Database:
+        return cls(make_engine(url, connect_timeout=connect_timeout))
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
-        """Commit on success, roll back on any exception: nothing half-written."""
-        with self._sessions.begin() as session:
-            yield UnitOfWork(session)
+        """Commit on success, roll back on any exception: nothing half-written.
+
+        When the transaction does not commit (the body raised, or the commit itself
+        failed) the unit of work's ``on_rollback`` steps run, newest first, so that
+        ephemeral writes made for it (a code taken, a marker set) are undone too.
+        """
+        uow: UnitOfWork | None = None
+        try:
+            with self._sessions.begin() as session:
+                uow = UnitOfWork(session)
+                yield uow
+        except exc.TimeoutError as error:
+            # No pooled connection freed up in time: the database is saturated or gone.
+            if uow is not None:
+                uow.run_rollback_steps()
+            raise UnavailableError("database", "no connection available") from error
+        except BaseException:
+            if uow is not None:
+                uow.run_rollback_steps()
+            raise
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -32,6 +32,9 @@ from . import models as m
 
 ERROR_MAX = 200
 
+# outbox_messages.id is INTEGER (signed 32-bit on PostgreSQL).
+MAX_MESSAGE_PK = 2**31 - 1
+
 
 class OutboxStatus(StrEnum):
     PENDING = "pending"
@@ -239,6 +242,10 @@ class OutboxRepository:
     # --- reading (development outbox page, operators) ----------------------------------------
 
     def get(self, message_pk: int) -> OutboxRecord | None:
+        # The id column is a 32-bit INTEGER: PostgreSQL refuses a larger number outright
+        # ("integer out of range", a 500), where it simply names no message.
+        if not 0 < message_pk <= MAX_MESSAGE_PK:
+            return None
         row = self._s.get(m.OutboxMessage, message_pk)
         return None if row is None else _record(row)
 

@@ -6,9 +6,10 @@ one transaction (security invariant 9). Reads return frozen records.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -40,6 +41,8 @@ from .invitations import InvitationRepository
 from .outbox import OutboxRepository
 from .portal_links import PortalLinkRepository
 from .security_answers import SecurityAnswerRepository
+
+_log = logging.getLogger("idp.store")
 
 
 class DuplicateError(Exception):
@@ -651,10 +654,17 @@ class AuditLog:
 
 
 class UnitOfWork:
-    """Every repository over one session, so one transaction covers them all."""
+    """Every repository over one session, so one transaction covers them all.
+
+    Ephemeral writes cannot join the SQL transaction. A step that made one before
+    the commit registers its undo with :meth:`on_rollback` (a taken authorization
+    code is put back), so that a request that commits nothing also leaves nothing
+    behind that a retry would trip over (security invariant 10).
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._rollback_steps: list[Callable[[], None]] = []
         self.accounts = AccountRepository(session)
         self.portals = PortalRepository(session)
         self.clients = ClientRepository(session)
@@ -669,3 +679,16 @@ class UnitOfWork:
         self.enrollments = EnrollmentRepository(session)
         self.candidates = CandidateRepository(session)
         self.credentials = CredentialRepository(session)
+
+    def on_rollback(self, step: Callable[[], None]) -> None:
+        """Run ``step`` if this transaction ends without committing."""
+        self._rollback_steps.append(step)
+
+    def run_rollback_steps(self) -> None:
+        """Undo, newest first; each step is best effort (its store may be the one down)."""
+        steps, self._rollback_steps = self._rollback_steps, []
+        for step in reversed(steps):
+            try:
+                step()
+            except Exception as error:  # one line, not a traceback: the outage is known
+                _log.warning("rollback step failed: %s", error.__class__.__name__)

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from idp.errors import UnavailableError
 from idp.store.memory.ephemeral import _INT64_MAX, _INT64_MIN, _REDIS_INT, _ttl_ms
 
 _SCHEMA = (
@@ -43,13 +44,16 @@ _SCHEMA = (
 BUSY_TIMEOUT = 5.0
 
 
-class SqliteUnavailableError(ConnectionError):
+class SqliteUnavailableError(UnavailableError):
     """The ephemeral SQLite file cannot be opened or written; the message names it.
 
-    A ``ConnectionError``, like Redis being down: the store is unavailable (the
-    file is gone, the disk is full, another process held the write lock longer
-    than the busy timeout), which is not the caller's fault.
+    An :class:`~idp.errors.UnavailableError`, like Redis being down: the store is
+    unavailable (the file is gone, the disk is full, another process held the write
+    lock longer than the busy timeout), which is not the caller's fault: a 503.
     """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("ephemeral store", detail)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -1,0 +1,154 @@
+"""Private Redis and PostgreSQL servers for fault tests: started on a free port, then
+killed, frozen or restarted by the test, never the machine's shared servers.
+
+``OwnRedis`` runs ``redis-server`` without persistence; ``kill`` (SIGKILL) is a
+crash, ``freeze``/``thaw`` (SIGSTOP/SIGCONT) a hung server that still accepts TCP
+connections but never answers, ``start`` brings it back on the same port.
+``OwnPostgres`` is a throwaway cluster made with ``initdb`` as the ``postgres``
+user (initdb refuses root), stopped and started with ``pg_ctl``.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+HAVE_POSTGRES = shutil.which("initdb") is not None and shutil.which("pg_ctl") is not None
+HAVE_REDIS = shutil.which("redis-server") is not None
+
+needs_postgres = pytest.mark.skipif(
+    not HAVE_POSTGRES, reason="needs PostgreSQL's initdb and pg_ctl to start a private cluster"
+)
+needs_redis = pytest.mark.skipif(not HAVE_REDIS, reason="needs redis-server")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_listening(port: int, *, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+@dataclass
+class OwnRedis:
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _wait_listening(self.port)
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, connections reset, the port refuses until :meth:`start`."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def freeze(self) -> None:
+        """A hung server: connections are accepted by the kernel but never answered."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+        self.kill()
+
+
+@contextmanager
+def own_redis() -> Iterator[OwnRedis]:
+    workdir = Path(tempfile.mkdtemp(prefix="idp-redis-"))
+    server = OwnRedis(port=free_port(), workdir=workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass
+class OwnPostgres:
+    data: Path
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://idp@127.0.0.1:{self.port}/postgres"
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", "pg_ctl", "-D", str(self.data), *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.data.parent} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._pg_ctl("-o", options, "-l", str(self.log), "-w", "start")
+
+    def stop(self) -> None:
+        self._pg_ctl("-m", "fast", "-w", "stop")
+
+
+@contextmanager
+def own_postgres() -> Iterator[OwnPostgres]:
+    base = Path(tempfile.mkdtemp(prefix="idp-pg-"))
+    postgres = pwd.getpwnam("postgres")
+    os.chown(base, postgres.pw_uid, postgres.pw_gid)
+    server = OwnPostgres(data=base / "data", port=free_port(), log=base / "server.log")
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", "initdb", "-D", str(server.data), "-U", "idp"]
+        + ["--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", "pg_ctl", "-D", str(server.data)]
+            + ["-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(base, ignore_errors=True)
