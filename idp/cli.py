@@ -491,6 +491,12 @@ def clients() -> None:
     is_flag=True,
     help="Only for an OpenID certification client: PKCE not required.",
 )
+@click.option(
+    "--require-mfa",
+    is_flag=True,
+    help="Sign-ins for this client need a second factor (authenticator app, passkey, "
+    "recovery code); accounts without one are refused.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def clients_add(
     name: str,
@@ -505,6 +511,7 @@ def clients_add(
     auth_method: str,
     client_credentials: bool,
     pkce_optional: bool,
+    require_mfa: bool,
     as_json: bool,
 ) -> None:
     from idp.oidc.claims import API_SCOPES, REGISTRABLE_SCOPES
@@ -555,6 +562,7 @@ def clients_add(
                 id_token_signed_response_alg=id_token_alg,
                 first_party=first_party,
                 pkce_required=not pkce_optional,
+                require_mfa=require_mfa,
                 portal_id=portal_id,
             ),
             secret_hash=secret_hash(secret) if secret else None,
@@ -582,6 +590,7 @@ def clients_list(as_json: bool) -> None:
                 "scope": c.scope,
                 "subject_type": c.subject_type,
                 "pkce_required": c.pkce_required,
+                "require_mfa": c.require_mfa,
             }
             for c in uow.clients.list()
         ]

@@ -75,6 +75,8 @@ class ClientRecord:
     id_token_signed_response_alg: str
     first_party: bool
     pkce_required: bool
+    # The portal asks for a second factor: no code for a password-only sign-in (issue 9).
+    require_mfa: bool = False
 
     @property
     def is_public(self) -> bool:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from idp.clock import Clock
+from idp.flows.authn.flow import AuthnFlow
 from idp.flows.credentials import CredentialRules
 from idp.flows.devices import DeviceCookies
 from idp.flows.first_signin import FirstSigninFlow
 from idp.flows.lockout import CredentialLockout
 from idp.flows.login import LoginFlow
 from idp.flows.methods.password import PasswordHashing
+from idp.flows.store import FlowStore
 from idp.notify import Dispatcher, DispatchWorker, Notifier
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore
@@ -40,6 +42,8 @@ class Services:
     login: LoginFlow
     credentials: CredentialRules
     first_signin: FirstSigninFlow
+    flows: FlowStore
+    authn: AuthnFlow
     throttle: Throttle
     notifier: Notifier
     dispatcher: Dispatcher

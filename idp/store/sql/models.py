@@ -154,6 +154,8 @@ class Client(Base):
     # Certification clients only: the OpenID conformance suite's Basic plan runs
     # without PKCE. Everyone else keeps PKCE S256 required.
     pkce_required: Mapped[bool] = mapped_column(Boolean, default=True)
+    # No code for a sign-in without a second factor (issue 9; migration 0010).
+    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 

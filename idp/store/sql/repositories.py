@@ -29,6 +29,7 @@ from idp.records import (
     PortalRecord,
     RefreshTokenRecord,
 )
+from idp.store.usernames import username_key
 
 from . import audit_chain, audit_search
 from . import models as m
@@ -44,11 +45,6 @@ from .security_answers import SecurityAnswerRepository
 
 class DuplicateError(Exception):
     """A unique value (user ID, slug, client_id) is already taken."""
-
-
-def username_key(username: str) -> str:
-    """User IDs are unique case-insensitively (DESIGN.md)."""
-    return username.strip().casefold()
 
 
 # --- conversions ---------------------------------------------------------------------------
@@ -303,6 +299,7 @@ class NewClient:
     id_token_signed_response_alg: str = "RS256"
     first_party: bool = False
     pkce_required: bool = True
+    require_mfa: bool = False
     portal_id: int | None = None
     client_id: str | None = None
 
@@ -328,6 +325,7 @@ class ClientRepository:
             id_token_signed_response_alg=row.id_token_signed_response_alg,
             first_party=row.first_party,
             pkce_required=row.pkce_required,
+            require_mfa=bool(row.require_mfa),
         )
 
     def add(self, new: NewClient, *, secret_hash: str | None, now: datetime) -> ClientRecord:
@@ -346,6 +344,7 @@ class ClientRepository:
             id_token_signed_response_alg=new.id_token_signed_response_alg,
             first_party=new.first_party,
             pkce_required=new.pkce_required,
+            require_mfa=new.require_mfa,
             created_at=now,
         )
         self._s.add(row)
