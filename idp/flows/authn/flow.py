@@ -28,7 +28,7 @@ activation links the practice only once the patient is fully signed in) passes a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -98,6 +98,17 @@ class Authenticated:
     continuation: Mapping[str, Any] = field(default_factory=dict)
     device_cookie: str | None = None
     persistent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FactorCheck:
+    """What one second-factor submission came to (for sign-in, recovery, step-up)."""
+
+    verified: Verified | None = None
+    account: AccountRecord | None = None
+    auth_time: int = 0
+    locked: bool = False
+    expired: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,80 +267,115 @@ class AuthnFlow:
         record = self._flows.load(flow_id, KIND, {AuthnState.SECOND_FACTOR}, binding=binding)
         if record is None:
             return Render("second_factor_expired", 400, ("second_factor_expired",))
-        account_id = int(record.context["account_id"])
         factors = list(record.context.get("factors", []))
-        key = str(record.context["username_key"])
+
+        def finish(uow: Any, account: AccountRecord, verified: Verified, now: datetime) -> bool:
+            # Single use: of two concurrent right codes, one finishes the sign-in.
+            taken = self._flows.finish(record.id, KIND, {AuthnState.SECOND_FACTOR}, binding=binding)
+            return taken is not None
+
+        check = self.check_second_factor(
+            int(record.context["account_id"]),
+            form,
+            flow_id=record.id,
+            meta=meta,
+            source="sign_in",
+            device_cookie=device_cookie,
+            then=finish,
+        )
+        if check.expired:
+            return Render("second_factor_expired", 400, ("second_factor_expired",))
+        if check.verified is None or check.account is None:
+            message_id = "account_locked" if check.locked else "second_factor_wrong_code"
+            return Render(SECOND_FACTOR_VIEW, 401, (message_id,), {"factors": factors})
+        MACHINE.check(AuthnState.SECOND_FACTOR, AuthnState.DONE)
+        amr = tuple(dict.fromkeys(("pwd", *check.verified.amr, "mfa")))
+        return Done(
+            Authenticated(
+                _issue(
+                    account_id=check.account.id,
+                    subject=check.account.subject,
+                    amr=amr,
+                    acr=ACR_MFA,
+                    auth_time=check.auth_time,
+                ),
+                interaction_id=record.interaction_id,
+                continuation=dict(record.context.get("continuation") or {}),
+                device_cookie=record.context.get("device_cookie"),
+                persistent=bool(record.context.get("persistent")),
+            )
+        )
+
+    def check_second_factor(
+        self,
+        account_id: int,
+        form: Mapping[str, str],
+        *,
+        flow_id: str,
+        meta: RequestMeta,
+        source: str,
+        then: Callable[[Any, AccountRecord, Verified, datetime], bool],
+        device_cookie: str | None = None,
+    ) -> FactorCheck:
+        """reserve -> verify -> count, for any second factor, in one transaction.
+
+        Sign-in, password recovery and step-up share it, so a code guessed in one place
+        counts in all (the user ID's counter, or this browser's device counter). On
+        success ``then(tx, account, verified, now)`` makes the caller's change in the
+        same transaction and answers whether it still could (False: the flow was used
+        up meanwhile); the success hooks follow (audit, notify, reset lockout).
+        """
+        with self._db.transaction() as uow:
+            account = uow.accounts.by_id(account_id)
+        if account is None or not account.is_active:
+            return FactorCheck(expired=True)
         devices = self._lockout.devices
-        username = str(record.context["username"])
-        device = devices.device_for(device_cookie, username) if devices else None
-        reservation = self._lockout.reserve(key, device=device)
+        device = devices.device_for(device_cookie, account.username) if devices else None
+        reservation = self._lockout.reserve(username_key(account.username), device=device)
         try:
             if reservation.locked:
-                return Render(SECOND_FACTOR_VIEW, 401, ("account_locked",), {"factors": factors})
+                return FactorCheck(locked=True)
             with self._db.transaction() as uow:
                 now = self._clock()
-                account = uow.accounts.by_id(account_id)
-                if account is None or not account.is_active:
-                    self._flows.discard(record.id)
-                    return Render("second_factor_expired", 400, ("second_factor_expired",))
                 facts = AccountFacts(account.id, uow.credentials.kinds(account.id))
-                verdict = self._verify(facts, form, uow, record.id, now)
+                verdict = self._verify(facts, form, uow, flow_id, now)
                 if isinstance(verdict, Verified):
-                    taken = self._flows.finish(
-                        record.id, KIND, {AuthnState.SECOND_FACTOR}, binding=binding
-                    )
-                    if taken is None:  # a concurrent submission finished it first
-                        return Render("second_factor_expired", 400, ("second_factor_expired",))
-                    MACHINE.check(AuthnState.SECOND_FACTOR, AuthnState.DONE)
-                    left = uow.credentials.recovery_codes_left(account.id)
+                    if not then(uow, account, verdict, now):
+                        return FactorCheck(expired=True)
                     ctx = SuccessContext(
                         tx=uow,
                         account=account,
                         meta=meta,
                         now=now,
-                        event="login",
+                        event="login" if source == "sign_in" else "second_factor_verified",
                         details={
-                            "reason": "signed_in",
+                            "reason": "signed_in" if source == "sign_in" else source,
                             "method": verdict.method,
-                            "recovery_codes_left": left,
+                            "recovery_codes_left": uow.credentials.recovery_codes_left(account.id),
                         },
                         settle=[lambda: self._lockout.succeeded(reservation)],
                     )
                     run_hooks(self._hooks, ctx)
-                    amr = tuple(dict.fromkeys(("pwd", *verdict.amr, "mfa")))
-                    return Done(
-                        Authenticated(
-                            _issue(
-                                account_id=account.id,
-                                subject=account.subject,
-                                amr=amr,
-                                acr=ACR_MFA,
-                                auth_time=int(now.timestamp()),
-                            ),
-                            interaction_id=record.interaction_id,
-                            continuation=dict(record.context.get("continuation") or {}),
-                            device_cookie=record.context.get("device_cookie"),
-                            persistent=bool(record.context.get("persistent")),
-                        )
+                    return FactorCheck(
+                        verified=verdict, account=account, auth_time=int(now.timestamp())
                     )
                 reason = verdict.reason.value if isinstance(verdict, Failed) else "malformed"
                 locked = self._lockout.failed(
-                    uow, reservation, account, meta=meta, now=now, source="second_factor"
+                    uow, reservation, account, meta=meta, now=now, source=source
                 )
                 uow.audit.record(
                     AuditEntry(
-                        type="login",
+                        type="login" if source == "sign_in" else "second_factor_verified",
                         outcome="failure",
                         actor=account.subject,
                         subject=account.subject,
                         ip=meta.ip,
                         user_agent=meta.user_agent,
-                        details={"reason": f"second_factor_{reason}"},
+                        details={"reason": f"second_factor_{reason}", "via": source},
                     ),
                     now=now,
                 )
-            message_id = "account_locked" if locked else "second_factor_wrong_code"
-            return Render(SECOND_FACTOR_VIEW, 401, (message_id,), {"factors": factors})
+            return FactorCheck(locked=locked)
         finally:
             self._lockout.release(reservation)
 
