@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.clock import Clock, system_clock
 from idp.flows.authn.flow import AuthnFlow
+from idp.flows.authn.step_up import StepUp
 from idp.flows.credentials import CredentialRules
 from idp.flows.devices import DeviceCookies
 from idp.flows.first_signin import FirstSigninFlow
@@ -150,6 +151,16 @@ def build_services(
         ),
         RecoveryCodeMethod(),
     )
+    authn = AuthnFlow(
+        db=db,
+        flows=flows,
+        login=login,
+        first_signin=first_signin,
+        lockout=lockout,
+        methods=second_factors,
+        clock=clock,
+        notify=notifier.email,
+    )
     return Services(
         settings=settings,
         db=db,
@@ -177,16 +188,8 @@ def build_services(
         credentials=credentials,
         first_signin=first_signin,
         flows=flows,
-        authn=AuthnFlow(
-            db=db,
-            flows=flows,
-            login=login,
-            first_signin=first_signin,
-            lockout=lockout,
-            methods=second_factors,
-            clock=clock,
-            notify=notifier.email,
-        ),
+        authn=authn,
+        step_up=StepUp(authn=authn, lockout=lockout, hashing=hashing),
         throttle=throttle,
         notifier=notifier,
         dispatcher=dispatcher,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from idp.clock import Clock
 from idp.flows.authn.flow import AuthnFlow
+from idp.flows.authn.step_up import StepUp
 from idp.flows.credentials import CredentialRules
 from idp.flows.devices import DeviceCookies
 from idp.flows.first_signin import FirstSigninFlow
@@ -44,6 +45,7 @@ class Services:
     first_signin: FirstSigninFlow
     flows: FlowStore
     authn: AuthnFlow
+    step_up: StepUp
     throttle: Throttle
     notifier: Notifier
     dispatcher: Dispatcher
