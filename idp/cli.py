@@ -347,8 +347,15 @@ def portals() -> None:
     help='Never name this practice in "you already have an account" emails '
     "(being its patient is itself sensitive).",
 )
+@click.option(
+    "--require-mfa",
+    is_flag=True,
+    help="Every client of this practice needs a second factor at sign-in.",
+)
 @click.option("--json", "as_json", is_flag=True)
-def portals_add(name: str, slug: str | None, hide_from_account_emails: bool, as_json: bool) -> None:
+def portals_add(
+    name: str, slug: str | None, hide_from_account_emails: bool, require_mfa: bool, as_json: bool
+) -> None:
     from sqlalchemy import update
 
     from idp.store.sql import models
@@ -363,16 +370,21 @@ def portals_add(name: str, slug: str | None, hide_from_account_emails: bool, as_
     try:
         with _db(_settings()) as database, database.transaction() as uow:
             portal = uow.portals.add(slug=slug, name=name, now=_now())
-            if hide_from_account_emails:
-                # PortalRepository.add takes no such option yet; same transaction.
+            if hide_from_account_emails or require_mfa:
+                # PortalRepository.add takes no such options yet; same transaction.
                 uow.session.execute(
                     update(models.Portal)
                     .where(models.Portal.id == portal.id)
-                    .values(listed_in_account_emails=False)
+                    .values(
+                        listed_in_account_emails=not hide_from_account_emails,
+                        require_mfa=require_mfa,
+                    )
                 )
     except DuplicateError:
         _fail(f"a portal with slug {slug!r} already exists")
     data: dict[str, Any] = {"slug": portal.slug, "name": portal.name}
+    if require_mfa:
+        data["require_mfa"] = True
     if hide_from_account_emails:
         data["listed_in_account_emails"] = False
     _emit(data, as_json, f"portal {portal.slug} added")

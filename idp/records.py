@@ -57,6 +57,8 @@ class PortalRecord:
     id: int
     slug: str
     name: str
+    # Every client of the practice requires a second factor (issue 9).
+    require_mfa: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,11 @@ class ClientRecord:
     @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
+
+    @property
+    def mfa_required(self) -> bool:
+        """The client, or the practice that owns it, asks for a second factor."""
+        return self.require_mfa or (self.portal is not None and self.portal.require_mfa)
 
     @property
     def allowed_scopes(self) -> frozenset[str]:

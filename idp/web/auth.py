@@ -109,7 +109,7 @@ def mfa_required_for(interaction: Interaction | None) -> bool:
     if second_factor_requested(interaction.params.get("acr_values")):
         return True
     client = request_uow().clients.by_client_id(interaction.client_id)
-    return bool(client is not None and client.require_mfa)
+    return bool(client is not None and client.mfa_required)
 
 
 PARKED_FLOW = "idp_authn_flow"

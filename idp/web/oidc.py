@@ -270,7 +270,7 @@ def _authorize(
             consent_done=bool(interaction and interaction.consent_done),
             needs_second_factor=session is not None
             and "mfa" not in session.amr
-            and (client.require_mfa or second_factor_requested(params.get("acr_values"))),
+            and (client.mfa_required or second_factor_requested(params.get("acr_values"))),
         ),
         now,
     )

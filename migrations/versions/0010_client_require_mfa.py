@@ -1,4 +1,4 @@
-"""per-client "require a second factor" setting (issue 9)
+"""per-client and per-portal "require a second factor" settings (issue 9)
 
 Revision ID: 0010
 Revises: 0008
@@ -17,12 +17,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("clients") as batch:
-        batch.add_column(
-            sa.Column("require_mfa", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    for table in ("clients", "portals"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(
+                sa.Column("require_mfa", sa.Boolean(), nullable=False, server_default=sa.false())
+            )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("clients") as batch:
-        batch.drop_column("require_mfa")
+    for table in ("portals", "clients"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("require_mfa")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from idp.policies.assurance import ACR_MFA
+from idp.store.sql import models
 from idp.store.usernames import username_key
 
 from ..conftest import PASSWORD, Factory
@@ -215,3 +217,19 @@ def test_a_silent_request_for_mfa_gets_login_required(oidc: OIDCActions, factory
 
 def test_discovery_lists_acr_values(oidc: OIDCActions) -> None:
     assert oidc.discovery()["acr_values_supported"] == [ACR_MFA]
+
+
+def test_a_practice_requiring_mfa_covers_its_clients(
+    oidc: OIDCActions, factory: Factory, client: FlaskClient, services
+) -> None:
+    factory.account()
+    with services.db.transaction() as uow:
+        portal = uow.portals.add(slug="strict", name="Strict Practice", now=services.clock())
+        uow.session.execute(
+            update(models.Portal).where(models.Portal.id == portal.id).values(require_mfa=True)
+        )
+    rp = factory.client(first_party=True, portal_id=portal.id)
+    assert rp.mfa_required and not rp.require_mfa
+    refused = _login(client, oidc.authorize(oidc.request(rp)).headers["Location"])
+    assert refused.status_code == 403
+    assert 'data-message-id="mfa_enrolment_required"' in refused.text

@@ -66,7 +66,13 @@ def _person(row: m.Person | None) -> PersonRecord | None:
 
 
 def _portal(row: m.Portal | None) -> PortalRecord | None:
-    return None if row is None else PortalRecord(id=row.id, slug=row.slug, name=row.name)
+    return (
+        None
+        if row is None
+        else PortalRecord(
+            id=row.id, slug=row.slug, name=row.name, require_mfa=bool(row.require_mfa)
+        )
+    )
 
 
 # --- accounts ------------------------------------------------------------------------------
