@@ -19,6 +19,7 @@ from idp.flows.login import AddressLimit, LoginFlow
 from idp.flows.methods.password import PasswordHashing
 from idp.flows.methods.recovery_codes import RecoveryCodeMethod
 from idp.flows.methods.totp import TotpMethod
+from idp.flows.methods.webauthn import WebAuthnMethod
 from idp.flows.store import FlowStore
 from idp.messages import message
 from idp.notify import (
@@ -150,6 +151,9 @@ def build_services(
             issuer_name=settings.service_name,
         ),
         RecoveryCodeMethod(),
+        WebAuthnMethod(
+            issuer=settings.issuer, service_name=settings.service_name, ephemeral=ephemeral
+        ),
     )
     authn = AuthnFlow(
         db=db,

@@ -193,8 +193,10 @@ def second_factor() -> BaseResponse:
         return authn_response(svc.authn.second_factor_page(flow_id, binding=flow_binding()))
     method = request.form.get("method", "totp")
     form = {
-        "method": method if method in ("totp", "recovery_code") else "",
+        "method": method if method in ("totp", "recovery_code", "webauthn") else "",
         "code": field(request.form, "code", limit=64),
+        # A passkey's response (PublicKeyCredential.toJSON()); the method bounds its size.
+        "credential": (request.form.get("credential") or "")[:MAX_PASSKEY_RESPONSE],
     }
     return authn_response(
         svc.authn.second_factor(
@@ -207,6 +209,9 @@ def second_factor() -> BaseResponse:
     )
 
 
+MAX_PASSKEY_RESPONSE = 16 * 1024
+
+
 def _render_second_factor(outcome: Render) -> Response:
     factors = list(outcome.fields.get("factors", []))
     wanted = request.values.get("method")
@@ -216,6 +221,8 @@ def _render_second_factor(outcome: Render) -> Response:
             "login_second_factor.html",
             method="recovery_code" if use_recovery else "totp",
             can_toggle="totp" in factors and "recovery_code" in factors,
+            has_code="totp" in factors or "recovery_code" in factors,
+            webauthn_options=outcome.fields.get("webauthn_options"),
             message_id=outcome.message_id,
         ),
         status=outcome.status,

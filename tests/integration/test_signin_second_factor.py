@@ -233,3 +233,57 @@ def test_a_practice_requiring_mfa_covers_its_clients(
     refused = _login(client, oidc.authorize(oidc.request(rp)).headers["Location"])
     assert refused.status_code == 403
     assert 'data-message-id="mfa_enrolment_required"' in refused.text
+
+
+def test_a_passkey_is_a_second_factor(
+    oidc: OIDCActions, factory: Factory, client: FlaskClient, services
+) -> None:
+    import html
+    from urllib.parse import urlsplit
+
+    from idp.flows.methods.base import AccountFacts
+    from idp.flows.methods.webauthn import WebAuthnMethod
+
+    from ..mfa.soft_authenticator import SoftAuthenticator
+
+    account = factory.account()
+    issuer = services.settings.issuer
+    method = WebAuthnMethod(
+        issuer=issuer, service_name="Patient Sign-in", ephemeral=services.ephemeral
+    )
+    phone = SoftAuthenticator(origin=issuer, rp_id=urlsplit(issuer).hostname or "")
+    with services.db.transaction() as uow:
+        options = method.registration_options(
+            AccountFacts(account.id, frozenset()),
+            user_name="alice",
+            display_name="Alice",
+            flow_id="reg",
+            tx=uow,
+            now=services.clock(),
+        )
+    with services.db.transaction() as uow:
+        method.register(
+            AccountFacts(account.id, frozenset()),
+            phone.create(options),
+            label="Phone",
+            flow_id="reg",
+            tx=uow,
+            now=services.clock(),
+        )
+    rp = factory.client(first_party=True)
+    req = oidc.request(rp)
+    parked = _login(client, oidc.authorize(req).headers["Location"])
+    assert parked.headers["Location"] == "/login/second-factor"
+    page = client.get("/login/second-factor")
+    assert 'name="code"' not in page.text  # nothing to type: a passkey only
+    found = re.search(r'data-webauthn-options="([^"]+)"', page.text)
+    assert found, page.text
+    answer = phone.get(html.unescape(found.group(1)))
+    done = client.post(
+        "/login/second-factor",
+        data={"method": "webauthn", "credential": answer, "csrf_token": csrf_token(page.text)},
+    )
+    assert done.status_code == 303, done.text
+    claims = _code_and_token(oidc, rp, req, done)
+    assert claims["acr"] == ACR_MFA
+    assert claims["amr"] == ["pwd", "hwk", "user", "mfa"]

@@ -142,6 +142,8 @@ class AuthnFlow:
         self._first_signin = first_signin
         self._lockout = lockout
         self._methods = tuple(methods)
+        # Passkeys also need options (a challenge) on the page that asks for them.
+        self._passkeys: Any = next((m for m in self._methods if m.id == "webauthn"), None)
         self._clock = clock
         self._hooks: tuple[Hook, ...] = (
             AuditHook(),
@@ -252,7 +254,18 @@ class AuthnFlow:
         record = self._flows.load(flow_id, KIND, {AuthnState.SECOND_FACTOR}, binding=binding)
         if record is None:
             return Render("second_factor_expired", 400, ("second_factor_expired",))
-        return Render(SECOND_FACTOR_VIEW, 200, (), {"factors": record.context.get("factors", [])})
+        factors = list(record.context.get("factors", []))
+        return Render(SECOND_FACTOR_VIEW, 200, (), self._page_fields(record.id, record, factors))
+
+    def _page_fields(self, flow_id: str, record: Any, factors: list[str]) -> dict[str, Any]:
+        """What the page offers: the code form, and a passkey's request options."""
+        fields: dict[str, Any] = {"factors": factors}
+        if "webauthn" in factors and self._passkeys is not None:
+            with self._db.transaction() as uow:
+                fields["webauthn_options"] = self._passkeys.authentication_options(
+                    account_id=int(record.context["account_id"]), flow_id=flow_id, tx=uow
+                )
+        return fields
 
     def second_factor(
         self,
@@ -287,7 +300,12 @@ class AuthnFlow:
             return Render("second_factor_expired", 400, ("second_factor_expired",))
         if check.verified is None or check.account is None:
             message_id = "account_locked" if check.locked else "second_factor_wrong_code"
-            return Render(SECOND_FACTOR_VIEW, 401, (message_id,), {"factors": factors})
+            return Render(
+                SECOND_FACTOR_VIEW,
+                401,
+                (message_id,),
+                self._page_fields(record.id, record, factors),
+            )
         MACHINE.check(AuthnState.SECOND_FACTOR, AuthnState.DONE)
         amr = tuple(dict.fromkeys(("pwd", *check.verified.amr, "mfa")))
         return Done(
