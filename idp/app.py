@@ -10,12 +10,18 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.clock import Clock, system_clock
+from idp.flows.authn.flow import AuthnFlow
+from idp.flows.authn.step_up import StepUp
 from idp.flows.credentials import CredentialRules
 from idp.flows.devices import DeviceCookies
 from idp.flows.first_signin import FirstSigninFlow
 from idp.flows.lockout import CredentialLockout
 from idp.flows.login import AddressLimit, LoginFlow
 from idp.flows.methods.password import PasswordHashing
+from idp.flows.methods.recovery_codes import RecoveryCodeMethod
+from idp.flows.methods.totp import TotpMethod
+from idp.flows.methods.webauthn import WebAuthnMethod
+from idp.flows.store import FlowStore
 from idp.messages import message
 from idp.notify import (
     DevelopmentOutbox,
@@ -43,6 +49,7 @@ from idp.store.interactions import InteractionStore
 from idp.store.interfaces import EphemeralStore
 from idp.store.memory import MemoryEphemeralStore
 from idp.store.redis import RedisEphemeralStore
+from idp.store.secret_box import SecretBox
 from idp.store.sessions import SSOSessionStore
 from idp.store.sql.candidates import claim_matching_secret
 from idp.store.sql.database import Database
@@ -123,6 +130,46 @@ def build_services(
         settings.secret_key, max_age=settings.lockout.device_cookie_days * 86400
     )
     lockout = CredentialLockout(attempts, rules, notifier, devices)
+    login = LoginFlow(
+        db=db,
+        hashing=hashing,
+        lockout=lockout,
+        clock=clock,
+        throttle=throttle,
+        address_limit=AddressLimit(
+            failures=address_failure_budget(
+                rules,
+                accounts=settings.lockout.accounts_per_address,
+                ceiling=settings.accounts.ip_failure_limit,
+            ),
+            window=settings.accounts.ip_failure_window,
+        ),
+        temporary_password_ttl=settings.accounts.temporary_password_ttl,
+    )
+    first_signin = FirstSigninFlow(db=db, hashing=hashing, rules=credentials, clock=clock)
+    flows = FlowStore(ephemeral, clock)
+    # Second factors at sign-in, in the order a submission is offered to them.
+    second_factors = (
+        TotpMethod(
+            box=SecretBox.from_secret_key(settings.secret_key),
+            ephemeral=ephemeral,
+            issuer_name=settings.service_name,
+        ),
+        RecoveryCodeMethod(),
+        WebAuthnMethod(
+            issuer=settings.issuer, service_name=settings.service_name, ephemeral=ephemeral
+        ),
+    )
+    authn = AuthnFlow(
+        db=db,
+        flows=flows,
+        login=login,
+        first_signin=first_signin,
+        lockout=lockout,
+        methods=second_factors,
+        clock=clock,
+        notify=notifier.email,
+    )
     services = Services(
         settings=settings,
         db=db,
@@ -146,24 +193,12 @@ def build_services(
         attempts=attempts,
         lockout=lockout,
         devices=devices,
-        login=LoginFlow(
-            db=db,
-            hashing=hashing,
-            lockout=lockout,
-            clock=clock,
-            throttle=throttle,
-            address_limit=AddressLimit(
-                failures=address_failure_budget(
-                    rules,
-                    accounts=settings.lockout.accounts_per_address,
-                    ceiling=settings.accounts.ip_failure_limit,
-                ),
-                window=settings.accounts.ip_failure_window,
-            ),
-            temporary_password_ttl=settings.accounts.temporary_password_ttl,
-        ),
+        login=login,
         credentials=credentials,
-        first_signin=FirstSigninFlow(db=db, hashing=hashing, rules=credentials, clock=clock),
+        first_signin=first_signin,
+        flows=flows,
+        authn=authn,
+        step_up=StepUp(authn=authn, lockout=lockout, hashing=hashing),
         throttle=throttle,
         notifier=notifier,
         dispatcher=dispatcher,

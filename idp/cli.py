@@ -349,8 +349,15 @@ def portals() -> None:
     help='Never name this practice in "you already have an account" emails '
     "(being its patient is itself sensitive).",
 )
+@click.option(
+    "--require-mfa",
+    is_flag=True,
+    help="Every client of this practice needs a second factor at sign-in.",
+)
 @click.option("--json", "as_json", is_flag=True)
-def portals_add(name: str, slug: str | None, hide_from_account_emails: bool, as_json: bool) -> None:
+def portals_add(
+    name: str, slug: str | None, hide_from_account_emails: bool, require_mfa: bool, as_json: bool
+) -> None:
     from sqlalchemy import update
 
     from idp.store.sql import models
@@ -365,16 +372,21 @@ def portals_add(name: str, slug: str | None, hide_from_account_emails: bool, as_
     try:
         with _db(_settings()) as database, database.transaction() as uow:
             portal = uow.portals.add(slug=slug, name=name, now=_now())
-            if hide_from_account_emails:
-                # PortalRepository.add takes no such option yet; same transaction.
+            if hide_from_account_emails or require_mfa:
+                # PortalRepository.add takes no such options yet; same transaction.
                 uow.session.execute(
                     update(models.Portal)
                     .where(models.Portal.id == portal.id)
-                    .values(listed_in_account_emails=False)
+                    .values(
+                        listed_in_account_emails=not hide_from_account_emails,
+                        require_mfa=require_mfa,
+                    )
                 )
     except DuplicateError:
         _fail(f"a portal with slug {slug!r} already exists")
     data: dict[str, Any] = {"slug": portal.slug, "name": portal.name}
+    if require_mfa:
+        data["require_mfa"] = True
     if hide_from_account_emails:
         data["listed_in_account_emails"] = False
     _emit(data, as_json, f"portal {portal.slug} added")
@@ -493,6 +505,12 @@ def clients() -> None:
     is_flag=True,
     help="Only for an OpenID certification client: PKCE not required.",
 )
+@click.option(
+    "--require-mfa",
+    is_flag=True,
+    help="Sign-ins for this client need a second factor (authenticator app, passkey, "
+    "recovery code); accounts without one are refused.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def clients_add(
     name: str,
@@ -507,6 +525,7 @@ def clients_add(
     auth_method: str,
     client_credentials: bool,
     pkce_optional: bool,
+    require_mfa: bool,
     as_json: bool,
 ) -> None:
     from idp.oidc.claims import API_SCOPES, REGISTRABLE_SCOPES
@@ -557,6 +576,7 @@ def clients_add(
                 id_token_signed_response_alg=id_token_alg,
                 first_party=first_party,
                 pkce_required=not pkce_optional,
+                require_mfa=require_mfa,
                 portal_id=portal_id,
             ),
             secret_hash=secret_hash(secret) if secret else None,
@@ -584,6 +604,7 @@ def clients_list(as_json: bool) -> None:
                 "scope": c.scope,
                 "subject_type": c.subject_type,
                 "pkce_required": c.pkce_required,
+                "require_mfa": c.require_mfa,
             }
             for c in uow.clients.list()
         ]

@@ -57,6 +57,8 @@ class PortalRecord:
     id: int
     slug: str
     name: str
+    # Every client of the practice requires a second factor (issue 9).
+    require_mfa: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +77,17 @@ class ClientRecord:
     id_token_signed_response_alg: str
     first_party: bool
     pkce_required: bool
+    # The portal asks for a second factor: no code for a password-only sign-in (issue 9).
+    require_mfa: bool = False
 
     @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
+
+    @property
+    def mfa_required(self) -> bool:
+        """The client, or the practice that owns it, asks for a second factor."""
+        return self.require_mfa or (self.portal is not None and self.portal.require_mfa)
 
     @property
     def allowed_scopes(self) -> frozenset[str]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from idp.clock import Clock
+from idp.flows.authn.flow import AuthnFlow
+from idp.flows.authn.step_up import StepUp
 from idp.flows.credentials import CredentialRules
 from idp.flows.devices import DeviceCookies
 from idp.flows.first_signin import FirstSigninFlow
 from idp.flows.lockout import CredentialLockout
 from idp.flows.login import LoginFlow
 from idp.flows.methods.password import PasswordHashing
+from idp.flows.store import FlowStore
 from idp.notify import Dispatcher, DispatchWorker, Notifier
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore
@@ -40,6 +43,9 @@ class Services:
     login: LoginFlow
     credentials: CredentialRules
     first_signin: FirstSigninFlow
+    flows: FlowStore
+    authn: AuthnFlow
+    step_up: StepUp
     throttle: Throttle
     notifier: Notifier
     dispatcher: Dispatcher

@@ -19,7 +19,7 @@ import secrets
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from idp.store.sql.repositories import username_key
+from idp.store.usernames import username_key
 
 DEVICE_COOKIE = "idp_device"
 # Cookie values we produce are ~120 characters; anything much longer is not ours.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from idp.clock import Clock
 from idp.policies.security_questions import QuestionChoice
 from idp.records import AccountRecord, AuditEntry, RequestMeta
-from idp.store.sql.database import Database
+from idp.store.interfaces import Transactions
 
 from .credentials import CredentialRules, account_context, hash_questions
 from .methods.password import PasswordHashing
@@ -35,7 +35,7 @@ class SetupResult:
 
 class FirstSigninFlow:
     def __init__(
-        self, *, db: Database, hashing: PasswordHashing, rules: CredentialRules, clock: Clock
+        self, *, db: Transactions, hashing: PasswordHashing, rules: CredentialRules, clock: Clock
     ) -> None:
         self._db = db
         self._hashing = hashing

@@ -19,8 +19,10 @@ password keeps working. LINK_OPENED: the link was used (a POST with a CSRF token
 a GET never uses it, since mail scanners fetch links). SECOND_FACTOR: recovery must
 not remove or bypass a second factor (NIST SP 800-63B-4 §4.2.2.2; ASVS 6.4.3,
 standards.md row 12), so an account with one stops here until it is presented.
-MFA does not exist yet: :func:`second_factor_required` says False for every account
-and the step holds the new password for :data:`FLOW_TTL` and goes no further.
+The step holds the new password (hashed) for :data:`FLOW_TTL` and puts it into effect
+only when an authenticator-app code or a recovery code checks out
+(:meth:`ForgotPasswordFlow.second_factor`, through the authentication flow's one
+reserve -> verify -> count path, so guesses here count toward the same lockout).
 PASSWORD_IN_EFFECT: the new password is stored, the account's sessions and refresh
 tokens end, its lockout counters clear, a hard lock ends, and the verified address
 gets a notice (standards.md rows 10, 13).
@@ -46,8 +48,9 @@ button that cancels the reset, tells the owner by email and is audited.
 from __future__ import annotations
 
 import json
+import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -56,6 +59,7 @@ from idp.policies.security_questions import MAX_ANSWER
 from idp.records import AccountRecord, RequestMeta
 from idp.store.sql.repositories import UnitOfWork, username_key
 
+from .base import StateMachine
 from .credentials import account_context
 from .recovery_common import (
     FLOW_TTL,
@@ -110,24 +114,28 @@ TRANSITIONS: Mapping[ResetState, frozenset[ResetState]] = {
 }
 
 
-def second_factor_required(account: AccountRecord) -> bool:
-    """Whether a reset of ``account`` must pass its second factor before taking effect.
+RESET_MACHINE = StateMachine(TRANSITIONS)
+# The held reset's id (token_urlsafe(24)) as the second-factor page carries it back.
+_PENDING = re.compile(r"[A-Za-z0-9_-]{32}")
 
-    MFA is not built yet, so no account has one. When it is, this returns True for
-    an account with a TOTP or passkey enrolled (an emailed link alone must not
-    remove a second factor: standards.md row 12).
+
+def second_factor_required(factors: Collection[str]) -> bool:
+    """Whether a reset must pass a second factor before taking effect.
+
+    Any enrolled factor (authenticator app, passkey, recovery codes): an emailed link
+    alone must not remove or bypass one (standards.md row 12).
     """
-    return False
+    return bool(factors)
 
 
-def after_link_opened(account: AccountRecord) -> ResetState:
-    """The state that follows LINK_OPENED for this account."""
+def after_link_opened(factors: Collection[str]) -> ResetState:
+    """The state that follows LINK_OPENED for an account with these second factors."""
     following = (
         ResetState.SECOND_FACTOR
-        if second_factor_required(account)
+        if second_factor_required(factors)
         else ResetState.PASSWORD_IN_EFFECT
     )
-    assert following in TRANSITIONS[ResetState.LINK_OPENED]
+    RESET_MACHINE.check(ResetState.LINK_OPENED, following)
     return following
 
 
@@ -646,13 +654,16 @@ class ForgotPasswordFlow:
         meta: RequestMeta,
         now: datetime,
     ) -> Render:
-        state = after_link_opened(account)
+        factors = sorted(str(kind) for kind in uow.credentials.kinds(account.id))
+        state = after_link_opened(factors)
         if state is ResetState.SECOND_FACTOR:
             # Held for the second factor; nothing about the account changes yet.
             pending = secrets.token_urlsafe(24)
             self._deps.ephemeral.put(
                 f"reset-second-factor:{link_token_hash(pending)}",
-                json.dumps({"account_id": account.id, "password_hash": password_hash}),
+                json.dumps(
+                    {"account_id": account.id, "password_hash": password_hash, "factors": factors}
+                ),
                 ttl=FLOW_TTL,
             )
             uow.audit.record(
@@ -669,10 +680,56 @@ class ForgotPasswordFlow:
             return Render(
                 Step.SECOND_FACTOR,
                 message_id="recovery_second_factor_required",
-                extra={"state": state, "pending": pending},
+                extra={"state": state, "pending": pending, "factors": factors},
             )
         self.put_in_effect(uow, account, password_hash, meta=meta, now=now)
         return Render(Step.DONE, message_id="recovery_password_changed", extra={"state": state})
+
+    # --- SECOND_FACTOR → PASSWORD_IN_EFFECT -------------------------------------------------
+
+    def second_factor(self, pending: str, form: Mapping[str, str], *, meta: RequestMeta) -> Render:
+        """The second factor for a held reset; the new password takes effect only after it."""
+        if not pending or not _PENDING.fullmatch(pending):
+            return INVALID_LINK
+        key = f"reset-second-factor:{link_token_hash(pending)}"
+        raw = self._deps.ephemeral.get(key)
+        if raw is None:
+            return EXPIRED
+        held = json.loads(raw)
+
+        def put_in_effect(uow: Any, account: AccountRecord, verified: Any, now: datetime) -> bool:
+            # Single use: the held password is taken, so a second right code does nothing.
+            if self._deps.ephemeral.take(key) is None:
+                return False
+            RESET_MACHINE.check(ResetState.SECOND_FACTOR, ResetState.PASSWORD_IN_EFFECT)
+            self.put_in_effect(uow, account, str(held["password_hash"]), meta=meta, now=now)
+            return True
+
+        if self._deps.authn is None:
+            return EXPIRED
+        check = self._deps.authn.check_second_factor(
+            int(held["account_id"]),
+            form,
+            flow_id=link_token_hash(pending),
+            meta=meta,
+            source="password_reset",
+            then=put_in_effect,
+        )
+        if check.expired:
+            return EXPIRED
+        if check.verified is None:
+            message_id = "recovery_locked" if check.locked else "second_factor_wrong_code"
+            return Render(
+                Step.SECOND_FACTOR,
+                status=401,
+                message_id=message_id,
+                extra={"pending": pending, "factors": list(held.get("factors", []))},
+            )
+        return Render(
+            Step.DONE,
+            message_id="recovery_password_changed",
+            extra={"state": ResetState.PASSWORD_IN_EFFECT},
+        )
 
     def put_in_effect(
         self,

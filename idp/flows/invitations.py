@@ -43,7 +43,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -63,10 +63,11 @@ from idp.store.sql.portal_links import DuplicateLinkError
 from idp.store.sql.repositories import DuplicateError, NewPerson, UnitOfWork
 from idp.store.throttle import Throttle
 
+from .authn.flow import SETUP_PATH, Authenticated, AuthnFlow, Entry
+from .base import Done, Redirect
 from .credentials import CredentialRules, hash_questions
 from .forgot_id import parse_birth_date
 from .lockout import CredentialLockout
-from .login import LoginFlow, LoginReason
 from .methods.password import PasswordHashing
 
 if TYPE_CHECKING:
@@ -300,8 +301,11 @@ class ActivationView:
     portal_name: str | None = None
     # CHOOSE: an account already uses the invitation's email; offer signing in only.
     email_in_use: bool = False
-    login_reason: LoginReason | None = None
     account: AccountRecord | None = None
+    # DONE: the sign-in that completed it, for the web layer to turn into a session.
+    authenticated: Authenticated | None = None
+    # The sign-in stopped half-way (the second factor): where the browser goes next.
+    redirect: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +339,7 @@ class InvitationFlow:
         hashing: PasswordHashing,
         credentials: CredentialRules,
         lockout: CredentialLockout,
-        login: LoginFlow,
+        authn: AuthnFlow,
         throttle: Throttle,
         notifier: Notifier,
         clock: Clock,
@@ -351,7 +355,7 @@ class InvitationFlow:
         self._hashing = hashing
         self._credentials = credentials
         self._lockout = lockout
-        self._login = login
+        self._authn = authn
         self._throttle = throttle
         self._notifier = notifier
         self._clock = clock
@@ -372,7 +376,7 @@ class InvitationFlow:
             hashing=services.hashing,
             credentials=services.credentials,
             lockout=services.lockout,
-            login=services.login,
+            authn=services.authn,
             throttle=services.throttle,
             notifier=services.notifier,
             clock=services.clock,
@@ -628,8 +632,13 @@ class InvitationFlow:
     # --- step 3a: link an account the patient already has ------------------------------
 
     def sign_in(
-        self, flow_id: str, username: str, password: str, *, meta: RequestMeta
+        self, flow_id: str, username: str, password: str, *, meta: RequestMeta, entry: Entry
     ) -> ActivationView:
+        """Sign in through the authentication flow, then link: every factor first.
+
+        An account with a second factor stops at it; the link is made only when the
+        flow comes back DONE (:meth:`link_signed_in`), so activation is no MFA bypass.
+        """
         flow = self._load(flow_id, Step.CHOOSE)
         if flow is None:
             return ActivationView(Step.EXPIRED, status=400, message_id="invitation_flow_expired")
@@ -637,14 +646,43 @@ class InvitationFlow:
         if live is None:
             return self._gone(flow_id)
         invitation, in_use = live
-        result = self._login.submit(username=username, password=password, meta=meta)
-        if result.reason is LoginReason.SETUP_REQUIRED:
+        outcome = self._authn.password(
+            replace(entry, continuation={"kind": "invitation", "flow": flow_id}),
+            username=username,
+            password=password,
+            meta=meta,
+        )
+        if isinstance(outcome, Redirect) and outcome.url.startswith(SETUP_PATH):
             return self._choose(
                 flow_id, invitation, in_use, status=403, message_id="invitation_setup_first"
             )
-        if not result.ok or result.account is None:
-            return self._choose(flow_id, invitation, in_use, status=401, login_reason=result.reason)
-        account = result.account
+        if isinstance(outcome, Redirect):
+            return ActivationView(Step.CHOOSE, flow_id=flow_id, redirect=outcome.url)
+        if isinstance(outcome, Done):
+            return self.link_signed_in(flow_id, outcome.result, meta=meta)
+        return self._choose(
+            flow_id,
+            invitation,
+            in_use,
+            status=outcome.status,
+            message_id=outcome.message_id or "invalid_credentials",
+        )
+
+    def link_signed_in(
+        self, flow_id: str, done: Authenticated, *, meta: RequestMeta
+    ) -> ActivationView:
+        """The patient is fully signed in: link their account to the invitation's record."""
+        flow = self._load(flow_id, Step.CHOOSE)
+        if flow is None:
+            return ActivationView(Step.EXPIRED, status=400, message_id="invitation_flow_expired")
+        live = self._live(flow)
+        if live is None:
+            return self._gone(flow_id)
+        invitation, in_use = live
+        with self._db.transaction() as uow:
+            account = uow.accounts.by_id(done.result.account_id)
+        if account is None or not account.is_active:
+            return self._gone(flow_id)
         person = account.person
         if person is not None and person.dob is not None and person.dob != invitation.dob:
             # Every patient has their own account (FAQ): a parent's login is not the child's.
@@ -662,14 +700,15 @@ class InvitationFlow:
             return self._choose(
                 flow_id, invitation, in_use, status=409, message_id="invitation_other_person"
             )
-        return self._activate(
+        view = self._activate(
             flow_id, invitation, meta, lambda uow, now: account, path="existing_account"
         )
+        return replace(view, authenticated=done) if view.step is Step.DONE else view
 
     # --- step 3b: create an account ----------------------------------------------------
 
     def create_account(
-        self, flow_id: str, form: NewCredentials, *, meta: RequestMeta
+        self, flow_id: str, form: NewCredentials, *, meta: RequestMeta, entry: Entry
     ) -> ActivationView:
         flow = self._load(flow_id, Step.CHOOSE)
         if flow is None:
@@ -736,10 +775,19 @@ class InvitationFlow:
             return account
 
         try:
-            return self._activate(flow_id, invitation, meta, new_account, path="new_account")
+            view = self._activate(flow_id, invitation, meta, new_account, path="new_account")
         except DuplicateError:
             taken = (("username", "invitation_username_taken"),)
             return self._choose(flow_id, invitation, False, status=400, reasons=taken)
+        if view.step is not Step.DONE or view.account is None:
+            return view
+        # The password was chosen just now: the authentication flow's FIRST_FACTOR.
+        outcome = self._authn.credentials_chosen(entry, view.account, meta=meta)
+        if isinstance(outcome, Done):
+            return replace(view, authenticated=outcome.result)
+        if isinstance(outcome, Redirect):
+            return replace(view, redirect=outcome.url)
+        return view
 
     def _check_credentials(
         self, form: NewCredentials, invitation: InvitationRecord

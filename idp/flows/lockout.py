@@ -26,7 +26,8 @@ from idp.policies.lockout import (
 )
 from idp.records import AccountRecord, AuditEntry, RequestMeta
 from idp.store.attempts import AttemptCounter, Slot, device_key, trusted_key
-from idp.store.sql.repositories import UnitOfWork, username_key
+from idp.store.interfaces import AuthnTx
+from idp.store.usernames import username_key
 
 from .devices import DeviceCookies
 from .methods.password import PasswordHashing
@@ -118,7 +119,7 @@ class CredentialLockout:
 
     def failed(
         self,
-        uow: UnitOfWork,
+        uow: AuthnTx,
         reservation: Reservation,
         account: AccountRecord | None,
         *,
@@ -163,7 +164,7 @@ class CredentialLockout:
             self._notify(uow, account, now)
         return True
 
-    def _notify(self, uow: UnitOfWork, account: AccountRecord, now: datetime) -> None:
+    def _notify(self, uow: AuthnTx, account: AccountRecord, now: datetime) -> None:
         """The FAQ's "wait 15 minutes", by email (ASVS 6.3.7: notify on security events)."""
         if self._notifier is None or not account.email or not account.email_verified:
             return
@@ -199,7 +200,7 @@ class Reauthentication(StrEnum):
 def reauthenticate(
     lockout: CredentialLockout,
     hashing: PasswordHashing,
-    uow: UnitOfWork,
+    uow: AuthnTx,
     account: AccountRecord,
     password: str,
     *,

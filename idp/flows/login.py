@@ -22,9 +22,9 @@ from idp.clock import Clock
 from idp.policies.lockout import LockoutRules
 from idp.records import AccountRecord, AuditEntry, RequestMeta
 from idp.store.attempts import AttemptCounter, Slot
-from idp.store.sql.database import Database
-from idp.store.sql.repositories import UnitOfWork, username_key
+from idp.store.interfaces import AuthnTx, Transactions
 from idp.store.throttle import Throttle
+from idp.store.usernames import username_key
 
 from .lockout import CredentialLockout, Reservation
 from .methods.password import PasswordHashing
@@ -47,6 +47,8 @@ class LoginReason(StrEnum):
     TEMPORARY_PASSWORD_EXPIRED = "temporary_password_expired"
     # Too many failures from this network address, whatever the accounts tried.
     THROTTLED = "too_many_attempts"
+    # Right password of an account with a second factor: the sign-in is not done yet.
+    SECOND_FACTOR_REQUIRED = "second_factor_required"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,8 @@ class LoginResult:
     account: AccountRecord | None = None
     # A fresh device cookie for the browser, after a right password only.
     device_cookie: str | None = None
+    # The account's second factors (TOTP, passkeys, recovery codes) after a right password.
+    factors: frozenset[str] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -85,7 +89,7 @@ class LoginFlow:
     def __init__(
         self,
         *,
-        db: Database,
+        db: Transactions,
         hashing: PasswordHashing,
         lockout: CredentialLockout,
         clock: Clock,
@@ -191,8 +195,21 @@ class LoginFlow:
                     return self._temporary(uow, account, meta, now)
                 if check.rehash:
                     uow.accounts.replace_password_hash(account.id, check.rehash, now=now)
-                uow.audit.record(self._entry(account, "login", "signed_in", meta, ok=True), now=now)
                 cookie = self._devices.issue(account.username) if self._devices else None
+                factors = frozenset(str(kind) for kind in uow.credentials.kinds(account.id))
+                if factors:
+                    # Half-way: the authentication flow parks and asks for the second factor.
+                    uow.audit.record(
+                        self._entry(account, "login", "second_factor_required", meta, ok=True),
+                        now=now,
+                    )
+                    return LoginResult(
+                        LoginReason.SECOND_FACTOR_REQUIRED,
+                        account,
+                        device_cookie=cookie,
+                        factors=factors,
+                    )
+                uow.audit.record(self._entry(account, "login", "signed_in", meta, ok=True), now=now)
                 return LoginResult(LoginReason.SIGNED_IN, account, device_cookie=cookie)
 
             if address is not None and self.addresses is not None:
@@ -207,7 +224,7 @@ class LoginFlow:
             return LoginResult(LoginReason.INVALID_CREDENTIALS)
 
     def _temporary(
-        self, uow: UnitOfWork, account: AccountRecord, meta: RequestMeta, now: datetime
+        self, uow: AuthnTx, account: AccountRecord, meta: RequestMeta, now: datetime
     ) -> LoginResult:
         """An office-made account's temporary password: valid for a while, then expired."""
         age = (now - account.password_changed_at).total_seconds()

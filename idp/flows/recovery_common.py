@@ -60,6 +60,7 @@ from idp.store.sql.repositories import UnitOfWork
 from idp.store.sql.security_answers import StoredQuestion
 from idp.store.throttle import Throttle
 
+from .authn.flow import AuthnFlow
 from .credentials import CredentialRules
 from .lockout import CredentialLockout
 from .methods.password import PasswordHashing
@@ -111,6 +112,8 @@ class RecoveryDeps:
     # Step submissions per client address and window before a 429 (anti-automation).
     ip_step_limit: int
     ip_step_window: int
+    # The second factor of a held reset goes through the authentication flow's check.
+    authn: AuthnFlow | None = None
 
     @classmethod
     def from_services(cls, services: Services) -> RecoveryDeps:
@@ -137,6 +140,7 @@ class RecoveryDeps:
             issuer=settings.issuer,
             ip_step_limit=settings.accounts.ip_failure_limit,
             ip_step_window=settings.accounts.ip_failure_window,
+            authn=services.authn,
         )
 
     @property

@@ -22,6 +22,13 @@ MESSAGES: dict[str, str] = {
     "same_as_temporary": "Choose a password different from your temporary one.",
     "terms_not_accepted": "Please accept the terms of use to continue.",
     "signed_in": "You are signed in.",
+    # second factor (issue 9)
+    "second_factor_wrong_code": "That code is not right, or it was used already. Try again.",
+    "second_factor_expired": "This sign-in step expired. Please sign in again.",
+    "mfa_enrolment_required": (
+        "This portal requires two-step verification. Set up an authenticator app or a "
+        "passkey on your account page, then sign in again."
+    ),
     # consent
     "consent_denied": "You did not allow access.",
     # protocol errors shown as pages (never redirected)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.policies.assurance import ACR_VALUES_SUPPORTED
+
 from .claims import SMART_SCOPES, STANDARD_SCOPES, SUPPORTED_CLAIMS
 from .keys import SUPPORTED_ALGS
 
@@ -45,6 +47,8 @@ def discovery_document(issuer: str, endpoints: dict[str, str]) -> dict[str, Any]
         ],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": list(SUPPORTED_CLAIMS),
+        # A sign-in with a second factor (issue 9); request it with acr_values.
+        "acr_values_supported": list(ACR_VALUES_SUPPORTED),
         "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

@@ -170,6 +170,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             nonce=nonce,
             claims=user.claims_request,
             amr=list(getattr(request, "amr", None) or ["pwd"]),
+            acr=getattr(request, "acr", None),
             expires_at=ctx.now() + ctx.lifetimes.code,
         )
         ctx.codes.save(code, grant)

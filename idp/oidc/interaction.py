@@ -36,6 +36,9 @@ class InteractionFacts:
     requested_scopes: frozenset[str]
     granted_scopes: frozenset[str]
     consent_done: bool
+    # The client requires MFA, or the request asks for it (acr_values), and the
+    # session's sign-in did not use a second factor: a step-up is due.
+    needs_second_factor: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +61,13 @@ def decide_interaction(facts: InteractionFacts, now: int) -> Decision:
         not facts.signed_in
         or (not facts.login_done and ("login" in facts.prompt or stale))
         or (not facts.login_done and facts.hint_matches is False)
+        or (not facts.login_done and facts.needs_second_factor)
     )
     if wants_login:
         return Decision(Step.ERROR, "login_required") if silent else Decision(Step.LOGIN)
+    if facts.needs_second_factor:
+        # Signed in for this very request and still without a second factor: never a code.
+        return Decision(Step.ERROR, "access_denied")
 
     # offline_access and openid are part of what the patient approves like any scope.
     missing = facts.requested_scopes - facts.granted_scopes

@@ -14,7 +14,13 @@ Zitadel's lockout, GHSA-7h8m-vrxx-vr4m).
 
 from __future__ import annotations
 
-from typing import Protocol
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from idp.records import AccountRecord, AuditEntry
+    from idp.store.credentials import CredentialStore
 
 
 class EphemeralStore(Protocol):
@@ -70,3 +76,48 @@ class EphemeralStore(Protocol):
 
     def remove_member(self, key: str, member: str) -> bool:
         """Remove from a set; True if it was there."""
+
+
+# --- durable state, as the flows see it ----------------------------------------------------
+#
+# Small Protocols over what ``idp.store.sql.repositories.UnitOfWork`` offers, so that
+# flows name what they need and never import ``idp.store.sql`` (STYLE.md, "Stores";
+# ``tests/unit/test_layering.py``). SQLAlchemy implements them; the contract suites in
+# ``tests/contract`` hold every backend to them.
+
+
+class AccountReader(Protocol):
+    """The accounts a sign-in reads and the two writes it makes."""
+
+    def by_id(self, account_id: int) -> AccountRecord | None: ...
+
+    def by_username(self, username: str) -> AccountRecord | None: ...
+
+    def replace_password_hash(self, account_id: int, password_hash: str, *, now: datetime) -> None:
+        """A stronger hash of the same password (argon2 parameters raised)."""
+
+    def set_status(self, account_id: int, status: str, *, now: datetime) -> None: ...
+
+
+class AuditAppender(Protocol):
+    def record(self, entry: AuditEntry, *, now: datetime) -> Any:
+        """Append an event in the caller's transaction (invariant 9)."""
+
+
+class AuthnTx(Protocol):
+    """One durable transaction, as the authentication flow uses it."""
+
+    @property
+    def accounts(self) -> AccountReader: ...
+
+    @property
+    def audit(self) -> AuditAppender: ...
+
+    @property
+    def credentials(self) -> CredentialStore: ...
+
+
+class Transactions(Protocol):
+    """Opens a transaction: commits when the block ends, rolls back on an exception."""
+
+    def transaction(self) -> AbstractContextManager[Any]: ...

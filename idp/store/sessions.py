@@ -32,6 +32,8 @@ class SSOSession:
     amr: tuple[str, ...] = ("pwd",)
     ip: str | None = None
     user_agent: str | None = None
+    # Set when a second factor was used (idp.flows.authn.result.ACR_MFA).
+    acr: str | None = None
 
 
 def session_key(session_id: str) -> str:
@@ -57,22 +59,26 @@ class SSOSessionStore:
         subject: str,
         now: float,
         amr: tuple[str, ...] = ("pwd",),
+        acr: str | None = None,
+        auth_time: int | None = None,
         ip: str | None = None,
         user_agent: str | None = None,
     ) -> tuple[str, SSOSession]:
         """Create a new session; returns the cookie value and the session.
 
         Always a new id (session fixation, ASVS 7.2.4); the caller ends the old one.
+        Called by ``idp.web.session_issuer`` only (``tests/unit/test_layering.py``).
         """
         session_id = secrets.token_urlsafe(32)
         session = SSOSession(
             key=session_key(session_id),
             account_id=account_id,
             subject=subject,
-            auth_time=int(now),
+            auth_time=int(now) if auth_time is None else auth_time,
             created_at=now,
             last_seen_at=now,
             amr=amr,
+            acr=acr,
             ip=ip,
             user_agent=(user_agent or "")[:256] or None,
         )

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-import json
-import secrets
+from typing import Any
 
-from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask import session as flask_session
+from werkzeug.wrappers import Response as BaseResponse
 
+from idp.flows.authn.flow import MFA_ENROLMENT_REQUIRED, Authenticated, Entry
+from idp.flows.base import Done, Outcome, Redirect, Render
 from idp.flows.devices import DEVICE_COOKIE
-from idp.flows.login import LoginReason
 from idp.messages import SCOPE_DESCRIPTIONS, message
 from idp.messages.account import QUESTION_REASONS
+from idp.policies.assurance import second_factor_requested
 from idp.policies.password import PASSWORD_PRESETS, describe
 from idp.policies.password import REASONS as PASSWORD_REASONS
 from idp.policies.security_questions import CURATED_QUESTIONS
 from idp.records import AuditEntry
+from idp.store.interactions import Interaction
 
-from .deps import current_session, request_meta, services
+from .deps import current_session, request_meta, request_uow, services
 from .errors import error_page
-from .forms import question_choices
-from .security import rotate_csrf_secret, set_device_cookie, set_session_cookie
+from .forms import field, question_choices
+from .security import flow_binding
+from .session_issuer import issue_session
 
 bp = Blueprint("auth", __name__)
 
@@ -40,7 +44,7 @@ def _render_login(
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response:
+def login() -> BaseResponse:
     svc = services()
     interaction_id = request.values.get("i") or None
     interaction = svc.interactions.get(interaction_id) if interaction_id else None
@@ -61,117 +65,168 @@ def login() -> Response:
             interaction_id=interaction_id,
             status=400,
         )
-    result = svc.login.submit(
+    outcome = svc.authn.password(
+        authn_entry(interaction, persistent=request.form.get("remember") == "yes"),
         username=username,
         password=password,
         meta=request_meta(),
         device_cookie=request.cookies.get(DEVICE_COOKIE),
     )
-    if result.reason is LoginReason.SETUP_REQUIRED and result.account is not None:
-        return _start_setup(result.account.id, interaction_id)
-    if not result.ok or result.account is None:
+    if isinstance(outcome, Render) and outcome.view == "login":
         # One message for wrong password and unknown user; the lock and the address
         # throttle each have one, given alike to existing and unknown IDs (invariant 4).
         # The others are only reached with the right password: they tell its holder
         # nothing new.
-        message_id, status = _REFUSALS.get(result.reason, ("invalid_credentials", 401))
         return _render_login(
             username=username[:64],
-            message_id=message_id,
+            message_id=outcome.message_id,
             interaction_id=interaction_id,
-            status=status,
+            status=outcome.status,
         )
-    response = _signed_in(
-        result.account.id,
-        result.account.subject,
-        interaction_id,
-        persistent=request.form.get("remember") == "yes",
+    return authn_response(outcome)
+
+
+def authn_entry(
+    interaction: Interaction | None,
+    *,
+    persistent: bool = False,
+    continuation: dict[str, Any] | None = None,
+) -> Entry:
+    """Where this sign-in starts: this browser, the pending request and what it requires."""
+    return Entry(
+        binding=flow_binding(),
+        interaction_id=interaction.id if interaction else None,
+        require_mfa=mfa_required_for(interaction),
+        persistent=persistent,
+        continuation=continuation or {},
     )
-    if result.device_cookie:
-        set_device_cookie(response, result.device_cookie)
-    return response
 
 
-_REFUSALS = {
-    LoginReason.LOCKED: ("account_locked", 401),
-    LoginReason.THROTTLED: ("too_many_attempts", 429),
-    LoginReason.EMAIL_NOT_VERIFIED: ("email_not_verified", 403),
-    LoginReason.TEMPORARY_PASSWORD_EXPIRED: ("temporary_password_expired", 403),
-}
+def mfa_required_for(interaction: Interaction | None) -> bool:
+    """The portal's client requires MFA, or the request asks for it (``acr_values``)."""
+    if interaction is None:
+        return False
+    if second_factor_requested(interaction.params.get("acr_values")):
+        return True
+    client = request_uow().clients.by_client_id(interaction.client_id)
+    return bool(client is not None and client.mfa_required)
 
 
-def _signed_in(
-    account_id: int, subject: str, interaction_id: str | None, *, persistent: bool = False
-) -> Response:
-    """Start the SSO session and go on to where the patient was headed.
+PARKED_FLOW = "idp_authn_flow"
 
-    ``persistent``: the patient ticked "Keep me signed in on this device" on the login
-    page; every other way in gives a cookie that ends with the browser.
-    """
-    svc = services()
-    interaction = svc.interactions.get(interaction_id) if interaction_id else None
-    # A new session id at every sign-in (session fixation, ASVS 7.2.4).
-    if current_session() is not None:
-        svc.sessions.end(request.cookies.get("idp_session", ""))
-    meta = request_meta()
-    session_id, session = svc.sessions.start(
-        account_id=account_id,
-        subject=subject,
-        now=svc.clock().timestamp(),
-        ip=meta.ip,
-        user_agent=meta.user_agent,
+
+def park(url: str) -> BaseResponse:
+    """Keep a parked sign-in's flow id in this browser's session, out of URLs and pages."""
+    path, _, query = url.partition("?flow=")
+    if query:
+        flask_session[PARKED_FLOW] = query
+    return redirect(path, code=303)
+
+
+def parked_flow() -> str:
+    value = flask_session.get(PARKED_FLOW)
+    return value if isinstance(value, str) else ""
+
+
+def authn_response(outcome: Outcome) -> BaseResponse:
+    """The authentication flow's outcome as HTTP; DONE becomes the SSO session."""
+    if isinstance(outcome, Redirect):
+        return park(outcome.url)
+    if isinstance(outcome, Done):
+        flask_session.pop(PARKED_FLOW, None)
+        done: Authenticated = outcome.result
+        if done.continuation.get("kind") == "invitation":
+            from .invitations import finish_activation
+
+            return finish_activation(done)
+        return issue_session(
+            done.result,
+            done.interaction_id,
+            persistent=done.persistent,
+            device_cookie=done.device_cookie,
+        )
+    if outcome.view == MFA_ENROLMENT_REQUIRED:
+        return error_page(MFA_ENROLMENT_REQUIRED, status=outcome.status)
+    if outcome.view in ("setup_expired", "second_factor_expired"):
+        return error_page(outcome.message_id or "setup_expired", status=outcome.status)
+    if outcome.view == "setup":
+        return _render_setup(reasons=outcome.message_ids, status=outcome.status)
+    if outcome.view == "second_factor":
+        return _render_second_factor(outcome)
+    return _render_login(
+        username="", message_id=outcome.message_id, interaction_id=None, status=outcome.status
     )
-    g.idp_sso = session
-    if interaction is not None:
-        svc.interactions.update(interaction, login_session=session.key)
-        response = redirect(url_for("oidc.resume", i=interaction.id), code=303)
-    else:
-        response = redirect(url_for("auth.home"), code=303)
-    rotate_csrf_secret()
-    set_session_cookie(response, session_id, persistent=persistent)
-    return response
 
 
 # --- first sign-in of an office-made account -------------------------------------------------
 
-SETUP_TTL = 15 * 60
-
-
-def _start_setup(account_id: int, interaction_id: str | None) -> Response:
-    """Remember, server-side and bound to this browser, whose setup this is."""
-    ticket = secrets.token_urlsafe(24)
-    services().ephemeral.put(
-        f"setup:{ticket}",
-        json.dumps({"account_id": account_id, "interaction": interaction_id}),
-        ttl=SETUP_TTL,
-    )
-    flask_session["idp_setup"] = ticket
-    return redirect(url_for("auth.setup"), code=303)
-
 
 @bp.route("/login/setup", methods=["GET", "POST"])
-def setup() -> Response:
+def setup() -> BaseResponse:
     svc = services()
-    ticket = flask_session.get("idp_setup")
-    raw = svc.ephemeral.get(f"setup:{ticket}") if isinstance(ticket, str) else None
-    if raw is None:
-        return error_page("setup_expired", status=400)
-    state = json.loads(raw)
-    count = svc.settings.accounts.security_questions
+    flow_id = parked_flow()
     if request.method == "GET":
+        if not svc.authn.setup_pending(flow_id, binding=flow_binding()):
+            return error_page("setup_expired", status=400)
         return _render_setup(reasons=(), status=200)
-    result = svc.first_signin.complete(
-        account_id=state["account_id"],
+    count = svc.settings.accounts.security_questions
+    outcome = svc.authn.setup(
+        flow_id,
+        binding=flow_binding(),
         password=request.form.get("password", "")[:2048],
         choices=question_choices(request.form, count) if count else [],
         accept_terms=request.form.get("accept_terms") == "yes",
         meta=request_meta(),
     )
-    if not result.ok or result.account is None:
-        return _render_setup(reasons=result.reasons, status=400)
-    svc.ephemeral.delete(f"setup:{ticket}")
-    flask_session.pop("idp_setup", None)
-    return _signed_in(result.account.id, result.account.subject, state.get("interaction"))
+    return authn_response(outcome)
+
+
+# --- the second factor -------------------------------------------------------------------------
+
+
+@bp.route("/login/second-factor", methods=["GET", "POST"])
+def second_factor() -> BaseResponse:
+    """One input named ``code`` and one submit button (DESIGN.md, "Second factor")."""
+    svc = services()
+    flow_id = parked_flow()
+    if request.method == "GET":
+        return authn_response(svc.authn.second_factor_page(flow_id, binding=flow_binding()))
+    method = request.form.get("method", "totp")
+    form = {
+        "method": method if method in ("totp", "recovery_code", "webauthn") else "",
+        "code": field(request.form, "code", limit=64),
+        # A passkey's response (PublicKeyCredential.toJSON()); the method bounds its size.
+        "credential": (request.form.get("credential") or "")[:MAX_PASSKEY_RESPONSE],
+    }
+    return authn_response(
+        svc.authn.second_factor(
+            flow_id,
+            form,
+            binding=flow_binding(),
+            meta=request_meta(),
+            device_cookie=request.cookies.get(DEVICE_COOKIE),
+        )
+    )
+
+
+MAX_PASSKEY_RESPONSE = 16 * 1024
+
+
+def _render_second_factor(outcome: Render) -> Response:
+    factors = list(outcome.fields.get("factors", []))
+    wanted = request.values.get("method")
+    use_recovery = wanted == "recovery_code" or "totp" not in factors
+    return Response(
+        render_template(
+            "login_second_factor.html",
+            method="recovery_code" if use_recovery else "totp",
+            can_toggle="totp" in factors and "recovery_code" in factors,
+            has_code="totp" in factors or "recovery_code" in factors,
+            webauthn_options=outcome.fields.get("webauthn_options"),
+            message_id=outcome.message_id,
+        ),
+        status=outcome.status,
+    )
 
 
 def _render_setup(*, reasons: tuple[str, ...], status: int) -> Response:

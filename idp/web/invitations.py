@@ -39,6 +39,7 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, reque
 from flask import session as flask_session
 from werkzeug.wrappers import Response as BaseResponse
 
+from idp.flows.authn.flow import Authenticated
 from idp.flows.invitations import (
     ActivationView,
     InvitationFlow,
@@ -47,7 +48,6 @@ from idp.flows.invitations import (
     Revocation,
     Step,
 )
-from idp.flows.login import LoginReason
 from idp.messages import message
 from idp.messages.account import QUESTION_REASONS
 from idp.policies.password import PASSWORD_PRESETS, describe
@@ -57,9 +57,10 @@ from idp.records import PortalRecord
 from idp.store.sql.invitations import InvitationRecord
 
 from .api_auth import api_caller, api_error, require_scope
-from .auth import _signed_in
+from .auth import authn_entry, park
 from .deps import request_meta, request_uow, services
 from .forms import field, question_choices
+from .session_issuer import issue_session
 
 bp = Blueprint("invitations", __name__)
 # The JSON API (practice systems and staff tools): bearer tokens, no CSRF.
@@ -69,14 +70,6 @@ FIELDS = ("patient_id", "first_name", "last_name", "dob", "zip", "gender", "emai
 # Row ids are 32-bit on PostgreSQL: a larger number cannot name an invitation.
 MAX_ID = 2**31 - 1
 DONE_KEY = "idp_invitation_done"
-
-_LOGIN_MESSAGES = {
-    LoginReason.INVALID_CREDENTIALS: ("invalid_credentials", 401),
-    LoginReason.LOCKED: ("account_locked", 401),
-    LoginReason.THROTTLED: ("too_many_attempts", 429),
-    LoginReason.EMAIL_NOT_VERIFIED: ("email_not_verified", 403),
-    LoginReason.TEMPORARY_PASSWORD_EXPIRED: ("temporary_password_expired", 403),
-}
 
 
 def _flow() -> InvitationFlow:
@@ -106,8 +99,11 @@ def _page(template: str, *, status: int = 200, **context: Any) -> Response:
 
 def _render(view: ActivationView, values: Mapping[str, str] | None = None) -> BaseResponse:
     invalid = {name for name, _ in view.reasons}
-    if view.step is Step.DONE and view.account is not None:
-        response = _signed_in(view.account.id, view.account.subject, None)
+    if view.redirect is not None:
+        # An account with a second factor: the authentication flow asks for it first.
+        return park(view.redirect)
+    if view.step is Step.DONE and view.authenticated is not None:
+        response = issue_session(view.authenticated.result, None)
         # The SSO session has started; show where the patient now stands.
         flask_session[DONE_KEY] = view.portal_name or ""
         response.headers["Location"] = url_for("invitations.done")
@@ -123,10 +119,6 @@ def _render(view: ActivationView, values: Mapping[str, str] | None = None) -> Ba
         )
     if view.step is Step.CHOOSE:
         message_id, status = view.message_id, view.status
-        if view.login_reason is not None:
-            message_id, status = _LOGIN_MESSAGES.get(
-                view.login_reason, ("invalid_credentials", 401)
-            )
         values = values or {}
         return _page(
             "activate_choose.html",
@@ -144,6 +136,12 @@ def _render(view: ActivationView, values: Mapping[str, str] | None = None) -> Ba
         )
     # CODE and EXPIRED: the page to type (or re-open) the code.
     return _page("activate_code.html", status=view.status, message_id=view.message_id)
+
+
+def finish_activation(done: Authenticated) -> BaseResponse:
+    """The second factor passed: link the invitation's record, then start the session."""
+    view = _flow().link_signed_in(str(done.continuation.get("flow", "")), done, meta=request_meta())
+    return _render(view)
 
 
 @bp.route("/activate", methods=["GET", "POST"])
@@ -174,7 +172,13 @@ def sign_in() -> BaseResponse:
     # Sign-in's own limits apply (LoginFlow refuses oversized or empty input alike).
     username = (form.get("username") or "")[:65]
     password = (form.get("password") or "")[:1025]
-    view = _flow().sign_in(field(form, "flow", limit=64), username, password, meta=request_meta())
+    view = _flow().sign_in(
+        field(form, "flow", limit=64),
+        username,
+        password,
+        meta=request_meta(),
+        entry=authn_entry(None),
+    )
     return _render(view, {"signin_username": username.strip()[:64]})
 
 
@@ -189,7 +193,9 @@ def create_account() -> BaseResponse:
         questions=questions,
         accept_terms=form.get("accept_terms") == "yes",
     )
-    view = _flow().create_account(field(form, "flow", limit=64), credentials, meta=request_meta())
+    view = _flow().create_account(
+        field(form, "flow", limit=64), credentials, meta=request_meta(), entry=authn_entry(None)
+    )
     # Echo the user ID and chosen questions, never the password or the answers.
     values = {
         "username": credentials.username,

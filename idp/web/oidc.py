@@ -30,6 +30,7 @@ from idp.oidc.discovery import discovery_document
 from idp.oidc.interaction import Decision, InteractionFacts, Step, decide_interaction
 from idp.oidc.params import describe, response_type_syntax_ok, scope_syntax_ok
 from idp.oidc.subject import subject_for
+from idp.policies.assurance import second_factor_requested
 from idp.records import ClientRecord
 from idp.store.interactions import Interaction
 
@@ -267,6 +268,9 @@ def _authorize(
             requested_scopes=requested,
             granted_scopes=granted,
             consent_done=bool(interaction and interaction.consent_done),
+            needs_second_factor=session is not None
+            and "mfa" not in session.amr
+            and (client.mfa_required or second_factor_requested(params.get("acr_values"))),
         ),
         now,
     )
@@ -288,6 +292,7 @@ def _authorize(
     assert session is not None and end_user is not None
     oauth_request.auth_time = session.auth_time
     oauth_request.amr = list(session.amr)
+    oauth_request.acr = session.acr
     response: Response = server.create_authorization_response(
         request=oauth_request, grant_user=end_user, grant=grant
     )

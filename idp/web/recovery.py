@@ -111,6 +111,8 @@ def _link(outcome: Render) -> Response:
         return _page("recovery_confirm.html", outcome)
     if outcome.view == Step.CHOOSE_PASSWORD:
         return _page("recovery_new_password.html", outcome)
+    if outcome.view == Step.SECOND_FACTOR:
+        return _page("recovery_second_factor.html", outcome)
     return _result(outcome, journey="link")
 
 
@@ -143,4 +145,20 @@ def reset_password() -> Response:
             _password_field("password_confirm"),
             meta=request_meta(),
         )
+    )
+
+
+@bp.post("/reset/second-factor")
+def reset_second_factor() -> Response:
+    """The second factor of a reset held for it: then, and only then, the password changes."""
+    flow = ForgotPasswordFlow(_deps())
+    code = field(request.form, "code", limit=64)
+    # One input for both: an app's code is digits only, a recovery code is not.
+    digits = code.replace(" ", "")
+    method = (
+        "totp" if digits.isascii() and digits.isdigit() and len(digits) <= 8 else "recovery_code"
+    )
+    form = {"method": method, "code": code}
+    return _link(
+        flow.second_factor(field(request.form, "pending", limit=64), form, meta=request_meta())
     )

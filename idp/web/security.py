@@ -124,3 +124,22 @@ def init_security(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.request_loader(_load_from_sso_cookie)
     app.after_request(_security_headers)
+
+
+FLOW_BINDING_KEY = "idp_flow_binding"
+
+
+def flow_binding() -> str:
+    """A value only this browser can present, for binding server-side flows to it.
+
+    A random secret kept in the signed Flask session cookie; flows store its hash, so
+    a flow id seen elsewhere (a log, a shared link) is useless in another browser.
+    """
+    import hashlib
+    import secrets
+
+    secret = flask_session.get(FLOW_BINDING_KEY)
+    if not isinstance(secret, str) or len(secret) < 32:
+        secret = secrets.token_urlsafe(32)
+        flask_session[FLOW_BINDING_KEY] = secret
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()

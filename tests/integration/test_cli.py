@@ -276,3 +276,27 @@ def test_generated_client_ids_are_safe_on_a_command_line(services) -> None:
     ids = [factory.client().client_id for _ in range(40)]
     assert all(c[0].isalnum() and c.isalnum() for c in ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_require_mfa_per_client_and_per_practice(run, services) -> None:
+    added = json.loads(
+        run("portals", "add", "--name", "Strict Clinic", "--require-mfa", "--json").output
+    )
+    assert added["require_mfa"] is True
+    created = json.loads(
+        run(
+            "clients",
+            "add",
+            "--name",
+            "Strict app",
+            "--require-mfa",
+            "--redirect-uri",
+            "https://strict.example/cb",
+            "--json",
+        ).output
+    )
+    [listed] = json.loads(run("clients", "list", "--json").output)
+    assert listed["client_id"] == created["client_id"] and listed["require_mfa"] is True
+    with services.db.transaction() as uow:
+        portal = uow.portals.by_slug("strict-clinic")
+        assert portal is not None and portal.require_mfa

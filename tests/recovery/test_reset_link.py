@@ -3,14 +3,17 @@ only way when security questions are off; and the second-factor step of every re
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from idp.flows import forgot_password
 from idp.flows.forgot_password import ResetState, after_link_opened
-from idp.records import AccountRecord
 from idp.services import Services
+from idp.store.usernames import username_key
 from tests.conftest import PASSWORD
-from tests.helpers import MovableClock, message_ids
+from tests.helpers import MovableClock, csrf_token, message_ids
+from tests.second_factor import enrol_recovery_codes, enrol_totp, totp_now
 
 from .conftest import ANSWER, NEW_PASSWORD, Recovery, normalised
 
@@ -159,10 +162,11 @@ def test_without_questions_a_stale_question_step_is_refused(recovery: Recovery) 
 # --- the second-factor step ----------------------------------------------------------------
 
 
-def test_no_account_needs_a_second_factor_yet(recovery: Recovery) -> None:
-    account = recovery.patient("alice")
-    assert forgot_password.second_factor_required(account) is False
-    assert after_link_opened(account) is ResetState.PASSWORD_IN_EFFECT
+def test_only_accounts_with_a_factor_need_one(recovery: Recovery, services: Services) -> None:
+    assert forgot_password.second_factor_required(frozenset()) is False
+    assert after_link_opened(frozenset()) is ResetState.PASSWORD_IN_EFFECT
+    assert after_link_opened({"totp"}) is ResetState.SECOND_FACTOR
+    assert after_link_opened({"recovery_code"}) is ResetState.SECOND_FACTOR
 
 
 def test_transitions_follow_the_diagram() -> None:
@@ -183,15 +187,12 @@ def test_transitions_follow_the_diagram() -> None:
 def test_reset_stops_at_the_second_factor_when_one_is_required(
     recovery: Recovery,
     services: Services,
-    monkeypatch: pytest.MonkeyPatch,
     flow: str,
 ) -> None:
-    def enrolled(account: AccountRecord) -> bool:
-        return account.username == "alice"
-
-    monkeypatch.setattr(forgot_password, "second_factor_required", enrolled)
-    recovery.patient("alice")
-    assert after_link_opened(recovery.account("alice")) is ResetState.SECOND_FACTOR
+    account = recovery.patient("alice")
+    secret = enrol_totp(services, account.id)
+    codes = enrol_recovery_codes(services, account.id)
+    assert after_link_opened(services_kinds(services, account.id)) is ResetState.SECOND_FACTOR
 
     if flow == "questions":
         recovery.forgot_password("alice", ANSWER)
@@ -212,3 +213,55 @@ def test_reset_stops_at_the_second_factor_when_one_is_required(
     assert (event.outcome, event.details["reason"]) == ("pending", "second_factor_required")
     # And the link is used up: it cannot be replayed to skip the step.
     assert recovery.open_link(recovery.link(mail)).status_code == 400
+
+    # A wrong code counts toward the lockout and changes nothing.
+    pending = re.search(r'name="pending" value="([^"]+)"', stopped.text)
+    assert pending, stopped.text
+    before = services.attempts.total(username_key("alice"))
+    wrong = _second_factor(
+        recovery, stopped, "000000" if totp_now(services, secret) != "000000" else "111111"
+    )
+    assert wrong.status_code == 401
+    assert "second_factor_wrong_code" in message_ids(wrong.text)
+    assert services.attempts.total(username_key("alice")) == before + 1
+    assert _signs_in(recovery, "alice", PASSWORD)
+
+    # The right factor (an app code, or a recovery code) puts the new password into effect.
+    code = totp_now(services, secret) if flow == "questions" else codes[0]
+    done = _second_factor(recovery, wrong, code)
+    assert done.status_code == 200, done.text
+    assert message_ids(done.text) == ["recovery_password_changed"]
+    assert _signs_in(recovery, "alice", NEW_PASSWORD)
+    assert not _signs_in(recovery, "alice", PASSWORD)
+    # The held reset is used up.
+    assert (
+        _second_factor(recovery, wrong, totp_now(services, secret, offset_steps=1)).status_code
+        == 400
+    )
+    with services.db.transaction() as uow:
+        # Recovery never removes a factor.
+        assert {"totp", "recovery_code"} <= {str(k) for k in uow.credentials.kinds(account.id)}
+
+
+def _second_factor(recovery: Recovery, page, code: str):
+    pending = re.search(r'name="pending" value="([^"]+)"', page.text)
+    assert pending, page.text
+    return recovery.client.post(
+        "/reset/second-factor",
+        data={"csrf_token": csrf_token(page.text), "pending": pending.group(1), "code": code},
+    )
+
+
+def services_kinds(services: Services, account_id: int) -> frozenset[str]:
+    with services.db.transaction() as uow:
+        return frozenset(str(k) for k in uow.credentials.kinds(account_id))
+
+
+def test_a_forged_or_unknown_pending_reset_is_refused(recovery: Recovery) -> None:
+    page = recovery.client.get("/forgot-password")
+    for pending in ("", "x" * 32, "../../etc", "é" * 32):
+        response = recovery.client.post(
+            "/reset/second-factor",
+            data={"csrf_token": csrf_token(page.text), "pending": pending, "code": "123456"},
+        )
+        assert response.status_code == 400

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     true,
 )
 from sqlalchemy.engine import Dialect
@@ -127,6 +128,8 @@ class Portal(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Whether this practice is named in "you already have an account" emails (the FAQ's
     # list of practices). Being a patient of some practices is itself sensitive.
+    # Every client of this practice asks for a second factor (issue 9; migration 0010).
+    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     listed_in_account_emails: Mapped[bool] = mapped_column(
         Boolean, default=True, server_default=true()
     )
@@ -154,6 +157,8 @@ class Client(Base):
     # Certification clients only: the OpenID conformance suite's Basic plan runs
     # without PKCE. Everyone else keeps PKCE S256 required.
     pkce_required: Mapped[bool] = mapped_column(Boolean, default=True)
+    # No code for a sign-in without a second factor (issue 9; migration 0010).
+    require_mfa: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 

@@ -30,6 +30,7 @@ from idp.records import (
     PortalRecord,
     RefreshTokenRecord,
 )
+from idp.store.usernames import username_key
 
 from . import audit_chain, audit_search
 from . import models as m
@@ -47,11 +48,6 @@ _log = logging.getLogger("idp.store")
 
 class DuplicateError(Exception):
     """A unique value (user ID, slug, client_id) is already taken."""
-
-
-def username_key(username: str) -> str:
-    """User IDs are unique case-insensitively (DESIGN.md)."""
-    return username.strip().casefold()
 
 
 # --- conversions ---------------------------------------------------------------------------
@@ -73,7 +69,13 @@ def _person(row: m.Person | None) -> PersonRecord | None:
 
 
 def _portal(row: m.Portal | None) -> PortalRecord | None:
-    return None if row is None else PortalRecord(id=row.id, slug=row.slug, name=row.name)
+    return (
+        None
+        if row is None
+        else PortalRecord(
+            id=row.id, slug=row.slug, name=row.name, require_mfa=bool(row.require_mfa)
+        )
+    )
 
 
 # --- accounts ------------------------------------------------------------------------------
@@ -306,6 +308,7 @@ class NewClient:
     id_token_signed_response_alg: str = "RS256"
     first_party: bool = False
     pkce_required: bool = True
+    require_mfa: bool = False
     portal_id: int | None = None
     client_id: str | None = None
 
@@ -331,6 +334,7 @@ class ClientRepository:
             id_token_signed_response_alg=row.id_token_signed_response_alg,
             first_party=row.first_party,
             pkce_required=row.pkce_required,
+            require_mfa=bool(row.require_mfa),
         )
 
     def add(self, new: NewClient, *, secret_hash: str | None, now: datetime) -> ClientRecord:
@@ -349,6 +353,7 @@ class ClientRepository:
             id_token_signed_response_alg=new.id_token_signed_response_alg,
             first_party=new.first_party,
             pkce_required=new.pkce_required,
+            require_mfa=new.require_mfa,
             created_at=now,
         )
         self._s.add(row)

@@ -1,0 +1,62 @@
+"""The one place an SSO session starts: from an AuthenticationResult, nothing else.
+
+Kratos's ``selfservice/hook/session_issuer.go`` is the model: the last hook of a
+successful sign-in turns its result into a session. Here it is the only caller of
+``SSOSessionStore.start`` (``tests/unit/test_layering.py`` greps for others), and
+the result can only come from ``idp.flows.authn`` (it is sealed), so every way in
+passes every factor the account has (DESIGN.md invariant 11). ``amr``, ``acr`` and
+``auth_time`` are the result's; the ID token reads them from the session.
+"""
+
+from __future__ import annotations
+
+from flask import g, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from idp.flows.authn.result import AuthenticationResult
+
+from .deps import current_session, request_meta, services
+from .security import rotate_csrf_secret, set_device_cookie, set_session_cookie
+
+
+def issue_session(
+    result: AuthenticationResult,
+    interaction_id: str | None,
+    *,
+    persistent: bool = False,
+    device_cookie: str | None = None,
+) -> Response:
+    """Start the SSO session and go on to where the patient was headed.
+
+    ``persistent``: the patient ticked "Keep me signed in on this device" on the login
+    page; every other way in gives a cookie that ends with the browser.
+    """
+    if not isinstance(result, AuthenticationResult):  # a typed seam, checked at run time too
+        raise TypeError("issue_session takes an AuthenticationResult")
+    svc = services()
+    interaction = svc.interactions.get(interaction_id) if interaction_id else None
+    # A new session id at every sign-in (session fixation, ASVS 7.2.4).
+    if current_session() is not None:
+        svc.sessions.end(request.cookies.get("idp_session", ""))
+    meta = request_meta()
+    session_id, session = svc.sessions.start(
+        account_id=result.account_id,
+        subject=result.subject,
+        now=svc.clock().timestamp(),
+        amr=result.amr,
+        acr=result.acr,
+        auth_time=result.auth_time,
+        ip=meta.ip,
+        user_agent=meta.user_agent,
+    )
+    g.idp_sso = session
+    if interaction is not None:
+        svc.interactions.update(interaction, login_session=session.key)
+        response = redirect(url_for("oidc.resume", i=interaction.id), code=303)
+    else:
+        response = redirect(url_for("auth.home"), code=303)
+    rotate_csrf_secret()
+    set_session_cookie(response, session_id, persistent=persistent)
+    if device_cookie:
+        set_device_cookie(response, device_cookie)
+    return response
