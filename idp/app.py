@@ -15,6 +15,7 @@ from idp.flows.first_signin import FirstSigninFlow
 from idp.flows.lockout import CredentialLockout
 from idp.flows.login import AddressLimit, LoginFlow
 from idp.flows.methods.password import PasswordHashing
+from idp.flows.methods.second_factors import SecondFactorMethods
 from idp.messages import message
 from idp.notify import (
     DevelopmentOutbox,
@@ -164,6 +165,12 @@ def build_services(
         dispatcher=dispatcher,
         outbox_worker=outbox_worker,
         clock=clock,
+        second_factors=SecondFactorMethods.build(
+            secret_key=settings.secret_key,
+            issuer=settings.issuer,
+            service_name=settings.service_name,
+            ephemeral=ephemeral,
+        ),
     )
 
 
@@ -212,6 +219,7 @@ def create_app(
         recovery,
         security,
         signup,
+        two_step,
     )
     from idp.web.deps import commit_request_uow, request_meta, request_uow, rollback_request_uow
     from idp.web.server import build_server
@@ -291,6 +299,7 @@ def create_app(
     app.register_blueprint(auth.bp)
     app.register_blueprint(signup.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(two_step.bp)
     app.register_blueprint(recovery.bp)
     app.register_blueprint(portals_page.bp)
     app.register_blueprint(invitations.bp)

@@ -82,6 +82,11 @@ ACTIVITY_TYPES = (
     "phone_changed",
     "security_questions_changed",
     "account_closed",
+    "second_factor_added",
+    "second_factor_removed",
+    "second_factor_renamed",
+    "recovery_codes_regenerated",
+    "second_factors_reset",
 )
 
 
