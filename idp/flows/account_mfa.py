@@ -43,13 +43,13 @@ from typing import TYPE_CHECKING, Any
 
 from idp.clock import Clock
 from idp.notify import Notifier
-from idp.records import AccountRecord, AuditEntry
+from idp.records import AccountRecord
 from idp.store.credentials import CredentialKind, CredentialSummary
 from idp.store.interfaces import EphemeralStore
 from idp.store.secret_box import SecretBoxError
 
-from .account_settings import Actor, Links, Outcome, check_fields
 from .account_settings import AccountSettings as _Page
+from .account_settings import Actor, Links, Outcome, check_fields, has_second_factor
 from .methods.base import AccountFacts, Failed, FailureReason
 from .methods.second_factors import SecondFactorMethods
 from .methods.totp import TotpEnrolment
@@ -173,7 +173,7 @@ class TwoStepSettings:
     def has_second_factor(self, account_id: int) -> bool:
         """For the password rule: 8 characters suffice once a factor is enrolled (NIST)."""
         with self._db.transaction() as uow:
-            return bool(uow.credentials.kinds(account_id) & SECOND_FACTORS)
+            return has_second_factor(uow, account_id)
 
     # --- authenticator app -----------------------------------------------------------------
 
@@ -207,9 +207,7 @@ class TwoStepSettings:
         self, actor: Actor, *, flow_id: str, code: str, password: str, links: Links
     ) -> Change:
         """Keep the app once the password and a code from it are right (±1 step, once)."""
-        problem = check_fields(
-            [(flow_id, MAX_FLOW_ID), (code, MAX_CODE), (password, MAX_PASSWORD)]
-        )
+        problem = check_fields([(flow_id, MAX_FLOW_ID), (code, MAX_CODE), (password, MAX_PASSWORD)])
         if problem:
             return Change(Outcome.INVALID, problem)
         sealed = self._pending_secret(actor, flow_id)

@@ -42,6 +42,7 @@ from idp.notify import (
 )
 from idp.policies.security_questions import CUSTOM, QuestionChoice, question_text
 from idp.records import AccountRecord, AuditEntry, RequestMeta
+from idp.store.credentials import CredentialKind
 from idp.store.sessions import SSOSessionStore
 from idp.store.sql.candidates import reindex_account
 from idp.store.sql.database import Database
@@ -193,6 +194,13 @@ def check_fields(fields: Sequence[tuple[str, int]], *, optional: Sequence[str] =
         if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
             return "account_control_characters"
     return None
+
+
+def has_second_factor(uow: UnitOfWork, account_id: int) -> bool:
+    """An authenticator app or a passkey is enrolled: NIST's 8-character minimum applies
+    instead of 15 (SP 800-63B-4 §3.1.1.2). Recovery codes alone never count."""
+    kinds = uow.credentials.kinds(account_id)
+    return CredentialKind.TOTP in kinds or CredentialKind.WEBAUTHN in kinds
 
 
 def mask_email(address: str) -> str:
@@ -355,7 +363,11 @@ class AccountSettings:
             account = self._account(uow, actor)
             if account is None:
                 return Result(Outcome.UNAVAILABLE, "account_unavailable")
-            verdict = self._credentials.check_password(new, context=account_context(account))
+            verdict = self._credentials.check_password(
+                new,
+                context=account_context(account),
+                has_second_factor=has_second_factor(uow, account.id),
+            )
             if not verdict.ok:
                 # Every reason at once, before the current password is even looked at:
                 # a weak choice costs no lockout attempt.

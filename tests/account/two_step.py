@@ -22,7 +22,9 @@ from .conftest import Browser
 
 SECRET_RE = re.compile(r'data-totp-secret="([A-Z2-7]+)"')
 FLOW_RE = re.compile(r'name="flow" value="([^"]+)"')
-OPTIONS_RE = re.compile(r'<script type="application/json" id="passkey-options">(.*?)</script>', re.S)
+OPTIONS_RE = re.compile(
+    r'<script type="application/json" id="passkey-options">(.*?)</script>', re.S
+)
 CODE_RE = re.compile(r"<code data-recovery-code>([0-9A-Z-]+)</code>")
 
 
@@ -55,7 +57,11 @@ def code_now(services: Services, secret: str, *, offset_steps: int = 0) -> str:
 
 
 def confirm_app(browser: Browser, page: AppPage, **fields: str | None) -> TestResponse:
-    data: dict[str, Any] = {"csrf_token": page.csrf, "flow": page.flow, "current_password": PASSWORD}
+    data: dict[str, Any] = {
+        "csrf_token": page.csrf,
+        "flow": page.flow,
+        "current_password": PASSWORD,
+    }
     data.update(fields)
     return browser.client.post(
         "/account/two-step/app", data={k: v for k, v in data.items() if v is not None}

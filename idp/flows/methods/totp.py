@@ -95,7 +95,9 @@ class TotpMethod:
         svg = segno.make(uri, error="m").svg_inline(scale=4, title="Authenticator app QR code")
         return TotpEnrolment(secret=secret, uri=uri, qr_svg=svg)
 
-    def reopen_enrolment(self, account_id: int, sealed_secret: bytes, *, account_name: str) -> TotpEnrolment:
+    def reopen_enrolment(
+        self, account_id: int, sealed_secret: bytes, *, account_name: str
+    ) -> TotpEnrolment:
         """The page of a pending enrolment again (after a wrong code), from its sealed secret."""
         secret = self._box.open(sealed_secret, context=_context(account_id)).decode("ascii")
         return self._enrolment(secret, account_name)
