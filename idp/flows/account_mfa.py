@@ -49,7 +49,8 @@ from idp.store.interfaces import EphemeralStore
 from idp.store.secret_box import SecretBoxError
 
 from .account_settings import AccountSettings as _Page
-from .account_settings import Actor, Links, Outcome, check_fields, has_second_factor
+from .account_settings import Actor, Links, Outcome, check_fields
+from .credentials import has_second_factor
 from .methods.base import AccountFacts, Failed, FailureReason
 from .methods.second_factors import SecondFactorMethods
 from .methods.totp import TotpEnrolment

@@ -42,13 +42,12 @@ from idp.notify import (
 )
 from idp.policies.security_questions import CUSTOM, QuestionChoice, question_text
 from idp.records import AccountRecord, AuditEntry, RequestMeta
-from idp.store.credentials import CredentialKind
 from idp.store.sessions import SSOSessionStore
 from idp.store.sql.candidates import reindex_account
 from idp.store.sql.database import Database
 from idp.store.sql.repositories import UnitOfWork
 
-from .credentials import CredentialRules, account_context, hash_questions
+from .credentials import CredentialRules, account_context, has_second_factor, hash_questions
 from .lockout import CredentialLockout, Reauthentication, reauthenticate
 from .methods.password import PasswordHashing
 
@@ -194,13 +193,6 @@ def check_fields(fields: Sequence[tuple[str, int]], *, optional: Sequence[str] =
         if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
             return "account_control_characters"
     return None
-
-
-def has_second_factor(uow: UnitOfWork, account_id: int) -> bool:
-    """An authenticator app or a passkey is enrolled: NIST's 8-character minimum applies
-    instead of 15 (SP 800-63B-4 §3.1.1.2). Recovery codes alone never count."""
-    kinds = uow.credentials.kinds(account_id)
-    return CredentialKind.TOTP in kinds or CredentialKind.WEBAUTHN in kinds
 
 
 def mask_email(address: str) -> str:

@@ -36,8 +36,8 @@ from idp.flows.account_settings import (
     Links,
     Outcome,
     Result,
-    has_second_factor,
 )
+from idp.flows.credentials import has_second_factor
 from idp.flows.devices import DEVICE_COOKIE
 from idp.messages import MESSAGES
 from idp.messages.account import (
