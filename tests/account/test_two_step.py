@@ -444,3 +444,33 @@ def test_eight_characters_suffice_once_a_factor_is_enrolled(
 def test_activity_page_shows_two_step_changes(browser: Browser, services: Services) -> None:
     enrol_app(browser, services)
     assert "Second step added" in browser.get("/account/activity").text
+
+
+def test_a_passkey_added_here_signs_in_through_the_method_helpers(
+    browser: Browser, services: Services, alice: AccountRecord
+) -> None:
+    """What the sign-in side will call: options for an identified account, then verify,
+    and discoverable sign-in (no user ID typed) with the same passkey."""
+    page = open_passkey_page(browser)
+    device = authenticator(services)
+    assert post_passkey(browser, page, credential=device.create(page.options)).status_code == 200
+    method = services.second_factors.webauthn
+    with services.db.transaction() as uow:
+        options = method.authentication_options(account_id=alice.id, flow_id="signin-1", tx=uow)
+    with services.db.transaction() as uow:
+        facts = AccountFacts(alice.id, uow.credentials.kinds(alice.id))
+        result = method.verify(
+            facts,
+            {"method": "webauthn", "credential": device.get(options)},
+            tx=uow,
+            flow_id="signin-1",
+            now=services.clock(),
+        )
+    assert not isinstance(result, Failed) and result.account_id == alice.id
+    with services.db.transaction() as uow:
+        options = method.authentication_options(account_id=None, flow_id="signin-2", tx=uow)
+    with services.db.transaction() as uow:
+        found = method.verify_discoverable(
+            {"credential": device.get(options)}, tx=uow, flow_id="signin-2", now=services.clock()
+        )
+    assert not isinstance(found, Failed) and found.account_id == alice.id
