@@ -78,7 +78,7 @@ def overview() -> WebResponse:
 def add_app() -> WebResponse:
     """Authenticator app: QR code and secret, confirmed by a code (``code``) and the password."""
     flow, actor, name = _two_step(), _actor(), _username()
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD as Flask answers it
         return _page("account_two_step_app.html", pending=flow.start_app(actor, account_name=name))
     flow_id = field(request.form, FLOW_FIELD, limit=MAX_FLOW_ID)
     change = flow.confirm_app(
@@ -117,7 +117,7 @@ def add_passkey() -> WebResponse:
     ceremony = flow.start_passkey(actor)
     if ceremony is None:
         return _gone()
-    if request.method == "GET":
+    if request.method != "POST":
         return _page("account_two_step_passkey.html", ceremony=ceremony, label="")
     return _refused(change, "account_two_step_passkey.html", ceremony=ceremony, label=label[:64])
 
@@ -144,7 +144,7 @@ def remove() -> WebResponse:
     flow, actor = _two_step(), _actor()
     credential = field(request.values, "credential", limit=20)
     factor = flow.factor(actor, credential)
-    if request.method == "GET":
+    if request.method != "POST":
         if factor is None:
             abort(404)
         return _page("account_two_step_remove.html", factor=factor, kinds=CredentialKind)
@@ -162,7 +162,7 @@ def remove() -> WebResponse:
 @signed_in
 def recovery_codes() -> WebResponse:
     flow, actor = _two_step(), _actor()
-    if request.method == "GET":
+    if request.method != "POST":
         return _page("account_two_step_recovery.html", overview=flow.overview(actor))
     change = flow.regenerate_codes(actor, password=_secret("current_password"), links=_links())
     if change.ok:

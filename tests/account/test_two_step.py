@@ -474,3 +474,15 @@ def test_a_passkey_added_here_signs_in_through_the_method_helpers(
             {"credential": device.get(options)}, tx=uow, flow_id="signin-2", now=services.clock()
         )
     assert not isinstance(found, Failed) and found.account_id == alice.id
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/account/two-step/app", "/account/two-step/passkey", "/account/two-step/recovery-codes"],
+)
+def test_head_reads_like_get_and_changes_nothing(
+    browser: Browser, services: Services, path: str
+) -> None:
+    response = browser.client.head(path)
+    assert response.status_code == 200
+    assert credential_rows(services) == {}
