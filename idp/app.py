@@ -18,9 +18,7 @@ from idp.flows.first_signin import FirstSigninFlow
 from idp.flows.lockout import CredentialLockout
 from idp.flows.login import AddressLimit, LoginFlow
 from idp.flows.methods.password import PasswordHashing
-from idp.flows.methods.recovery_codes import RecoveryCodeMethod
-from idp.flows.methods.totp import TotpMethod
-from idp.flows.methods.webauthn import WebAuthnMethod
+from idp.flows.methods.second_factors import SecondFactorMethods
 from idp.flows.store import FlowStore
 from idp.messages import message
 from idp.notify import (
@@ -148,18 +146,15 @@ def build_services(
     )
     first_signin = FirstSigninFlow(db=db, hashing=hashing, rules=credentials, clock=clock)
     flows = FlowStore(ephemeral, clock)
-    # Second factors at sign-in, in the order a submission is offered to them.
-    second_factors = (
-        TotpMethod(
-            box=SecretBox.from_secret_key(settings.secret_key),
-            ephemeral=ephemeral,
-            issuer_name=settings.service_name,
-        ),
-        RecoveryCodeMethod(),
-        WebAuthnMethod(
-            issuer=settings.issuer, service_name=settings.service_name, ephemeral=ephemeral
-        ),
+    # One set of second-factor methods for enrolment (account page) and sign-in.
+    factors = SecondFactorMethods.build(
+        secret_key=settings.secret_key,
+        issuer=settings.issuer,
+        service_name=settings.service_name,
+        ephemeral=ephemeral,
     )
+    # At sign-in, in the order a submission is offered to them.
+    second_factors = (factors.totp, factors.recovery_codes, factors.webauthn)
     authn = AuthnFlow(
         db=db,
         flows=flows,
@@ -204,6 +199,7 @@ def build_services(
         dispatcher=dispatcher,
         outbox_worker=outbox_worker,
         clock=clock,
+        second_factors=factors,
     )
     _register_tasks(services)
     return services
@@ -271,6 +267,7 @@ def create_app(
         recovery,
         security,
         signup,
+        two_step,
     )
     from idp.web.deps import commit_request_uow, request_meta, request_uow, rollback_request_uow
     from idp.web.server import build_server
@@ -350,6 +347,7 @@ def create_app(
     app.register_blueprint(auth.bp)
     app.register_blueprint(signup.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(two_step.bp)
     app.register_blueprint(recovery.bp)
     app.register_blueprint(portals_page.bp)
     app.register_blueprint(invitations.bp)

@@ -1,4 +1,5 @@
-"""Support-desk commands added to ``idp users`` (issue 4): reset links and email changes.
+"""Support-desk commands added to ``idp users`` (issue 4): reset links and email changes;
+and (issue 9) removing the second factors of a patient who lost them all.
 
 The portal FAQ's two support paths: "I don't remember my secret question" (staff send
 a direct reset link) and "I no longer have access to my email" (staff update the
@@ -184,7 +185,56 @@ def change_email_command(users: click.Group) -> None:
         )
 
 
+def mfa_reset_command(users: click.Group) -> None:
+    @users.command(
+        "mfa-reset",
+        help="Remove every second factor of an account (authenticator apps, passkeys, "
+        "recovery codes) after checking the caller's identity, when all of them are lost. "
+        "Audited with the staff name and reason; the patient is told at every address on "
+        "file (email and text).",
+    )
+    @click.argument("username")
+    @click.option("--staff", "staff_name", required=True, help="Who checked and removed them.")
+    @click.option("--reason", required=True, help="Why, e.g. how identity was checked.")
+    @click.option("--json", "as_json", is_flag=True)
+    def users_mfa_reset(username: str, staff_name: str, reason: str, as_json: bool) -> None:
+        from idp.cli import _emit, _now, _services, _settings
+        from idp.flows.mfa_reset import reset_second_factors
+
+        staff, why = _staff(staff_name), _reason(reason)
+        with _services(_settings()) as services:
+            now = _now()
+            with services.db.transaction() as uow:
+                account = uow.accounts.by_username(username)
+                if account is None:
+                    _fail(f"no account {username!r}")
+                if account.status == "closed":
+                    _fail(f"account {account.username} is closed")
+                done = reset_second_factors(
+                    uow, account, staff=staff, reason=why, notifier=services.notifier, now=now
+                )
+                if done is None:
+                    _fail(f"account {account.username} has no second factor")
+            # This process ends now: send here rather than wait for a worker.
+            services.dispatcher.send_due()
+        _emit(
+            {
+                "username": account.username,
+                "removed": {
+                    "authenticator_apps": done.apps,
+                    "passkeys": done.passkeys,
+                    "recovery_codes": done.recovery_codes,
+                },
+                "notified": list(done.notified),
+            },
+            as_json,
+            f"second factors of {account.username} removed ({done.removed}); "
+            f"notice sent by {', '.join(done.notified) or 'no channel: no address on file'}",
+        )
+
+
 def register(users: click.Group) -> None:
     """Attach the support commands to the ``idp users`` group."""
     reset_link_command(users)
     change_email_command(users)
+    mfa_reset_command(users)

@@ -13,6 +13,7 @@ from idp.flows.first_signin import FirstSigninFlow
 from idp.flows.lockout import CredentialLockout
 from idp.flows.login import LoginFlow
 from idp.flows.methods.password import PasswordHashing
+from idp.flows.methods.second_factors import SecondFactorMethods
 from idp.flows.store import FlowStore
 from idp.notify import Dispatcher, DispatchWorker, Notifier
 from idp.oidc.keys import KeyRing
@@ -51,6 +52,8 @@ class Services:
     dispatcher: Dispatcher
     outbox_worker: DispatchWorker
     clock: Clock
+    # TOTP, passkeys, recovery codes: one set for the account page and sign-in alike.
+    second_factors: SecondFactorMethods
 
     def close(self) -> None:
         """Release pooled connections (CLI commands and tests end cleanly)."""

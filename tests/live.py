@@ -291,13 +291,16 @@ def live_provider(
     password_hashing: str = "test",
     extra_env: Mapping[str, str] | None = None,
     startup_timeout: float = 30.0,
+    host_name: str = "127.0.0.1",
 ) -> Iterator[LiveProvider]:
     """Prepare storage and keys, start the provider, yield it, and always clean up.
 
     ``backend`` defaults to :meth:`Backend.from_env`; ``workers`` to 2.
     ``password_hashing`` is the argon2 profile ("test" for speed; "owasp" or
     "rfc9106-low" for benchmarks). ``extra_env`` adds ``IDP_*`` settings (e.g. token
-    lifetimes); nothing else leaks in from the caller.
+    lifetimes); nothing else leaks in from the caller. ``host_name`` is the issuer's
+    host: "localhost" where a browser refuses an IP address (a WebAuthn RP ID must be
+    a domain); the server listens on 127.0.0.1 either way.
     """
     backend = backend or Backend.from_env()
     if workers is None:
@@ -324,6 +327,7 @@ def live_provider(
             extra_env=extra_env or {},
             startup_timeout=startup_timeout,
             db=db,
+            host_name=host_name,
         )
         if backend.redis_url:
             stack.callback(_sweep_redis, backend.redis_url, provider)
@@ -372,6 +376,7 @@ def _server_env(
     keys_dir: Path,
     password_hashing: str,
     extra_env: Mapping[str, str],
+    host_name: str = "127.0.0.1",
 ) -> dict[str, str]:
     """The caller's environment minus every ``IDP_*`` name, plus exactly our settings.
 
@@ -382,7 +387,7 @@ def _server_env(
     env.update(
         IDP_DATABASE_URL=database_url,
         IDP_KEYS_DIR=str(keys_dir),
-        IDP_ISSUER=f"http://127.0.0.1:{port}",
+        IDP_ISSUER=f"http://{host_name}:{port}",
         IDP_INSTANCE_DIR=str(tmp / "instance"),
         IDP_ENV="test",
         IDP_PASSWORD_HASHING=password_hashing,
@@ -409,6 +414,7 @@ def _start(
     extra_env: Mapping[str, str],
     startup_timeout: float,
     db: Database,
+    host_name: str = "127.0.0.1",
 ) -> LiveProvider:
     """Start gunicorn on a free port (a few tries: the port may be taken in between)."""
     last_error: LiveServerError | None = None
@@ -446,6 +452,7 @@ def _start(
             keys_dir=keys_dir,
             password_hashing=password_hashing,
             extra_env=extra_env,
+            host_name=host_name,
         )
         with log_path.open("wb") as log:
             process = subprocess.Popen(
@@ -459,7 +466,7 @@ def _start(
                 start_new_session=True,
             )
         provider = LiveProvider(
-            url=f"http://127.0.0.1:{port}",
+            url=f"http://{host_name}:{port}",
             port=port,
             workers=workers,
             backend=backend,

@@ -47,7 +47,7 @@ from idp.store.sql.candidates import reindex_account
 from idp.store.sql.database import Database
 from idp.store.sql.repositories import UnitOfWork
 
-from .credentials import CredentialRules, account_context, hash_questions
+from .credentials import CredentialRules, account_context, has_second_factor, hash_questions
 from .lockout import CredentialLockout, Reauthentication, reauthenticate
 from .methods.password import PasswordHashing
 
@@ -82,6 +82,11 @@ ACTIVITY_TYPES = (
     "phone_changed",
     "security_questions_changed",
     "account_closed",
+    "second_factor_added",
+    "second_factor_removed",
+    "second_factor_renamed",
+    "recovery_codes_regenerated",
+    "second_factors_reset",
 )
 
 
@@ -350,7 +355,11 @@ class AccountSettings:
             account = self._account(uow, actor)
             if account is None:
                 return Result(Outcome.UNAVAILABLE, "account_unavailable")
-            verdict = self._credentials.check_password(new, context=account_context(account))
+            verdict = self._credentials.check_password(
+                new,
+                context=account_context(account),
+                has_second_factor=has_second_factor(uow, account.id),
+            )
             if not verdict.ok:
                 # Every reason at once, before the current password is even looked at:
                 # a weak choice costs no lockout attempt.

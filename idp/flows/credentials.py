@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from idp.policies.password import PASSWORD_PRESETS, PasswordVerdict, evaluate_password
 from idp.policies.security_questions import (
@@ -15,9 +16,17 @@ from idp.policies.security_questions import (
     normalise_answer,
 )
 from idp.records import AccountRecord
+from idp.store.credentials import CredentialIndex, CredentialKind
 from idp.store.sql.security_answers import StoredQuestion
 
 from .methods.password import PasswordHashing
+
+
+class _HasCredentials(Protocol):
+    """A transaction (``UnitOfWork``) seen only for its credentials index."""
+
+    @property
+    def credentials(self) -> CredentialIndex: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,13 @@ class CredentialRules:
         return evaluate_question_set(
             choices, required=self.security_questions, forbidden_answers=forbidden
         )
+
+
+def has_second_factor(tx: _HasCredentials, account_id: int) -> bool:
+    """An authenticator app or a passkey is enrolled: NIST's 8-character password minimum
+    applies instead of 15 (SP 800-63B-4 §3.1.1.2). Recovery codes alone never count."""
+    kinds = tx.credentials.kinds(account_id)
+    return CredentialKind.TOTP in kinds or CredentialKind.WEBAUTHN in kinds
 
 
 def account_context(account: AccountRecord, *extra: str | None) -> list[str | None]:

@@ -60,7 +60,7 @@ from idp.records import AccountRecord, RequestMeta
 from idp.store.sql.repositories import UnitOfWork, username_key
 
 from .base import StateMachine
-from .credentials import account_context
+from .credentials import account_context, has_second_factor
 from .recovery_common import (
     FLOW_TTL,
     RECOVERABLE,
@@ -634,9 +634,12 @@ class ForgotPasswordFlow:
                 return again("recovery_password_missing")
             if password != password_confirm[: MAX_PASSWORD + 1]:
                 return again("recovery_password_mismatch")
-            # The link holder proved the mailbox: the account's own words are checked here.
+            # The link holder proved the mailbox: the account's own words are checked here,
+            # and the minimum is NIST's 8 when a second factor guards the account too.
             verdict = self._deps.credentials.check_password(
-                password, context=account_context(account)
+                password,
+                context=account_context(account),
+                has_second_factor=has_second_factor(uow, account.id),
             )
             if not verdict.ok:
                 return again("recovery_password_refused", verdict.reasons)

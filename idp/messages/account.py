@@ -67,6 +67,60 @@ MESSAGES: dict[str, str] = {
         "Your account is closed. You have been signed out everywhere. "
         "We sent a confirmation to your email address."
     ),
+    # two-step verification (issue 9)
+    "account_mfa_intro": (
+        "With two-step verification, signing in needs your password and a second step: a code "
+        "from an authenticator app, or a passkey. Someone who learns your password still "
+        "cannot get in."
+    ),
+    "account_mfa_app_added": "Your authenticator app was added. Two-step verification is on.",
+    "account_mfa_passkey_added": "Your passkey was added. Two-step verification is on.",
+    "account_mfa_removed": "That second step was removed.",
+    "account_mfa_off": (
+        "That was your last second step: two-step verification is off, and your recovery "
+        "codes no longer work."
+    ),
+    "account_mfa_renamed": "The name was saved.",
+    "account_mfa_codes_regenerated": (
+        "Here are your new recovery codes. The old ones no longer work."
+    ),
+    "account_mfa_codes_once": (
+        "Keep these codes somewhere safe, such as printed at home. Each one signs you in once "
+        "if you lose your phone or passkey. This is the only time we show them."
+    ),
+    "account_mfa_codes_explained": (
+        "Recovery codes sign you in when your authenticator app or passkey is not at hand. "
+        "Getting new codes makes every earlier code stop working."
+    ),
+    "account_mfa_codes_need_factor": (
+        "Recovery codes come with two-step verification: add an authenticator app or a "
+        "passkey first."
+    ),
+    "account_mfa_code_malformed": "Enter the six-digit code your authenticator app shows.",
+    "account_mfa_wrong_code": (
+        "That code is not right. Check that your phone's clock is correct and enter the code "
+        "the app shows now."
+    ),
+    "account_mfa_code_used": "That code was already used. Wait for the app to show a new one.",
+    "account_mfa_expired": "This page has expired. Please start again.",
+    "account_mfa_refused": "That did not work. Please start again.",
+    "account_mfa_passkey_missing": (
+        "Your browser did not create a passkey. Please try again, or use an authenticator app."
+    ),
+    "account_mfa_passkey_refused": (
+        "That passkey could not be checked, so it was not added. Please try again."
+    ),
+    "account_mfa_passkey_known": "That passkey is already registered.",
+    "account_mfa_passkey_needs_js": (
+        "Adding a passkey needs JavaScript, which is turned off in this browser. You can add "
+        "an authenticator app instead."
+    ),
+    "account_mfa_passkey_unsupported": (
+        "This browser cannot create passkeys. You can add an authenticator app instead."
+    ),
+    "account_mfa_passkey_cancelled": "No passkey was added. You can try again.",
+    "account_mfa_label_invalid": "Enter a name of at most 64 characters.",
+    "account_mfa_factor_not_found": "That second step was not found.",
 }
 
 # Why a phone number was refused (codes of idp.notify.phone.PhoneReason).
@@ -106,6 +160,11 @@ ACTIVITY_LABELS: dict[str, str] = {
     "phone_changed": "Phone number changed",
     "security_questions_changed": "Security questions changed",
     "account_closed": "Account closed",
+    "second_factor_added": "Second step added",
+    "second_factor_removed": "Second step removed",
+    "second_factor_renamed": "Second step renamed",
+    "recovery_codes_regenerated": "New recovery codes",
+    "second_factors_reset": "Second steps removed by staff",
 }
 
 # Reason codes recorded with those events, in words (anything else: outcome only).

@@ -37,6 +37,7 @@ from idp.flows.account_settings import (
     Outcome,
     Result,
 )
+from idp.flows.credentials import has_second_factor
 from idp.flows.devices import DEVICE_COOKIE
 from idp.messages import MESSAGES
 from idp.messages.account import (
@@ -148,7 +149,10 @@ def _account_globals() -> dict[str, Any]:
 
 def _password_reasons(codes: Iterable[str]) -> list[tuple[str, str]]:
     policy = PASSWORD_PRESETS[services().settings.password_policy]
-    return [(code, describe(code, policy)) for code in codes]
+    with services().db.transaction() as uow:
+        # The minimum the refusal names is the one that applied: 8 once a factor is on.
+        mfa = has_second_factor(uow, current_user.account.id)
+    return [(code, describe(code, policy, has_second_factor=mfa)) for code in codes]
 
 
 def _table(texts: dict[str, str]) -> Reasons:

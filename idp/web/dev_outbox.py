@@ -59,7 +59,7 @@ def index() -> str:
     return render_template("dev_outbox.html", messages=messages, item=None)
 
 
-@bp.get("/<int:message_pk>")
+@bp.get("/<int(max=2147483647):message_pk>")
 def show(message_pk: int) -> str:
     with services().db.transaction() as uow:
         record = OutboxRepository(uow.session).get(message_pk)
@@ -70,7 +70,7 @@ def show(message_pk: int) -> str:
     )
 
 
-@bp.get("/<int:message_pk>/html")
+@bp.get("/<int(max=2147483647):message_pk>/html")
 def show_html(message_pk: int) -> Response:
     with services().db.transaction() as uow:
         record = OutboxRepository(uow.session).get(message_pk)

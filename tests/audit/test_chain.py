@@ -38,7 +38,7 @@ def _record(db: Database, n: int, *, start: datetime = DAY, shard: int = 0) -> N
 
 def _ids(db: Database) -> list[int]:
     with db.session() as session:
-        return list(session.scalars(text("SELECT id FROM audit_events ORDER BY seq")))
+        return list(session.scalars(text("SELECT id FROM audit_events ORDER BY segment, seq")))
 
 
 def _verify(run, *args: str, code: int) -> dict:

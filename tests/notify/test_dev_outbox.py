@@ -49,7 +49,11 @@ def test_lists_and_shows_messages_with_clickable_links(
 
 
 def test_unknown_message_is_404(services: Services) -> None:
-    assert _app(services).test_client().get("/dev/outbox/999999").status_code == 404
+    client = _app(services).test_client()
+    assert client.get("/dev/outbox/999999").status_code == 404
+    # Past PostgreSQL's integer: a 404 from the route, not a 500 from the database.
+    assert client.get("/dev/outbox/6552884588/html").status_code == 404
+    assert client.head("/dev/outbox/6552884588").status_code == 404
 
 
 def test_not_served_outside_development(services: Services) -> None:

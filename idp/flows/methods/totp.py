@@ -88,10 +88,19 @@ class TotpMethod:
 
     def start_enrolment(self, *, account_name: str) -> TotpEnrolment:
         """A fresh 160-bit secret (RFC 4226 §4 asks for 128, recommends 160)."""
-        secret = pyotp.random_base32()
+        return self._enrolment(pyotp.random_base32(), account_name)
+
+    def _enrolment(self, secret: str, account_name: str) -> TotpEnrolment:
         uri = self._totp(secret).provisioning_uri(name=account_name, issuer_name=self._issuer_name)
         svg = segno.make(uri, error="m").svg_inline(scale=4, title="Authenticator app QR code")
         return TotpEnrolment(secret=secret, uri=uri, qr_svg=svg)
+
+    def reopen_enrolment(
+        self, account_id: int, sealed_secret: bytes, *, account_name: str
+    ) -> TotpEnrolment:
+        """The page of a pending enrolment again (after a wrong code), from its sealed secret."""
+        secret = self._box.open(sealed_secret, context=_context(account_id)).decode("ascii")
+        return self._enrolment(secret, account_name)
 
     def seal_pending(self, account_id: int, secret: str) -> bytes:
         """The secret sealed for keeping in a flow until the patient confirms it."""
