@@ -47,7 +47,6 @@ from idp.store.interactions import InteractionStore
 from idp.store.interfaces import EphemeralStore
 from idp.store.memory import MemoryEphemeralStore
 from idp.store.redis import RedisEphemeralStore
-from idp.store.secret_box import SecretBox
 from idp.store.sessions import SSOSessionStore
 from idp.store.sql.candidates import claim_matching_secret
 from idp.store.sql.database import Database
