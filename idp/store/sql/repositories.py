@@ -38,7 +38,9 @@ from .credentials import CredentialRepository
 from .enrollments import EnrollmentRepository
 from .invitations import InvitationRepository
 from .outbox import OutboxRepository
+from .patients import PatientRepository
 from .portal_links import PortalLinkRepository
+from .proxy_grants import ConfidentialFlagRepository, ProxyGrantRepository
 from .security_answers import SecurityAnswerRepository
 
 
@@ -669,3 +671,6 @@ class UnitOfWork:
         self.enrollments = EnrollmentRepository(session)
         self.candidates = CandidateRepository(session)
         self.credentials = CredentialRepository(session)
+        self.patients = PatientRepository(session)
+        self.proxy_grants = ProxyGrantRepository(session)
+        self.confidential_flags = ConfidentialFlagRepository(session)
