@@ -39,9 +39,7 @@ def upgrade() -> None:
         batch_op.create_unique_constraint(
             "uq_portal_links_portal_id_person_id", ["portal_id", "person_id"]
         )
-        batch_op.create_check_constraint(
-            "owner", "account_id IS NOT NULL OR person_id IS NOT NULL"
-        )
+        batch_op.create_check_constraint("owner", "account_id IS NOT NULL OR person_id IS NOT NULL")
 
     op.create_table(
         "proxy_grants",

@@ -122,6 +122,15 @@ class PatientRepository:
             account_phone=None if account is None else account.phone,
         )
 
+    def person(self, person_id: int) -> PersonRecord | None:
+        row = self._s.get(m.Person, person_id)
+        return None if row is None else _person(row)
+
+    def portal(self, portal_id: int) -> PortalRecord:
+        row = self._s.get(m.Portal, portal_id)
+        assert row is not None, "a grant's portal is never removed"
+        return PortalRecord(id=row.id, slug=row.slug, name=row.name)
+
     def accounts_of_person(self, person_id: int) -> list[int]:
         """Accounts whose person this is (one, by the one-person-one-account rule)."""
         return list(self._s.scalars(select(m.Account.id).where(m.Account.person_id == person_id)))

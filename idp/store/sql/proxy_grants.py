@@ -136,11 +136,10 @@ class ProxyGrantRepository:
             created_at=now,
             updated_at=now,
         )
+        self._s.add(row)
         try:
-            with self._s.begin_nested():
-                self._s.add(row)
-                self._s.flush()
-        except IntegrityError as exc:
+            self._s.flush()
+        except IntegrityError as exc:  # the session is unusable now: the caller rolls back
             raise DuplicateGrantError() from exc
         self._event(row.id, "granted", new.status, new.created_by, reason, now)
         return _record(row)
