@@ -209,6 +209,7 @@ def create_app(
         invitations,
         oidc,
         portals_page,
+        proxy_api,
         recovery,
         security,
         signup,
@@ -295,9 +296,11 @@ def create_app(
     app.register_blueprint(portals_page.bp)
     app.register_blueprint(invitations.bp)
     app.register_blueprint(invitations.api)
+    app.register_blueprint(proxy_api.api)
     app.register_blueprint(enrollments.bp)
     # JSON APIs authenticate clients by bearer token, not browser cookies: no CSRF.
     security.csrf.exempt(invitations.api)
+    security.csrf.exempt(proxy_api.api)
     security.csrf.exempt(enrollments.bp)
     if settings.is_development:
         from idp.web import dev_outbox

@@ -14,48 +14,8 @@ from typing import Any
 import click
 
 from idp.flows.patients import ProxyRefusal
-from idp.flows.proxy_grants import GrantView
+from idp.flows.proxy_grants import GrantView, grant_row
 from idp.policies.proxy import Category, Relationship
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def grant_row(view: GrantView) -> dict[str, Any]:
-    """A grant as staff see it (CLI ``--json`` and the admin API)."""
-    grant, decision = view.grant, view.decision
-    return {
-        "id": grant.id,
-        "portal": view.portal.slug,
-        "patient_id": view.patient_id,
-        "patient_name": view.patient_name,
-        "representative": view.representative_username,
-        "relationship": grant.relationship,
-        "kind": grant.kind,
-        "status": grant.status,
-        "level": decision.level.value,
-        "categories": sorted(c.value for c in decision.categories),
-        "reasons": list(decision.reasons),
-        "full_access_requested": grant.full_access_requested,
-        "teen_cosigned_by": grant.teen_cosigned_by,
-        "legal_document": grant.legal_document,
-        "evidence": grant.evidence_ref,
-        "created_by": grant.created_by,
-        "approved_by": grant.approved_by,
-        "approved_at": _iso(grant.approved_at),
-        "starts_on": _iso(grant.starts_on),
-        "ends_on": _iso(grant.ends_on),
-        "access_ends_at": _iso(decision.ends_at),
-        "next_change_at": _iso(decision.next_transition_at),
-        "confidential": sorted(view.confidential),
-        "shared_contact": view.shared_contact,
-        "history": [
-            {"at": _iso(e.at), "action": e.action, "status": e.status, "actor": e.actor}
-            | ({"reason": e.reason} if e.reason else {})
-            for e in view.history
-        ],
-    }
 
 
 def _refused(exc: ProxyRefusal) -> None:

@@ -101,12 +101,6 @@ class _Parties:
     representative: AccountRecord
 
 
-def _patient_subject(patient: PatientRecord) -> str:
-    """The audit's subject: the patient's account, or the person when there is none."""
-    assert patient.person is not None
-    return patient.account_subject or f"person:{patient.person.id}"
-
-
 def _same_contact(patient: PatientRecord, rep: AccountRecord) -> bool:
     def norm(value: str | None) -> str:
         return (value or "").strip().casefold()
@@ -717,6 +711,46 @@ class ProxyGrantFlow:
                 context={**context, "role": role},
                 now=self._clock(),
             )
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def grant_row(view: GrantView) -> dict[str, Any]:
+    """A grant as staff see it (CLI ``--json`` and the admin API)."""
+    grant, decision = view.grant, view.decision
+    return {
+        "id": grant.id,
+        "portal": view.portal.slug,
+        "patient_id": view.patient_id,
+        "patient_name": view.patient_name,
+        "representative": view.representative_username,
+        "relationship": grant.relationship,
+        "kind": grant.kind,
+        "status": grant.status,
+        "level": decision.level.value,
+        "categories": sorted(c.value for c in decision.categories),
+        "reasons": list(decision.reasons),
+        "full_access_requested": grant.full_access_requested,
+        "teen_cosigned_by": grant.teen_cosigned_by,
+        "legal_document": grant.legal_document,
+        "evidence": grant.evidence_ref,
+        "created_by": grant.created_by,
+        "approved_by": grant.approved_by,
+        "approved_at": _iso(grant.approved_at),
+        "starts_on": _iso(grant.starts_on),
+        "ends_on": _iso(grant.ends_on),
+        "access_ends_at": _iso(decision.ends_at),
+        "next_change_at": _iso(decision.next_transition_at),
+        "confidential": sorted(view.confidential),
+        "shared_contact": view.shared_contact,
+        "history": [
+            {"at": _iso(e.at), "action": e.action, "status": e.status, "actor": e.actor}
+            | ({"reason": e.reason} if e.reason else {})
+            for e in view.history
+        ],
+    }
 
 
 def _display_name(account: AccountRecord | None) -> str:
