@@ -29,6 +29,7 @@ from idp.store.sql import models
 from idp.store.sql.database import Database
 from tests.conftest import Factory
 from tests.helpers import MovableClock, basic, bearer
+from tests.invitations.test_cli import run  # noqa: F401  (the CLI fixture, shared)
 from tests.notify.conftest import SmtpServer
 
 
