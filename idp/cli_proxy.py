@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from idp.flows.patients import ProxyRefusal
-from idp.flows.proxy_grants import GrantView, grant_row
+from idp.flows.proxy_views import GrantView, grant_row
 from idp.policies.proxy import Category, Relationship
 
 

@@ -25,37 +25,41 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from idp.clock import Clock
 from idp.notify import Notifier
 from idp.policies.proxy import (
-    Category,
     GrantKind,
     GrantStatus,
     ProxyDecision,
-    ProxyFacts,
-    ProxyLevel,
     ProxyRules,
     Relationship,
     age_on,
     check_proxy_access,
     local_date,
 )
-from idp.records import AccountRecord, AuditEntry, PortalRecord, RequestMeta
+from idp.records import AccountRecord, PortalRecord, RequestMeta
 from idp.store.sql.database import Database
 from idp.store.sql.patients import PatientRecord
 from idp.store.sql.proxy_grants import (
     DuplicateGrantError,
-    GrantEventRecord,
     NewGrant,
     ProxyGrantRecord,
 )
 from idp.store.sql.repositories import UnitOfWork
 
 from .patients import ProxyRefusal, check_patient_id, check_text
+from .proxy_views import (
+    GrantView,
+    decide_grant,
+    grant_facts,
+    grant_view,
+    notify_change,
+    record_change,
+)
 
 if TYPE_CHECKING:
     from idp.services import Services
@@ -64,51 +68,13 @@ LIVE = (GrantStatus.PENDING_COSIGNATURE, GrantStatus.PENDING_APPROVAL, GrantStat
 PENDING = (GrantStatus.PENDING_COSIGNATURE, GrantStatus.PENDING_APPROVAL)
 # Policy reasons that mean the grant has run its course (not a refusal of a new one).
 ENDED_REASONS = frozenset({"majority_reached", "adult_grant_expired", "grant_ended"})
-# Plain words for emails and pages.
-LEVEL_WORDS = {
-    ProxyLevel.FULL: "full access",
-    ProxyLevel.TEEN_FULL: "full access (co-signed by the teen)",
-    ProxyLevel.TEEN_LIMITED: "limited teen access (scheduling, messages, immunizations, allergies)",
-    ProxyLevel.ADULT: "full access",
-    ProxyLevel.NONE: "no access",
-}
 MAX_EVIDENCE = 200
-_CATEGORY_VALUES = frozenset(c.value for c in Category)
-
-
-@dataclass(frozen=True, slots=True)
-class GrantView:
-    """A grant with what it allows now: what lists, pages and APIs show."""
-
-    grant: ProxyGrantRecord
-    portal: PortalRecord
-    patient_id: str | None  # the practice's MRN
-    patient_name: str
-    patient_subject: str | None
-    representative_username: str
-    representative_subject: str
-    decision: ProxyDecision
-    history: tuple[GrantEventRecord, ...] = ()
-    # The patient's own account shares an email or phone with the representative:
-    # a teen's account a parent may be reading (standards.md row 35); shown to staff.
-    shared_contact: bool = False
-    confidential: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True, slots=True)
 class _Parties:
     patient: PatientRecord
     representative: AccountRecord
-
-
-def _same_contact(patient: PatientRecord, rep: AccountRecord) -> bool:
-    def norm(value: str | None) -> str:
-        return (value or "").strip().casefold()
-
-    email = norm(patient.account_email)
-    phone = "".join(c for c in norm(patient.account_phone) if c.isdigit())
-    rep_phone = "".join(c for c in norm(rep.phone) if c.isdigit())
-    return bool((email and email == norm(rep.email)) or (phone and phone == rep_phone))
 
 
 class ProxyGrantFlow:
@@ -140,78 +106,6 @@ class ProxyGrantFlow:
     def _tx(self) -> Iterator[UnitOfWork]:
         with self._db.transaction() as uow:
             yield uow
-
-    # --- facts and decisions ---------------------------------------------------------------
-
-    def _decide(self, uow: UnitOfWork, grant: ProxyGrantRecord, at: datetime) -> ProxyDecision:
-        person = uow.patients.person(grant.patient_person_id)
-        rep = uow.accounts.by_id(grant.representative_account_id)
-        rep_dob = rep.person.dob if rep is not None and rep.person is not None else None
-        flags = {
-            f.category for f in uow.confidential_flags.of(grant.portal_id, grant.patient_person_id)
-        }
-        patient_dob = person.dob if person is not None else None
-        if patient_dob is None or rep_dob is None:
-            # A birth date gone missing: no age can be known, so no access (fail closed).
-            return ProxyDecision(
-                allowed=False,
-                level=ProxyLevel.NONE,
-                categories=frozenset(),
-                reasons=("birth_date_unknown",),
-                ends_at=None,
-                next_transition_at=None,
-            )
-        return check_proxy_access(self._facts(grant, patient_dob, rep_dob, flags), self._rules, at)
-
-    @staticmethod
-    def _facts(
-        grant: ProxyGrantRecord, patient_dob: date, rep_dob: date, flags: set[str] | frozenset[str]
-    ) -> ProxyFacts:
-        cosigned = grant.teen_cosigned_at
-        approved = grant.approved_at
-        return ProxyFacts(
-            patient_birth_date=patient_dob,
-            representative_birth_date=rep_dob,
-            relationship=Relationship(grant.relationship),
-            grant_kind=GrantKind(grant.kind),
-            grant_status=GrantStatus(grant.status),
-            teen_cosigned_full=cosigned is not None,
-            # Staff approval counts for full teen access only once the teen has signed.
-            staff_approved_full=bool(
-                grant.full_access_requested
-                and cosigned is not None
-                and approved is not None
-                and approved >= cosigned
-            ),
-            legal_document_on_file=grant.legal_document,
-            adult_grant_started_on=grant.starts_on if grant.kind == GrantKind.PATIENT else None,
-            grant_ends_on=grant.ends_on,
-            confidential=frozenset(Category(c) for c in flags if c in _CATEGORY_VALUES),
-        )
-
-    def _view(
-        self, uow: UnitOfWork, grant: ProxyGrantRecord, at: datetime, *, history: bool = True
-    ) -> GrantView:
-        portal = uow.patients.portal(grant.portal_id)
-        patient = uow.patients.of_person(portal, grant.patient_person_id)
-        rep = uow.accounts.by_id(grant.representative_account_id)
-        assert rep is not None
-        person = uow.patients.person(grant.patient_person_id)
-        name = "" if person is None else f"{person.first_name} {person.last_name}"
-        flags = uow.confidential_flags.of(grant.portal_id, grant.patient_person_id)
-        return GrantView(
-            grant=grant,
-            portal=portal,
-            patient_id=None if patient is None else patient.patient_id,
-            patient_name=name,
-            patient_subject=None if patient is None else patient.account_subject,
-            representative_username=rep.username,
-            representative_subject=rep.subject,
-            decision=self._decide(uow, grant, at),
-            history=tuple(uow.proxy_grants.history(grant.id)) if history else (),
-            shared_contact=patient is not None and _same_contact(patient, rep),
-            confidential=frozenset(f.category for f in flags),
-        )
 
     # --- finding the parties ---------------------------------------------------------------
 
@@ -304,7 +198,7 @@ class ProxyGrantFlow:
             # Judge the grant as it would stand, active, before storing anything.
             probe = self._probe(new, now)
             decision = check_proxy_access(
-                self._facts(
+                grant_facts(
                     probe,
                     parties.patient.person.dob,
                     parties.representative.person.dob,  # type: ignore[union-attr]
@@ -316,9 +210,16 @@ class ProxyGrantFlow:
             if not decision.allowed:
                 raise ProxyRefusal(_refusal(decision), 400, "representative")
             grant = self._add(uow, new, now)
-            view = self._view(uow, grant, now)
-            self._record(uow, meta, "proxy_granted", view, actor=actor, staff=staff_actor)
-            self._notify(uow, view, "granted" if view.grant.status == "active" else "pending")
+            view = grant_view(uow, self._rules, grant, now)
+            record_change(uow, meta, now, "proxy_granted", view, actor=actor, staff=staff_actor)
+            notify_change(
+                uow,
+                self._notifier,
+                view,
+                issuer=self._issuer,
+                now=now,
+                change="granted" if view.grant.status == "active" else "pending",
+            )
             return view
 
     @staticmethod
@@ -403,11 +304,13 @@ class ProxyGrantFlow:
             )
             if moved is None:
                 raise ProxyRefusal("grant_changed", 409, "grant")
-            view = self._view(uow, moved, now)
+            view = grant_view(uow, self._rules, moved, now)
             if not view.decision.allowed and grant.status != GrantStatus.ACTIVE:
                 raise ProxyRefusal(_refusal(view.decision), 409, "grant")
-            self._record(uow, meta, "proxy_approved", view, actor=actor, staff=staff_actor)
-            self._notify(uow, view, "approved")
+            record_change(uow, meta, now, "proxy_approved", view, actor=actor, staff=staff_actor)
+            notify_change(
+                uow, self._notifier, view, issuer=self._issuer, now=now, change="approved"
+            )
             return view
 
     def revoke(
@@ -448,9 +351,9 @@ class ProxyGrantFlow:
             )
             if moved is None:
                 raise ProxyRefusal("grant_changed", 409, "grant")
-            view = self._view(uow, moved, now)
-            self._record(uow, meta, "proxy_revoked", view, actor=actor, reason=reason)
-            self._notify(uow, view, "revoked")
+            view = grant_view(uow, self._rules, moved, now)
+            record_change(uow, meta, now, "proxy_revoked", view, actor=actor, reason=reason)
+            notify_change(uow, self._notifier, view, issuer=self._issuer, now=now, change="revoked")
             return view
 
     @staticmethod
@@ -505,7 +408,7 @@ class ProxyGrantFlow:
                 starts_on=today,
             )
             decision = check_proxy_access(
-                self._facts(
+                grant_facts(
                     self._probe(new, now),
                     person.dob,
                     parties.representative.person.dob,  # type: ignore[union-attr]
@@ -517,9 +420,9 @@ class ProxyGrantFlow:
             if not decision.allowed:
                 raise ProxyRefusal(_refusal(decision), 400, "representative")
             grant = self._add(uow, new, now)
-            view = self._view(uow, grant, now)
-            self._record(uow, meta, "proxy_granted", view, actor=patient_account.subject)
-            self._notify(uow, view, "granted")
+            view = grant_view(uow, self._rules, grant, now)
+            record_change(uow, meta, now, "proxy_granted", view, actor=patient_account.subject)
+            notify_change(uow, self._notifier, view, issuer=self._issuer, now=now, change="granted")
             return view
 
     def cosign_by_teen(
@@ -545,9 +448,9 @@ class ProxyGrantFlow:
             )
             if moved is None:
                 raise ProxyRefusal("grant_not_pending", 409, "grant")
-            view = self._view(uow, moved, now)
-            self._record(uow, meta, "proxy_cosigned", view, actor=teen_account.subject)
-            self._notify(uow, view, "pending")
+            view = grant_view(uow, self._rules, moved, now)
+            record_change(uow, meta, now, "proxy_cosigned", view, actor=teen_account.subject)
+            notify_change(uow, self._notifier, view, issuer=self._issuer, now=now, change="pending")
             return view
 
     # --- expiry ------------------------------------------------------------------------------
@@ -568,7 +471,7 @@ class ProxyGrantFlow:
                 grant = uow.proxy_grants.by_id(grant_id)
                 if grant is None or grant.status != GrantStatus.ACTIVE:
                     continue
-                decision = self._decide(uow, grant, now)
+                decision = decide_grant(uow, self._rules, grant, now)
                 ended = ENDED_REASONS & set(decision.reasons)
                 if decision.allowed or not ended:
                     continue
@@ -585,9 +488,13 @@ class ProxyGrantFlow:
                 )
                 if moved is None:
                     continue
-                view = self._view(uow, moved, now)
-                self._record(uow, meta, "proxy_expired", view, actor=actor, reason=sorted(ended)[0])
-                self._notify(uow, view, "expired")
+                view = grant_view(uow, self._rules, moved, now)
+                record_change(
+                    uow, meta, now, "proxy_expired", view, actor=actor, reason=sorted(ended)[0]
+                )
+                notify_change(
+                    uow, self._notifier, view, issuer=self._issuer, now=now, change="expired"
+                )
                 count += 1
         return count
 
@@ -595,7 +502,7 @@ class ProxyGrantFlow:
 
     def get(self, grant_id: int, *, portal_id: int | None = None) -> GrantView:
         with self._tx() as uow:
-            return self._view(uow, self._find(uow, grant_id, portal_id), self._clock())
+            return grant_view(uow, self._rules, self._find(uow, grant_id, portal_id), self._clock())
 
     def list_for_portal(
         self, portal: PortalRecord, *, patient_id: str | None = None
@@ -609,7 +516,7 @@ class ProxyGrantFlow:
                     raise ProxyRefusal("unknown_patient", 404, "patient_id")
                 person_id = patient.person.id
             grants = uow.proxy_grants.for_portal(portal.id, patient_person_id=person_id)
-            return [self._view(uow, g, now) for g in grants]
+            return [grant_view(uow, self._rules, g, now) for g in grants]
 
     def list_for_account(self, account: AccountRecord) -> tuple[list[GrantView], list[GrantView]]:
         """(grants to others for this account's record, grants this account holds)."""
@@ -619,7 +526,9 @@ class ProxyGrantFlow:
             if account.person is not None:
                 mine = uow.proxy_grants.for_patient(account.person.id)
             held = uow.proxy_grants.for_representative(account.id)
-            return [self._view(uow, g, now) for g in mine], [self._view(uow, g, now) for g in held]
+            return [grant_view(uow, self._rules, g, now) for g in mine], [
+                grant_view(uow, self._rules, g, now) for g in held
+            ]
 
     def access(
         self,
@@ -636,129 +545,7 @@ class ProxyGrantFlow:
             grant = uow.proxy_grants.live(portal_id, representative_account_id, patient_person_id)
             if grant is None:
                 return None
-            return self._decide(uow, grant, at or self._clock())
-
-    # --- audit and mail ----------------------------------------------------------------------
-
-    def _record(
-        self,
-        uow: UnitOfWork,
-        meta: RequestMeta,
-        event: str,
-        view: GrantView,
-        *,
-        actor: str,
-        **details: Any,
-    ) -> None:
-        grant = view.grant
-        info: dict[str, Any] = {
-            "grant_id": grant.id,
-            "portal": view.portal.slug,
-            "representative": view.representative_subject,
-            "relationship": grant.relationship,
-            "status": grant.status,
-            "level": view.decision.level.value,
-            "evidence": grant.evidence_ref,
-            "approved_by": grant.approved_by,
-        }
-        info.update((k, v) for k, v in details.items() if v is not None)
-        uow.audit.record(
-            AuditEntry(
-                type=event,
-                outcome="success",
-                actor=actor,
-                subject=view.patient_subject or f"person:{grant.patient_person_id}",
-                client_id=actor.removeprefix("client:") if actor.startswith("client:") else None,
-                ip=meta.ip,
-                user_agent=meta.user_agent,
-                details={k: v for k, v in info.items() if v is not None},
-            ),
-            now=self._clock(),
-        )
-
-    def _notify(self, uow: UnitOfWork, view: GrantView, change: str) -> None:
-        """Tell both sides: the representative and the patient (their account's address,
-        else the person's own on file); one message when both are the same address."""
-        rep = uow.accounts.by_id(view.grant.representative_account_id)
-        person = uow.patients.person(view.grant.patient_person_id)
-        patient_email = None
-        if view.patient_subject is not None:
-            account = uow.accounts.by_subject(view.patient_subject)
-            patient_email = account.email if account is not None else None
-        if patient_email is None and person is not None:
-            patient_email = person.email
-        context = {
-            "change": change,
-            "practice": view.portal.name,
-            "patient_first_name": "" if person is None else person.first_name,
-            "representative_name": _display_name(rep),
-            "level": LEVEL_WORDS[view.decision.level],
-            "status": view.grant.status,
-            "account_url": f"{self._issuer}/account",
-        }
-        sent: set[str] = set()
-        for role, address in (
-            ("representative", rep.email if rep else None),
-            ("patient", patient_email),
-        ):
-            if not address or address.casefold() in sent:
-                continue
-            sent.add(address.casefold())
-            self._notifier.email(
-                uow,
-                to=address,
-                template="proxy_grant_changed",
-                context={**context, "role": role},
-                now=self._clock(),
-            )
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def grant_row(view: GrantView) -> dict[str, Any]:
-    """A grant as staff see it (CLI ``--json`` and the admin API)."""
-    grant, decision = view.grant, view.decision
-    return {
-        "id": grant.id,
-        "portal": view.portal.slug,
-        "patient_id": view.patient_id,
-        "patient_name": view.patient_name,
-        "representative": view.representative_username,
-        "relationship": grant.relationship,
-        "kind": grant.kind,
-        "status": grant.status,
-        "level": decision.level.value,
-        "categories": sorted(c.value for c in decision.categories),
-        "reasons": list(decision.reasons),
-        "full_access_requested": grant.full_access_requested,
-        "teen_cosigned_by": grant.teen_cosigned_by,
-        "legal_document": grant.legal_document,
-        "evidence": grant.evidence_ref,
-        "created_by": grant.created_by,
-        "approved_by": grant.approved_by,
-        "approved_at": _iso(grant.approved_at),
-        "starts_on": _iso(grant.starts_on),
-        "ends_on": _iso(grant.ends_on),
-        "access_ends_at": _iso(decision.ends_at),
-        "next_change_at": _iso(decision.next_transition_at),
-        "confidential": sorted(view.confidential),
-        "shared_contact": view.shared_contact,
-        "history": [
-            {"at": _iso(e.at), "action": e.action, "status": e.status, "actor": e.actor}
-            | ({"reason": e.reason} if e.reason else {})
-            for e in view.history
-        ],
-    }
-
-
-def _display_name(account: AccountRecord | None) -> str:
-    if account is None:
-        return "your representative"
-    if account.person is not None:
-        return f"{account.person.first_name} {account.person.last_name}"
-    return account.username
+            return decide_grant(uow, self._rules, grant, at or self._clock())
 
 
 def _refusal(decision: ProxyDecision) -> str:

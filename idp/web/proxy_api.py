@@ -28,7 +28,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from idp.flows.patients import PatientFlow, PatientInput, ProxyRefusal, check_text
-from idp.flows.proxy_grants import ProxyGrantFlow, grant_row
+from idp.flows.proxy_grants import ProxyGrantFlow
+from idp.flows.proxy_views import grant_row
 from idp.records import PortalRecord
 
 from .api_auth import api_caller, api_error, require_scope

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from idp.flows.patients import ProxyRefusal
-from idp.flows.proxy_grants import GrantView
+from idp.flows.proxy_views import GrantView
 from idp.records import AccountRecord, PortalRecord, RequestMeta
 from tests.helpers import bearer
 
