@@ -189,3 +189,30 @@ def test_adult_grant_expires_after_18_months(practice: Practice, northside: Port
     mails = practice.mail()
     assert {m["To"] for m in mails} == {"ada@example.test", "charles@example.test"}
     assert all("expired" in m["Subject"] for m in mails)
+
+
+def test_teen_cosigns_from_own_account_then_staff_approve(
+    practice: Practice, northside: PortalRecord, admin: str
+) -> None:
+    teen = practice.parent("sam", age=15, first_name="Sam", email="sam@example.test")
+    parent = practice.parent()
+    with practice.services.db.transaction() as uow:
+        uow.portal_links.link(teen.id, northside.id, "MRN-7", practice.services.clock())
+    pending = practice.grant(admin, full_access=True).get_json()
+    assert pending["status"] == "pending_cosignature"
+    assert set(_recipients(practice)) == {"grace@example.test", "sam@example.test"}
+    flow = practice.flow()
+    # The parent cannot sign for the teen.
+    with pytest.raises(ProxyRefusal):
+        flow.cosign_by_teen(pending["id"], parent, meta=RequestMeta())
+    signed = flow.cosign_by_teen(pending["id"], teen, meta=RequestMeta())
+    assert signed.grant.status == "pending_approval"
+    assert signed.grant.teen_cosigned_by == f"account:{teen.subject}"
+    assert signed.decision.level.value == "none"
+    approved = practice.client.post(
+        f"/api/admin/proxy-grants/{pending['id']}/approve",
+        json={"staff": "Dr Who"},
+        headers=bearer(admin),
+    ).get_json()
+    assert (approved["status"], approved["level"]) == ("active", "teen_full")
+    assert [e["action"] for e in approved["history"]] == ["granted", "cosigned", "approved"]
