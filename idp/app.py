@@ -210,6 +210,7 @@ def create_app(
         oidc,
         portals_page,
         proxy_api,
+        proxy_pages,
         recovery,
         security,
         signup,
@@ -297,6 +298,7 @@ def create_app(
     app.register_blueprint(invitations.bp)
     app.register_blueprint(invitations.api)
     app.register_blueprint(proxy_api.api)
+    app.register_blueprint(proxy_pages.bp)
     app.register_blueprint(enrollments.bp)
     # JSON APIs authenticate clients by bearer token, not browser cookies: no CSRF.
     security.csrf.exempt(invitations.api)
