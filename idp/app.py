@@ -263,6 +263,8 @@ def create_app(
         invitations,
         oidc,
         portals_page,
+        proxy_api,
+        proxy_pages,
         recovery,
         security,
         signup,
@@ -351,9 +353,12 @@ def create_app(
     app.register_blueprint(portals_page.bp)
     app.register_blueprint(invitations.bp)
     app.register_blueprint(invitations.api)
+    app.register_blueprint(proxy_api.api)
+    app.register_blueprint(proxy_pages.bp)
     app.register_blueprint(enrollments.bp)
     # JSON APIs authenticate clients by bearer token, not browser cookies: no CSRF.
     security.csrf.exempt(invitations.api)
+    security.csrf.exempt(proxy_api.api)
     security.csrf.exempt(enrollments.bp)
     if settings.is_development:
         from idp.web import dev_outbox

@@ -1436,5 +1436,14 @@ def demo(host: str, port: int) -> None:
     run_demo(settings, host=host, port=port, serve=lambda s: _run_gunicorn(s, host, port, 1))
 
 
+def _register_proxy_commands() -> None:
+    from idp.cli_proxy import register
+
+    register(main)
+
+
+_register_proxy_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -42,7 +42,7 @@ LAUNCH_PATIENT = "launch/patient"
 SMART_SCOPES = (LAUNCH_PATIENT,)
 # Machine-to-machine scopes for our JSON APIs (client_credentials only):
 # a practice's own system creating invitations for its patients, and staff tools.
-API_SCOPES = ("portal:invitations", "idp:admin")
+API_SCOPES = ("portal:invitations", "portal:patients", "idp:admin")
 # Everything a client may be registered for.
 REGISTRABLE_SCOPES = STANDARD_SCOPES + SMART_SCOPES + API_SCOPES
 # The practice's own patient identifier (its medical record number) for the signed-in

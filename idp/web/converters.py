@@ -5,8 +5,9 @@ from __future__ import annotations
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
-# Both SQLite INTEGER and PostgreSQL BIGINT are signed 64-bit.
-MAX_ROW_ID = 2**63 - 1
+# Primary keys are INTEGER columns: signed 32-bit on PostgreSQL (int4), so a larger id
+# would overflow in the driver (a 500) instead of finding nothing.
+MAX_ROW_ID = 2**31 - 1
 
 
 class RowIdConverter(IntegerConverter):

@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.engine import Dialect
@@ -339,16 +341,23 @@ class ActionToken(Base):
 
 
 class PortalLink(Base):
-    """An account's record at one practice: the practice's own patient identifier (MRN)."""
+    """A patient's record at one practice: the practice's own patient identifier (MRN).
+
+    The record belongs to an account, or (a young child, issue 10 item 1) to a person
+    without an account: then ``account_id`` is empty and ``person_id`` names the person.
+    """
 
     __tablename__ = "portal_links"
     __table_args__ = (
         UniqueConstraint("portal_id", "account_id"),
         UniqueConstraint("portal_id", "patient_id"),
+        UniqueConstraint("portal_id", "person_id"),
+        CheckConstraint("account_id IS NOT NULL OR person_id IS NOT NULL", name="owner"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), nullable=True)
     portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id"))
     patient_id: Mapped[str] = mapped_column(String(64))
     # invited | active | revoked
@@ -501,3 +510,95 @@ class WebAuthnUserHandle(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     handle: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# Grants that still stand for something: at most one per representative, patient and practice.
+LIVE_GRANT_STATUSES = ("pending_cosignature", "pending_approval", "active")
+_LIVE_GRANT = text("status IN ('pending_cosignature', 'pending_approval', 'active')")
+
+
+class ProxyGrant(Base):
+    """A representative account's access to a patient person at one practice (issue 10).
+
+    The level and the data categories are never stored: ``idp.policies.proxy`` computes
+    them from these facts and the birth dates at the moment of each use. ``status`` moves
+    only by conditional UPDATEs (``idp.store.sql.proxy_grants``), each with a history row.
+    """
+
+    __tablename__ = "proxy_grants"
+    __table_args__ = (
+        Index(
+            "ix_proxy_grants_live",
+            "portal_id",
+            "representative_account_id",
+            "patient_person_id",
+            unique=True,
+            sqlite_where=_LIVE_GRANT,
+            postgresql_where=_LIVE_GRANT,
+        ),
+        Index("ix_proxy_grants_patient_person_id", "patient_person_id"),
+        Index("ix_proxy_grants_representative_account_id", "representative_account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id"))
+    representative_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    patient_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    # idp.policies.proxy.Relationship / GrantKind / GrantStatus values.
+    relationship: Mapped[str] = mapped_column(String(24))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
+    # Full access asked for a teen: needs the teen's signature and a staff approval.
+    full_access_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    teen_cosigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # "account:<subject>" (the teen online) or "staff:<name>" (signature on the form).
+    teen_cosigned_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # A guardianship or power-of-attorney document kept by the practice.
+    legal_document: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where the practice keeps the signed form (its reference, not the form).
+    evidence_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    approved_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Local dates on the practice's calendar; access stops on ``ends_on``.
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ended_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class ProxyGrantEvent(Base):
+    """One change of a grant (its history, shown to both sides); the audit has the rest."""
+
+    __tablename__ = "proxy_grant_events"
+    __table_args__ = (Index("ix_proxy_grant_events_grant_id", "grant_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("proxy_grants.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # granted | cosigned | approved | revoked | expired
+    action: Mapped[str] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class ConfidentialFlag(Base):
+    """A data category a practice keeps from every representative of one patient.
+
+    45 CFR 164.502(g)(3): a parent is not the personal representative for care the minor
+    consented to alone. ``reason`` is the practice's code (standards.md row 34).
+    """
+
+    __tablename__ = "confidential_flags"
+    __table_args__ = (UniqueConstraint("portal_id", "person_id", "category"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    category: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(String(200))
+    set_by: Mapped[str] = mapped_column(String(128))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -49,7 +49,8 @@ class DuplicateLinkError(Exception):
 @dataclass(frozen=True, slots=True)
 class PortalLinkRecord:
     id: int
-    account_id: int
+    # Empty for the record of a person without an account (then ``person_id`` is set).
+    account_id: int | None
     portal_id: int
     portal_slug: str
     portal_name: str
@@ -59,6 +60,7 @@ class PortalLinkRecord:
     activated_at: datetime | None
     revoked_at: datetime | None
     last_signin_at: datetime | None
+    person_id: int | None = None
 
     @property
     def is_active(self) -> bool:
@@ -89,6 +91,7 @@ def _record(link: m.PortalLink, slug: str, name: str) -> PortalLinkRecord:
         activated_at=link.activated_at,
         revoked_at=link.revoked_at,
         last_signin_at=link.last_signin_at,
+        person_id=link.person_id,
     )
 
 
@@ -121,12 +124,14 @@ class PortalLinkRepository:
                 m.PortalLink.portal_id == portal_id, m.PortalLink.account_id == account_id
             )
         )
-        holder = self._s.scalar(
+        holder = self._s.execute(
             select(m.PortalLink.account_id).where(
                 m.PortalLink.portal_id == portal_id, m.PortalLink.patient_id == patient_id
             )
-        )
-        if holder is not None and holder != account_id:
+        ).first()
+        # A person's record without an account counts as another holder: claiming it
+        # takes the practice's word, not an activation (issue 10 leaves that to staff).
+        if holder is not None and holder.account_id != account_id:
             raise DuplicateLinkError("patient_id")
         if mine is None:
             mine = m.PortalLink(
@@ -154,6 +159,38 @@ class PortalLinkRepository:
         except IntegrityError as exc:  # a concurrent link won the race
             raise DuplicateLinkError("account") from exc
         found = self._one(m.PortalLink.id == mine.id)
+        assert found is not None
+        return found
+
+    def link_person(
+        self, person_id: int, portal_id: int, patient_id: str, now: datetime
+    ) -> PortalLinkRecord:
+        """The record of a patient without an account (a young child): always active.
+
+        The MRN must be new at the practice: :class:`DuplicateLinkError` (``patient_id``)
+        otherwise, checked first and again by the unique constraint.
+        """
+        taken = self._s.scalar(
+            select(m.PortalLink.id).where(
+                m.PortalLink.portal_id == portal_id, m.PortalLink.patient_id == patient_id
+            )
+        )
+        if taken is not None:
+            raise DuplicateLinkError("patient_id")
+        row = m.PortalLink(
+            person_id=person_id,
+            portal_id=portal_id,
+            patient_id=patient_id,
+            status=ACTIVE,
+            created_at=now,
+            activated_at=now,
+        )
+        self._s.add(row)
+        try:
+            self._s.flush()
+        except IntegrityError as exc:  # a concurrent insert of the same MRN
+            raise DuplicateLinkError("patient_id") from exc
+        found = self._one(m.PortalLink.id == row.id)
         assert found is not None
         return found
 

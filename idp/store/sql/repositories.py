@@ -40,7 +40,9 @@ from .credentials import CredentialRepository
 from .enrollments import EnrollmentRepository
 from .invitations import InvitationRepository
 from .outbox import OutboxRepository
+from .patients import PatientRepository
 from .portal_links import PortalLinkRepository
+from .proxy_grants import ConfidentialFlagRepository, ProxyGrantRepository
 from .security_answers import SecurityAnswerRepository
 
 _log = logging.getLogger("idp.store")
@@ -684,6 +686,9 @@ class UnitOfWork:
         self.enrollments = EnrollmentRepository(session)
         self.candidates = CandidateRepository(session)
         self.credentials = CredentialRepository(session)
+        self.patients = PatientRepository(session)
+        self.proxy_grants = ProxyGrantRepository(session)
+        self.confidential_flags = ConfidentialFlagRepository(session)
 
     def on_rollback(self, step: Callable[[], None]) -> None:
         """Run ``step`` if this transaction ends without committing."""

@@ -1,0 +1,553 @@
+"""Proxy grants: staff grant, approve and revoke; either side revokes; grants expire.
+
+Every decision about who may act for whom comes from :mod:`idp.policies.proxy`, fed with
+the grant, both birth dates and the patient's confidential flags, at the moment asked
+(no nightly job keeps a stored level right: none is stored). This module fetches those
+facts, applies the decision, and for every change writes a history row, an audit event
+(actor: who did it; subject: the patient) and an email to both sides, all in the one
+transaction of the change (security invariant 9), so a refusal changes nothing.
+
+Who may do what (issue 10 items 2, 3 and 8):
+
+* staff, on the practice's signed form (``evidence``): a parent or legal guardian for a
+  minor; for a teen, full access only with the teen's signature (recorded now, or later
+  by :meth:`approve` / :meth:`cosign_by_teen`), else the grant waits in
+  ``pending_cosignature``; for an adult only with a guardianship or POA document on file;
+* the adult patient, online: any adult representative, for ``adult_grant_months``
+  (18 by default) from today;
+* the teen, from their own account: co-signs a pending request (staff then approve);
+* either side (representative or patient) and staff: revoke at any time;
+* :meth:`expire_due` (``idp proxy expire``, periodic and idempotent): marks ``expired``
+  every active grant the policy says has ended (majority, adult period, end date).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from idp.clock import Clock
+from idp.notify import Notifier
+from idp.policies.proxy import (
+    GrantKind,
+    GrantStatus,
+    ProxyDecision,
+    ProxyRules,
+    Relationship,
+    age_on,
+    check_proxy_access,
+    local_date,
+)
+from idp.records import AccountRecord, PortalRecord, RequestMeta
+from idp.store.sql.database import Database
+from idp.store.sql.patients import PatientRecord
+from idp.store.sql.proxy_grants import (
+    DuplicateGrantError,
+    NewGrant,
+    ProxyGrantRecord,
+)
+from idp.store.sql.repositories import UnitOfWork
+
+from .patients import ProxyRefusal, check_patient_id, check_text
+from .proxy_views import (
+    GrantView,
+    decide_grant,
+    grant_facts,
+    grant_view,
+    notify_change,
+    record_change,
+)
+
+if TYPE_CHECKING:
+    from idp.services import Services
+
+LIVE = (GrantStatus.PENDING_COSIGNATURE, GrantStatus.PENDING_APPROVAL, GrantStatus.ACTIVE)
+PENDING = (GrantStatus.PENDING_COSIGNATURE, GrantStatus.PENDING_APPROVAL)
+# Policy reasons that mean the grant has run its course (not a refusal of a new one).
+ENDED_REASONS = frozenset({"majority_reached", "adult_grant_expired", "grant_ended"})
+MAX_EVIDENCE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class _Parties:
+    patient: PatientRecord
+    representative: AccountRecord
+
+
+class ProxyGrantFlow:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        notifier: Notifier,
+        clock: Clock,
+        rules: ProxyRules | None = None,
+        issuer: str = "",
+    ) -> None:
+        self._db = db
+        self._notifier = notifier
+        self._clock = clock
+        self._rules = rules or ProxyRules()
+        self._issuer = issuer.rstrip("/")
+
+    @classmethod
+    def from_services(cls, services: Services) -> ProxyGrantFlow:
+        return cls(
+            db=services.db,
+            notifier=services.notifier,
+            clock=services.clock,
+            issuer=services.settings.issuer,
+        )
+
+    @contextmanager
+    def _tx(self) -> Iterator[UnitOfWork]:
+        with self._db.transaction() as uow:
+            yield uow
+
+    # --- finding the parties ---------------------------------------------------------------
+
+    def _parties(
+        self, uow: UnitOfWork, portal: PortalRecord, patient_id: str, representative: str
+    ) -> _Parties:
+        patient = uow.patients.find(portal, patient_id)
+        if patient is None or not patient.is_active or patient.person is None:
+            raise ProxyRefusal("unknown_patient", 404, "patient_id")
+        if patient.person.dob is None:
+            raise ProxyRefusal("patient_birth_date_unknown", 409, "patient_id")
+        rep = uow.accounts.by_username(representative) if len(representative) <= 64 else None
+        if rep is None or not rep.is_active:
+            raise ProxyRefusal("unknown_representative", 404, "representative")
+        self._check_representative(patient, rep)
+        return _Parties(patient, rep)
+
+    @staticmethod
+    def _check_representative(patient: PatientRecord, rep: AccountRecord) -> None:
+        if rep.person is None or rep.person.dob is None:
+            raise ProxyRefusal("representative_birth_date_unknown", 409, "representative")
+        assert patient.person is not None
+        if rep.id == patient.account_id or rep.person.id == patient.person.id:
+            # "Every patient must have their own account": nobody is their own proxy.
+            raise ProxyRefusal("representative_is_patient", 400, "representative")
+
+    # --- staff -----------------------------------------------------------------------------
+
+    def grant_by_staff(
+        self,
+        portal: PortalRecord,
+        *,
+        patient_id: str,
+        representative: str,
+        relationship: str,
+        evidence: str,
+        staff: str,
+        actor: str,
+        meta: RequestMeta,
+        teen_signed: bool = False,
+        full_access: bool = False,
+        legal_document: bool = False,
+        ends_on: date | None = None,
+    ) -> GrantView:
+        """A grant made by staff on the practice's signed form (reference ``evidence``).
+
+        A child's grant is active at once; a teen's is active and limited, or with
+        ``full_access`` waits for the teen's signature unless ``teen_signed`` (staff hold
+        the form the teen signed); an adult's needs ``legal_document``.
+        """
+        patient_id = check_patient_id(patient_id)
+        staff_actor = "staff:" + check_text(staff, "staff", 64)
+        evidence = check_text(evidence, "evidence", MAX_EVIDENCE)
+        try:
+            kind = Relationship(relationship)
+        except ValueError:
+            raise ProxyRefusal("relationship_invalid", 400, "relationship") from None
+        now = self._clock()
+        today = local_date(now, self._rules)
+        if ends_on is not None and ends_on <= today:
+            raise ProxyRefusal("ends_on_not_future", 400, "ends_on")
+        full_access = full_access or teen_signed
+        with self._tx() as uow:
+            parties = self._parties(uow, portal, patient_id, representative)
+            assert parties.patient.person is not None and parties.patient.person.dob is not None
+            teen = (
+                self._rules.teen_age
+                <= age_on(parties.patient.person.dob, today)
+                < self._rules.majority_age
+            )
+            status = GrantStatus.ACTIVE
+            if teen and full_access and not teen_signed:
+                status = GrantStatus.PENDING_COSIGNATURE
+            new = NewGrant(
+                portal_id=portal.id,
+                representative_account_id=parties.representative.id,
+                patient_person_id=parties.patient.person.id,
+                relationship=kind.value,
+                kind=GrantKind.STAFF.value,
+                status=status.value,
+                created_by=staff_actor,
+                starts_on=today,
+                full_access_requested=full_access,
+                teen_cosigned_by=staff_actor if teen_signed else None,
+                legal_document=legal_document,
+                evidence_ref=evidence,
+                approved_by=staff_actor if status is GrantStatus.ACTIVE else None,
+                ends_on=ends_on,
+            )
+            # Judge the grant as it would stand, active, before storing anything.
+            probe = self._probe(new, now)
+            decision = check_proxy_access(
+                grant_facts(
+                    probe,
+                    parties.patient.person.dob,
+                    parties.representative.person.dob,  # type: ignore[union-attr]
+                    set(),
+                ),
+                self._rules,
+                now,
+            )
+            if not decision.allowed:
+                raise ProxyRefusal(_refusal(decision), 400, "representative")
+            grant = self._add(uow, new, now)
+            view = grant_view(uow, self._rules, grant, now)
+            record_change(uow, meta, now, "proxy_granted", view, actor=actor, staff=staff_actor)
+            notify_change(
+                uow,
+                self._notifier,
+                view,
+                issuer=self._issuer,
+                now=now,
+                change="granted" if view.grant.status == "active" else "pending",
+            )
+            return view
+
+    @staticmethod
+    def _probe(new: NewGrant, now: datetime) -> ProxyGrantRecord:
+        return ProxyGrantRecord(
+            id=0,
+            portal_id=new.portal_id,
+            representative_account_id=new.representative_account_id,
+            patient_person_id=new.patient_person_id,
+            relationship=new.relationship,
+            kind=new.kind,
+            status=GrantStatus.ACTIVE.value,
+            full_access_requested=new.full_access_requested,
+            teen_cosigned_at=now if new.teen_cosigned_by else None,
+            teen_cosigned_by=new.teen_cosigned_by,
+            legal_document=new.legal_document,
+            evidence_ref=new.evidence_ref,
+            created_by=new.created_by,
+            approved_by=new.approved_by,
+            approved_at=now if new.approved_by else None,
+            starts_on=new.starts_on,
+            ends_on=new.ends_on,
+            created_at=now,
+            updated_at=now,
+            ended_at=None,
+            ended_by=None,
+        )
+
+    def _add(self, uow: UnitOfWork, new: NewGrant, now: datetime) -> ProxyGrantRecord:
+        if uow.proxy_grants.live(
+            new.portal_id, new.representative_account_id, new.patient_person_id
+        ):
+            raise ProxyRefusal("grant_exists", 409, "representative")
+        try:
+            return uow.proxy_grants.add(new, now=now)
+        except DuplicateGrantError:  # a concurrent grant won; this transaction rolls back
+            raise ProxyRefusal("grant_exists", 409, "representative") from None
+
+    def approve(
+        self,
+        grant_id: int,
+        *,
+        staff: str,
+        actor: str,
+        meta: RequestMeta,
+        teen_signed: bool = False,
+        portal_id: int | None = None,
+    ) -> GrantView:
+        """Staff approval: of a pending grant, or of full access for a teen who signed.
+
+        ``pending_cosignature`` needs ``teen_signed`` (staff record the teen's signature);
+        ``pending_approval`` (the teen signed online) needs only the approval; an active
+        grant with ``teen_signed`` becomes full teen access.
+        """
+        staff_actor = "staff:" + check_text(staff, "staff", 64)
+        now = self._clock()
+        with self._tx() as uow:
+            grant = self._find(uow, grant_id, portal_id)
+            changes: dict[str, Any] = {"approved_by": staff_actor, "approved_at": now}
+            if teen_signed:
+                changes.update(
+                    teen_cosigned_at=now, teen_cosigned_by=staff_actor, full_access_requested=True
+                )
+            if grant.status == GrantStatus.PENDING_COSIGNATURE and not teen_signed:
+                raise ProxyRefusal("teen_signature_missing", 409, "teen_signed")
+            if grant.status == GrantStatus.ACTIVE and not teen_signed:
+                raise ProxyRefusal("grant_not_pending", 409, "grant")
+            if grant.status not in LIVE:
+                raise ProxyRefusal("grant_not_pending", 409, "grant")
+            if grant.status == GrantStatus.PENDING_APPROVAL:
+                changes.pop("teen_cosigned_at", None)
+                changes.pop("teen_cosigned_by", None)
+            moved = uow.proxy_grants.move(
+                grant.id,
+                from_statuses=[grant.status],
+                to_status=GrantStatus.ACTIVE.value,
+                action="approved",
+                actor=staff_actor,
+                now=now,
+                reason="teen_signed" if teen_signed else None,
+                **changes,
+            )
+            if moved is None:
+                raise ProxyRefusal("grant_changed", 409, "grant")
+            view = grant_view(uow, self._rules, moved, now)
+            if not view.decision.allowed and grant.status != GrantStatus.ACTIVE:
+                raise ProxyRefusal(_refusal(view.decision), 409, "grant")
+            record_change(uow, meta, now, "proxy_approved", view, actor=actor, staff=staff_actor)
+            notify_change(
+                uow, self._notifier, view, issuer=self._issuer, now=now, change="approved"
+            )
+            return view
+
+    def revoke(
+        self,
+        grant_id: int,
+        *,
+        actor: str,
+        meta: RequestMeta,
+        reason: str,
+        by_account: AccountRecord | None = None,
+        portal_id: int | None = None,
+    ) -> GrantView:
+        """End a grant now: staff (``actor`` staff:…), or either side (``by_account``).
+
+        An account that is neither the representative nor the patient gets the same
+        ``not_found`` as a grant that does not exist.
+        """
+        reason = check_text(reason, "reason", 500)
+        now = self._clock()
+        with self._tx() as uow:
+            grant = self._find(uow, grant_id, portal_id)
+            if by_account is not None:
+                actor = by_account.subject
+                if not self._is_party(uow, grant, by_account):
+                    raise ProxyRefusal("not_found", 404, "grant")
+            if grant.status not in LIVE:
+                raise ProxyRefusal("grant_not_live", 409, "grant")
+            moved = uow.proxy_grants.move(
+                grant.id,
+                from_statuses=LIVE,
+                to_status=GrantStatus.REVOKED.value,
+                action="revoked",
+                actor=actor,
+                now=now,
+                reason=reason,
+                ended_at=now,
+                ended_by=actor,
+            )
+            if moved is None:
+                raise ProxyRefusal("grant_changed", 409, "grant")
+            view = grant_view(uow, self._rules, moved, now)
+            record_change(uow, meta, now, "proxy_revoked", view, actor=actor, reason=reason)
+            notify_change(uow, self._notifier, view, issuer=self._issuer, now=now, change="revoked")
+            return view
+
+    @staticmethod
+    def _is_party(uow: UnitOfWork, grant: ProxyGrantRecord, account: AccountRecord) -> bool:
+        if account.id == grant.representative_account_id:
+            return True
+        if account.person is not None and account.person.id == grant.patient_person_id:
+            return True
+        return account.id in uow.patients.accounts_of_person(grant.patient_person_id)
+
+    def _find(self, uow: UnitOfWork, grant_id: int, portal_id: int | None) -> ProxyGrantRecord:
+        grant = uow.proxy_grants.by_id(grant_id) if 0 < grant_id < 2**31 else None
+        if grant is None or (portal_id is not None and grant.portal_id != portal_id):
+            raise ProxyRefusal("not_found", 404, "grant")
+        return grant
+
+    # --- the patient and the teen, online ----------------------------------------------------
+
+    def grant_by_patient(
+        self,
+        patient_account: AccountRecord,
+        portal: PortalRecord,
+        *,
+        representative: str,
+        relationship: str,
+        meta: RequestMeta,
+    ) -> GrantView:
+        """An adult patient's own grant: active now, for ``adult_grant_months``."""
+        try:
+            kind = Relationship(relationship)
+        except ValueError:
+            raise ProxyRefusal("relationship_invalid", 400, "relationship") from None
+        now = self._clock()
+        today = local_date(now, self._rules)
+        with self._tx() as uow:
+            link = uow.portal_links.active_for(patient_account.id, portal.id)
+            if link is None:
+                raise ProxyRefusal("unknown_patient", 404, "patient_id")
+            parties = self._parties(uow, portal, link.patient_id, representative)
+            person = parties.patient.person
+            assert person is not None and person.dob is not None
+            if age_on(person.dob, today) < self._rules.majority_age:
+                raise ProxyRefusal("patient_not_adult", 403, "patient_id")
+            new = NewGrant(
+                portal_id=portal.id,
+                representative_account_id=parties.representative.id,
+                patient_person_id=person.id,
+                relationship=kind.value,
+                kind=GrantKind.PATIENT.value,
+                status=GrantStatus.ACTIVE.value,
+                created_by=patient_account.subject,
+                starts_on=today,
+            )
+            decision = check_proxy_access(
+                grant_facts(
+                    self._probe(new, now),
+                    person.dob,
+                    parties.representative.person.dob,  # type: ignore[union-attr]
+                    set(),
+                ),
+                self._rules,
+                now,
+            )
+            if not decision.allowed:
+                raise ProxyRefusal(_refusal(decision), 400, "representative")
+            grant = self._add(uow, new, now)
+            view = grant_view(uow, self._rules, grant, now)
+            record_change(uow, meta, now, "proxy_granted", view, actor=patient_account.subject)
+            notify_change(uow, self._notifier, view, issuer=self._issuer, now=now, change="granted")
+            return view
+
+    def cosign_by_teen(
+        self, grant_id: int, teen_account: AccountRecord, *, meta: RequestMeta
+    ) -> GrantView:
+        """The teen signs from their own account; staff approve next."""
+        now = self._clock()
+        with self._tx() as uow:
+            grant = self._find(uow, grant_id, None)
+            if grant.representative_account_id == teen_account.id or not self._is_party(
+                uow, grant, teen_account
+            ):
+                raise ProxyRefusal("not_found", 404, "grant")
+            moved = uow.proxy_grants.move(
+                grant.id,
+                from_statuses=[GrantStatus.PENDING_COSIGNATURE.value],
+                to_status=GrantStatus.PENDING_APPROVAL.value,
+                action="cosigned",
+                actor=teen_account.subject,
+                now=now,
+                teen_cosigned_at=now,
+                teen_cosigned_by=f"account:{teen_account.subject}",
+            )
+            if moved is None:
+                raise ProxyRefusal("grant_not_pending", 409, "grant")
+            view = grant_view(uow, self._rules, moved, now)
+            record_change(uow, meta, now, "proxy_cosigned", view, actor=teen_account.subject)
+            notify_change(uow, self._notifier, view, issuer=self._issuer, now=now, change="pending")
+            return view
+
+    # --- expiry ------------------------------------------------------------------------------
+
+    def expire_due(self, *, actor: str = "system", meta: RequestMeta | None = None) -> int:
+        """Mark ``expired`` every active grant the policy says has ended; how many.
+
+        Safe to run at any time and as often as wanted: each grant moves once (the
+        conditional UPDATE), and access was already refused from the moment it ended.
+        """
+        now = self._clock()
+        meta = meta or RequestMeta()
+        count = 0
+        with self._tx() as uow:
+            ids = [g.id for g in uow.proxy_grants.active()]
+        for grant_id in ids:
+            with self._tx() as uow:
+                grant = uow.proxy_grants.by_id(grant_id)
+                if grant is None or grant.status != GrantStatus.ACTIVE:
+                    continue
+                decision = decide_grant(uow, self._rules, grant, now)
+                ended = ENDED_REASONS & set(decision.reasons)
+                if decision.allowed or not ended:
+                    continue
+                moved = uow.proxy_grants.move(
+                    grant.id,
+                    from_statuses=[GrantStatus.ACTIVE.value],
+                    to_status=GrantStatus.EXPIRED.value,
+                    action="expired",
+                    actor=actor,
+                    now=now,
+                    reason=sorted(ended)[0],
+                    ended_at=now,
+                    ended_by=actor,
+                )
+                if moved is None:
+                    continue
+                view = grant_view(uow, self._rules, moved, now)
+                record_change(
+                    uow, meta, now, "proxy_expired", view, actor=actor, reason=sorted(ended)[0]
+                )
+                notify_change(
+                    uow, self._notifier, view, issuer=self._issuer, now=now, change="expired"
+                )
+                count += 1
+        return count
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def get(self, grant_id: int, *, portal_id: int | None = None) -> GrantView:
+        with self._tx() as uow:
+            return grant_view(uow, self._rules, self._find(uow, grant_id, portal_id), self._clock())
+
+    def list_for_portal(
+        self, portal: PortalRecord, *, patient_id: str | None = None
+    ) -> list[GrantView]:
+        now = self._clock()
+        with self._tx() as uow:
+            person_id = None
+            if patient_id is not None:
+                patient = uow.patients.find(portal, check_patient_id(patient_id))
+                if patient is None or patient.person is None:
+                    raise ProxyRefusal("unknown_patient", 404, "patient_id")
+                person_id = patient.person.id
+            grants = uow.proxy_grants.for_portal(portal.id, patient_person_id=person_id)
+            return [grant_view(uow, self._rules, g, now) for g in grants]
+
+    def list_for_account(self, account: AccountRecord) -> tuple[list[GrantView], list[GrantView]]:
+        """(grants to others for this account's record, grants this account holds)."""
+        now = self._clock()
+        with self._tx() as uow:
+            mine: list[ProxyGrantRecord] = []
+            if account.person is not None:
+                mine = uow.proxy_grants.for_patient(account.person.id)
+            held = uow.proxy_grants.for_representative(account.id)
+            return [grant_view(uow, self._rules, g, now) for g in mine], [
+                grant_view(uow, self._rules, g, now) for g in held
+            ]
+
+    def access(
+        self,
+        *,
+        representative_account_id: int,
+        patient_person_id: int,
+        portal_id: int,
+        at: datetime | None = None,
+    ) -> ProxyDecision | None:
+        """What the representative may see of the patient's record at ``at`` (now):
+        the policy's decision for their live grant, confidential flags removed; None
+        without a live grant."""
+        with self._tx() as uow:
+            grant = uow.proxy_grants.live(portal_id, representative_account_id, patient_person_id)
+            if grant is None:
+                return None
+            return decide_grant(uow, self._rules, grant, at or self._clock())
+
+
+def _refusal(decision: ProxyDecision) -> str:
+    """The first policy reason, as the refusal's code (representative_under_age, ...)."""
+    return decision.reasons[0] if decision.reasons else "not_allowed"
