@@ -183,8 +183,13 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
         # their own sessions and codes (the SQLite store and Redis are shared).
         click.echo("note: with IDP_EPHEMERAL=memory the provider runs as one process", err=True)
         workers = 1
+    from idp.metrics import multiprocess_dir, reset_multiprocess_dir
     from idp.store.sql.candidates import MatchingSecretMismatchError
 
+    metrics_dir = multiprocess_dir()
+    if metrics_dir is not None:
+        # Workers' metric files from a previous run would count forever (README, Metrics).
+        reset_multiprocess_dir(metrics_dir)
     try:
         application = create_app(settings)
     except MatchingSecretMismatchError as exc:

@@ -9,6 +9,7 @@ from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from idp.logging_setup import current_request_id
 from idp.messages import message
 
 log = logging.getLogger("idp.web")
@@ -53,7 +54,8 @@ def _csrf_error(exc: CSRFError) -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
-    request_id = secrets.token_hex(6)
+    # The id in the X-Request-ID header and on every log line of this request.
+    request_id = current_request_id() or secrets.token_hex(6)
     log.exception("unhandled error (request %s)", request_id)
     return Response(
         render_template(
