@@ -13,8 +13,8 @@ a provider started here the way production starts it::
 configured only through ``IDP_*`` environment variables, plus
 ``PROMETHEUS_MULTIPROC_DIR`` (a fresh directory per server) so that ``/metrics``
 sums every worker's counters as in production. Logs are JSON lines; the access
-log, with the worker pid on each line, lets tests see which worker answered. :func:`live_provider` is
-a plain context manager (bench scripts use it); ``tests/e2e/conftest.py`` wraps it
+log, with the worker pid on each line, lets tests see which worker answered.
+:func:`live_provider` is a plain context manager (bench scripts use it); ``tests/e2e/conftest.py`` wraps it
 in a pytest fixture.
 
 Backends follow the rest of the suite, except that the embedded run is what a new

@@ -1,7 +1,7 @@
 """SMART App Launch 2.2 discovery: ``/.well-known/smart-configuration`` (spec §"Conformance").
 
 Every capability listed is one a test exercises against the live endpoints
-(tests/integration/test_smart_configuration.py); what is not supported is left out
+(tests/ops/test_smart_configuration.py); what is not supported is left out
 rather than promised:
 
 - ``launch-standalone``: an app starts at our authorization endpoint itself; there is
