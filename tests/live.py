@@ -14,8 +14,8 @@ configured only through ``IDP_*`` environment variables, plus
 ``PROMETHEUS_MULTIPROC_DIR`` (a fresh directory per server) so that ``/metrics``
 sums every worker's counters as in production. Logs are JSON lines; the access
 log, with the worker pid on each line, lets tests see which worker answered.
-:func:`live_provider` is a plain context manager (bench scripts use it); ``tests/e2e/conftest.py`` wraps it
-in a pytest fixture.
+:func:`live_provider` is a plain context manager (bench scripts use it);
+``tests/e2e/conftest.py`` wraps it in a pytest fixture.
 
 Backends follow the rest of the suite, except that the embedded run is what a new
 install runs: a SQLite file + the SQLite ephemeral store in the instance directory,
