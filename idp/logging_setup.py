@@ -58,6 +58,8 @@ class JsonFormatter(logging.Formatter):
             for atom, name in _ACCESS_FIELDS.items():
                 if atom in atoms:
                     doc[name] = atoms[atom]
+            if isinstance(doc.get("pid"), str) and doc["pid"].strip("<>").isdigit():
+                doc["pid"] = int(doc["pid"].strip("<>"))  # gunicorn writes "<1234>"
             if "D" in atoms:
                 doc["duration_ms"] = round(int(atoms["D"]) / 1000, 1)
         else:
