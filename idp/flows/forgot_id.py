@@ -171,12 +171,7 @@ class ForgotUserIdFlow:
         if gate_is_closed(deps, email_gate_key(email)):
             if answer is not None:
                 spend_decoy_verification(deps.hashing, answer)
-            with deps.db.transaction() as uow:
-                uow.audit.record(
-                    audit_entry("forgot_user_id", "failure", None, meta, reason="locked"),
-                    now=deps.clock(),
-                )
-            return Render("locked", status=429, message_id="recovery_locked")
+            return self._mailbox_only(email, meta)
         now = deps.clock()
         with deps.db.transaction() as uow:
             everyone, candidates = self._candidates(uow, email, date.fromisoformat(data["dob"]))
@@ -213,6 +208,40 @@ class ForgotUserIdFlow:
                     )
         if outcome != "sent":
             # Render the message to no one: sending none must not answer faster (timing).
+            deps.notifier.rehearse_email(
+                template="forgot_user_id",
+                context={"usernames": [email], "login_url": deps.url("/login")},
+            )
+        return Render(Step.SENT, message_id="recovery_id_sent")
+
+    def _mailbox_only(self, email: str, meta: RequestMeta) -> Render:
+        """The gate is closed: mail the email's user IDs to its verified address, unasked.
+
+        Refusing here would let anyone who knows a patient's email close the patient's
+        way back in with five wrong birth dates (invariant 12, as forgot password falls
+        back to its link flow). The knowledge check only guards against mailing a user
+        ID its mailbox's owner did not ask for; the mail quota per address still limits
+        that, and the page is the same "if the details match" page as ever.
+        """
+        deps = self._deps
+        now = deps.clock()
+        with deps.db.transaction() as uow:
+            everyone = sorted(
+                (a for a in uow.accounts.by_email(email) if a.status in RECOVERABLE),
+                key=lambda a: a.id,
+            )
+            outcome = self._send(uow, everyone, email, meta, now) if everyone else "no_match"
+            uow.audit.record(
+                audit_entry(
+                    "forgot_user_id",
+                    "success" if outcome == "sent" else "failure",
+                    everyone[0] if everyone else None,
+                    meta,
+                    reason=f"gate_closed_{outcome}",
+                ),
+                now=now,
+            )
+        if outcome != "sent":
             deps.notifier.rehearse_email(
                 template="forgot_user_id",
                 context={"usernames": [email], "login_url": deps.url("/login")},

@@ -191,40 +191,53 @@ class PhoneStep:
         tries = self._store.hit(f"signup_code_tries:{sent['hash'][:32]}", ttl=CODE_TTL)
         lock_key = PHONE_LOCK_PREFIX + number
         reservation = lockout.reserve(lock_key) if lockout else None
-        if tries > MAX_CODE_TRIES or (reservation is not None and reservation.locked):
-            with self._ctx.db.transaction() as uow:
-                self._ctx.audit(
-                    uow, meta, "failure", step="phone_code", match=step["match"], reason="locked"
-                )
-            return again("code_locked")
-        typed = _CODE_SEPARATORS.sub("", code)[:16]
-        right = hmac.compare_digest(sent["hash"], self._code_hash(flow_id, number, typed))
-        if right:
-            # Single use: of two concurrent right answers, one takes the record.
-            taken = self._store.take(f"signup_phone:{flow_id}")
-            current = json.loads(taken) if taken is not None else None
-            right = current is not None and (current.get("code") or {}).get("hash") == sent["hash"]
-            if current is not None and not right:
-                self._put(flow_id, current)  # a newer code replaced this one meanwhile
-        if not right:
-            with self._ctx.db.transaction() as uow:
-                locked = False
-                if reservation is not None and lockout is not None:
-                    locked = lockout.failed(
-                        uow, reservation, None, meta=meta, now=now, source="signup_phone"
+        try:
+            if tries > MAX_CODE_TRIES or (reservation is not None and reservation.locked):
+                with self._ctx.db.transaction() as uow:
+                    self._ctx.audit(
+                        uow,
+                        meta,
+                        "failure",
+                        step="phone_code",
+                        match=step["match"],
+                        reason="locked",
                     )
-                self._ctx.audit(
-                    uow,
-                    meta,
-                    "failure",
-                    step="phone_code",
-                    match=step["match"],
-                    reason="code_invalid",
+                return again("code_locked")
+            typed = _CODE_SEPARATORS.sub("", code)[:16]
+            right = hmac.compare_digest(sent["hash"], self._code_hash(flow_id, number, typed))
+            if right:
+                # Single use: of two concurrent right answers, one takes the record.
+                taken = self._store.take(f"signup_phone:{flow_id}")
+                current = json.loads(taken) if taken is not None else None
+                right = (
+                    current is not None and (current.get("code") or {}).get("hash") == sent["hash"]
                 )
-            return again("code_locked" if locked or tries >= MAX_CODE_TRIES else "code_invalid")
-        if lockout is not None:
-            lockout.succeeded(lock_key)
-        return self._proven(step, number, meta=meta, now=now)
+                if current is not None and not right:
+                    self._put(flow_id, current)  # a newer code replaced this one meanwhile
+            if not right:
+                with self._ctx.db.transaction() as uow:
+                    locked = False
+                    if reservation is not None and lockout is not None:
+                        locked = lockout.failed(
+                            uow, reservation, None, meta=meta, now=now, source="signup_phone"
+                        )
+                    self._ctx.audit(
+                        uow,
+                        meta,
+                        "failure",
+                        step="phone_code",
+                        match=step["match"],
+                        reason="code_invalid",
+                    )
+                return again("code_locked" if locked or tries >= MAX_CODE_TRIES else "code_invalid")
+            if lockout is not None:
+                lockout.succeeded(lock_key)
+            return self._proven(step, number, meta=meta, now=now)
+        finally:
+            # An exception (a store or database outage) settled nothing: free the slot
+            # rather than leave it counted for the in-flight period (issue 8, item 3).
+            if reservation is not None and lockout is not None:
+                lockout.release(reservation)
 
     def _proven(
         self, step: dict[str, Any], number: str, *, meta: RequestMeta, now: datetime

@@ -30,9 +30,15 @@ def error_page(message_id: str, *, status: int) -> Response:
     )
 
 
+PROTOCOL_JSON_PATHS = ("/token", "/revoke", "/introspect", "/userinfo")
+
+
 def _wants_json() -> bool:
-    return request.path in ("/token", "/revoke", "/introspect", "/userinfo") or (
-        request.accept_mimetypes.best == "application/json"
+    """JSON for the protocol endpoints and every JSON API (their clients parse no HTML)."""
+    return (
+        request.path in PROTOCOL_JSON_PATHS
+        or request.path.startswith("/api/")
+        or request.accept_mimetypes.best == "application/json"
     )
 
 

@@ -690,6 +690,27 @@ def test_json_endpoints_answer_errors_in_json(client: FlaskClient, path: str) ->
     assert response.get_json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "size", "status"),
+    [
+        ("POST", "/api/invitations", 70_000, 413),
+        ("GET", "/api/no-such-thing", 1, 404),
+        ("PUT", "/api/invitations", 1, 405),
+        ("POST", "/api/admin/portals/north%00side/invitations", 1, 400),
+    ],
+)
+def test_json_apis_answer_errors_in_json_whatever_the_accept_header(
+    client: FlaskClient, method: str, path: str, size: int, status: int
+) -> None:
+    """An API client parses JSON; an HTML error page is a second failure on its side."""
+    response = client.open(
+        path, method=method, data="a=" + "x" * size, content_type=FORM, headers={"Accept": "*/*"}
+    )
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    assert response.get_json()["error"]
+
+
 def test_missing_grant_type_is_invalid_request(client: FlaskClient, rp, factory) -> None:
     response = client.post("/token", data={}, headers=basic(CID, factory.secrets[CID]))
     assert response.status_code == 400

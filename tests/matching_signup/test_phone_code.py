@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from sqlalchemy.exc import OperationalError
+
 from idp.flows.registration import (
     CODE_TTL,
     MAX_CODE_TRIES,
@@ -190,3 +193,29 @@ def test_confirm_before_any_code_goes_back_to_the_offer(signup: MatchingActions)
     response = signup.confirm_code(flow_id, "123456")
     assert response.status_code == 200
     assert "signup_phone_offer" in message_ids(response.text)
+
+
+def test_a_try_cut_short_by_an_outage_is_not_counted(
+    signup: MatchingActions, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 8, item 3: only a wrong code counts, never a request the database failed.
+
+    The wrong code's failure is recorded in a transaction; when that transaction
+    cannot open (the database is down), the reserved slot must be freed, not left
+    counted until the in-flight period ends.
+    """
+    flow_id = _started(signup)
+    signup.send_code(flow_id)
+    code = signup.code()
+    real = services.db.transaction
+
+    def down() -> object:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(services.db, "transaction", down)
+    assert signup.confirm_code(flow_id, _wrong(code)).status_code >= 500
+    monkeypatch.setattr(services.db, "transaction", real)
+    slot = services.attempts.reserve(PHONE_LOCK_PREFIX + PHONE)
+    assert slot is not None and slot.number == 1  # nothing held by the failed request
+    services.attempts.release(slot)
+    assert message_ids(signup.confirm_code(flow_id, code).text) == ["signup_phone_done"]
