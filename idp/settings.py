@@ -412,6 +412,7 @@ _VARIABLES: dict[str, tuple[str, _Parser]] = {
 # Read by other tools, not by the provider; tolerated so they do not stop start-up.
 _IGNORED = {
     "IDP_REQUIRE_BROWSER",
+    "IDP_REQUIRE_NODE",
     "IDP_TEST_DATABASE_URL",
     "IDP_TEST_REDIS_URL",
     "IDP_REQUIRE_REDIS",
