@@ -6,9 +6,15 @@ live-server side is in tests/e2e/test_ops_live.py.
 
 from __future__ import annotations
 
-import pytest
-from flask.testing import FlaskClient
+import sqlite3
 
+import pytest
+import redis
+from flask.testing import FlaskClient
+from sqlalchemy import exc as sa_exc
+
+from idp.store.sql.database import DatabaseUnavailable
+from idp.web.metrics import failed_dependency
 from tests.helpers import OIDCActions, csrf_token
 
 from .scrape import series, value
@@ -137,3 +143,34 @@ def test_metrics_answer_only_get(client: FlaskClient) -> None:
     page = client.get("/login")
     response = client.post("/metrics", data={"csrf_token": csrf_token(page.text)})
     assert response.status_code == 405
+
+
+def _raised_from(cause: BaseException) -> BaseException:
+    """An application error raised while handling ``cause``, as a store adapter would."""
+    try:
+        try:
+            raise cause
+        except BaseException as exc:
+            raise RuntimeError("service unavailable") from exc
+    except RuntimeError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("cause", "dependency"),
+    [
+        (sa_exc.OperationalError("SELECT 1", {}, Exception("server closed")), "database"),
+        (sa_exc.InterfaceError("SELECT 1", {}, Exception("connection closed")), "database"),
+        (DatabaseUnavailable("cannot reach the database"), "database"),
+        (redis.ConnectionError("Connection refused"), "ephemeral"),
+        (redis.TimeoutError("Timeout reading"), "ephemeral"),
+        (sqlite3.OperationalError("disk I/O error"), "ephemeral"),
+        (sa_exc.IntegrityError("INSERT", {}, Exception("duplicate")), None),
+        (ValueError("bad input"), None),
+    ],
+)
+def test_dependency_errors_are_told_from_other_failures(
+    cause: BaseException, dependency: str | None
+) -> None:
+    assert failed_dependency(cause) == dependency
+    assert failed_dependency(_raised_from(cause)) == dependency
