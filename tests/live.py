@@ -412,6 +412,14 @@ def _server_env(
     )
     if backend.redis_url:
         env["IDP_REDIS_URL"] = backend.redis_url
+        # Every live test's browser is 127.0.0.1, and the provider's Redis keys have a
+        # fixed prefix: with a shared Redis, one address's failure budget is shared by
+        # every test and every concurrent run on the machine, and a few wrong passwords
+        # elsewhere made unrelated sign-ins answer 429. The per-address budget is tested
+        # in-process (tests/integration/test_address_throttle.py, private key prefixes);
+        # here it is as wide as the settings allow unless a test sets it.
+        env["IDP_IP_FAILURE_LIMIT"] = "10000"
+        env["IDP_LOCKOUT_ACCOUNTS_PER_ADDRESS"] = "100"
     # Every worker's metrics in files that a scrape sums (prometheus-client multiprocess).
     metrics_dir = tmp / f"prometheus-{port}"
     metrics_dir.mkdir()

@@ -5,8 +5,11 @@ from __future__ import annotations
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
-# Both SQLite INTEGER and PostgreSQL BIGINT are signed 64-bit.
-MAX_ROW_ID = 2**63 - 1
+# Primary keys are INTEGER columns: signed 32-bit on PostgreSQL (SQLite's are 64-bit,
+# but the same schema must hold on both), so a larger id names no row anywhere. A
+# 64-bit bound let /dev/outbox/524822375185977 reach PostgreSQL: "integer out of range",
+# a 500.
+MAX_ROW_ID = 2**31 - 1
 
 
 class RowIdConverter(IntegerConverter):
