@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo serve test lint bench clean
+.PHONY: setup demo serve test lint bench clean smart-app
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# The SMART app of tests/e2e/test_smart_launch.py: fhirclient from the npm registry,
+# exactly as package-lock.json pins it (needs node and npm; the test skips without).
+smart-app:
+	npm ci --prefix tests/e2e/smart_app --no-audit --no-fund --ignore-scripts

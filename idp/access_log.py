@@ -30,8 +30,9 @@ from gunicorn.glogging import Logger
 from werkzeug.serving import WSGIRequestHandler
 
 REDACTED = "[redacted]"
-# gunicorn's ``logger_class`` setting, as `idp serve` and the live test servers set it.
-GUNICORN_LOGGER_CLASS = "idp.access_log.RedactingGunicornLogger"
+# gunicorn's ``logger_class`` setting, as `idp serve` and the live test servers set it:
+# this redaction, writing JSON lines with the request id (idp/logging_setup.py).
+GUNICORN_LOGGER_CLASS = "idp.logging_setup.JsonGunicornLogger"
 
 # Query parameters whose values are not secrets (OAuth/OIDC request parameters a
 # portal puts in a browser's address bar anyway, and error reports).

@@ -21,6 +21,7 @@ from idp.flows.methods.password import PasswordHashing
 from idp.flows.methods.second_factors import SecondFactorMethods
 from idp.flows.store import FlowStore
 from idp.messages import message
+from idp.metrics import Metrics, OutboxBacklog, multiprocess_dir
 from idp.notify import (
     DevelopmentOutbox,
     Dispatcher,
@@ -49,6 +50,7 @@ from idp.store.memory import MemoryEphemeralStore
 from idp.store.redis import RedisEphemeralStore
 from idp.store.sessions import SSOSessionStore
 from idp.store.sql.candidates import claim_matching_secret
+from idp.store.sql.committed_audit import on_committed_audit
 from idp.store.sql.database import Database
 from idp.store.sqlite import SqliteEphemeralStore
 from idp.store.throttle import Throttle
@@ -249,6 +251,19 @@ def build_dispatcher(settings: Settings, db: Database, clock: Clock) -> Dispatch
     return Dispatcher(db, senders, clock=clock)
 
 
+def build_metrics(services: Services) -> Metrics:
+    """The app's metrics, fed by committed audit events and the outbox table."""
+    metrics = Metrics(multiprocess=multiprocess_dir())
+    on_committed_audit(services.db, metrics.observe_audit)
+
+    def backlog() -> dict[str, int]:
+        with services.db.transaction() as uow:
+            return uow.outbox.backlog()
+
+    metrics.add_scrape_collector(OutboxBacklog(backlog))
+    return metrics
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -260,6 +275,7 @@ def create_app(
         auth,
         enrollments,
         errors,
+        health,
         invitations,
         oidc,
         portals_page,
@@ -268,9 +284,12 @@ def create_app(
         recovery,
         security,
         signup,
+        smart,
         two_step,
     )
     from idp.web.deps import commit_request_uow, request_meta, request_uow, rollback_request_uow
+    from idp.web.metrics import MetricsMiddleware, ObservedFlask, init_metrics
+    from idp.web.request_id import RequestIdMiddleware
     from idp.web.server import build_server
 
     if services is None:
@@ -280,7 +299,7 @@ def create_app(
     # Matching under another secret than the index's would silently match nobody.
     claim_matching_secret(services.db, settings.secret_key)
 
-    app = Flask(
+    app = ObservedFlask(
         "idp",
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
@@ -316,6 +335,11 @@ def create_app(
         # anything further left is the client's own (forgeable) claim.
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    # Outermost: every response is timed and carries a request id, even a refusal
+    # by the Host guard or one answered before Flask matched a route.
+    metrics = build_metrics(services)
+    app.wsgi_app = MetricsMiddleware(app.wsgi_app, metrics)  # type: ignore[method-assign]
+    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     app.extensions["idp"] = services
     if not PASSWORD_PRESETS[settings.password_policy].nist_conformant:
         log.warning(
@@ -345,6 +369,9 @@ def create_app(
     app.after_request(commit_request_uow)
     app.teardown_request(rollback_request_uow)
     oidc.init_oidc(app, server, protector)
+    init_metrics(app, metrics, networks=settings.metrics_allowed_networks)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(smart.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(signup.bp)
     app.register_blueprint(account.bp)

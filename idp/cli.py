@@ -185,8 +185,13 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
         # their own sessions and codes (the SQLite store and Redis are shared).
         click.echo("note: with IDP_EPHEMERAL=memory the provider runs as one process", err=True)
         workers = 1
+    from idp.metrics import multiprocess_dir, reset_multiprocess_dir
     from idp.store.sql.candidates import MatchingSecretMismatchError
 
+    metrics_dir = multiprocess_dir()
+    if metrics_dir is not None:
+        # Workers' metric files from a previous run would count forever (README, Metrics).
+        reset_multiprocess_dir(metrics_dir)
     try:
         application = create_app(settings)
     except MatchingSecretMismatchError as exc:
@@ -530,6 +535,7 @@ def clients_add(
 ) -> None:
     from idp.oidc.claims import API_SCOPES, REGISTRABLE_SCOPES
     from idp.oidc.models import secret_hash
+    from idp.oidc.smart import is_patient_scope
     from idp.oidc.subject import SectorError, sector_identifier
     from idp.store.sql.repositories import NewClient
 
@@ -541,9 +547,12 @@ def clients_add(
         validate_redirect_uri(u, option="--post-logout-redirect-uri") for u in post_logout_uris
     ]
     scopes = scope.split()
-    unknown = [s for s in scopes if s not in REGISTRABLE_SCOPES]
+    unknown = [s for s in scopes if s not in REGISTRABLE_SCOPES and not is_patient_scope(s)]
     if "openid" not in scopes or unknown:
-        _fail(f"--scope must include openid and only {' '.join(REGISTRABLE_SCOPES)}")
+        _fail(
+            f"--scope must include openid and only {' '.join(REGISTRABLE_SCOPES)} "
+            "or SMART v2 patient scopes (patient/Observation.rs, patient/*.rs)"
+        )
     if set(scopes) & set(API_SCOPES) and not client_credentials:
         _fail(f"API scopes ({' '.join(API_SCOPES)}) need --client-credentials")
     if public and client_credentials:

@@ -180,6 +180,9 @@ class Settings:
     # issuer scheme: served directly, any client could forge its audit IP and throttle
     # key with one header, so trusting a proxy is a deployment's explicit choice.
     trusted_proxies: int = 0
+    # Who may read /metrics: client addresses (after IDP_TRUSTED_PROXIES) in these
+    # networks. Default: this machine only; a deployment names its monitoring network.
+    metrics_allowed_networks: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
 
     @property
     def ephemeral_backend(self) -> str:
@@ -290,6 +293,22 @@ def _webhook_url(name: str, raw: str) -> str | None:
     if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
         raise SettingsError(f"{name} must be an https URL (http only to 127.0.0.1 or localhost)")
     return value
+
+
+def _networks(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated CIDR networks or addresses; empty allows nobody."""
+    networks = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise SettingsError(
+                f"{name} must be comma-separated networks such as 10.0.0.0/8, got {part!r}"
+            ) from None
+    return tuple(networks)
 
 
 def _region(name: str, raw: str) -> str:
@@ -407,6 +426,7 @@ _VARIABLES: dict[str, tuple[str, _Parser]] = {
         lambda n, v: _int(n, v, minimum=365, maximum=100 * 365),
     ),
     "IDP_TRUSTED_PROXIES": ("trusted_proxies", lambda n, v: _int(n, v, minimum=0, maximum=5)),
+    "IDP_METRICS_ALLOWED_NETWORKS": ("metrics_allowed_networks", _networks),
     "IDP_OUTBOX_POLL_INTERVAL": (
         "outbox_poll_interval",
         lambda n, v: _int(n, v, minimum=1, maximum=3600),
@@ -416,6 +436,7 @@ _VARIABLES: dict[str, tuple[str, _Parser]] = {
 # Read by other tools, not by the provider; tolerated so they do not stop start-up.
 _IGNORED = {
     "IDP_REQUIRE_BROWSER",
+    "IDP_REQUIRE_NODE",
     "IDP_TEST_DATABASE_URL",
     "IDP_TEST_REDIS_URL",
     "IDP_REQUIRE_REDIS",

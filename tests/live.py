@@ -8,12 +8,14 @@ a provider started here the way production starts it::
 
     python -m gunicorn --workers N --threads 4 --bind 127.0.0.1:PORT --no-control-socket \\
         --graceful-timeout 5 --access-logfile FILE \\
-        --logger-class idp.access_log.RedactingGunicornLogger 'idp.app:create_app()'
+        --logger-class idp.logging_setup.JsonGunicornLogger 'idp.app:create_app()'
 
-configured only through ``IDP_*`` environment variables (the access log, with the
-worker pid on each line, lets tests see which worker answered). :func:`live_provider` is
-a plain context manager (bench scripts use it); ``tests/e2e/conftest.py`` wraps it
-in a pytest fixture.
+configured only through ``IDP_*`` environment variables, plus
+``PROMETHEUS_MULTIPROC_DIR`` (a fresh directory per server) so that ``/metrics``
+sums every worker's counters as in production. Logs are JSON lines; the access
+log, with the worker pid on each line, lets tests see which worker answered.
+:func:`live_provider` is a plain context manager (bench scripts use it);
+``tests/e2e/conftest.py`` wraps it in a pytest fixture.
 
 Backends follow the rest of the suite, except that the embedded run is what a new
 install runs: a SQLite file + the SQLite ephemeral store in the instance directory,
@@ -25,6 +27,7 @@ real Redis, with two workers so that nothing can hide in one process's memory.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -41,6 +44,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import redis
 import requests
@@ -267,7 +271,7 @@ class LiveProvider:
         """Which worker pids answered each path so far, from the server's access log."""
         pids: dict[str, set[int]] = defaultdict(set)
         for line in self.access_log_path.read_text(errors="replace").splitlines():
-            match = _ACCESS_RE.match(line.strip())
+            match = _ACCESS_RE.match(_access_message(line))
             if match:
                 pids[match.group(3)].add(int(match.group(1)))
         return dict(pids)
@@ -277,6 +281,28 @@ class LiveProvider:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def _access_message(line: str) -> str:
+    """The formatted access-log message of a JSON log line (idp/logging_setup.py)."""
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return line.strip()
+    return str(doc.get("message", "")) if isinstance(doc, dict) else ""
+
+
+def read_json_log(path: Path) -> list[dict[str, Any]]:
+    """Every JSON object line of a server log (other lines: gunicorn before set-up)."""
+    docs = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict):
+            docs.append(doc)
+    return docs
 
 
 # --- the context manager ------------------------------------------------------------------
@@ -395,6 +421,18 @@ def _server_env(
     )
     if backend.redis_url:
         env["IDP_REDIS_URL"] = backend.redis_url
+        # Every live test's browser is 127.0.0.1, and the provider's Redis keys have a
+        # fixed prefix: with a shared Redis, one address's failure budget is shared by
+        # every test and every concurrent run on the machine, and a few wrong passwords
+        # elsewhere made unrelated sign-ins answer 429. The per-address budget is tested
+        # in-process (tests/integration/test_address_throttle.py, private key prefixes);
+        # here it is as wide as the settings allow unless a test sets it.
+        env["IDP_IP_FAILURE_LIMIT"] = "10000"
+        env["IDP_LOCKOUT_ACCOUNTS_PER_ADDRESS"] = "100"
+    # Every worker's metrics in files that a scrape sums (prometheus-client multiprocess).
+    metrics_dir = tmp / f"prometheus-{port}"
+    metrics_dir.mkdir()
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     for name, value in extra_env.items():
         if not name.startswith("IDP_"):
             raise ValueError(f"extra_env takes IDP_* settings only, got {name}")

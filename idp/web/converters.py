@@ -5,8 +5,10 @@ from __future__ import annotations
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
-# Primary keys are INTEGER columns: signed 32-bit on PostgreSQL (int4), so a larger id
-# would overflow in the driver (a 500) instead of finding nothing.
+# Primary keys are INTEGER columns: signed 32-bit on PostgreSQL (SQLite's are 64-bit,
+# but the same schema must hold on both), so a larger id names no row anywhere. A
+# 64-bit bound let /dev/outbox/524822375185977 reach PostgreSQL: "integer out of range",
+# a 500.
 MAX_ROW_ID = 2**31 - 1
 
 

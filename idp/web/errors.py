@@ -17,6 +17,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from idp.errors import RETRY_AFTER_SECONDS, UnavailableError
+from idp.logging_setup import current_request_id
 from idp.messages import message
 
 log = logging.getLogger("idp.web")
@@ -76,7 +77,8 @@ def unavailable_response(exc: UnavailableError) -> Response:
 def unexpected_response() -> Response:
     """The generic 500 page with a request id; the traceback goes to the log."""
     mark_failed()
-    request_id = secrets.token_hex(6)
+    # The id in the X-Request-ID header and on every log line of this request.
+    request_id = current_request_id() or secrets.token_hex(6)
     log.exception("unhandled error (request %s)", request_id)
     return Response(
         render_template(

@@ -325,6 +325,11 @@ def test_access_log_holds_no_secret_after_every_flow(
         if value in log or value.replace(" ", "+") in log
     }
     assert not leaked, f"secrets in the access log: {sorted(leaked)}"
+    # Nor in the server's own JSON log (app and gunicorn lines, request ids on them).
+    server_log = live.log_path.read_text(errors="replace")
+    assert not [
+        n for n, v in secrets_seen.items() if v in server_log or v.replace(" ", "+") in server_log
+    ]
     # The requests are there, with their secrets replaced.
     for request_line in (
         "GET /signup/verify?token=[redacted] HTTP/1.1",

@@ -96,7 +96,9 @@ def rows(services: Services) -> dict[str, int]:
 def comparable(response: TestResponse) -> tuple[int, list[tuple[str, str]], str]:
     """Status, headers (but cookie and length) and body with CSRF and flow ids blanked."""
     headers = sorted(
-        (k, v) for k, v in response.headers.items() if k not in ("Set-Cookie", "Content-Length")
+        (k, v)
+        for k, v in response.headers.items()
+        if k not in ("Set-Cookie", "Content-Length", "X-Request-ID")
     )
     body = FLOW_RE.sub('name="f" value=""', strip_csrf(response.text))
     return response.status_code, headers, body

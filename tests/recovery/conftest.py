@@ -70,7 +70,7 @@ def normalised(response: TestResponse) -> tuple[int, tuple[tuple[str, str], ...]
         sorted(
             (k, v)
             for k, v in response.headers.items()
-            if k.lower() not in ("set-cookie", "content-length")
+            if k.lower() not in ("set-cookie", "content-length", "x-request-id")
         )
     )
     body = FLOW_RE.sub('name="flow" value="…"', strip_csrf(response.text))

@@ -137,7 +137,9 @@ def comparable(response: TestResponse) -> tuple[int, list[tuple[str, str]], str]
     """The whole response minus what differs per request anyway (cookie, CSRF token, and
     since issue 5 the phone step's random flow id on the check-email page)."""
     headers = sorted(
-        (k, v) for k, v in response.headers.items() if k not in ("Set-Cookie", "Content-Length")
+        (k, v)
+        for k, v in response.headers.items()
+        if k not in ("Set-Cookie", "Content-Length", "X-Request-ID")
     )
     body = FLOW_RE.sub('name="f" value=""', strip_csrf(response.text))
     return response.status_code, headers, body

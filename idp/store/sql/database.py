@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -17,6 +18,9 @@ from idp.errors import UnavailableError
 from idp.settings import PROJECT_ROOT
 
 from .repositories import UnitOfWork
+
+if TYPE_CHECKING:
+    from .committed_audit import AuditFeed
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
@@ -141,6 +145,13 @@ class Database:
     def session(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
             yield session
+
+    @cached_property
+    def committed_audit(self) -> AuditFeed:
+        """Audit events of this database's committed transactions, for the metrics."""
+        from .committed_audit import AuditFeed
+
+        return AuditFeed(self._sessions)
 
     def has_schema(self) -> bool:
         return inspect(self.engine).has_table("alembic_version")

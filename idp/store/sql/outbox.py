@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -262,3 +262,13 @@ class OutboxRepository:
             select(t).where(t.channel != "task").order_by(t.id.desc()).limit(limit)
         )
         return [_record(r) for r in rows]
+
+    def backlog(self) -> dict[str, int]:
+        """Messages not yet delivered, by status (the metrics' outbox backlog)."""
+        t = m.OutboxMessage
+        rows = self._s.execute(
+            select(t.status, func.count())
+            .where(t.status != OutboxStatus.SENT.value)
+            .group_by(t.status)
+        )
+        return {str(status): int(count) for status, count in rows}

@@ -1,0 +1,90 @@
+"""Structured logs: one JSON object per line, each carrying the request's id.
+
+An operator following one patient's failed sign-in through a load balancer, two
+providers and their access logs needs one key to join the lines on: the request id
+(``X-Request-ID``, given to every response and shown on the 500 page). It lives in
+a context variable set by :class:`idp.web.request_id.RequestIdMiddleware` for the
+duration of a request, so every line logged while the request runs carries it,
+whichever module logs it.
+
+What is logged stays what it was: messages, never request bodies or headers. The
+access log line keeps the redaction of :mod:`idp.access_log` (the formatter reads
+only gunicorn's already-redacted atoms), and the database engine hides SQL
+parameters from error messages.
+
+``idp serve`` (and the live test servers) use :class:`JsonGunicornLogger`, which
+sets this formatter on gunicorn's error and access logs and on the root logger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from idp.access_log import RedactingGunicornLogger
+
+# The current request's id; None outside a request (start-up, the outbox worker).
+request_id_var: ContextVar[str | None] = ContextVar("idp_request_id", default=None)
+
+# gunicorn's access-log atoms (already redacted) copied into the JSON line.
+_ACCESS_FIELDS = {"m": "method", "U": "path", "s": "status", "p": "pid"}
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "message", "request_id", ...}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": request_id_var.get(),
+        }
+        atoms = record.args if isinstance(record.args, dict) else None
+        if atoms is not None and "{x-request-id}o" in atoms:
+            # A gunicorn access line, written after the request (and its context) ended:
+            # the id comes from the response header the middleware set.
+            rid = atoms.get("{x-request-id}o")
+            doc["request_id"] = rid if rid and rid != "-" else None
+            for atom, name in _ACCESS_FIELDS.items():
+                if atom in atoms:
+                    doc[name] = atoms[atom]
+            if isinstance(doc.get("pid"), str) and doc["pid"].strip("<>").isdigit():
+                doc["pid"] = int(doc["pid"].strip("<>"))  # gunicorn writes "<1234>"
+            if "D" in atoms:
+                doc["duration_ms"] = round(int(atoms["D"]) / 1000, 1)
+        else:
+            doc["pid"] = record.process
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False, default=str)
+
+
+class JsonGunicornLogger(RedactingGunicornLogger):
+    """gunicorn's logger, redacting as before, writing JSON lines.
+
+    The provider's own loggers (``idp.*``) go to gunicorn's error log stream,
+    at INFO; other libraries' at WARNING.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        formatter = JsonFormatter()
+        for handler in self.error_log.handlers + self.access_log.handlers:
+            handler.setFormatter(formatter)
+        root = logging.getLogger()
+        handlers = list(self.error_log.handlers) or [logging.StreamHandler(sys.stderr)]
+        for handler in handlers:
+            handler.setFormatter(formatter)
+        root.handlers = handlers
+        root.setLevel(logging.WARNING)
+        logging.getLogger("idp").setLevel(logging.INFO)
