@@ -45,6 +45,25 @@ REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL")
 BACKEND = "postgresql+redis" if PG_URL else "sqlite+memory"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start from an empty test Redis database, once per run (the xdist controller).
+
+    Live servers share one key prefix and the loopback address's lockout budget, so
+    failures left by an earlier run (the lockout race test's wrong passwords) would
+    answer this run's sign-ins with 429 for up to 15 minutes. IDP_TEST_REDIS_URL
+    names a database for tests only; emptying it touches nothing else.
+    """
+    if not REDIS_URL or hasattr(session.config, "workerinput"):
+        return
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    except redis.RedisError:
+        pass  # unreachable: the tests that need Redis say so themselves
+    finally:
+        client.close()
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"idp storage backends: {BACKEND}"
 
