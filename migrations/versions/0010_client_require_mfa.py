@@ -1,7 +1,7 @@
 """per-client and per-portal "require a second factor" settings (issue 9)
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-05 06:00:00
 """
 
@@ -17,11 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # A plain ADD COLUMN (SQLite has it): a batch copy of ``portals`` would drop a table
+    # that portal links point at, which SQLite refuses once there are links.
     for table in ("clients", "portals"):
-        with op.batch_alter_table(table) as batch:
-            batch.add_column(
-                sa.Column("require_mfa", sa.Boolean(), nullable=False, server_default=sa.false())
-            )
+        op.add_column(
+            table,
+            sa.Column("require_mfa", sa.Boolean(), nullable=False, server_default=sa.false()),
+        )
 
 
 def downgrade() -> None:

@@ -31,7 +31,10 @@ LEGACY_SQL_IMPORTS = {
     "forgot_password.py",
     "invitations.py",
     "mfa_reset.py",
+    "patients.py",  # proxy access landed beside the kernel, on the SQL unit of work
     "portal_links.py",
+    "proxy_grants.py",
+    "proxy_views.py",
     "recovery_common.py",
     "registration.py",
     "signup_common.py",
