@@ -64,6 +64,9 @@ class EphemeralStore(Protocol):
     def ttl(self, key: str) -> float | None:
         """Seconds left before ``key`` expires, or None when it is absent."""
 
+    def ping(self) -> None:
+        """Return when the store answers; raise when it does not (``/readyz``)."""
+
     def add_member(self, key: str, member: str, *, ttl: float) -> None:
         """Add to a set (SADD) and set the set's TTL to at least ``ttl``.
 
