@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from idp.records import AccountRecord, AuditEntry
     from idp.store.credentials import CredentialStore
+    from idp.store.outbox import OutboxWriter
 
 
 class EphemeralStore(Protocol):
@@ -118,6 +119,10 @@ class AuthnTx(Protocol):
 
     @property
     def credentials(self) -> CredentialStore: ...
+
+    @property
+    def outbox(self) -> OutboxWriter:
+        """Where a lockout's notice to the owner is queued (``CredentialLockout._notify``)."""
 
 
 class Transactions(Protocol):

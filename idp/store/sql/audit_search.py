@@ -41,7 +41,7 @@ def _ip_in_network(ip: str | None, network: str) -> bool:
 
 
 def _user_condition(value: str) -> Any:
-    from .repositories import username_key
+    from idp.store.usernames import username_key
 
     words = value.lower().split()
     by_name = (
