@@ -42,14 +42,9 @@ from idp.policies.proxy import (
     local_date,
 )
 from idp.records import AccountRecord, PortalRecord, RequestMeta
-from idp.store.sql.database import Database
-from idp.store.sql.patients import PatientRecord
-from idp.store.sql.proxy_grants import (
-    DuplicateGrantError,
-    NewGrant,
-    ProxyGrantRecord,
-)
-from idp.store.sql.repositories import UnitOfWork
+from idp.store.durable import Database, UnitOfWork
+from idp.store.patients import PatientRecord
+from idp.store.proxy_grants import DuplicateGrantError, NewGrant, ProxyGrantRecord
 
 from .patients import ProxyRefusal, check_patient_id, check_text
 from .proxy_views import (
