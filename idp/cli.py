@@ -197,7 +197,7 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
     except MatchingSecretMismatchError as exc:
         _fail(str(exc))
 
-    class _Server(BaseApplication):  # type: ignore[misc]
+    class _Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)

@@ -70,6 +70,9 @@ MAX_EVIDENCE = 200
 class _Parties:
     patient: PatientRecord
     representative: AccountRecord
+    # Both known: _parties refuses a patient or representative without one.
+    patient_dob: date
+    representative_dob: date
 
 
 class ProxyGrantFlow:
@@ -116,7 +119,8 @@ class ProxyGrantFlow:
         if rep is None or not rep.is_active:
             raise ProxyRefusal("unknown_representative", 404, "representative")
         self._check_representative(patient, rep)
-        return _Parties(patient, rep)
+        assert rep.person is not None and rep.person.dob is not None  # checked just above
+        return _Parties(patient, rep, patient.person.dob, rep.person.dob)
 
     @staticmethod
     def _check_representative(patient: PatientRecord, rep: AccountRecord) -> None:
@@ -195,8 +199,8 @@ class ProxyGrantFlow:
             decision = check_proxy_access(
                 grant_facts(
                     probe,
-                    parties.patient.person.dob,
-                    parties.representative.person.dob,  # type: ignore[union-attr]
+                    parties.patient_dob,
+                    parties.representative_dob,
                     set(),
                 ),
                 self._rules,
@@ -405,8 +409,8 @@ class ProxyGrantFlow:
             decision = check_proxy_access(
                 grant_facts(
                     self._probe(new, now),
-                    person.dob,
-                    parties.representative.person.dob,  # type: ignore[union-attr]
+                    parties.patient_dob,
+                    parties.representative_dob,
                     set(),
                 ),
                 self._rules,
