@@ -47,6 +47,7 @@ from idp.store.durable import Database, UnitOfWork
 from idp.store.sessions import SSOSessionStore
 
 from .credentials import CredentialRules, account_context, has_second_factor, hash_questions
+from .hooks import PortalSignOut
 from .lockout import CredentialLockout, Reauthentication, reauthenticate
 from .methods.password import PasswordHashing
 
@@ -106,6 +107,8 @@ class Result:
     reasons: tuple[str, ...] = ()
     # This browser's session ended too (sign out everywhere, account closed).
     signed_out: bool = False
+    # Portals told by back-channel logout: the signed-out page shows their answers.
+    logout_notice: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -225,8 +228,10 @@ class AccountSettings:
         phone_region: str,
         verify_link_ttl: int,
         index_secret: str = "",
+        portal_sign_out: PortalSignOut | None = None,
     ) -> None:
         self._db = db
+        self._portal_sign_out = portal_sign_out
         self._hashing = hashing
         self._lockout = lockout
         self._credentials = credentials
@@ -398,6 +403,7 @@ class AccountSettings:
                 ),
                 now=now,
             )
+            self._tell_portals(uow, actor.subject, others, now)
             for key in others:
                 self._sessions.end_by_key(actor.subject, key)
             self._revoke_grants(families)
@@ -575,8 +581,14 @@ class AccountSettings:
                 ),
                 now=now,
             )
+            notice = self._tell_portals(uow, actor.subject, [key], now)
             self._sessions.end_by_key(actor.subject, key)
-        return Result(Outcome.DONE, "account_session_ended", signed_out=key == actor.session_key)
+        return Result(
+            Outcome.DONE,
+            "account_session_ended",
+            signed_out=key == actor.session_key,
+            logout_notice=notice,
+        )
 
     def end_everywhere(self, actor: Actor) -> Result:
         """Every session (this one too) and every refresh token and its access tokens."""
@@ -595,9 +607,12 @@ class AccountSettings:
                 ),
                 now=now,
             )
+            notice = self._tell_portals(uow, actor.subject, None, now)
             self._sessions.end_all_for(actor.subject, now=now.timestamp())
             self._revoke_grants(families)
-        return Result(Outcome.DONE, "account_signed_out_everywhere", signed_out=True)
+        return Result(
+            Outcome.DONE, "account_signed_out_everywhere", signed_out=True, logout_notice=notice
+        )
 
     # --- close -----------------------------------------------------------------------------
 
@@ -641,11 +656,20 @@ class AccountSettings:
                 ),
                 now=now,
             )
+            notice = self._tell_portals(uow, actor.subject, None, now)
             self._sessions.end_all_for(actor.subject, now=now.timestamp())
             self._revoke_grants(families)
-        return Result(Outcome.DONE, "account_closed", signed_out=True)
+        return Result(Outcome.DONE, "account_closed", signed_out=True, logout_notice=notice)
 
     # --- shared steps ----------------------------------------------------------------------
+
+    def _tell_portals(
+        self, uow: UnitOfWork, subject: str, keys: list[str] | None, now: datetime
+    ) -> str | None:
+        """Queue back-channel logout tokens for sessions about to end (same transaction)."""
+        if self._portal_sign_out is None or keys == []:
+            return None
+        return self._portal_sign_out.sessions_ending(uow, subject=subject, keys=keys, now=now)
 
     def _account(self, uow: UnitOfWork, actor: Actor) -> AccountRecord | None:
         """The account fresh from the database (the page may be stale); active only."""
