@@ -87,7 +87,8 @@ class EphemeralStore(Protocol):
 # Small Protocols over what ``idp.store.sql.repositories.UnitOfWork`` offers, so that
 # flows name what they need and never import ``idp.store.sql`` (STYLE.md, "Stores";
 # ``tests/unit/test_layering.py``). SQLAlchemy implements them; the contract suites in
-# ``tests/contract`` hold every backend to them.
+# ``tests/contract`` hold every backend to them. These are the authentication flow's
+# narrow view; the other journeys take the whole transaction, ``idp.store.durable``.
 
 
 class AccountReader(Protocol):
