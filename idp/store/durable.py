@@ -29,7 +29,7 @@ from idp.store.outbox import OutboxWriter
 from idp.store.patients import PatientStore
 from idp.store.proxy_grants import ConfidentialFlagStore, ProxyGrantStore
 from idp.store.security_answers import SecurityAnswerStore
-from idp.store.tokens import ConsentStore, RefreshTokenStore
+from idp.store.tokens import ClientDirectory, ConsentStore, RefreshTokenStore
 
 
 class UnitOfWork(Protocol):
@@ -40,6 +40,9 @@ class UnitOfWork(Protocol):
 
     @property
     def portals(self) -> PortalDirectory: ...
+
+    @property
+    def clients(self) -> ClientDirectory: ...
 
     @property
     def consents(self) -> ConsentStore: ...
