@@ -27,6 +27,7 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check idp tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -133,11 +133,15 @@ _NEVER_LOGGED = ("{authorization}i", "{cookie}i", "{set-cookie}o")
 _NEVER_LOGGED_ENVIRON = ("{http_authorization}e", "{http_cookie}e")
 
 
-class RedactingGunicornLogger(Logger):  # type: ignore[misc]
+class RedactingGunicornLogger(Logger):
     """gunicorn's logger with every URL-bearing access-log atom redacted."""
 
-    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
-        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+    # types-gunicorn declares a TypedDict of the fixed atoms only; the real dict also
+    # holds the "{name}i", "{name}o" and "{name}e" atoms, which are what we redact.
+    def atoms(  # type: ignore[override]
+        self, resp: Any, req: Any, environ: Any, request_time: Any
+    ) -> dict[str, Any]:
+        atoms: dict[str, Any] = dict(super().atoms(resp, req, environ, request_time))
         for name, redact in _ATOMS.items():
             value = atoms.get(name)
             if isinstance(value, str):

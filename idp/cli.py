@@ -197,7 +197,7 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
     except MatchingSecretMismatchError as exc:
         _fail(str(exc))
 
-    class _Server(BaseApplication):  # type: ignore[misc]
+    class _Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
@@ -365,8 +365,8 @@ def portals_add(
 ) -> None:
     from sqlalchemy import update
 
+    from idp.store.accounts import DuplicateError
     from idp.store.sql import models
-    from idp.store.sql.repositories import DuplicateError
 
     name = name.strip()
     if not name or len(name) > 200:
@@ -411,7 +411,7 @@ MAX_PATIENT_ID = 64
 @click.option("--json", "as_json", is_flag=True)
 def portals_link(slug: str, username: str, patient_id: str, as_json: bool) -> None:
     from idp.records import AuditEntry
-    from idp.store.sql.portal_links import DuplicateLinkError
+    from idp.store.links import DuplicateLinkError
 
     patient_id = patient_id.strip()
     if (
@@ -769,7 +769,7 @@ def users_add(
     as_json: bool,
 ) -> None:
     from idp.records import AuditEntry
-    from idp.store.sql.repositories import DuplicateError, NewPerson
+    from idp.store.accounts import DuplicateError, NewPerson
 
     username = username.strip()
     if not 3 <= len(username) <= 64 or any(c.isspace() or ord(c) < 32 for c in username):
@@ -814,7 +814,7 @@ def users_add(
                 )
                 if person is not None and account.person is not None:
                     # Identity matching finds this patient at sign-up (issue 5).
-                    from idp.store.sql.candidates import index_person
+                    from idp.store.candidates import index_person
 
                     index_person(
                         uow,
@@ -916,7 +916,7 @@ def temporary_password() -> str:
 @click.argument("username")
 def users_unlock(username: str) -> None:
     from idp.records import AuditEntry
-    from idp.store.sql.repositories import username_key
+    from idp.store.usernames import username_key
 
     with _services(_settings()) as services, services.db.transaction() as uow:
         account = uow.accounts.by_username(username)
@@ -944,7 +944,7 @@ def users_unlock(username: str) -> None:
 @click.option("--reason", required=True, help="Why (recorded in the audit trail).")
 def users_rename(username: str, new_username: str, staff: str, reason: str) -> None:
     from idp.records import AuditEntry
-    from idp.store.sql.repositories import DuplicateError
+    from idp.store.accounts import DuplicateError
 
     new_username = new_username.strip()
     if not 3 <= len(new_username) <= 64 or any(c.isspace() or ord(c) < 32 for c in new_username):

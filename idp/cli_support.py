@@ -128,7 +128,7 @@ def change_email_command(users: click.Group) -> None:
         from idp.flows.recovery_common import audit_entry, mask_email
         from idp.notify import InvalidEmailAddress, check_email_address
         from idp.records import RequestMeta
-        from idp.store.sql.candidates import reindex_account
+        from idp.store.candidates import reindex_account
 
         staff, why = _staff(staff_name), _reason(reason)
         try:

@@ -34,8 +34,9 @@ def seed_demo(settings: Settings, *, portal_url: str) -> str:
     from urllib.parse import urlsplit
 
     from idp.app import build_services
-    from idp.store.sql.candidates import index_person
-    from idp.store.sql.repositories import NewClient, NewPerson
+    from idp.store.accounts import NewPerson
+    from idp.store.candidates import index_person
+    from idp.store.sql.repositories import NewClient
 
     client_id = f"{DEMO_CLIENT_ID}-{urlsplit(portal_url).port}"
     services = build_services(settings)

@@ -156,7 +156,8 @@ class Metrics:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         # Every worker's files, summed; plus the values read now, by this worker.
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(self._multiprocess))
+        # prometheus_client leaves this constructor unannotated.
+        MultiProcessCollector(registry, path=str(self._multiprocess))  # type: ignore[no-untyped-call]
         for collector in self._scrape_collectors:
             registry.register(collector)  # type: ignore[arg-type]
         return generate_latest(registry), CONTENT_TYPE_LATEST

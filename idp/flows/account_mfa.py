@@ -56,8 +56,7 @@ from .methods.second_factors import SecondFactorMethods
 from .methods.totp import TotpEnrolment
 
 if TYPE_CHECKING:  # the concrete transaction type, for annotations only
-    from idp.store.sql.database import Database
-    from idp.store.sql.repositories import UnitOfWork
+    from idp.store.durable import Database, UnitOfWork
 
 MAX_PASSWORD = 1024
 MAX_CODE = 64

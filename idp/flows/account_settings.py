@@ -42,10 +42,9 @@ from idp.notify import (
 )
 from idp.policies.security_questions import CUSTOM, QuestionChoice, question_text
 from idp.records import AccountRecord, AuditEntry, RequestMeta
+from idp.store.candidates import reindex_account
+from idp.store.durable import Database, UnitOfWork
 from idp.store.sessions import SSOSessionStore
-from idp.store.sql.candidates import reindex_account
-from idp.store.sql.database import Database
-from idp.store.sql.repositories import UnitOfWork
 
 from .credentials import CredentialRules, account_context, has_second_factor, hash_questions
 from .hooks import PortalSignOut

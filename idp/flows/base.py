@@ -61,6 +61,8 @@ class Redirect:
 
 
 R = TypeVar("R")
+# A journey's states: plain strings, or a StrEnum of them.
+S = TypeVar("S", bound=str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,22 +79,30 @@ class IllegalTransition(RuntimeError):
     """A step tried to move a flow along an edge its table does not have: a bug."""
 
 
-class StateMachine:
-    """A table of allowed transitions, enforced (not asserted: ``-O`` drops asserts)."""
+class StateMachine(Generic[S]):
+    """A table of allowed transitions, enforced (not asserted: ``-O`` drops asserts).
 
-    def __init__(self, transitions: Mapping[str, frozenset[str]]) -> None:
+    Generic over the state type, so a journey's own ``StrEnum`` of states is a table
+    key as it is (a ``Mapping`` is invariant in its keys).
+    """
+
+    def __init__(self, transitions: Mapping[S, frozenset[S]]) -> None:
         for targets in transitions.values():
             unknown = targets - transitions.keys()
             if unknown:
                 raise ValueError(f"transitions name unknown states: {sorted(unknown)}")
-        self._transitions = dict(transitions)
+        self._states: frozenset[S] = frozenset(transitions)
+        # (source, target) pairs: asked with plain strings, as records carry states.
+        self._allowed: frozenset[tuple[str, str]] = frozenset(
+            (source, target) for source, targets in transitions.items() for target in targets
+        )
 
     @property
-    def states(self) -> frozenset[str]:
-        return frozenset(self._transitions)
+    def states(self) -> frozenset[S]:
+        return self._states
 
     def allows(self, source: str, target: str) -> bool:
-        return target in self._transitions.get(source, frozenset())
+        return (source, target) in self._allowed
 
     def check(self, source: str, target: str) -> None:
         if not self.allows(source, target):

@@ -17,7 +17,7 @@ from idp.policies.security_questions import (
 )
 from idp.records import AccountRecord
 from idp.store.credentials import CredentialIndex, CredentialKind
-from idp.store.sql.security_answers import StoredQuestion
+from idp.store.security_answers import StoredQuestion
 
 from .methods.password import PasswordHashing
 

@@ -45,10 +45,11 @@ from typing import Any
 from idp.clock import Clock
 from idp.notify import InvalidEmailAddress, Notifier
 from idp.records import AccountRecord, AuditEntry, RequestMeta
+from idp.store.accounts import DuplicateError, NewPerson
+from idp.store.durable import UnitOfWork
+from idp.store.enrollments import EnrollmentRecord, EnrollmentStatus
 from idp.store.interfaces import EphemeralStore
-from idp.store.sql.enrollments import EnrollmentRecord, EnrollmentStatus
-from idp.store.sql.repositories import DuplicateError, NewPerson, UnitOfWork
-from idp.store.sql.security_answers import StoredQuestion
+from idp.store.security_answers import StoredQuestion
 
 from .signup_common import USERNAME_RE
 from .signup_links import UserIdReservations, send_verification_link

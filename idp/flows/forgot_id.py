@@ -38,7 +38,8 @@ from typing import Any
 from idp.notify import InvalidEmailAddress, check_email_address
 from idp.policies.security_questions import MAX_ANSWER
 from idp.records import AccountRecord, RequestMeta
-from idp.store.sql.repositories import UnitOfWork, username_key
+from idp.store.durable import UnitOfWork
+from idp.store.usernames import username_key
 
 from .recovery_common import (
     RECOVERABLE,

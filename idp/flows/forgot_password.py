@@ -57,7 +57,8 @@ from typing import Any
 
 from idp.policies.security_questions import MAX_ANSWER
 from idp.records import AccountRecord, RequestMeta
-from idp.store.sql.repositories import UnitOfWork, username_key
+from idp.store.durable import UnitOfWork
+from idp.store.usernames import username_key
 
 from .base import StateMachine
 from .credentials import account_context, has_second_factor

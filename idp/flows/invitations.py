@@ -54,13 +54,13 @@ from idp.policies.lockout import reaches_hard_cap
 from idp.policies.matching import normalise_gender, normalise_zip
 from idp.policies.security_questions import QuestionChoice
 from idp.records import AccountRecord, AuditEntry, PortalRecord, RequestMeta
+from idp.store.accounts import DuplicateError, NewPerson
 from idp.store.attempts import TOTAL_FAILURES_TTL
+from idp.store.candidates import index_person
+from idp.store.durable import Database, UnitOfWork
 from idp.store.interfaces import EphemeralStore
-from idp.store.sql.candidates import index_person
-from idp.store.sql.database import Database
-from idp.store.sql.invitations import InvitationRecord
-from idp.store.sql.portal_links import DuplicateLinkError
-from idp.store.sql.repositories import DuplicateError, NewPerson, UnitOfWork
+from idp.store.invitations import InvitationRecord
+from idp.store.links import DuplicateLinkError
 from idp.store.throttle import Throttle
 
 from .authn.flow import SETUP_PATH, Authenticated, AuthnFlow, Entry

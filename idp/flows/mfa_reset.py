@@ -24,7 +24,7 @@ from idp.records import AccountRecord, AuditEntry
 from idp.store.credentials import CredentialKind
 
 if TYPE_CHECKING:  # the concrete transaction type, for annotations only
-    from idp.store.sql.repositories import UnitOfWork
+    from idp.store.durable import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)

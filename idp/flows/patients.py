@@ -26,9 +26,9 @@ from idp.clock import Clock
 from idp.policies.matching import normalise_gender, normalise_zip
 from idp.policies.proxy import Category
 from idp.records import AuditEntry, PortalRecord, RequestMeta
-from idp.store.sql.database import Database
-from idp.store.sql.patients import PatientRecord
-from idp.store.sql.portal_links import DuplicateLinkError
+from idp.store.durable import Database
+from idp.store.links import DuplicateLinkError
+from idp.store.patients import PatientRecord
 
 if TYPE_CHECKING:
     from idp.services import Services

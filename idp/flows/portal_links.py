@@ -32,9 +32,8 @@ from typing import Any
 
 from idp.clock import Clock
 from idp.records import AccountRecord, AuditEntry, RequestMeta
-from idp.store.sql.database import Database
-from idp.store.sql.portal_links import INVITED, PortalLinkRecord
-from idp.store.sql.repositories import UnitOfWork
+from idp.store.durable import Database, UnitOfWork
+from idp.store.links import INVITED, PortalLinkRecord
 
 from .account_settings import (
     MAX_PASSWORD,

@@ -42,14 +42,9 @@ from idp.policies.proxy import (
     local_date,
 )
 from idp.records import AccountRecord, PortalRecord, RequestMeta
-from idp.store.sql.database import Database
-from idp.store.sql.patients import PatientRecord
-from idp.store.sql.proxy_grants import (
-    DuplicateGrantError,
-    NewGrant,
-    ProxyGrantRecord,
-)
-from idp.store.sql.repositories import UnitOfWork
+from idp.store.durable import Database, UnitOfWork
+from idp.store.patients import PatientRecord
+from idp.store.proxy_grants import DuplicateGrantError, NewGrant, ProxyGrantRecord
 
 from .patients import ProxyRefusal, check_patient_id, check_text
 from .proxy_views import (
@@ -75,6 +70,9 @@ MAX_EVIDENCE = 200
 class _Parties:
     patient: PatientRecord
     representative: AccountRecord
+    # Both known: _parties refuses a patient or representative without one.
+    patient_dob: date
+    representative_dob: date
 
 
 class ProxyGrantFlow:
@@ -121,7 +119,8 @@ class ProxyGrantFlow:
         if rep is None or not rep.is_active:
             raise ProxyRefusal("unknown_representative", 404, "representative")
         self._check_representative(patient, rep)
-        return _Parties(patient, rep)
+        assert rep.person is not None and rep.person.dob is not None  # checked just above
+        return _Parties(patient, rep, patient.person.dob, rep.person.dob)
 
     @staticmethod
     def _check_representative(patient: PatientRecord, rep: AccountRecord) -> None:
@@ -200,8 +199,8 @@ class ProxyGrantFlow:
             decision = check_proxy_access(
                 grant_facts(
                     probe,
-                    parties.patient.person.dob,
-                    parties.representative.person.dob,  # type: ignore[union-attr]
+                    parties.patient_dob,
+                    parties.representative_dob,
                     set(),
                 ),
                 self._rules,
@@ -410,8 +409,8 @@ class ProxyGrantFlow:
             decision = check_proxy_access(
                 grant_facts(
                     self._probe(new, now),
-                    person.dob,
-                    parties.representative.person.dob,  # type: ignore[union-attr]
+                    parties.patient_dob,
+                    parties.representative_dob,
                     set(),
                 ),
                 self._rules,

@@ -25,9 +25,9 @@ from idp.policies.proxy import (
     check_proxy_access,
 )
 from idp.records import AccountRecord, AuditEntry, PortalRecord, RequestMeta
-from idp.store.sql.patients import PatientRecord
-from idp.store.sql.proxy_grants import GrantEventRecord, ProxyGrantRecord
-from idp.store.sql.repositories import UnitOfWork
+from idp.store.durable import UnitOfWork
+from idp.store.patients import PatientRecord
+from idp.store.proxy_grants import GrantEventRecord, ProxyGrantRecord
 
 # Plain words for emails and pages.
 LEVEL_WORDS = {

@@ -53,11 +53,10 @@ from idp.policies.security_questions import CURATED_QUESTIONS, CUSTOM, question_
 from idp.records import AccountRecord, AuditEntry, RequestMeta
 from idp.settings import AccountSettings
 from idp.store.attempts import AttemptCounter
+from idp.store.durable import Database, UnitOfWork
 from idp.store.interfaces import EphemeralStore
+from idp.store.security_answers import StoredQuestion
 from idp.store.sessions import SSOSessionStore
-from idp.store.sql.database import Database
-from idp.store.sql.repositories import UnitOfWork
-from idp.store.sql.security_answers import StoredQuestion
 from idp.store.throttle import Throttle
 
 from .authn.flow import AuthnFlow

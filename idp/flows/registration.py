@@ -82,10 +82,9 @@ from idp.policies.matching import MatchKind, MatchResult, compare_normalised, no
 from idp.policies.security_questions import QuestionChoice
 from idp.records import AccountRecord, RequestMeta
 from idp.settings import AccountSettings
+from idp.store.candidates import Candidate
+from idp.store.durable import Database, UnitOfWork
 from idp.store.interfaces import EphemeralStore
-from idp.store.sql.candidates import Candidate
-from idp.store.sql.database import Database
-from idp.store.sql.repositories import UnitOfWork
 from idp.store.throttle import Throttle
 
 from .credentials import CredentialRules, hash_questions

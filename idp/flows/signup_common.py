@@ -17,9 +17,8 @@ from idp.notify import Notifier
 from idp.policies.demographics import Refusal
 from idp.records import AuditEntry, RequestMeta
 from idp.settings import AccountSettings
+from idp.store.durable import Database, UnitOfWork
 from idp.store.interfaces import EphemeralStore
-from idp.store.sql.database import Database
-from idp.store.sql.repositories import UnitOfWork
 from idp.store.throttle import Throttle
 
 from .lockout import CredentialLockout

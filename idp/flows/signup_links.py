@@ -71,9 +71,11 @@ from typing import Any
 from idp.clock import Clock
 from idp.notify import InvalidEmailAddress, Notifier, check_email_address
 from idp.records import AccountRecord, RequestMeta
+from idp.store.accounts import DuplicateError, NewPerson
+from idp.store.durable import UnitOfWork
 from idp.store.interfaces import EphemeralStore
-from idp.store.sql.repositories import DuplicateError, NewPerson, UnitOfWork, username_key
-from idp.store.sql.security_answers import StoredQuestion
+from idp.store.security_answers import StoredQuestion
+from idp.store.usernames import username_key
 
 from .signup_common import (
     FLOW_ID_RE,

@@ -33,7 +33,7 @@ from typing import Any
 
 from idp.notify import InvalidPhoneNumber, normalize_phone
 from idp.records import RequestMeta
-from idp.store.sql.enrollments import EnrollmentStatus
+from idp.store.enrollments import EnrollmentStatus
 
 from .signup_common import (
     FLOW_ID_RE,

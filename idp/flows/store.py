@@ -78,7 +78,7 @@ class FlowStore:
         self,
         record: FlowRecord,
         state: str,
-        machine: StateMachine,
+        machine: StateMachine[Any],
         *,
         context: Mapping[str, Any] | None = None,
     ) -> FlowRecord | None:

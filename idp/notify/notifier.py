@@ -13,13 +13,9 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session
-
-from idp.store.sql.outbox import OutboxRepository
-from idp.store.sql.repositories import UnitOfWork
+from idp.store.outbox import OutboxWriter
 
 from .messages import Channel, Message, new_message_id
 from .phone import DEFAULT_REGION, normalize_phone
@@ -27,7 +23,12 @@ from .templates import TemplateRenderer
 
 log = logging.getLogger("idp.notify")
 
-_HOOKED = "idp.notify.after_commit"
+
+class OutboxTx(Protocol):
+    """The part of a transaction the notifier writes to: its outbox."""
+
+    @property
+    def outbox(self) -> OutboxWriter: ...
 
 
 class InvalidEmailAddress(ValueError):
@@ -65,7 +66,7 @@ class Notifier:
 
     def email(
         self,
-        uow: UnitOfWork,
+        uow: OutboxTx,
         *,
         to: str,
         template: str,
@@ -83,7 +84,7 @@ class Notifier:
             html=rendered.html,
             message_id=new_message_id(self._domain),
         )
-        return self._enqueue(uow.session, message, now=now)
+        return self._enqueue(uow.outbox, message, now=now)
 
     def rehearse_email(self, *, template: str, context: Mapping[str, Any]) -> None:
         """Render a message and queue nothing: :meth:`email`'s work, for a branch that sends none.
@@ -97,7 +98,7 @@ class Notifier:
 
     def sms(
         self,
-        uow: UnitOfWork,
+        uow: OutboxTx,
         *,
         to: str,
         template: str,
@@ -113,9 +114,9 @@ class Notifier:
             text=self._renderer.sms(template, context),
             message_id=new_message_id(self._domain),
         )
-        return self._enqueue(uow.session, message, now=now)
+        return self._enqueue(uow.outbox, message, now=now)
 
-    def task(self, uow: UnitOfWork, *, kind: str, payload: Mapping[str, Any], now: datetime) -> str:
+    def task(self, uow: OutboxTx, *, kind: str, payload: Mapping[str, Any], now: datetime) -> str:
         """Queue work for the outbox worker, committed with ``uow``'s transaction.
 
         For a step that must answer in the same time whatever it finds (invariant 4):
@@ -130,29 +131,10 @@ class Notifier:
             text=json.dumps(dict(payload), sort_keys=True),
             message_id=new_message_id(self._domain),
         )
-        return self._enqueue(uow.session, message, now=now)
+        return self._enqueue(uow.outbox, message, now=now)
 
-    def _enqueue(self, session: Session, message: Message, *, now: datetime) -> str:
-        record = OutboxRepository(session).enqueue(message, now=now)
-        self._after_commit(session)
+    def _enqueue(self, outbox: OutboxWriter, message: Message, *, now: datetime) -> str:
+        record = outbox.enqueue(message, now=now)
+        if self._on_commit is not None:
+            outbox.after_commit(self._on_commit)
         return record.message_id
-
-    def _after_commit(self, session: Session) -> None:
-        """Call ``on_commit`` once after this session's next successful commit.
-
-        ``after_commit`` runs only when the commit succeeded: a rollback never
-        wakes the dispatcher (and leaves nothing for it to send anyway).
-        """
-        if self._on_commit is None or session.info.get(_HOOKED):
-            return
-        session.info[_HOOKED] = True
-        callback = self._on_commit
-
-        def committed(committed_session: Session) -> None:
-            committed_session.info.pop(_HOOKED, None)
-            try:
-                callback()
-            except Exception:  # the commit stands; the periodic loop will send instead
-                log.exception("outbox on_commit callback failed")
-
-        event.listen(session, "after_commit", committed, once=True)

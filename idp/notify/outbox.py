@@ -27,8 +27,9 @@ from datetime import datetime, timedelta
 
 from idp.clock import Clock, system_clock
 from idp.errors import UnavailableError
+from idp.store.outbox import OutboxRecord
 from idp.store.sql.database import Database
-from idp.store.sql.outbox import OutboxRecord, OutboxRepository
+from idp.store.sql.outbox import OutboxRepository
 
 from .messages import Channel, Message, PermanentFailure, Sender, TemporaryFailure
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from idp.records import AccountRecord, ClientRecord
-from idp.store.sql.portal_links import PortalLinkRecord
+from idp.store.links import PortalLinkRecord
 
 # OIDC Core §5.4: what each scope value asks for.
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {

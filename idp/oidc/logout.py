@@ -14,7 +14,8 @@ class EndSessionEndpoint(_EndSession):  # type: ignore[misc]
     is done by the web layer, which owns the cookie."""
 
     def get_server_jwks(self) -> KeySet:
-        return self.server.ctx.keys.verification_keys()
+        keys: KeySet = self.server.ctx.keys.verification_keys()  # authlib's server is untyped
+        return keys
 
     def get_algorithms(self) -> list[str]:
         return ["RS256", "ES256"]

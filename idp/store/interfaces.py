@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from idp.records import AccountRecord, AuditEntry
     from idp.store.credentials import CredentialStore
+    from idp.store.outbox import OutboxWriter
 
 
 class EphemeralStore(Protocol):
@@ -86,7 +87,8 @@ class EphemeralStore(Protocol):
 # Small Protocols over what ``idp.store.sql.repositories.UnitOfWork`` offers, so that
 # flows name what they need and never import ``idp.store.sql`` (STYLE.md, "Stores";
 # ``tests/unit/test_layering.py``). SQLAlchemy implements them; the contract suites in
-# ``tests/contract`` hold every backend to them.
+# ``tests/contract`` hold every backend to them. These are the authentication flow's
+# narrow view; the other journeys take the whole transaction, ``idp.store.durable``.
 
 
 class AccountReader(Protocol):
@@ -118,6 +120,10 @@ class AuthnTx(Protocol):
 
     @property
     def credentials(self) -> CredentialStore: ...
+
+    @property
+    def outbox(self) -> OutboxWriter:
+        """Where a lockout's notice to the owner is queued (``CredentialLockout._notify``)."""
 
 
 class Transactions(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
@@ -287,7 +288,7 @@ def _render_setup(*, reasons: tuple[str, ...], status: int) -> Response:
 
 
 @bp.route("/consent", methods=["GET", "POST"])
-def consent() -> Response:
+def consent() -> BaseResponse:
     svc = services()
     interaction = svc.interactions.get(request.values.get("i"))
     if interaction is None:
@@ -319,24 +320,22 @@ def consent() -> Response:
         decision = request.form.get("decision")
         now = svc.clock()
         meta = request_meta()
-        entry = {
-            "actor": session.subject,
-            "subject": session.subject,
-            "client_id": client.client_id,
-            "ip": meta.ip,
-            "user_agent": meta.user_agent,
-        }
+        denied = AuditEntry(
+            type="consent",
+            outcome="denied",
+            actor=session.subject,
+            subject=session.subject,
+            client_id=client.client_id,
+            ip=meta.ip,
+            user_agent=meta.user_agent,
+        )
         if decision != "allow":
-            uow.audit.record(AuditEntry(type="consent", outcome="denied", **entry), now=now)
+            uow.audit.record(denied, now=now)
             svc.interactions.finish(interaction.id)
             return _deny(interaction.params)
         uow.consents.grant(session.account_id, client.id, frozenset(requested), now=now)
-        uow.audit.record(
-            AuditEntry(
-                type="consent", outcome="success", details={"scope": " ".join(requested)}, **entry
-            ),
-            now=now,
-        )
+        granted = replace(denied, outcome="success", details={"scope": " ".join(requested)})
+        uow.audit.record(granted, now=now)
     svc.interactions.update(interaction, consent_done=True)
     return redirect(url_for("oidc.resume", i=interaction.id), code=303)
 

@@ -54,7 +54,7 @@ from idp.policies.password import PASSWORD_PRESETS, describe
 from idp.policies.password import REASONS as PASSWORD_REASONS
 from idp.policies.security_questions import CURATED_QUESTIONS
 from idp.records import PortalRecord
-from idp.store.sql.invitations import InvitationRecord
+from idp.store.invitations import InvitationRecord
 
 from .api_auth import api_caller, api_error, require_scope
 from .auth import authn_entry, park

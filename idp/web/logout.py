@@ -63,7 +63,8 @@ def end_session_view(server: AuthorizationServer) -> Response:
             end_request.client.client_id if end_request.client else None,
             hint_sub,
         )
-    response = server.create_endpoint_response("end_session", end_request)
+    # Authlib is untyped; its Flask server answers with a flask Response, or None.
+    response: Response | None = server.create_endpoint_response("end_session", end_request)
     if response is None:
         response = logged_out_page(notice)
     g.idp_clear_cookie = True

@@ -17,6 +17,7 @@ from authlib.oauth2.rfc6750 import InvalidTokenError
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 from joserfc import jwt
 from joserfc.errors import JoseError
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.oidc.claims import (
     PATIENT_CLAIM,
@@ -148,7 +149,7 @@ def _oauth_error(code: str, description: str) -> OAuth2Error:
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
-def authorize() -> Response:
+def authorize() -> BaseResponse:
     try:
         params = _single_params()
         client = _client_and_redirect(params)
@@ -158,7 +159,7 @@ def authorize() -> Response:
 
 
 @bp.get("/authorize/resume")
-def resume() -> Response:
+def resume() -> BaseResponse:
     """Back from the login or consent page: continue the saved request."""
     svc = services()
     interaction = svc.interactions.get(request.args.get("i"))
@@ -198,7 +199,7 @@ def _parse_max_age(raw: str | None) -> int | None:
 
 def _authorize(
     client: ClientRecord, params: dict[str, str], *, interaction: Interaction | None
-) -> Response:
+) -> BaseResponse:
     svc = services()
     server = _server()
     now = int(svc.clock().timestamp())

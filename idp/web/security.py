@@ -8,6 +8,7 @@ from flask import Flask, Response, g
 from flask import session as flask_session
 from flask_login import LoginManager, UserMixin
 from flask_wtf.csrf import CSRFProtect, generate_csrf
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.flows.devices import DEVICE_COOKIE
 from idp.records import AccountRecord
@@ -52,7 +53,9 @@ def _load_from_sso_cookie(_request: Any) -> SignedInUser | None:
     return SignedInUser(session, account)
 
 
-def set_session_cookie(response: Response, session_id: str, *, persistent: bool = False) -> None:
+def set_session_cookie(
+    response: BaseResponse, session_id: str, *, persistent: bool = False
+) -> None:
     """The SSO cookie: gone when the browser closes, unless the patient asked to stay
     signed in on this device (then it lasts as long as the session may, the absolute
     timeout). On a shared computer a persistent cookie would hand the next person in
@@ -69,7 +72,7 @@ def set_session_cookie(response: Response, session_id: str, *, persistent: bool 
     )
 
 
-def set_device_cookie(response: Response, value: str) -> None:
+def set_device_cookie(response: BaseResponse, value: str) -> None:
     """The lockout's device cookie (idp/flows/devices.py): proof of an earlier sign-in.
 
     HttpOnly and SameSite=Lax like the session cookie; it outlives sessions (signing

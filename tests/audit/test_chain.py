@@ -170,3 +170,22 @@ def test_retention_leaves_a_signed_checkpoint(run, clean_database: Database) -> 
     assert (
         json.loads(run("audit", "verify", "--json", code=1, extra_env=other).output)["ok"] is False
     )
+
+
+def test_retention_leaves_unchained_old_events_for_verify(run, clean_database: Database) -> None:
+    # Old events whose place in the chain was erased (seq NULL) must not break the purge
+    # (mypy --strict found the NULL maximum reaching a NOT NULL checkpoint): they are
+    # left for `idp audit verify` to report, as the docstring promised.
+    old = datetime.now(UTC) - timedelta(days=400)
+    _record(clean_database, 3, start=old)
+    with clean_database.session() as session:
+        session.execute(text("UPDATE audit_events SET seq = NULL"))
+    with clean_database.session() as session:
+        deleted = AuditLog(session).purge_before(
+            datetime.now(UTC) - timedelta(days=365), key=KEY, now=datetime.now(UTC)
+        )
+    assert deleted == 0
+    with clean_database.session() as session:
+        assert session.scalar(text("SELECT count(*) FROM audit_events")) == 3
+        assert session.scalar(text("SELECT count(*) FROM audit_checkpoints")) == 0
+    assert _verify(run, code=1)["ok"] is False

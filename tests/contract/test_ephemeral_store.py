@@ -517,3 +517,13 @@ def test_sqlite_write_lock_held_too_long_is_unavailable_not_a_crash(tmp_path: Pa
         other.close()
     assert store.hit("fails", ttl=60) == 1
     store.close()
+
+
+def test_a_redis_client_that_returns_bytes_is_refused() -> None:
+    # Its get/take would hand callers b"..." that never equals the str they stored
+    # (mypy --strict found the store declared str for what such a client returns).
+    # Building a client opens no connection, so this needs no server.
+    raw = redis.Redis(host="127.0.0.1", port=6379)
+    with pytest.raises(ValueError, match="decode_responses"):
+        RedisEphemeralStore(raw)
+    RedisEphemeralStore(redis.Redis(host="127.0.0.1", port=6379, decode_responses=True))

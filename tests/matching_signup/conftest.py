@@ -29,9 +29,9 @@ from idp.cli import main
 from idp.records import AccountRecord
 from idp.services import Services
 from idp.settings import Settings, SmsSettings, SmtpSettings
+from idp.store.candidates import index_person
 from idp.store.interfaces import EphemeralStore
 from idp.store.sql import models
-from idp.store.sql.candidates import index_person
 from idp.store.sql.database import Database
 from idp.store.sql.repositories import NewPerson
 from tests.notify.conftest import (  # noqa: F401 - the server fixtures

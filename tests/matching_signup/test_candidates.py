@@ -12,14 +12,9 @@ from sqlalchemy import insert, select, text
 from idp.app import create_app
 from idp.policies.matching import Demographics, blocking_keys
 from idp.services import Services
+from idp.store.candidates import index_person
 from idp.store.sql import models
-from idp.store.sql.candidates import (
-    KEY_HEX,
-    MatchingSecretMismatchError,
-    hash_keys,
-    index_person,
-    key_secret,
-)
+from idp.store.sql.candidates import KEY_HEX, MatchingSecretMismatchError, hash_keys, key_secret
 
 from .conftest import PHONE, link_portal, patient
 

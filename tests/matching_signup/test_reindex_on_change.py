@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from idp.policies.matching import Demographics
 from idp.services import Services
-from idp.store.sql.candidates import index_person, reindex_account
+from idp.store.candidates import index_person, reindex_account
 from idp.store.sql.repositories import NewPerson
 
 

@@ -2,10 +2,9 @@
 
 - Only ``idp/web/session_issuer.py`` starts an SSO session, and only from an
   ``AuthenticationResult``, which only ``idp.flows.authn.flow`` can make.
-- Flows reach durable data through ``idp.store.interfaces`` Protocols, never
-  ``idp.store.sql``. The journeys written before the kernel still import it; they
-  are listed below and the list may only shrink (a module leaving it fails the test
-  until it is removed here, so progress is recorded).
+- Flows reach durable data through the store Protocols (``idp.store.durable`` and
+  the small modules it gathers: accounts, links, audit log, outbox, ...), never
+  ``idp.store.sql``: not at run time, not under ``TYPE_CHECKING``, not relatively.
 """
 
 from __future__ import annotations
@@ -21,36 +20,20 @@ from idp.flows.authn.result import AuthenticationResult
 ROOT = Path(__file__).resolve().parents[2]
 IDP = ROOT / "idp"
 
-# Modules of idp/flows that still import idp.store.sql, waiting to move onto the kernel.
-LEGACY_SQL_IMPORTS = {
-    "account_mfa.py",  # landed beside the kernel; its type hints name the SQL unit of work
-    "account_settings.py",
-    "credentials.py",
-    "enrollments.py",
-    "forgot_id.py",
-    "forgot_password.py",
-    "invitations.py",
-    "mfa_reset.py",
-    "patients.py",  # proxy access landed beside the kernel, on the SQL unit of work
-    "portal_links.py",
-    "proxy_grants.py",
-    "proxy_views.py",
-    "recovery_common.py",
-    "registration.py",
-    "signup_common.py",
-    "signup_links.py",
-    "signup_phone.py",
-}
-
 
 def _python_files(base: Path) -> list[Path]:
     return sorted(p for p in base.rglob("*.py") if "__pycache__" not in p.parts)
 
 
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return _imported_names(path.read_text(encoding="utf-8"), path.relative_to(ROOT))
+
+
+def _imported_names(source: str, relative: Path) -> set[str]:
+    """Every module and ``module.name`` the source imports, anywhere in it."""
+    tree = ast.parse(source)
     names: set[str] = set()
-    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    package = ".".join(relative.with_suffix("").parts[:-1])
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
@@ -103,20 +86,38 @@ def test_a_result_cannot_be_built_elsewhere() -> None:
         AuthenticationResult(1, "s", None, ("pwd",), None, 0, object())
 
 
+def _imports_sql_store(names: set[str]) -> bool:
+    return any(name == "idp.store.sql" or name.startswith("idp.store.sql.") for name in names)
+
+
 def test_no_flow_module_imports_the_sql_store() -> None:
-    offenders = {
+    offenders = sorted(
         str(path.relative_to(IDP / "flows"))
         for path in _python_files(IDP / "flows")
-        if any(name.startswith("idp.store.sql") for name in _imports(path))
-    }
-    new = offenders - LEGACY_SQL_IMPORTS
-    assert not new, f"flow modules must use idp.store.interfaces Protocols: {sorted(new)}"
-    moved = LEGACY_SQL_IMPORTS - offenders
-    assert not moved, f"no longer import idp.store.sql, drop them from the list: {sorted(moved)}"
+        if _imports_sql_store(_imports(path))
+    )
+    assert not offenders, f"flow modules must use the store Protocols: {offenders}"
 
 
-def test_kernel_and_authn_are_free_of_the_sql_store() -> None:
-    for name in ("base.py", "store.py", "hooks.py", "login.py", "lockout.py", "first_signin.py"):
-        assert name not in LEGACY_SQL_IMPORTS
-    for path in _python_files(IDP / "flows" / "authn") + _python_files(IDP / "flows" / "methods"):
-        assert not any(n.startswith("idp.store.sql") for n in _imports(path)), path
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from idp.store.sql.repositories import UnitOfWork",
+        "import idp.store.sql.database",
+        "import idp.store.sql",
+        "from idp.store import sql",
+        "from idp.store.sql import models as m",
+        "from ..store.sql.database import Database",
+        "from ..store import sql",
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from idp.store.sql import x",
+        "def f():\n    from idp.store.sql.candidates import index_person",
+    ],
+)
+def test_the_layering_check_sees_every_shape_of_import(source: str) -> None:
+    # The test above can fail: each way of writing the import is caught.
+    assert _imports_sql_store(_imported_names(source, Path("idp/flows/example.py")))
+
+
+def test_the_layering_check_lets_the_protocols_through() -> None:
+    source = "from idp.store.durable import Database\nfrom idp.store.sqlite import x"
+    assert not _imports_sql_store(_imported_names(source, Path("idp/flows/example.py")))

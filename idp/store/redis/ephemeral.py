@@ -96,15 +96,26 @@ def _describe(client: redis.Redis) -> str:
     return f"{scheme}://{host}:{kwargs.get('port', 6379)}/{db}"
 
 
+def _text(value: bytes | str | None) -> str | None:
+    """A reply of a decoding client: ``str`` (or None); the constructor ensured it."""
+    if isinstance(value, bytes):
+        raise TypeError("a Redis reply was not decoded: the client lost decode_responses")
+    return value
+
+
 class RedisEphemeralStore:
     """Every key is stored as ``prefix + key`` so several apps can share a database.
 
-    The client must use ``decode_responses=True`` (values are ``str``).
+    The client must use ``decode_responses=True`` (values are ``str``): one that
+    does not is refused here, since its ``get`` would hand callers ``bytes`` that
+    never equal the ``str`` they stored.
     """
 
     def __init__(
         self, client: redis.Redis, *, prefix: str = "idp:", timeout: float = DEFAULT_TIMEOUT
     ) -> None:
+        if not client.get_encoder().decode_responses:
+            raise ValueError("RedisEphemeralStore needs a client with decode_responses=True")
         self._client = client
         self._prefix = prefix
         self._url = _describe(client)
@@ -158,7 +169,7 @@ class RedisEphemeralStore:
     @_unavailable_on_error
     def get(self, key: str) -> str | None:
         """GET; Redis never returns an expired key."""
-        return self._client.get(self._key(key))
+        return _text(self._client.get(self._key(key)))
 
     @_unavailable_on_error
     def take(self, key: str) -> str | None:
@@ -166,7 +177,7 @@ class RedisEphemeralStore:
 
         GET followed by DEL would let two parallel redemptions both succeed.
         """
-        return self._client.getdel(self._key(key))
+        return _text(self._client.getdel(self._key(key)))
 
     @_unavailable_on_error
     def delete(self, *keys: str) -> int:

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from idp.store.action_tokens import ActionTokenRecord
+
 from . import models as m
-
-
-@dataclass(frozen=True, slots=True)
-class ActionTokenRecord:
-    id: int
-    purpose: str
-    account_id: int
-    data: dict[str, Any]
-    expires_at: datetime
 
 
 class ActionTokenRepository:

@@ -96,11 +96,17 @@ def purge_before(session: Session, cutoff: datetime, *, key: bytes, now: datetim
     """
     bounds = session.execute(
         select(m.AuditEvent.segment, func.max(m.AuditEvent.seq))
-        .where(m.AuditEvent.at < cutoff, m.AuditEvent.segment.is_not(None))
+        .where(
+            m.AuditEvent.at < cutoff,
+            m.AuditEvent.segment.is_not(None),
+            m.AuditEvent.seq.is_not(None),
+        )
         .group_by(m.AuditEvent.segment)
     ).all()
     total = 0
     for segment, through in bounds:
+        if segment is None or through is None:  # excluded above; narrows the types
+            continue
         last_hash = session.scalar(
             select(m.AuditEvent.hash).where(
                 m.AuditEvent.segment == segment, m.AuditEvent.seq == through

@@ -41,7 +41,7 @@ def _ip_in_network(ip: str | None, network: str) -> bool:
 
 
 def _user_condition(value: str) -> Any:
-    from .repositories import username_key
+    from idp.store.usernames import username_key
 
     words = value.lower().split()
     by_name = (
@@ -71,7 +71,7 @@ def _network_condition(session: Session, f: AuditFilter) -> Any:
     return getattr(func, _SQLITE_IP_IN)(_E.ip, str(network)) == 1
 
 
-def build_query(session: Session, f: AuditFilter) -> Select[Any]:
+def build_query(session: Session, f: AuditFilter) -> Select[*tuple[Any, ...]]:
     """The filtered events, newest first, each with its account's user ID and name."""
     query = (
         select(

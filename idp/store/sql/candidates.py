@@ -24,67 +24,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, delete, func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from idp.policies.matching import Demographics, blocking_keys, normalise_phone
+from idp.store.candidates import DEFAULT_LIMIT, Candidate, PersonLike
 
 from . import models as m
 
 if TYPE_CHECKING:
     from .database import Database
-    from .repositories import UnitOfWork
 
 # Hex digits kept of each HMAC (128 bits); the column holds up to 64.
 KEY_HEX = 32
-# The most candidates a sign-up compares against (persons sharing the most keys first).
-DEFAULT_LIMIT = 50
 _DERIVATION = b"idp person blocking keys v1"
 _FINGERPRINT = b"idp matching index fingerprint v1"
 _BATCH = 1000
-
-
-class PersonLike(Protocol):
-    """Anything with a person's fields: matching Demographics, NewPerson, PersonRecord."""
-
-    @property
-    def first_name(self) -> str: ...
-    @property
-    def last_name(self) -> str: ...
-    @property
-    def dob(self) -> date | None: ...
-    @property
-    def zip(self) -> str | None: ...
-    @property
-    def gender(self) -> str | None: ...
-    @property
-    def email(self) -> str | None: ...
-    @property
-    def phone(self) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """An account whose person shares a blocking key with the probe."""
-
-    account_id: int
-    person_id: int
-    subject: str
-    username: str
-    status: str
-    email: str | None
-    email_verified: bool
-    # E.164 forms of the account's phone and the person's phone (deduplicated).
-    phones: tuple[str, ...]
-    # What compare() sees: the person's details, with the account's email and phone when
-    # it has them (the FAQ's exact match is against the account's address).
-    demographics: Demographics
-    shared_keys: int
 
 
 class MatchingSecretMismatchError(RuntimeError):
@@ -373,33 +331,6 @@ class CandidateRepository:
             .order_by(m.Portal.name)
         )
         return list(dict.fromkeys(rows))
-
-
-def index_person(
-    uow: UnitOfWork, person_id: int, demographics: PersonLike, secret: str, *, fresh: bool = False
-) -> int:
-    """Index one person in ``uow``'s transaction: call wherever a person is created or changed.
-
-    ``uow`` is an :class:`idp.store.sql.repositories.UnitOfWork`; ``secret`` is
-    ``settings.secret_key``; pass ``fresh=True`` right after creating the person. Give
-    the account's email and phone in ``demographics`` when they differ from the person's.
-    """
-    return uow.candidates.index_person(person_id, demographics, secret=secret, fresh=fresh)
-
-
-def reindex_account(uow: UnitOfWork, account_id: int, secret: str) -> int:
-    """Re-index an account's person after its email or phone changed (same transaction).
-
-    The account's current email and phone are what a later sign-up will type, so
-    they are what the email and phone keys must hold.
-    """
-    account = uow.accounts.by_id(account_id)
-    if account is None or account.person is None:
-        return 0
-    current = replace(
-        account.person, email=account.email, phone=account.phone or account.person.phone
-    )
-    return index_person(uow, account.person.id, current, secret)
 
 
 def claim_matching_secret(db: Database, secret: str) -> None:

@@ -13,41 +13,18 @@ reviewer. Once decided, the hashes are dropped (:data:`SECRET_FIELDS`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from idp.store.enrollments import EnrollmentRecord, EnrollmentStatus
+
 from . import models as m
 
 # Entries of ``data`` that are credentials: kept only while the enrollment is pending.
 SECRET_FIELDS = ("password_hash", "answers")
-
-
-class EnrollmentStatus(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    # The applicant proved the phone on the existing record: no second account needed.
-    WITHDRAWN = "withdrawn"
-
-
-@dataclass(frozen=True, slots=True)
-class EnrollmentRecord:
-    id: int
-    status: str
-    email: str
-    data: dict[str, Any]
-    candidate_account_id: int | None
-    portal_id: int | None
-    created_at: datetime
-    decided_at: datetime | None
-    decided_by: str | None
-    reason: str | None
-    account_id: int | None
 
 
 def _record(row: m.Enrollment) -> EnrollmentRecord:

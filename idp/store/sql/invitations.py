@@ -12,46 +12,14 @@ cannot both activate it, and a revoked or expired invitation can never be used::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
+from idp.store.invitations import ACTIVATED, PENDING, REVOKED, InvitationRecord
+
 from . import models as m
-
-PENDING, ACTIVATED, REVOKED, EXPIRED = "pending", "activated", "revoked", "expired"
-
-
-@dataclass(frozen=True, slots=True)
-class InvitationRecord:
-    id: int
-    portal_id: int
-    portal_slug: str
-    portal_name: str
-    patient_id: str
-    first_name: str
-    last_name: str
-    dob: date
-    zip: str
-    gender: str | None
-    email: str
-    status: str
-    created_by: str
-    created_at: datetime
-    expires_at: datetime
-    activated_at: datetime | None
-    account_id: int | None
-
-    def is_live(self, now: datetime) -> bool:
-        """Usable for activation: pending and not yet expired."""
-        return self.status == PENDING and self.expires_at > now
-
-    def state(self, now: datetime) -> str:
-        """The status as callers see it: a pending invitation past its expiry is "expired"."""
-        if self.status == PENDING and self.expires_at <= now:
-            return EXPIRED
-        return self.status
 
 
 def _record(row: m.Invitation, portal: m.Portal) -> InvitationRecord:

@@ -18,67 +18,28 @@ the outcome of whoever reclaimed the message.
 
 from __future__ import annotations
 
+import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+
+from idp.store.outbox import OutboxRecord, OutboxStatus, OutgoingMessage
 
 from . import models as m
 
 ERROR_MAX = 200
 
+_log = logging.getLogger("idp.notify")
+# Marks a session whose commit already wakes the dispatcher.
+_HOOKED = "idp.notify.after_commit"
+
 # outbox_messages.id is INTEGER (signed 32-bit on PostgreSQL).
 MAX_MESSAGE_PK = 2**31 - 1
-
-
-class OutboxStatus(StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-
-
-class OutgoingMessage(Protocol):
-    """What :meth:`OutboxRepository.enqueue` stores (``idp.notify.messages.Message``)."""
-
-    @property
-    def channel(self) -> str: ...
-    @property
-    def recipient(self) -> str: ...
-    @property
-    def template(self) -> str: ...
-    @property
-    def subject(self) -> str | None: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def html(self) -> str | None: ...
-    @property
-    def message_id(self) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRecord:
-    id: int
-    channel: str
-    recipient: str
-    subject: str | None
-    body_text: str
-    body_html: str | None
-    template: str
-    message_id: str
-    status: OutboxStatus
-    attempts: int
-    next_attempt_at: datetime
-    lease_until: datetime | None
-    last_error: str | None
-    created_at: datetime
-    sent_at: datetime | None
 
 
 def _record(row: m.OutboxMessage) -> OutboxRecord:
@@ -130,6 +91,26 @@ class OutboxRepository:
         self._s.add(row)
         self._s.flush()
         return _record(row)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once after this session's next successful commit.
+
+        ``after_commit`` runs only when the commit succeeded: a rollback never wakes
+        the dispatcher (and leaves nothing for it to send anyway). However many
+        messages the transaction queued, the callback is registered once.
+        """
+        if self._s.info.get(_HOOKED):
+            return
+        self._s.info[_HOOKED] = True
+
+        def committed(committed_session: Session) -> None:
+            committed_session.info.pop(_HOOKED, None)
+            try:
+                callback()
+            except Exception:  # the commit stands; the periodic loop will send instead
+                _log.exception("outbox on_commit callback failed")
+
+        event.listen(self._s, "after_commit", committed, once=True)
 
     # --- the dispatching side (short transactions of its own) --------------------------------
 

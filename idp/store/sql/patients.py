@@ -7,32 +7,17 @@ point at the person, so a child who later gets an account keeps the grants made 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from idp.records import PersonRecord, PortalRecord
+from idp.store.links import ACTIVE
+from idp.store.patients import PatientRecord
 
 from . import models as m
-from .portal_links import ACTIVE, PortalLinkRepository
-
-
-@dataclass(frozen=True, slots=True)
-class PatientRecord:
-    portal: PortalRecord
-    patient_id: str  # the practice's MRN
-    link_status: str
-    person: PersonRecord | None  # None: an account made without demographics
-    account_id: int | None = None
-    account_subject: str | None = None
-    account_email: str | None = None
-    account_phone: str | None = None
-
-    @property
-    def is_active(self) -> bool:
-        return self.link_status == ACTIVE
+from .portal_links import PortalLinkRepository
 
 
 def _person(row: m.Person) -> PersonRecord:

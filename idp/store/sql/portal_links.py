@@ -18,53 +18,18 @@ Reads return :class:`PortalLinkRecord`, never ORM rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from idp.store.links import ACTIVE, INVITED, REVOKED, DuplicateLinkError, PortalLinkRecord
+
 from . import models as m
 
-ACTIVE = "active"
-INVITED = "invited"
-REVOKED = "revoked"
 # Links that still stand for something: revoking ends them.
 _LIVE = (INVITED, ACTIVE)
-
-
-class DuplicateLinkError(Exception):
-    """The practice already links this account, or this MRN to another account.
-
-    ``field`` is ``"account"`` (this account is already linked at the practice) or
-    ``"patient_id"`` (the MRN belongs to another account there, now or before).
-    """
-
-    def __init__(self, field: str) -> None:
-        super().__init__(field)
-        self.field = field
-
-
-@dataclass(frozen=True, slots=True)
-class PortalLinkRecord:
-    id: int
-    # Empty for the record of a person without an account (then ``person_id`` is set).
-    account_id: int | None
-    portal_id: int
-    portal_slug: str
-    portal_name: str
-    patient_id: str
-    status: str
-    created_at: datetime
-    activated_at: datetime | None
-    revoked_at: datetime | None
-    last_signin_at: datetime | None
-    person_id: int | None = None
-
-    @property
-    def is_active(self) -> bool:
-        return self.status == ACTIVE
 
 
 def _query() -> Select[m.PortalLink, str, str]:

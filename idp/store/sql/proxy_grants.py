@@ -16,71 +16,22 @@ States (values of :class:`idp.policies.proxy.GrantStatus`)::
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from idp.store.proxy_grants import (
+    ConfidentialFlagRecord,
+    DuplicateGrantError,
+    GrantEventRecord,
+    NewGrant,
+    ProxyGrantRecord,
+)
+
 from . import models as m
-
-
-class DuplicateGrantError(Exception):
-    """A live grant already joins this representative and patient at this practice."""
-
-
-@dataclass(frozen=True, slots=True)
-class ProxyGrantRecord:
-    id: int
-    portal_id: int
-    representative_account_id: int
-    patient_person_id: int
-    relationship: str
-    kind: str
-    status: str
-    full_access_requested: bool
-    teen_cosigned_at: datetime | None
-    teen_cosigned_by: str | None
-    legal_document: bool
-    evidence_ref: str | None
-    created_by: str
-    approved_by: str | None
-    approved_at: datetime | None
-    starts_on: date
-    ends_on: date | None
-    created_at: datetime
-    updated_at: datetime
-    ended_at: datetime | None
-    ended_by: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class GrantEventRecord:
-    at: datetime
-    action: str
-    status: str
-    actor: str
-    reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class NewGrant:
-    portal_id: int
-    representative_account_id: int
-    patient_person_id: int
-    relationship: str
-    kind: str
-    status: str
-    created_by: str
-    starts_on: date
-    full_access_requested: bool = False
-    teen_cosigned_by: str | None = None
-    legal_document: bool = False
-    evidence_ref: str | None = None
-    approved_by: str | None = None
-    ends_on: date | None = None
 
 
 def _record(row: m.ProxyGrant) -> ProxyGrantRecord:
@@ -225,14 +176,6 @@ class ProxyGrantRepository:
     def active(self) -> list[ProxyGrantRecord]:
         """Every active grant (the expiry sweep evaluates each against the policy)."""
         return self._list(m.ProxyGrant.status == "active")
-
-
-@dataclass(frozen=True, slots=True)
-class ConfidentialFlagRecord:
-    category: str
-    reason: str
-    set_by: str
-    set_at: datetime
 
 
 class ConfidentialFlagRepository:

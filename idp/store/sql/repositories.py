@@ -31,6 +31,7 @@ from idp.records import (
     PortalRecord,
     RefreshTokenRecord,
 )
+from idp.store.accounts import DuplicateError, NewPerson
 from idp.store.usernames import username_key
 
 from . import audit_chain, audit_search
@@ -47,10 +48,6 @@ from .proxy_grants import ConfidentialFlagRepository, ProxyGrantRepository
 from .security_answers import SecurityAnswerRepository
 
 _log = logging.getLogger("idp.store")
-
-
-class DuplicateError(Exception):
-    """A unique value (user ID, slug, client_id) is already taken."""
 
 
 # --- conversions ---------------------------------------------------------------------------
@@ -82,17 +79,6 @@ def _portal(row: m.Portal | None) -> PortalRecord | None:
 
 
 # --- accounts ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NewPerson:
-    first_name: str
-    last_name: str
-    dob: date | None = None
-    zip: str | None = None
-    gender: str | None = None
-    phone: str | None = None
-    email: str | None = None
 
 
 class AccountRepository:

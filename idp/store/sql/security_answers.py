@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from idp.store.security_answers import StoredQuestion
+
 from . import models as m
-
-
-@dataclass(frozen=True, slots=True)
-class StoredQuestion:
-    position: int
-    question_id: str
-    custom_text: str | None
-    answer_hash: str
 
 
 class SecurityAnswerRepository:
