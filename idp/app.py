@@ -287,6 +287,7 @@ def create_app(
         smart,
         two_step,
     )
+    from idp.web import admin as admin_console
     from idp.web.deps import commit_request_uow, request_meta, request_uow, rollback_request_uow
     from idp.web.metrics import MetricsMiddleware, ObservedFlask, init_metrics
     from idp.web.request_id import RequestIdMiddleware
@@ -383,6 +384,7 @@ def create_app(
     app.register_blueprint(proxy_api.api)
     app.register_blueprint(proxy_pages.bp)
     app.register_blueprint(enrollments.bp)
+    app.register_blueprint(admin_console.bp)
     # JSON APIs authenticate clients by bearer token, not browser cookies: no CSRF.
     security.csrf.exempt(invitations.api)
     security.csrf.exempt(proxy_api.api)

@@ -1151,9 +1151,17 @@ def _cli_actor() -> str:
         return "cli:unknown"
 
 
-def _check_portal(uow: Any, slug: str | None) -> None:
-    if slug is not None and uow.portals.by_slug(slug) is None:
-        raise click.UsageError(f"portal: no portal with slug {slug!r}")
+def _audit_reads(database: Any) -> Any:
+    """The audit readers' flow; the shell's operator reads as an admin."""
+    from idp.flows.audit_reads import AuditReads
+
+    return AuditReads(db=database, clock=_now)
+
+
+def _cli_reader() -> Any:
+    from idp.policies.staff_roles import Role, StaffPrincipal
+
+    return StaffPrincipal(actor=_cli_actor(), role=Role.ADMIN)
 
 
 @audit.command("search", help="Find events, newest first; page on with --after.")
@@ -1163,26 +1171,18 @@ def _check_portal(uow: Any, slug: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def audit_search(limit: int, after: str | None, as_json: bool, **raw: Any) -> None:
     from idp.audit.search import Cursor, FilterError
-    from idp.records import AuditEntry
+    from idp.records import RequestMeta
 
     filters = _parse_audit_filter(raw)
     try:
         cursor = Cursor.decode(after) if after else None
+        with _db(_settings()) as database:
+            # Reading the trail is itself on the trail, in the same transaction.
+            page = _audit_reads(database).search(
+                _cli_reader(), filters, limit=limit, after=cursor, meta=RequestMeta()
+            )
     except FilterError as exc:
         raise click.UsageError(str(exc)) from None
-    with _db(_settings()) as database, database.transaction() as uow:
-        _check_portal(uow, filters.portal)
-        page = uow.audit.search(filters, limit=limit, after=cursor)
-        # Reading the trail is itself on the trail, in the same transaction.
-        uow.audit.record(
-            AuditEntry(
-                type="audit_searched",
-                outcome="success",
-                actor=_cli_actor(),
-                details={"filters": filters.as_dict(), "results": len(page.rows)},
-            ),
-            now=_now(),
-        )
     next_cursor = page.next.encode() if page.next else None
     if as_json:
         click.echo(
@@ -1207,31 +1207,25 @@ def audit_search(limit: int, after: str | None, as_json: bool, **raw: Any) -> No
 )
 def audit_export(fmt: str, output: str | None, **raw: Any) -> None:
     from idp.audit.export import write_export
-    from idp.records import AuditEntry
+    from idp.audit.search import FilterError
+    from idp.records import RequestMeta
 
     filters = _parse_audit_filter(raw)
     settings = _settings()
     with _db(settings) as database:
-        with database.transaction() as uow:
-            _check_portal(uow, filters.portal)
         try:
             out = open(output, "w", newline="", encoding="utf-8") if output else None  # noqa: SIM115
         except OSError as exc:
             raise click.UsageError(f"output: cannot write {output}: {exc.strerror}") from None
         try:
-            # On the record before any row leaves, so even a cut-short export is audited.
-            with database.transaction() as uow:
-                uow.audit.record(
-                    AuditEntry(
-                        type="audit_exported",
-                        outcome="success",
-                        actor=_cli_actor(),
-                        details={"filters": filters.as_dict(), "format": fmt},
-                    ),
-                    now=_now(),
+            try:
+                # On the record before any row leaves, so even a cut-short export is audited.
+                rows = _audit_reads(database).export(
+                    _cli_reader(), filters, fmt, meta=RequestMeta()
                 )
-            with database.transaction() as uow:
-                count = write_export(fmt, uow.audit.stream(filters), out or sys.stdout)
+            except FilterError as exc:
+                raise click.UsageError(str(exc)) from None
+            count = write_export(fmt, rows, out or sys.stdout)
         finally:
             if out is not None:
                 out.close()

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from idp.audit.chain import SHARDS, ChainBreak
 from idp.audit.export import AuditRow
+from idp.audit.overview import OverviewEvent, OverviewRange
 from idp.audit.search import AuditFilter, Cursor
 from idp.records import (
     AccountRecord,
@@ -639,6 +640,12 @@ class AuditLog:
     def stream(self, f: AuditFilter) -> Iterator[AuditRow]:
         """Every matching event, newest first, in bounded memory (exports)."""
         return audit_search.stream(self._s, f)
+
+    def overview_events(
+        self, rng: OverviewRange, *, scope: frozenset[str] | None = None
+    ) -> Iterator[OverviewEvent]:
+        """The sign-in overview's events of a range, streamed (idp/audit/overview.py)."""
+        return audit_search.overview_events(self._s, rng, scope=scope)
 
     def count_before(self, cutoff: datetime) -> int:
         return int(
