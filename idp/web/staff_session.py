@@ -54,14 +54,21 @@ def _staff_record(session: SSOSession) -> StaffRecord | None:
 
 
 def _console_live(session: SSOSession) -> bool:
-    """Whether the console was used in the last 15 minutes (sign-in counts as use)."""
-    if services().ephemeral.get(_idle_key(session)) is not None:
-        return True
-    return now_ts() - session.auth_time < CONSOLE_IDLE_TIMEOUT
+    """Whether the console was used in the last 15 minutes (sign-in counts as use).
+
+    The marker holds the time of the last console request by the provider's clock (the
+    store's TTL only tidies up), so one clock decides, in every process.
+    """
+    raw = services().ephemeral.get(_idle_key(session))
+    try:
+        last = max(float(raw), float(session.auth_time)) if raw else float(session.auth_time)
+    except ValueError:
+        last = float(session.auth_time)
+    return now_ts() - last < CONSOLE_IDLE_TIMEOUT
 
 
 def _touch(session: SSOSession) -> None:
-    services().ephemeral.put(_idle_key(session), "1", ttl=CONSOLE_IDLE_TIMEOUT)
+    services().ephemeral.put(_idle_key(session), repr(now_ts()), ttl=CONSOLE_IDLE_TIMEOUT + 60)
 
 
 def current_staff() -> StaffPrincipal | None:

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from flask import Flask
 
+from idp.app import build_services, create_app
 from idp.cli import main
+from idp.policies.staff_roles import Operation
+from idp.records import AccountRecord
+from idp.services import Services
+from idp.settings import Settings
+from idp.store.interfaces import EphemeralStore
 from idp.store.sql.database import Database
+from idp.web.staff_session import current_staff, staff_required
+
+from ..helpers import MovableClock
 
 Run = Callable[..., Result]
 
@@ -66,3 +76,42 @@ def add_user(run: Run, username: str, email: str | None = None) -> None:
         "--email",
         email or f"{username}@example.org",
     )
+
+
+# --- the console gate, on a probe page ------------------------------------------------------
+
+
+@pytest.fixture
+def services(
+    settings: Settings, clean_database: Database, ephemeral: EphemeralStore, clock: MovableClock
+) -> Iterator[Services]:
+    """Time comes from ``clock`` (the console's idle timeout is tested by moving it)."""
+    services = build_services(
+        settings, db=clean_database, ephemeral=ephemeral, clock=clock, background_delivery=False
+    )
+    yield services
+    services.outbox_worker.stop()
+
+
+PROBES = {"/admin/_probe/unlock": Operation.UNLOCK, "/admin/_probe/staff": Operation.STAFF_MANAGE}
+
+
+@pytest.fixture
+def app(services: Services) -> Flask:
+    """The provider with two probe pages behind ``staff_required`` (the console's gate)."""
+    app = create_app(services=services)
+    for path, operation in PROBES.items():
+
+        def probe(operation: Operation = operation) -> str:
+            principal = current_staff()
+            assert principal is not None
+            return f"{operation.value} by {principal.actor} as {principal.role.value}"
+
+        app.add_url_rule(path, f"probe_{operation.value}", staff_required(operation)(probe))
+    return app
+
+
+def make_staff(services: Services, account: AccountRecord, role: str, *portals: str) -> None:
+    with services.db.transaction() as uow:
+        ids = [uow.portals.by_slug(slug).id for slug in portals]
+        uow.staff.put(account.id, role=role, portal_ids=ids, by="test", now=services.clock())
