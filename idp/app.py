@@ -19,6 +19,7 @@ from idp.flows.lockout import CredentialLockout
 from idp.flows.login import AddressLimit, LoginFlow
 from idp.flows.methods.password import PasswordHashing
 from idp.flows.methods.second_factors import SecondFactorMethods
+from idp.flows.staff.operations import StaffOperations
 from idp.flows.store import FlowStore
 from idp.messages import message
 from idp.metrics import Metrics, OutboxBacklog, multiprocess_dir
@@ -202,8 +203,34 @@ def build_services(
         clock=clock,
         second_factors=factors,
     )
+    services.staff = _staff_operations(services)
     _register_tasks(services)
     return services
+
+
+def _staff_operations(services: Services) -> StaffOperations:
+    """The staff operations every surface calls (console, admin API, CLI)."""
+    from idp.flows.forgot_password import ForgotPasswordFlow
+    from idp.flows.recovery_common import RecoveryDeps
+    from idp.flows.staff.directory import StaffDirectory
+    from idp.flows.staff.support import SupportDesk
+    from idp.store.sql.candidates import reindex_account
+
+    secret = services.settings.secret_key
+    return StaffOperations(
+        directory=StaffDirectory(db=services.db, clock=services.clock),
+        support=SupportDesk(
+            db=services.db,
+            clock=services.clock,
+            notifier=services.notifier,
+            attempts=services.attempts,
+            sessions=services.sessions,
+            grants=services.access_tokens,
+            reset_links=lambda: ForgotPasswordFlow(RecoveryDeps.from_services(services)),
+            reset_link_ttl=services.settings.accounts.reset_link_ttl,
+            reindex=lambda uow, account_id: reindex_account(uow, account_id, secret),
+        ),
+    )
 
 
 def _register_tasks(services: Services) -> None:

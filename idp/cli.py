@@ -904,9 +904,11 @@ def users_rename(username: str, new_username: str, staff: str, reason: str) -> N
 
 
 def _register_support_commands() -> None:
+    from idp.cli_staff import register as register_staff
     from idp.cli_support import register
 
     register(users)
+    register_staff(main)
 
 
 _register_support_commands()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from idp.clock import Clock
 from idp.flows.authn.flow import AuthnFlow
@@ -14,6 +14,7 @@ from idp.flows.lockout import CredentialLockout
 from idp.flows.login import LoginFlow
 from idp.flows.methods.password import PasswordHashing
 from idp.flows.methods.second_factors import SecondFactorMethods
+from idp.flows.staff.operations import StaffOperations
 from idp.flows.store import FlowStore
 from idp.notify import Dispatcher, DispatchWorker, Notifier
 from idp.oidc.keys import KeyRing
@@ -54,6 +55,8 @@ class Services:
     clock: Clock
     # TOTP, passkeys, recovery codes: one set for the account page and sign-in alike.
     second_factors: SecondFactorMethods
+    # Staff operations (issue 11): set by build_services once the rest exists.
+    staff: StaffOperations = field(init=False)
 
     def close(self) -> None:
         """Release pooled connections (CLI commands and tests end cleanly)."""

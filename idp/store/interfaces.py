@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from idp.audit.export import AuditRow
     from idp.audit.overview import OverviewEvent, OverviewRange
     from idp.audit.search import AuditFilter, Cursor
-    from idp.records import AccountRecord, AuditEntry, PortalRecord
+    from idp.records import AccountRecord, AuditEntry, PortalRecord, StaffRecord
     from idp.store.credentials import CredentialStore
 
 
@@ -112,6 +112,12 @@ class AuditAppender(Protocol):
         """Append an event in the caller's transaction (invariant 9)."""
 
 
+class StaffReader(Protocol):
+    """Which accounts are staff (issue 11): they always need a second factor."""
+
+    def by_account(self, account_id: int) -> StaffRecord | None: ...
+
+
 class AuthnTx(Protocol):
     """One durable transaction, as the authentication flow uses it."""
 
@@ -123,6 +129,9 @@ class AuthnTx(Protocol):
 
     @property
     def credentials(self) -> CredentialStore: ...
+
+    @property
+    def staff(self) -> StaffReader: ...
 
 
 class Transactions(Protocol):

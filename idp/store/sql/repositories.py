@@ -45,6 +45,7 @@ from .patients import PatientRepository
 from .portal_links import PortalLinkRepository
 from .proxy_grants import ConfidentialFlagRepository, ProxyGrantRepository
 from .security_answers import SecurityAnswerRepository
+from .staff import StaffRepository
 
 _log = logging.getLogger("idp.store")
 
@@ -244,6 +245,14 @@ class AccountRepository:
             update(m.Account)
             .where(m.Account.id == account_id)
             .values(status="closed", closed_at=now, updated_at=now)
+        )
+
+    def reopen(self, account_id: int, *, now: datetime) -> None:
+        """A closed account may sign in again (a staff action)."""
+        self._s.execute(
+            update(m.Account)
+            .where(m.Account.id == account_id, m.Account.status == "closed")
+            .values(status="active", closed_at=None, updated_at=now)
         )
 
     def rename(self, account_id: int, username: str, *, now: datetime) -> None:
@@ -696,6 +705,7 @@ class UnitOfWork:
         self.patients = PatientRepository(session)
         self.proxy_grants = ProxyGrantRepository(session)
         self.confidential_flags = ConfidentialFlagRepository(session)
+        self.staff = StaffRepository(session)
 
     def on_rollback(self, step: Callable[[], None]) -> None:
         """Run ``step`` if this transaction ends without committing."""
