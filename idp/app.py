@@ -212,6 +212,7 @@ def _staff_operations(services: Services) -> StaffOperations:
     """The staff operations every surface calls (console, admin API, CLI)."""
     from idp.flows.forgot_password import ForgotPasswordFlow
     from idp.flows.recovery_common import RecoveryDeps
+    from idp.flows.staff.audit import AuditReads
     from idp.flows.staff.directory import StaffDirectory
     from idp.flows.staff.support import SupportDesk
     from idp.store.sql.candidates import reindex_account
@@ -230,6 +231,7 @@ def _staff_operations(services: Services) -> StaffOperations:
             reset_link_ttl=services.settings.accounts.reset_link_ttl,
             reindex=lambda uow, account_id: reindex_account(uow, account_id, secret),
         ),
+        audit=AuditReads(db=services.db, clock=services.clock),
     )
 
 

@@ -1155,7 +1155,7 @@ def _cli_actor() -> str:
 
 def _audit_reads(database: Any) -> Any:
     """The audit readers' flow; the shell's operator reads as an admin."""
-    from idp.flows.audit_reads import AuditReads
+    from idp.flows.staff.audit import AuditReads
 
     return AuditReads(db=database, clock=_now)
 

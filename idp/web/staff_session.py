@@ -96,9 +96,10 @@ def _has_factor(account_id: int) -> bool:
         return bool(uow.credentials.kinds(account_id))
 
 
-def staff_required(operation: Operation) -> Callable[[F], F]:
+def staff_required(operation: Operation | None) -> Callable[[F], F]:
     """Gate a console view: a signed-in staff member, with MFA, not idle, whose role
-    includes ``operation``. The view reads the principal with :func:`current_staff`."""
+    includes ``operation`` (None: any role, the console's front page). The view reads
+    the principal with :func:`current_staff`."""
 
     def decorator(view: F) -> F:
         @wraps(view)
@@ -122,7 +123,7 @@ def staff_required(operation: Operation) -> Callable[[F], F]:
             principal = current_staff()
             if principal is None:  # pragma: no cover - every reason is handled above
                 return _to_login()
-            if not may(principal.role, operation):
+            if operation is not None and not may(principal.role, operation):
                 return error_page("staff_forbidden", status=403)
             _touch(session)
             return view(*args, **kwargs)

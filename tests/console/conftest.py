@@ -1,9 +1,7 @@
 """Console fixtures: a trail of events over two portals, and a browser acting as staff.
 
-Until the staff session lands (staff branch), nothing in the provider signs staff
-in, so ``as_staff`` places a principal on ``g`` before each request of this test's
-app, the way the staff session will; everything behind it (roles, flows, audit,
-templates) is the real code.
+Staff sign in the real way (password, then an authenticator code) through the
+provider's login; the console's gate is ``idp.web.staff_session``.
 """
 
 from __future__ import annotations
@@ -12,39 +10,38 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from flask import Flask, g
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from idp.policies.staff_roles import Role, StaffPrincipal
 from idp.records import AuditEntry
 from idp.services import Services
-from idp.web.admin.guard import STAFF_KEY
 
 from ..conftest import Factory
+from ..helpers import OIDCActions
+from ..second_factor import enrol_totp, submit_code, totp_now
+from ..staff.conftest import make_staff
 
 AT = datetime(2026, 11, 20, tzinfo=UTC)
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
 
 
 @pytest.fixture
-def as_staff(app: Flask) -> Callable[..., StaffPrincipal]:
-    """``as_staff(Role.AUDITOR)``: every later request of ``client`` is by this principal."""
+def as_staff(
+    oidc: OIDCActions, factory: Factory, services: Services, client: FlaskClient
+) -> Callable[..., StaffPrincipal]:
+    """``as_staff(Role.AUDITOR)``: a staff account with an authenticator app signs in
+    to ``client`` with password and code, as the console requires."""
 
-    def become(role: Role, *, name: str = "carol", portals: set[str] | None = None):
-        principal = StaffPrincipal(
-            actor=f"staff:{name}",
-            role=role,
-            portals=frozenset(portals) if portals is not None else None,
-        )
-        funcs = app.before_request_funcs.setdefault(None, [])
-        funcs[:] = [f for f in funcs if getattr(f, "console_test", False) is False]
-
-        def place() -> None:
-            setattr(g, STAFF_KEY, principal)
-
-        place.console_test = True  # type: ignore[attr-defined]
-        funcs.insert(0, place)
-        return principal
+    def become(role: Role, *, name: str = "carol", portals: tuple[str, ...] = ()):
+        account = factory.account(username=name)
+        make_staff(services, account, role.value, *portals)
+        secret = enrol_totp(services, account.id)
+        parked = oidc.login("/login", username=name)
+        assert parked.headers["Location"] == "/login/second-factor", parked.text
+        done = submit_code(client, totp_now(services, secret))
+        assert done.status_code == 303, done.text
+        return StaffPrincipal(actor=f"staff:{name}", role=role, portals=frozenset(portals) or None)
 
     return become
 

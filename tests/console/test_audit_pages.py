@@ -105,6 +105,8 @@ def test_every_search_is_audited(client, as_staff, trail, services: Services) ->
             "ip": "203.0.113.0/24",
         },
         "results": 1,
+        "operation": "audit_search",
+        "staff_role": "auditor",
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .audit import AuditReads
 from .directory import StaffDirectory
 from .support import SupportDesk
 
@@ -17,3 +18,4 @@ from .support import SupportDesk
 class StaffOperations:
     directory: StaffDirectory
     support: SupportDesk
+    audit: AuditReads

@@ -1,6 +1,6 @@
 """The staff console at ``/admin/`` (issue 11 item 2): server-rendered pages over the
 staff flows, for every staff role. Each module holds one area's views on the one
-blueprint ``bp``; ``guard`` decides who may see what."""
+blueprint ``bp``; ``idp.web.staff_session.staff_required`` gates every view."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _staff_context() -> dict[str, Any]:
     """The staff member and a role check for the console's templates (its nav)."""
     from idp.policies.staff_roles import Operation, may
 
-    from .guard import current_staff
+    from ..staff_session import current_staff
 
     principal = current_staff()
 

@@ -4,7 +4,7 @@ The search is a GET form (a result page can be bookmarked and paged with the
 ``after`` cursor); the export is a POST with the CSRF token, so another site
 cannot make a staff member's browser start one, and streams CSV or JSON Lines
 straight from the database cursor. Both go through
-:class:`idp.flows.audit_reads.AuditReads`, which checks the role and portals and
+:class:`idp.flows.staff.audit.AuditReads`, which checks the role and portals and
 records the read on the trail.
 """
 
@@ -18,24 +18,20 @@ from flask import Response, render_template, request, stream_with_context
 
 from idp.audit.export import FORMATS, iter_export
 from idp.audit.search import OUTCOMES, AuditFilter, Cursor, FilterError, parse_filter
-from idp.flows.audit_reads import AuditAccessDenied, AuditReads
+from idp.flows.staff.errors import StaffError
 from idp.messages.account import ACTIVITY_LABELS
 from idp.policies.staff_roles import Operation, audit_portals, may
 
 from ..deps import request_meta, services
 from ..forms import field
+from ..staff_session import staff_required
 from . import bp
-from .guard import refused, staff, staff_required
 from .readable import coarse_location, describe_device
+from .refusals import refused, staff
 
 FIELDS = ("from", "to", "user", "type", "outcome", "portal", "client", "ip", "actor")
 PAGE_SIZE = 50
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
-
-
-def reads() -> AuditReads:
-    svc = services()
-    return AuditReads(db=svc.db, clock=svc.clock)
 
 
 def _values(source: Mapping[str, str]) -> dict[str, str]:
@@ -99,11 +95,13 @@ def audit_search() -> Any:
         f = _filter(values)
         after = request.args.get("after")
         cursor = Cursor.decode(after) if after else None
-        page = reads().search(staff(), f, limit=PAGE_SIZE, after=cursor, meta=request_meta())
+        page = services().staff.audit.search(
+            staff(), f, limit=PAGE_SIZE, after=cursor, meta=request_meta()
+        )
     except FilterError as exc:
         return _page(values, 400, error=str(exc), error_field=exc.field)
-    except AuditAccessDenied as exc:
-        return refused(str(exc))
+    except StaffError as exc:
+        return refused(exc)
     query = {k: v for k, v in values.items() if v}
     return _page(
         values,
@@ -118,14 +116,12 @@ def audit_search() -> Any:
 def audit_export() -> Any:
     values = _values(request.form)
     fmt = field(request.form, "format", limit=8)
-    if fmt not in FORMATS:
-        return _page(values, 400, error=f"format: must be one of {', '.join(FORMATS)}")
     try:
-        rows = reads().export(staff(), _filter(values), fmt, meta=request_meta())
+        rows = services().staff.audit.export(staff(), _filter(values), fmt, meta=request_meta())
     except FilterError as exc:
         return _page(values, 400, error=str(exc), error_field=exc.field)
-    except AuditAccessDenied as exc:
-        return refused(str(exc))
+    except StaffError as exc:
+        return refused(exc)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     response = Response(stream_with_context(iter_export(fmt, rows)), mimetype=CONTENT_TYPES[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'

@@ -6,8 +6,9 @@ from flask import render_template
 
 from idp.policies.staff_roles import Operation, may
 
+from ..staff_session import staff_required
 from . import bp
-from .guard import staff, staff_required
+from .refusals import staff
 
 # (endpoint, title, what it is for, the operation that opens it)
 SECTIONS = (

@@ -9,16 +9,16 @@ from typing import Any
 from flask import render_template, request
 
 from idp.audit.overview import Bucket, RangeError, Series, parse_range
-from idp.flows.audit_reads import AuditAccessDenied
+from idp.flows.staff.errors import StaffError
 from idp.policies.staff_roles import Operation
 
 from ..deps import request_meta, services
 from ..forms import field
+from ..staff_session import staff_required
 from . import bp
-from .audit_pages import reads
 from .charts import bar_chart
-from .guard import refused, staff, staff_required
 from .readable import coarse_location
+from .refusals import refused, staff
 
 TITLES = {
     Series.SIGN_INS: "Sign-ins",
@@ -38,14 +38,14 @@ def overview() -> Any:
         rng = parse_range(
             values["from"] or None, values["to"] or None, values["bucket"] or None, today=today
         )
-        result = reads().overview(staff(), rng, meta=request_meta())
+        result = services().staff.audit.overview(staff(), rng, meta=request_meta())
     except RangeError as exc:
         html = render_template(
             "admin/overview.html", values=values, error=str(exc), error_field=exc.field
         )
         return html, 400
-    except AuditAccessDenied as exc:
-        return refused(str(exc))
+    except StaffError as exc:
+        return refused(exc)
     fmt = "%d %b %H:00" if rng.bucket is Bucket.HOUR else "%d %b"
     labels = [b.strftime(fmt) for b in result.buckets]
     charts = [

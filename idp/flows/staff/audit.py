@@ -1,4 +1,5 @@
-"""Reading the audit trail: search, export and the sign-in overview (issue 11 items 2 and 5).
+"""Staff reading the audit trail: search, export and the sign-in overview (issue 11
+items 2 and 5).
 
 The console, the admin API and ``idp audit search|export`` call these, so a reader's
 role and portals are checked in one place and every read lands on the trail itself:
@@ -16,39 +17,39 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from idp.audit.export import AuditRow
+from idp.audit.export import FORMATS, AuditRow
 from idp.audit.overview import Overview, OverviewRange, summarise
 from idp.audit.search import AuditFilter, Cursor, FilterError
 from idp.policies.staff_roles import Operation, StaffPrincipal, audit_portals, may_on_portal
 from idp.records import AuditEntry, RequestMeta
 from idp.store.interfaces import AuditPageLike, AuditReadTx
 
+from .access import authorize, staff_event
+
 
 class AuditTransactions(Protocol):
     def transaction(self) -> AbstractContextManager[AuditReadTx]: ...
 
 
-class AuditAccessDenied(Exception):
-    """The reader's role or portals do not cover this read (nothing was read or written)."""
-
-
 @dataclass(frozen=True, slots=True)
 class AuditReads:
+    """``services.staff.audit``: every audit read of the console, the API and the CLI."""
+
     db: AuditTransactions
     clock: Callable[[], datetime]
 
     def _allowed(self, reader: StaffPrincipal, operation: Operation, f: AuditFilter) -> AuditFilter:
+        """The filter the reader may run: refused (:class:`Forbidden`) when the role lacks
+        the operation or names a portal outside the reader's; confined to their portals."""
         portals = audit_portals(reader)
-        portal = f.portal if f.portal is not None else None
         if portals is None:
-            if not may_on_portal(reader, operation, portal):
-                raise AuditAccessDenied(f"{reader.role} may not {operation.value}")
+            authorize(reader, operation, f.portal)
             return f
         # Confined reader: an explicit portal must be one of theirs; none means all of theirs.
-        if portal is not None and not may_on_portal(reader, operation, portal):
-            raise AuditAccessDenied(f"portal {portal!r} is not one of yours")
-        if not any(may_on_portal(reader, operation, p) for p in portals):
-            raise AuditAccessDenied(f"{reader.role} may not {operation.value}")
+        if f.portal is not None:
+            authorize(reader, operation, f.portal)
+        elif not any(may_on_portal(reader, operation, p) for p in portals):
+            authorize(reader, operation, None)
         return f.within(portals)
 
     def _check_portal(self, uow: AuditReadTx, f: AuditFilter) -> None:
@@ -56,16 +57,14 @@ class AuditReads:
             raise FilterError("portal", f"no portal with slug {f.portal!r}")
 
     def _entry(
-        self, reader: StaffPrincipal, event: str, meta: RequestMeta, details: dict[str, Any]
+        self,
+        reader: StaffPrincipal,
+        event: str,
+        operation: Operation,
+        meta: RequestMeta,
+        details: dict[str, Any],
     ) -> AuditEntry:
-        return AuditEntry(
-            type=event,
-            outcome="success",
-            actor=reader.actor,
-            ip=meta.ip,
-            user_agent=meta.user_agent,
-            details=details,
-        )
+        return staff_event(reader, event, operation, meta=meta, **details)
 
     def search(
         self,
@@ -82,7 +81,10 @@ class AuditReads:
             self._check_portal(uow, f)
             page = uow.audit.search(confined, limit=limit, after=after)
             details = {"filters": f.as_dict(), "results": len(page.rows)}
-            uow.audit.record(self._entry(reader, "audit_searched", meta, details), now=self.clock())
+            uow.audit.record(
+                self._entry(reader, "audit_searched", Operation.AUDIT_SEARCH, meta, details),
+                now=self.clock(),
+            )
         return page
 
     def export(
@@ -90,11 +92,16 @@ class AuditReads:
     ) -> Iterator[AuditRow]:
         """Record the export, then return the rows as a lazy stream (one transaction,
         opened when the caller starts reading and closed when it stops)."""
+        if fmt not in FORMATS:
+            raise FilterError("format", f"must be one of {', '.join(FORMATS)}")
         confined = self._allowed(reader, Operation.AUDIT_EXPORT, f)
         with self.db.transaction() as uow:
             self._check_portal(uow, f)
             details = {"filters": f.as_dict(), "format": fmt}
-            uow.audit.record(self._entry(reader, "audit_exported", meta, details), now=self.clock())
+            uow.audit.record(
+                self._entry(reader, "audit_exported", Operation.AUDIT_EXPORT, meta, details),
+                now=self.clock(),
+            )
         return self._rows(confined)
 
     def _rows(self, f: AuditFilter) -> Iterator[AuditRow]:
@@ -116,5 +123,8 @@ class AuditReads:
                 },
                 "view": "overview",
             }
-            uow.audit.record(self._entry(reader, "audit_searched", meta, details), now=self.clock())
+            uow.audit.record(
+                self._entry(reader, "audit_searched", Operation.AUDIT_SEARCH, meta, details),
+                now=self.clock(),
+            )
         return result
