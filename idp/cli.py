@@ -841,29 +841,28 @@ def temporary_password() -> str:
 
 
 @users.command(
-    "unlock", help="End every lock of a user ID (unknown browsers, its devices, the hard cap)."
+    "unlock",
+    help="End every lock of a user ID (unknown browsers, its devices, the hard cap). "
+    "--staff and --reason go into the audit event; the console and the admin API ask "
+    "for the reason, this command keeps working without one for existing scripts.",
 )
 @click.argument("username")
-def users_unlock(username: str) -> None:
-    from idp.records import AuditEntry
-    from idp.store.sql.repositories import username_key
+@click.option("--staff", "staff_name", help="Who is unlocking (audited; default: cli).")
+@click.option("--reason", help="Why, e.g. the support ticket (audited).")
+def users_unlock(username: str, staff_name: str | None, reason: str | None) -> None:
+    from idp.cli_staff import cli_principal
+    from idp.flows.staff.errors import StaffError
 
-    with _services(_settings()) as services, services.db.transaction() as uow:
-        account = uow.accounts.by_username(username)
-        if account is None:
-            _fail(f"no account {username!r}")
-        services.attempts.unlock(username_key(username))
-        if account.status == "locked":
-            uow.accounts.set_status(account.id, "active", now=_now())
-        uow.audit.record(
-            AuditEntry(
-                type="account_unlocked",
-                outcome="success",
-                actor="staff:cli",
-                subject=account.subject,
-            ),
-            now=_now(),
-        )
+    with _services(_settings()) as services:
+        try:
+            account = services.staff.support.unlock(
+                cli_principal(services, staff_name),
+                username,
+                reason=reason,
+                reason_required=False,
+            )
+        except StaffError as exc:
+            _fail(exc.message)
     click.echo(f"account {account.username} unlocked")
 
 
