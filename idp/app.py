@@ -214,6 +214,7 @@ def _staff_operations(services: Services) -> StaffOperations:
     from idp.flows.recovery_common import RecoveryDeps
     from idp.flows.staff.audit import AuditReads
     from idp.flows.staff.directory import StaffDirectory
+    from idp.flows.staff.lookup import PatientLookup
     from idp.flows.staff.support import SupportDesk
     from idp.store.sql.candidates import reindex_account
 
@@ -232,6 +233,9 @@ def _staff_operations(services: Services) -> StaffOperations:
             reindex=lambda uow, account_id: reindex_account(uow, account_id, secret),
         ),
         audit=AuditReads(db=services.db, clock=services.clock),
+        patients=PatientLookup(
+            db=services.db, clock=services.clock, locked_for=services.attempts.locked_for
+        ),
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .audit import AuditReads
 from .directory import StaffDirectory
+from .lookup import PatientLookup
 from .support import SupportDesk
 
 
@@ -19,3 +20,4 @@ class StaffOperations:
     directory: StaffDirectory
     support: SupportDesk
     audit: AuditReads
+    patients: PatientLookup

@@ -41,6 +41,7 @@ from .credentials import CredentialRepository
 from .enrollments import EnrollmentRepository
 from .invitations import InvitationRepository
 from .outbox import OutboxRepository
+from .patient_lookup import PatientLookupRepository
 from .patients import PatientRepository
 from .portal_links import PortalLinkRepository
 from .proxy_grants import ConfidentialFlagRepository, ProxyGrantRepository
@@ -705,6 +706,7 @@ class UnitOfWork:
         self.patients = PatientRepository(session)
         self.proxy_grants = ProxyGrantRepository(session)
         self.confidential_flags = ConfidentialFlagRepository(session)
+        self.patient_lookup = PatientLookupRepository(session, self.accounts._record)
         self.staff = StaffRepository(session)
 
     def on_rollback(self, step: Callable[[], None]) -> None:

@@ -12,6 +12,12 @@ from .refusals import staff
 
 # (endpoint, title, what it is for, the operation that opens it)
 SECTIONS = (
+    (
+        "admin.patient_lookup",
+        "Patients",
+        "Find a patient; unlock, send a reset link, change email, reset two-step, close.",
+        Operation.PATIENT_LOOKUP,
+    ),
     ("admin.audit_search", "Audit search", "Find and export events.", Operation.AUDIT_SEARCH),
     (
         "admin.overview",
