@@ -302,6 +302,9 @@ class PortalRepository:
     def by_slug(self, slug: str) -> PortalRecord | None:
         return _portal(self._s.scalar(select(m.Portal).where(m.Portal.slug == slug)))
 
+    def by_id(self, portal_id: int) -> PortalRecord | None:
+        return _portal(self._s.get(m.Portal, portal_id))
+
     def list(self) -> list[PortalRecord]:
         rows = self._s.scalars(select(m.Portal).order_by(m.Portal.id))
         return [PortalRecord(id=r.id, slug=r.slug, name=r.name) for r in rows]
