@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .audit_trail import AuditTrail
 from .directory import StaffDirectory
+from .lookup import PatientLookup
 from .support import SupportDesk
 
 
@@ -17,3 +19,5 @@ from .support import SupportDesk
 class StaffOperations:
     directory: StaffDirectory
     support: SupportDesk
+    lookup: PatientLookup
+    audit: AuditTrail

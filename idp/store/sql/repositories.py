@@ -200,6 +200,23 @@ class AccountRepository:
         )
         return [self._record(r) for r in rows]
 
+    def by_name(
+        self, last_name: str, *, first_name: str | None = None, dob: date | None = None, limit: int
+    ) -> list[AccountRecord]:
+        """Accounts whose person has this last name (and first name, birth date), any
+        status: the staff lookup (case-insensitive, exact)."""
+        query = (
+            select(m.Account)
+            .join(m.Person, m.Person.id == m.Account.person_id)
+            .where(func.lower(m.Person.last_name) == last_name.strip().lower())
+        )
+        if first_name:
+            query = query.where(func.lower(m.Person.first_name) == first_name.strip().lower())
+        if dob is not None:
+            query = query.where(m.Person.dob == dob)
+        rows = self._s.scalars(query.order_by(m.Account.username_key).limit(limit))
+        return [self._record(r) for r in rows]
+
     def activate(self, account_id: int, *, now: datetime) -> bool:
         """Pending → active once the email link is opened; the address is then verified."""
         result = self._s.execute(
