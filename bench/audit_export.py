@@ -35,7 +35,7 @@ from bench.common import add_backend_arguments, backend_from
 from idp.audit.chain import GENESIS, SHARDS, ChainedEvent, checkpoint_key, event_hash, segment_for
 from idp.audit.export import iter_export, write_export
 from idp.audit.search import AuditFilter
-from idp.flows.staff.audit import AuditReads
+from idp.flows.staff.audit_trail import AuditTrail
 from idp.policies.staff_roles import Role, StaffPrincipal
 from idp.records import AuditEntry, RequestMeta
 from idp.store.sql.database import Database, upgrade
@@ -165,9 +165,9 @@ def export_once(url: str, rows: int, via: str) -> dict[str, Any]:
     start = time.perf_counter()
     with open(os.devnull, "w", newline="") as out:
         if via == "console":
-            reads = AuditReads(db=db, clock=lambda: datetime.now(UTC))
+            reads = AuditTrail(db=db, clock=lambda: datetime.now(UTC))
             reader = StaffPrincipal(actor="staff:bench", role=Role.AUDITOR)
-            stream = reads.export(reader, wanted, "csv", meta=RequestMeta())
+            stream = reads.export(reader, wanted, fmt="csv", meta=RequestMeta())
             count = -1  # the header line
             for chunk in iter_export("csv", stream):
                 out.write(chunk)

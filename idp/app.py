@@ -212,9 +212,10 @@ def _staff_operations(services: Services) -> StaffOperations:
     """The staff operations every surface calls (console, admin API, CLI)."""
     from idp.flows.forgot_password import ForgotPasswordFlow
     from idp.flows.recovery_common import RecoveryDeps
-    from idp.flows.staff.audit import AuditReads
+    from idp.flows.staff.audit_trail import AuditTrail
     from idp.flows.staff.directory import StaffDirectory
     from idp.flows.staff.lookup import PatientLookup
+    from idp.flows.staff.patient_record import PatientRecords
     from idp.flows.staff.support import SupportDesk
     from idp.store.sql.candidates import reindex_account
 
@@ -232,10 +233,9 @@ def _staff_operations(services: Services) -> StaffOperations:
             reset_link_ttl=services.settings.accounts.reset_link_ttl,
             reindex=lambda uow, account_id: reindex_account(uow, account_id, secret),
         ),
-        audit=AuditReads(db=services.db, clock=services.clock),
-        patients=PatientLookup(
-            db=services.db, clock=services.clock, locked_for=services.attempts.locked_for
-        ),
+        lookup=PatientLookup(db=services.db, clock=services.clock, locks=services.attempts),
+        audit=AuditTrail(db=services.db, clock=services.clock),
+        records=PatientRecords(db=services.db, clock=services.clock, locks=services.attempts),
     )
 
 

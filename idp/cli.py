@@ -1152,38 +1152,45 @@ def _cli_actor() -> str:
         return "cli:unknown"
 
 
-def _audit_reads(database: Any) -> Any:
-    """The audit readers' flow; the shell's operator reads as an admin."""
-    from idp.flows.staff.audit import AuditReads
-
-    return AuditReads(db=database, clock=_now)
+def _check_portal(uow: Any, slug: str | None) -> None:
+    if slug is not None and uow.portals.by_slug(slug) is None:
+        raise click.UsageError(f"portal: no portal with slug {slug!r}")
 
 
-def _cli_reader() -> Any:
-    from idp.policies.staff_roles import Role, StaffPrincipal
-
-    return StaffPrincipal(actor=_cli_actor(), role=Role.ADMIN)
+_STAFF_OPTION = click.option(
+    "--staff",
+    "staff_name",
+    help="Act as this staff account (its role and portals apply); default: the shell user.",
+)
 
 
 @audit.command("search", help="Find events, newest first; page on with --after.")
 @_audit_filters
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--after", help="The 'next' cursor printed by the previous page.")
+@_STAFF_OPTION
 @click.option("--json", "as_json", is_flag=True)
-def audit_search(limit: int, after: str | None, as_json: bool, **raw: Any) -> None:
+def audit_search(
+    limit: int, after: str | None, staff_name: str | None, as_json: bool, **raw: Any
+) -> None:
     from idp.audit.search import Cursor, FilterError
-    from idp.records import RequestMeta
+    from idp.cli_staff import cli_principal
+    from idp.flows.staff.errors import StaffError
 
     filters = _parse_audit_filter(raw)
     try:
         cursor = Cursor.decode(after) if after else None
-        with _db(_settings()) as database:
-            # Reading the trail is itself on the trail, in the same transaction.
-            page = _audit_reads(database).search(
-                _cli_reader(), filters, limit=limit, after=cursor, meta=RequestMeta()
-            )
     except FilterError as exc:
         raise click.UsageError(str(exc)) from None
+    with _services(_settings()) as services:
+        principal = cli_principal(services, staff_name, default_actor=_cli_actor())
+        with services.db.transaction() as uow:
+            _check_portal(uow, filters.portal)
+        try:
+            # Reading the trail is itself on the trail, in the same transaction.
+            page = services.staff.audit.search(principal, filters, limit=limit, after=cursor)
+        except StaffError as exc:
+            raise click.UsageError(exc.message) from None
     next_cursor = page.next.encode() if page.next else None
     if as_json:
         click.echo(
@@ -1206,26 +1213,32 @@ def audit_search(limit: int, after: str | None, as_json: bool, **raw: Any) -> No
 @click.option(
     "--output", type=click.Path(dir_okay=False, writable=True), help="File (default: stdout)."
 )
-def audit_export(fmt: str, output: str | None, **raw: Any) -> None:
+@_STAFF_OPTION
+def audit_export(fmt: str, output: str | None, staff_name: str | None, **raw: Any) -> None:
     from idp.audit.export import write_export
-    from idp.audit.search import FilterError
-    from idp.records import RequestMeta
+    from idp.cli_staff import cli_principal
+    from idp.flows.staff.errors import StaffError
+    from idp.policies.staff_roles import Operation
 
     filters = _parse_audit_filter(raw)
-    settings = _settings()
-    with _db(settings) as database:
+    with _services(_settings()) as services:
+        principal = cli_principal(services, staff_name, default_actor=_cli_actor())
+        try:
+            services.staff.audit.scope(principal, Operation.AUDIT_EXPORT, filters)
+        except StaffError as exc:
+            raise click.UsageError(exc.message) from None
+        with services.db.transaction() as uow:
+            _check_portal(uow, filters.portal)
         try:
             out = open(output, "w", newline="", encoding="utf-8") if output else None  # noqa: SIM115
         except OSError as exc:
             raise click.UsageError(f"output: cannot write {output}: {exc.strerror}") from None
         try:
+            # On the record before any row leaves, so even a cut-short export is audited.
             try:
-                # On the record before any row leaves, so even a cut-short export is audited.
-                rows = _audit_reads(database).export(
-                    _cli_reader(), filters, fmt, meta=RequestMeta()
-                )
-            except FilterError as exc:
-                raise click.UsageError(str(exc)) from None
+                rows = services.staff.audit.export(principal, filters, fmt=fmt)
+            except StaffError as exc:
+                raise click.UsageError(exc.message) from None
             count = write_export(fmt, rows, out or sys.stdout)
         finally:
             if out is not None:

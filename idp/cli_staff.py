@@ -30,10 +30,12 @@ def fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def cli_principal(services: Any, staff_name: str | None) -> StaffPrincipal:
+def cli_principal(
+    services: Any, staff_name: str | None, *, default_actor: str = "staff:cli"
+) -> StaffPrincipal:
     """The principal a command acts as (see the module docstring)."""
     if staff_name is None:
-        return StaffPrincipal(actor="staff:cli", role=Role.ADMIN)
+        return StaffPrincipal(actor=default_actor, role=Role.ADMIN)
     try:
         name = check_name(staff_name)
     except StaffError as exc:

@@ -19,12 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from idp.audit.export import AuditRow
-    from idp.audit.overview import OverviewEvent, OverviewRange
-    from idp.audit.search import AuditFilter, Cursor
-    from idp.records import AccountRecord, AuditEntry, PortalRecord, StaffRecord
+    from idp.records import AccountRecord, AuditEntry, StaffRecord
     from idp.store.credentials import CredentialStore
 
 
@@ -138,39 +133,3 @@ class Transactions(Protocol):
     """Opens a transaction: commits when the block ends, rolls back on an exception."""
 
     def transaction(self) -> AbstractContextManager[Any]: ...
-
-
-class AuditPageLike(Protocol):
-    @property
-    def rows(self) -> list[AuditRow]: ...
-
-    @property
-    def next(self) -> Cursor | None: ...
-
-
-class AuditReader(Protocol):
-    """The audit trail as its readers (console, API, ``idp audit``) use it."""
-
-    def record(self, entry: AuditEntry, *, now: datetime) -> Any: ...
-
-    def search(self, f: AuditFilter, *, limit: int, after: Cursor | None) -> AuditPageLike: ...
-
-    def stream(self, f: AuditFilter) -> Iterator[AuditRow]: ...
-
-    def overview_events(
-        self, rng: OverviewRange, *, scope: frozenset[str] | None
-    ) -> Iterator[OverviewEvent]: ...
-
-
-class PortalFinder(Protocol):
-    def by_slug(self, slug: str) -> PortalRecord | None: ...
-
-
-class AuditReadTx(Protocol):
-    """One durable transaction, as the audit readers use it."""
-
-    @property
-    def audit(self) -> AuditReader: ...
-
-    @property
-    def portals(self) -> PortalFinder: ...

@@ -127,6 +127,7 @@ def test_every_search_is_audited(run, trail, services: Services) -> None:
     assert event["details"] == {
         "filters": {"outcome": "failure", "ip": "203.0.113.0/24"},
         "results": 1,
+        # the shell's user acts with the admin role (idp.cli_staff), issue 11
         "operation": "audit_search",
         "staff_role": "admin",
     }

@@ -113,15 +113,15 @@ def test_every_search_is_audited(client, as_staff, trail, services: Services) ->
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"from": "2026-13-01"}, "from"),
-        ({"to": "yesterday"}, "to"),
-        ({"from": "2026-11-22", "to": "2026-11-20"}, "to"),
-        ({"ip": "300.1.2.3"}, "ip"),
-        ({"outcome": "failed"}, "outcome"),
-        ({"type": "Login;DROP"}, "type"),
-        ({"user": "x" * 150}, "user"),
-        ({"portal": "nowhere"}, "portal"),
-        ({"after": "garbage"}, "after"),
+        ({"from": "2026-13-01"}, "from:"),
+        ({"to": "yesterday"}, "to:"),
+        ({"from": "2026-11-22", "to": "2026-11-20"}, "to:"),
+        ({"ip": "300.1.2.3"}, "ip:"),
+        ({"outcome": "failed"}, "outcome:"),
+        ({"type": "Login;DROP"}, "type:"),
+        ({"user": "x" * 150}, "user:"),
+        ({"portal": "nowhere"}, "no portal with slug"),
+        ({"after": "garbage"}, "after:"),
     ],
 )
 def test_bad_input_is_refused_and_writes_nothing(
@@ -130,7 +130,7 @@ def test_bad_input_is_refused_and_writes_nothing(
     as_staff(Role.ADMIN)
     before = audit_count(services)
     html = search(client, 400, **params)
-    assert f"{field}:" in html and 'role="alert"' in html
+    assert field in html and 'role="alert"' in html
     assert audit_count(services) == before
 
 
@@ -166,7 +166,7 @@ def test_export_needs_csrf_and_post(client, as_staff, trail, services) -> None:
     assert client.post("/admin/audit/export", data={"format": "csv"}).status_code == 400
     assert client.get("/admin/audit/export").status_code == 405
     response = _export(client, "xml")
-    assert response.status_code == 400 and "format:" in response.text
+    assert response.status_code == 400 and "format must be one of" in response.text
     response = _export(client, "csv", ip="not-an-ip")
     assert response.status_code == 400 and "ip:" in response.text
     assert audit_count(services) == before + 2  # the two search pages that gave tokens

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .audit import AuditReads
+from .audit_trail import AuditTrail
 from .directory import StaffDirectory
 from .lookup import PatientLookup
+from .patient_record import PatientRecords
 from .support import SupportDesk
 
 
@@ -19,5 +20,6 @@ from .support import SupportDesk
 class StaffOperations:
     directory: StaffDirectory
     support: SupportDesk
-    audit: AuditReads
-    patients: PatientLookup
+    lookup: PatientLookup
+    audit: AuditTrail
+    records: PatientRecords

@@ -41,7 +41,6 @@ from .credentials import CredentialRepository
 from .enrollments import EnrollmentRepository
 from .invitations import InvitationRepository
 from .outbox import OutboxRepository
-from .patient_lookup import PatientLookupRepository
 from .patients import PatientRepository
 from .portal_links import PortalLinkRepository
 from .proxy_grants import ConfidentialFlagRepository, ProxyGrantRepository
@@ -202,6 +201,23 @@ class AccountRepository:
         )
         return [self._record(r) for r in rows]
 
+    def by_name(
+        self, last_name: str, *, first_name: str | None = None, dob: date | None = None, limit: int
+    ) -> list[AccountRecord]:
+        """Accounts whose person has this last name (and first name, birth date), any
+        status: the staff lookup (case-insensitive, exact)."""
+        query = (
+            select(m.Account)
+            .join(m.Person, m.Person.id == m.Account.person_id)
+            .where(func.lower(m.Person.last_name) == last_name.strip().lower())
+        )
+        if first_name:
+            query = query.where(func.lower(m.Person.first_name) == first_name.strip().lower())
+        if dob is not None:
+            query = query.where(m.Person.dob == dob)
+        rows = self._s.scalars(query.order_by(m.Account.username_key).limit(limit))
+        return [self._record(r) for r in rows]
+
     def activate(self, account_id: int, *, now: datetime) -> bool:
         """Pending → active once the email link is opened; the address is then verified."""
         result = self._s.execute(
@@ -303,6 +319,9 @@ class PortalRepository:
 
     def by_slug(self, slug: str) -> PortalRecord | None:
         return _portal(self._s.scalar(select(m.Portal).where(m.Portal.slug == slug)))
+
+    def by_id(self, portal_id: int) -> PortalRecord | None:
+        return _portal(self._s.get(m.Portal, portal_id))
 
     def list(self) -> list[PortalRecord]:
         rows = self._s.scalars(select(m.Portal).order_by(m.Portal.id))
@@ -706,7 +725,6 @@ class UnitOfWork:
         self.patients = PatientRepository(session)
         self.proxy_grants = ProxyGrantRepository(session)
         self.confidential_flags = ConfidentialFlagRepository(session)
-        self.patient_lookup = PatientLookupRepository(session, self.accounts._record)
         self.staff = StaffRepository(session)
 
     def on_rollback(self, step: Callable[[], None]) -> None:

@@ -4,7 +4,7 @@ The search is a GET form (a result page can be bookmarked and paged with the
 ``after`` cursor); the export is a POST with the CSRF token, so another site
 cannot make a staff member's browser start one, and streams CSV or JSON Lines
 straight from the database cursor. Both go through
-:class:`idp.flows.staff.audit.AuditReads`, which checks the role and portals and
+:class:`idp.flows.staff.audit_trail.AuditTrail`, which checks the role and portals and
 records the read on the trail.
 """
 
@@ -87,6 +87,13 @@ def _page(values: dict[str, str], status: int = 200, **extra: Any) -> tuple[str,
     return html, status
 
 
+def _refusal(values: dict[str, str], exc: StaffError) -> Any:
+    """A role or portal outside the reader's: the refusal page; bad input: the form."""
+    if exc.status == 403:
+        return refused(exc)
+    return _page(values, exc.status, error=exc.message)
+
+
 @bp.get("/audit")
 @staff_required(Operation.AUDIT_SEARCH)
 def audit_search() -> Any:
@@ -101,7 +108,7 @@ def audit_search() -> Any:
     except FilterError as exc:
         return _page(values, 400, error=str(exc), error_field=exc.field)
     except StaffError as exc:
-        return refused(exc)
+        return _refusal(values, exc)
     query = {k: v for k, v in values.items() if v}
     return _page(
         values,
@@ -117,11 +124,11 @@ def audit_export() -> Any:
     values = _values(request.form)
     fmt = field(request.form, "format", limit=8)
     try:
-        rows = services().staff.audit.export(staff(), _filter(values), fmt, meta=request_meta())
+        rows = services().staff.audit.export(staff(), _filter(values), fmt=fmt, meta=request_meta())
     except FilterError as exc:
         return _page(values, 400, error=str(exc), error_field=exc.field)
     except StaffError as exc:
-        return refused(exc)
+        return _refusal(values, exc)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     response = Response(stream_with_context(iter_export(fmt, rows)), mimetype=CONTENT_TYPES[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'

@@ -1,7 +1,8 @@
 """Patient lookup, the patient page and the help desk's actions on it (issue 11 item 2,
 "Patient lookup").
 
-Thin views over ``services.staff.patients`` (find, view) and ``services.staff.support``
+Thin views over ``services.staff.lookup`` (find), ``services.staff.records`` (the
+patient page) and ``services.staff.support``
 (unlock, reset link, email change, MFA reset, close, reopen), the same operations the
 JSON API and ``idp users ...`` call. Every action is a POST with the CSRF token and,
 where the operation asks for one, a reason; success redirects (303) back to the
@@ -28,16 +29,16 @@ from . import bp
 from .readable import coarse_location, describe_device
 from .refusals import refused, staff
 
-LOOKUP_FIELDS = ("user_id", "email", "mrn", "portal", "last_name", "first_name", "dob")
+LOOKUP_FIELDS = ("username", "email", "portal", "mrn", "last_name", "first_name", "dob")
 NOTICE_KEY = "admin_notice"
-# action -> (operation, the notice after it, whether it asks for a reason)
-ACTIONS: dict[str, tuple[Operation, str, bool]] = {
-    "unlock": (Operation.UNLOCK, "Unlocked: the patient can sign in again.", True),
-    "reset_link": (Operation.SEND_RESET_LINK, "A reset link was emailed to the patient.", True),
-    "change_email": (Operation.CHANGE_EMAIL, "The email address was changed.", True),
-    "reset_mfa": (Operation.MFA_RESET, "Two-step verification was reset.", True),
-    "close": (Operation.CLOSE_ACCOUNT, "The account was closed.", True),
-    "reopen": (Operation.REOPEN_ACCOUNT, "The account was reopened.", True),
+# action -> (operation, the notice after it); every one asks for a reason
+ACTIONS: dict[str, tuple[Operation, str]] = {
+    "unlock": (Operation.UNLOCK, "Unlocked: the patient can sign in again."),
+    "reset_link": (Operation.SEND_RESET_LINK, "A reset link was emailed to the patient."),
+    "change_email": (Operation.CHANGE_EMAIL, "The email address was changed."),
+    "reset_mfa": (Operation.MFA_RESET, "Two-step verification was reset."),
+    "close": (Operation.CLOSE_ACCOUNT, "The account was closed."),
+    "reopen": (Operation.REOPEN_ACCOUNT, "The account was reopened."),
 }
 
 
@@ -48,8 +49,8 @@ def patient_lookup() -> Any:
     if not any(values.values()):
         return render_template("admin/patients.html", values=values)
     try:
-        query = parse_lookup(**{k: v or None for k, v in values.items()})
-        found = services().staff.patients.find(staff(), query, meta=request_meta())
+        query = parse_lookup({k: v or None for k, v in values.items()})
+        found = services().staff.lookup.find(staff(), query, meta=request_meta())
     except StaffError as exc:
         html = render_template("admin/patients.html", values=values, error=exc.message)
         return html, exc.status
@@ -58,7 +59,7 @@ def patient_lookup() -> Any:
 
 def _patient_page(username: str, *, error: str | None = None, status: int = 200) -> Any:
     try:
-        view = services().staff.patients.view(staff(), username, meta=request_meta())
+        view = services().staff.records.view(staff(), username, meta=request_meta())
     except StaffError as exc:
         return refused(exc)
     role = staff().role
@@ -67,7 +68,7 @@ def _patient_page(username: str, *, error: str | None = None, status: int = 200)
         view=view,
         notice=session.pop(NOTICE_KEY, None),
         error=error,
-        actions={name: may(role, op) for name, (op, _, _) in ACTIONS.items()},
+        actions={name: may(role, op) for name, (op, _) in ACTIONS.items()},
         labels=ACTIVITY_LABELS,
         device=describe_device,
         place=coarse_location,
@@ -88,7 +89,7 @@ def patient_action() -> Any:
     action = field(request.form, "action", limit=32)
     if action not in ACTIONS:
         return _patient_page(username, error="Choose one of the actions on this page.", status=400)
-    _, notice, _ = ACTIONS[action]
+    _, notice = ACTIONS[action]
     reason = field(request.form, "reason", limit=600) or None
     support = services().staff.support
     principal, meta = staff(), request_meta()
