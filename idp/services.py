@@ -17,6 +17,7 @@ from idp.flows.methods.second_factors import SecondFactorMethods
 from idp.flows.staff.operations import StaffOperations
 from idp.flows.store import FlowStore
 from idp.notify import Dispatcher, DispatchWorker, Notifier
+from idp.oidc.backchannel import PortalLogout
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore
 from idp.settings import Settings
@@ -55,6 +56,8 @@ class Services:
     clock: Clock
     # TOTP, passkeys, recovery codes: one set for the account page and sign-in alike.
     second_factors: SecondFactorMethods
+    # Back-channel logout: queues, delivers and reports logout tokens to portals.
+    portal_logout: PortalLogout
     # Staff operations (issue 11): set by build_services once the rest exists.
     staff: StaffOperations = field(init=False)
 
