@@ -79,3 +79,11 @@ def test_support_cannot_export_even_with_a_token(client, as_staff, trail, servic
     token = csrf_token(client.get("/admin/").text)
     response = client.post("/admin/audit/export", data={"csrf_token": token, "format": "csv"})
     assert response.status_code == 403 and "text/csv" not in response.content_type
+
+
+def test_practice_with_two_portals_reads_both_and_nothing_else(client, as_staff, trail) -> None:
+    as_staff(Role.PRACTICE, portals=("northside", "southside"))
+    html = client.get("/admin/audit", query_string={"to": "2026-11-21"}).text
+    # Every event of either portal's clients; the password reset carried no client.
+    assert len(ROW.findall(html)) == 5 and "password_reset" not in html
+    assert client.get("/admin/audit", query_string={"portal": "southside"}).status_code == 200
