@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo serve test lint bench clean smart-app
+.PHONY: setup demo serve test lint bench clean smart-app axe
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,7 @@ clean:
 # exactly as package-lock.json pins it (needs node and npm; the test skips without).
 smart-app:
 	npm ci --prefix tests/e2e/smart_app --no-audit --no-fund --ignore-scripts
+
+# axe-core from npm, injected into every console page by the accessibility test.
+axe:
+	npm ci --prefix tests/browser/axe --no-audit --no-fund --ignore-scripts

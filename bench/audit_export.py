@@ -2,11 +2,12 @@
 
 Fills a fresh database (PostgreSQL with COPY, or SQLite with executemany) with
 chained audit events, one a second, two hundred named patients, then runs
-``idp audit export``'s code path (filter, join to user ID and name, CSV) in a
-fresh child process per run, for the newest 0, 100k and all events, interleaved
-``--repeat`` times. Prints rows/s (median) and each run's peak RSS (VmHWM): if
-memory is bounded, peak RSS at 1M is about what it is at 100k. Also times
-``idp audit verify`` over the whole trail once.
+``idp audit export``'s code path (filter, join to user ID and name, CSV to a file)
+and the console's (the staff audit operation, which records the export, then CSV
+in the chunks the HTTP response streams) in a fresh child process per run, for the
+newest 0, 100k and all events, interleaved ``--repeat`` times. Prints rows/s
+(median) and each run's peak RSS (VmHWM): if memory is bounded, peak RSS at 1M is
+about what it is at 100k. Also times ``idp audit verify`` over the whole trail once.
 
     .venv/bin/python -m bench.audit_export                      # PostgreSQL on loopback
     .venv/bin/python -m bench.audit_export --backend embedded   # SQLite file
@@ -32,9 +33,11 @@ if __package__ in (None, ""):  # `python bench/audit_export.py`
 
 from bench.common import add_backend_arguments, backend_from
 from idp.audit.chain import GENESIS, SHARDS, ChainedEvent, checkpoint_key, event_hash, segment_for
-from idp.audit.export import write_export
+from idp.audit.export import iter_export, write_export
 from idp.audit.search import AuditFilter
-from idp.records import AuditEntry
+from idp.flows.staff.audit_trail import AuditTrail
+from idp.policies.staff_roles import Role, StaffPrincipal
+from idp.records import AuditEntry, RequestMeta
 from idp.store.sql.database import Database, upgrade
 from idp.store.sql.repositories import NewPerson
 from tests.live import _database
@@ -132,7 +135,10 @@ def fill(db: Database, n: int) -> float:
             sql = f"INSERT INTO audit_events ({COLUMNS}) VALUES ({marks})"
             batch: list[tuple[Any, ...]] = []
             for row in rows:
-                batch.append((row[0].isoformat(sep=" "), *row[1:]))
+                # As SQLAlchemy's SQLite DateTime stores it (naive UTC, microseconds),
+                # so range filters compare like the provider's own rows.
+                stamp = row[0].replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+                batch.append((stamp, *row[1:]))
                 if len(batch) == 20000:
                     cursor.executemany(sql, batch)
                     batch.clear()
@@ -148,22 +154,35 @@ def fill(db: Database, n: int) -> float:
     return time.perf_counter() - start
 
 
-def export_once(url: str, rows: int) -> dict[str, Any]:
+def export_once(url: str, rows: int, via: str) -> dict[str, Any]:
     """Child process: stream the newest ``rows`` events as CSV to /dev/null."""
     db = Database.from_url(url)
     total = int(sys.argv[sys.argv.index("--total") + 1])
-    since = T0 + timedelta(seconds=total - rows)
+    # Only generated types: the console path's own "audit_exported" events come later.
+    wanted = AuditFilter(
+        since=T0 + timedelta(seconds=total - rows), types=tuple(sorted(set(TYPES)))
+    )
     start = time.perf_counter()
-    with open(os.devnull, "w", newline="") as out, db.transaction() as uow:
-        count = write_export("csv", uow.audit.stream(AuditFilter(since=since)), out)
+    with open(os.devnull, "w", newline="") as out:
+        if via == "console":
+            reads = AuditTrail(db=db, clock=lambda: datetime.now(UTC))
+            reader = StaffPrincipal(actor="staff:bench", role=Role.AUDITOR)
+            stream = reads.export(reader, wanted, fmt="csv", meta=RequestMeta())
+            count = -1  # the header line
+            for chunk in iter_export("csv", stream):
+                out.write(chunk)
+                count += chunk.count("\r\n")
+        else:
+            with db.transaction() as uow:
+                count = write_export("csv", uow.audit.stream(wanted), out)
     seconds = time.perf_counter() - start
     db.dispose()
     return {"rows": count, "seconds": seconds, "peak_rss_kib": peak_rss_kib()}
 
 
-def run_child(url: str, rows: int, total: int) -> dict[str, Any]:
+def run_child(url: str, rows: int, total: int, via: str) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.audit_export", "--child", url]
-    cmd += ["--rows", str(rows), "--total", str(total)]
+    cmd += ["--rows", str(rows), "--total", str(total), "--via", via]
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=root)
     return json.loads(done.stdout)  # type: ignore[no-any-return]
@@ -178,9 +197,10 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--total", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--via", default="cli", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(export_once(args.child, args.rows)))
+        print(json.dumps(export_once(args.child, args.rows, args.via)))
         return
     backend = backend_from(args)
     with tempfile.TemporaryDirectory() as tmp, _database(backend, Path(tmp)) as url:
@@ -190,19 +210,26 @@ def main() -> None:
         print(f"backend: {db.engine.dialect.name}; generated {args.events:,} chained events")
         print(f"  bulk insert: {seconds:.1f} s ({args.events / seconds:,.0f} events/s)")
         sizes = (0, args.small, args.events)
-        runs: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
+        paths = ("cli", "console")
+        runs: dict[tuple[str, int], list[dict[str, Any]]] = {
+            (p, n): [] for p in paths for n in sizes
+        }
         for _ in range(args.repeat):
-            for n in sizes:  # interleaved, so drift hits every size alike
-                runs[n].append(run_child(url, n, args.events))
+            for n in sizes:  # interleaved, so drift hits every size and path alike
+                for p in paths:
+                    runs[p, n].append(run_child(url, n, args.events, p))
         print(f"CSV export in a fresh process each run (median of {args.repeat}):")
-        for n in sizes:
-            rate = statistics.median(r["rows"] / r["seconds"] for r in runs[n]) if n else 0.0
-            rss = [r["peak_rss_kib"] / 1024 for r in runs[n]]
-            print(
-                f"  {n:>9,} rows: {rate:>9,.0f} rows/s   peak RSS "
-                + ", ".join(f"{x:.1f}" for x in rss)
-                + " MiB"
-            )
+        for p in paths:
+            for n in sizes:
+                found = runs[p, n]
+                rate = statistics.median(r["rows"] / r["seconds"] for r in found) if n else 0.0
+                assert all(r["rows"] == n for r in found), found
+                rss = [r["peak_rss_kib"] / 1024 for r in found]
+                print(
+                    f"  {p:<8}{n:>9,} rows: {rate:>9,.0f} rows/s   peak RSS "
+                    + ", ".join(f"{x:.1f}" for x in rss)
+                    + " MiB"
+                )
         start = time.perf_counter()
         with db.transaction() as uow:
             found = uow.audit.verify(key=checkpoint_key("bench-secret-key-" + "x" * 32))

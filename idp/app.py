@@ -19,6 +19,7 @@ from idp.flows.lockout import CredentialLockout
 from idp.flows.login import AddressLimit, LoginFlow
 from idp.flows.methods.password import PasswordHashing
 from idp.flows.methods.second_factors import SecondFactorMethods
+from idp.flows.staff.operations import StaffOperations
 from idp.flows.store import FlowStore
 from idp.messages import message
 from idp.metrics import Metrics, OutboxBacklog, multiprocess_dir
@@ -85,6 +86,10 @@ def build_ephemeral(settings: Settings) -> EphemeralStore:
     sqlite_store = SqliteEphemeralStore(settings.ephemeral_path)
     sqlite_store.ping()
     return sqlite_store
+
+
+def _reindexed(_count: int) -> None:
+    """The support desk's reindex hook returns nothing; how many keys were written is moot."""
 
 
 def _blank_none(value: Any) -> Any:
@@ -224,8 +229,40 @@ def build_services(
             find_client=find_client,
         ),
     )
+    services.staff = _staff_operations(services)
     _register_tasks(services)
     return services
+
+
+def _staff_operations(services: Services) -> StaffOperations:
+    """The staff operations every surface calls (console, admin API, CLI)."""
+    from idp.flows.forgot_password import ForgotPasswordFlow
+    from idp.flows.recovery_common import RecoveryDeps
+    from idp.flows.staff.audit_trail import AuditTrail
+    from idp.flows.staff.directory import StaffDirectory
+    from idp.flows.staff.lookup import PatientLookup
+    from idp.flows.staff.patient_record import PatientRecords
+    from idp.flows.staff.support import SupportDesk
+    from idp.store.candidates import reindex_account
+
+    secret = services.settings.secret_key
+    return StaffOperations(
+        directory=StaffDirectory(db=services.db, clock=services.clock),
+        support=SupportDesk(
+            db=services.db,
+            clock=services.clock,
+            notifier=services.notifier,
+            attempts=services.attempts,
+            sessions=services.sessions,
+            grants=services.access_tokens,
+            reset_links=lambda: ForgotPasswordFlow(RecoveryDeps.from_services(services)),
+            reset_link_ttl=services.settings.accounts.reset_link_ttl,
+            reindex=lambda uow, account_id: _reindexed(reindex_account(uow, account_id, secret)),
+        ),
+        lookup=PatientLookup(db=services.db, clock=services.clock, locks=services.attempts),
+        audit=AuditTrail(db=services.db, clock=services.clock),
+        records=PatientRecords(db=services.db, clock=services.clock, locks=services.attempts),
+    )
 
 
 def _register_tasks(services: Services) -> None:
@@ -316,6 +353,7 @@ def create_app(
         smart,
         two_step,
     )
+    from idp.web import admin as admin_console
     from idp.web.deps import commit_request_uow, request_meta, request_uow, rollback_request_uow
     from idp.web.metrics import MetricsMiddleware, ObservedFlask, init_metrics
     from idp.web.request_id import RequestIdMiddleware
@@ -415,6 +453,7 @@ def create_app(
     app.register_blueprint(proxy_api.api)
     app.register_blueprint(proxy_pages.bp)
     app.register_blueprint(enrollments.bp)
+    app.register_blueprint(admin_console.bp)
     # JSON APIs authenticate clients by bearer token, not browser cookies: no CSRF.
     security.csrf.exempt(invitations.api)
     security.csrf.exempt(proxy_api.api)

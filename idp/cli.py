@@ -911,29 +911,28 @@ def temporary_password() -> str:
 
 
 @users.command(
-    "unlock", help="End every lock of a user ID (unknown browsers, its devices, the hard cap)."
+    "unlock",
+    help="End every lock of a user ID (unknown browsers, its devices, the hard cap). "
+    "--staff and --reason go into the audit event; the console and the admin API ask "
+    "for the reason, this command keeps working without one for existing scripts.",
 )
 @click.argument("username")
-def users_unlock(username: str) -> None:
-    from idp.records import AuditEntry
-    from idp.store.usernames import username_key
+@click.option("--staff", "staff_name", help="Who is unlocking (audited; default: cli).")
+@click.option("--reason", help="Why, e.g. the support ticket (audited).")
+def users_unlock(username: str, staff_name: str | None, reason: str | None) -> None:
+    from idp.cli_staff import cli_principal
+    from idp.flows.staff.errors import StaffError
 
-    with _services(_settings()) as services, services.db.transaction() as uow:
-        account = uow.accounts.by_username(username)
-        if account is None:
-            _fail(f"no account {username!r}")
-        services.attempts.unlock(username_key(username))
-        if account.status == "locked":
-            uow.accounts.set_status(account.id, "active", now=_now())
-        uow.audit.record(
-            AuditEntry(
-                type="account_unlocked",
-                outcome="success",
-                actor="staff:cli",
-                subject=account.subject,
-            ),
-            now=_now(),
-        )
+    with _services(_settings()) as services:
+        try:
+            account = services.staff.support.unlock(
+                cli_principal(services, staff_name),
+                username,
+                reason=reason,
+                reason_required=False,
+            )
+        except StaffError as exc:
+            _fail(exc.message)
     click.echo(f"account {account.username} unlocked")
 
 
@@ -974,9 +973,11 @@ def users_rename(username: str, new_username: str, staff: str, reason: str) -> N
 
 
 def _register_support_commands() -> None:
+    from idp.cli_staff import register as register_staff
     from idp.cli_support import register
 
     register(users)
+    register_staff(main)
 
 
 _register_support_commands()
@@ -1226,33 +1227,40 @@ def _check_portal(uow: Any, slug: str | None) -> None:
         raise click.UsageError(f"portal: no portal with slug {slug!r}")
 
 
+_STAFF_OPTION = click.option(
+    "--staff",
+    "staff_name",
+    help="Act as this staff account (its role and portals apply); default: the shell user.",
+)
+
+
 @audit.command("search", help="Find events, newest first; page on with --after.")
 @_audit_filters
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--after", help="The 'next' cursor printed by the previous page.")
+@_STAFF_OPTION
 @click.option("--json", "as_json", is_flag=True)
-def audit_search(limit: int, after: str | None, as_json: bool, **raw: Any) -> None:
+def audit_search(
+    limit: int, after: str | None, staff_name: str | None, as_json: bool, **raw: Any
+) -> None:
     from idp.audit.search import Cursor, FilterError
-    from idp.records import AuditEntry
+    from idp.cli_staff import cli_principal
+    from idp.flows.staff.errors import StaffError
 
     filters = _parse_audit_filter(raw)
     try:
         cursor = Cursor.decode(after) if after else None
     except FilterError as exc:
         raise click.UsageError(str(exc)) from None
-    with _db(_settings()) as database, database.transaction() as uow:
-        _check_portal(uow, filters.portal)
-        page = uow.audit.search(filters, limit=limit, after=cursor)
-        # Reading the trail is itself on the trail, in the same transaction.
-        uow.audit.record(
-            AuditEntry(
-                type="audit_searched",
-                outcome="success",
-                actor=_cli_actor(),
-                details={"filters": filters.as_dict(), "results": len(page.rows)},
-            ),
-            now=_now(),
-        )
+    with _services(_settings()) as services:
+        principal = cli_principal(services, staff_name, default_actor=_cli_actor())
+        with services.db.transaction() as uow:
+            _check_portal(uow, filters.portal)
+        try:
+            # Reading the trail is itself on the trail, in the same transaction.
+            page = services.staff.audit.search(principal, filters, limit=limit, after=cursor)
+        except StaffError as exc:
+            raise click.UsageError(exc.message) from None
     next_cursor = page.next.encode() if page.next else None
     if as_json:
         click.echo(
@@ -1275,14 +1283,21 @@ def audit_search(limit: int, after: str | None, as_json: bool, **raw: Any) -> No
 @click.option(
     "--output", type=click.Path(dir_okay=False, writable=True), help="File (default: stdout)."
 )
-def audit_export(fmt: str, output: str | None, **raw: Any) -> None:
+@_STAFF_OPTION
+def audit_export(fmt: str, output: str | None, staff_name: str | None, **raw: Any) -> None:
     from idp.audit.export import write_export
-    from idp.records import AuditEntry
+    from idp.cli_staff import cli_principal
+    from idp.flows.staff.errors import StaffError
+    from idp.policies.staff_roles import Operation
 
     filters = _parse_audit_filter(raw)
-    settings = _settings()
-    with _db(settings) as database:
-        with database.transaction() as uow:
+    with _services(_settings()) as services:
+        principal = cli_principal(services, staff_name, default_actor=_cli_actor())
+        try:
+            services.staff.audit.scope(principal, Operation.AUDIT_EXPORT, filters)
+        except StaffError as exc:
+            raise click.UsageError(exc.message) from None
+        with services.db.transaction() as uow:
             _check_portal(uow, filters.portal)
         try:
             out = open(output, "w", newline="", encoding="utf-8") if output else None  # noqa: SIM115
@@ -1290,18 +1305,11 @@ def audit_export(fmt: str, output: str | None, **raw: Any) -> None:
             raise click.UsageError(f"output: cannot write {output}: {exc.strerror}") from None
         try:
             # On the record before any row leaves, so even a cut-short export is audited.
-            with database.transaction() as uow:
-                uow.audit.record(
-                    AuditEntry(
-                        type="audit_exported",
-                        outcome="success",
-                        actor=_cli_actor(),
-                        details={"filters": filters.as_dict(), "format": fmt},
-                    ),
-                    now=_now(),
-                )
-            with database.transaction() as uow:
-                count = write_export(fmt, uow.audit.stream(filters), out or sys.stdout)
+            try:
+                rows = services.staff.audit.export(principal, filters, fmt=fmt)
+            except StaffError as exc:
+                raise click.UsageError(exc.message) from None
+            count = write_export(fmt, rows, out or sys.stdout)
         finally:
             if out is not None:
                 out.close()

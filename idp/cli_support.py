@@ -1,19 +1,21 @@
 """Support-desk commands added to ``idp users`` (issue 4): reset links and email changes;
-and (issue 9) removing the second factors of a patient who lost them all.
+(issue 9) removing the second factors of a patient who lost them all; (issue 11) closing
+and reopening an account. Each calls the same staff operation as the console and the
+JSON admin API (``services.staff.support``, :mod:`idp.flows.staff.support`).
 
 The portal FAQ's two support paths: "I don't remember my secret question" (staff send
 a direct reset link) and "I no longer have access to my email" (staff update the
 address after checking the caller's identity). Both name the staff member and the
 reason, which go into the audit event (actor ``staff:<NAME>``) written in the same
-transaction as the change (security invariant 9). Bad input stops with exit status 2
-before anything is written.
+transaction as the change (security invariant 9). ``--staff`` naming a staff account
+acts with that account's role (``idp.cli_staff.cli_principal``). Bad input stops with
+exit status 2 before anything is written.
 """
 
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -43,6 +45,23 @@ def _reason(text: str) -> str:
     return value
 
 
+def _desk_call(staff_name: str, call: Any) -> Any:
+    """Run one support operation as ``--staff``; a refusal exits 2 with its message."""
+    from idp.cli import _services, _settings
+    from idp.cli_staff import cli_principal
+    from idp.flows.staff.errors import StaffError
+
+    _staff(staff_name)
+    with _services(_settings()) as services:
+        try:
+            result = call(services.staff.support, cli_principal(services, staff_name))
+        except StaffError as exc:
+            _fail(exc.message)
+        # This process ends now: send what was queued rather than wait for a worker.
+        services.dispatcher.send_due()
+    return result
+
+
 def reset_link_command(users: click.Group) -> None:
     @users.command(
         "reset-link",
@@ -58,53 +77,36 @@ def reset_link_command(users: click.Group) -> None:
     def users_reset_link(
         username: str, staff_name: str, reason: str, send_email: bool, as_json: bool
     ) -> None:
-        from idp.cli import _emit, _link_settings, _now, _services
-        from idp.flows.forgot_password import PURPOSE, ForgotPasswordFlow
-        from idp.flows.recovery_common import RECOVERABLE, RecoveryDeps, audit_entry, mask_email
-        from idp.records import RequestMeta
+        from idp.cli import _emit, _link_settings, _services
 
-        staff, why = _staff(staff_name), _reason(reason)
+        _staff(staff_name)
+        _reason(reason)
+        # Links are built on the recorded issuer (_link_settings), not the default one.
+        from idp.cli_staff import cli_principal
+        from idp.flows.staff.errors import StaffError
+
         with _services(_link_settings()) as services:
-            flow = ForgotPasswordFlow(RecoveryDeps.from_services(services))
-            now = _now()
-            with services.db.transaction() as uow:
-                account = uow.accounts.by_username(username)
-                if account is None:
-                    _fail(f"no account {username!r}")
-                if account.status not in RECOVERABLE:
-                    _fail(f"account {account.username} is {account.status}; it cannot be reset")
-                if send_email and not (account.email and account.email_verified):
-                    _fail(f"account {account.username} has no verified email; omit --email")
-                data = {"mode": "choose", "issued_by": f"staff:{staff}"}
-                token = flow.issue_link(uow, account, data, now=now)
-                if send_email:
-                    flow.email_link(uow, account, token, data, now=now)
-                uow.audit.record(
-                    audit_entry(
-                        "reset_link_issued",
-                        "success",
-                        account,
-                        RequestMeta(),
-                        actor=f"staff:{staff}",
-                        reason=why,
-                        delivery="email" if send_email else "printed",
-                        purpose=PURPOSE,
-                    ),
-                    now=now,
+            try:
+                issued = services.staff.support.send_reset_link(
+                    cli_principal(services, staff_name),
+                    username,
+                    reason=reason,
+                    email=send_email,
                 )
-            if send_email:
-                # This process ends now: send here rather than wait for a worker.
-                services.dispatcher.send_due()
-            ttl = services.settings.accounts.reset_link_ttl
-        expires = (now + timedelta(seconds=ttl)).isoformat()
-        result = {"username": account.username, "expires_in": ttl, "expires_at": expires}
-        if send_email:
-            assert account.email is not None
-            result["sent_to"] = mask_email(account.email)
-            text = f"reset link for {account.username} sent to {result['sent_to']}"
+            except StaffError as exc:
+                _fail(exc.message)
+            services.dispatcher.send_due()
+        result: dict[str, Any] = {
+            "username": issued.username,
+            "expires_in": issued.ttl,
+            "expires_at": issued.expires_at.isoformat(),
+        }
+        if issued.sent_to:
+            result["sent_to"] = issued.sent_to
+            text = f"reset link for {issued.username} sent to {issued.sent_to}"
         else:
-            result["link"] = flow.link_url(token, data)
-            text = f"{result['link']}\n(single use, valid {ttl // 60} minutes)"
+            result["link"] = issued.link
+            text = f"{issued.link}\n(single use, valid {issued.ttl // 60} minutes)"
         _emit(result, as_json, text)
 
 
@@ -123,65 +125,19 @@ def change_email_command(users: click.Group) -> None:
     def users_change_email(
         username: str, new_email: str, staff_name: str, reason: str, as_json: bool
     ) -> None:
-        from idp.cli import _emit, _now, _services, _settings
-        from idp.flows.forgot_password import PURPOSE
-        from idp.flows.recovery_common import audit_entry, mask_email
-        from idp.notify import InvalidEmailAddress, check_email_address
-        from idp.records import RequestMeta
-        from idp.store.candidates import reindex_account
+        from idp.cli import _emit
 
-        staff, why = _staff(staff_name), _reason(reason)
-        try:
-            address = check_email_address(new_email)
-        except InvalidEmailAddress:
-            _fail("--email must be one plain address such as name@example.org")
-        with _services(_settings()) as services:
-            now = _now()
-            with services.db.transaction() as uow:
-                account = uow.accounts.by_username(username)
-                if account is None:
-                    _fail(f"no account {username!r}")
-                if account.status == "closed":
-                    _fail(f"account {account.username} is closed")
-                old = account.email
-                if old and old.casefold() == address.casefold() and account.email_verified:
-                    _fail(f"{address} is already the verified address of {account.username}")
-                uow.accounts.set_email(account.id, address, verified=True, now=now)
-                reindex_account(uow, account.id, services.settings.secret_key)
-                # Reset links went to the old mailbox, which may be the lost one.
-                uow.action_tokens.revoke(account.id, PURPOSE, now=now)
-                if old and old.casefold() != address.casefold():
-                    services.notifier.email(
-                        uow,
-                        to=old,
-                        template="email_changed_by_staff",
-                        context={
-                            "username": account.username,
-                            "new_email": mask_email(address),
-                            "changed_at": now.strftime("%Y-%m-%d %H:%M UTC"),
-                        },
-                        now=now,
-                    )
-                uow.audit.record(
-                    audit_entry(
-                        "email_changed",
-                        "success",
-                        account,
-                        RequestMeta(),
-                        actor=f"staff:{staff}",
-                        reason=why,
-                        verified=True,
-                        notice_to_old=bool(old) or None,
-                    ),
-                    now=now,
-                )
-            services.dispatcher.send_due()
+        _reason(reason)
+        done = _desk_call(
+            staff_name,
+            lambda desk, who: desk.change_email(who, username, email=new_email, reason=reason),
+        )
         _emit(
-            {"username": account.username, "email": address, "email_verified": True},
+            {"username": done.username, "email": done.email, "email_verified": True},
             as_json,
-            f"email of {account.username} changed; a notice went to the old address"
-            if old
-            else f"email of {account.username} set",
+            f"email of {done.username} changed; a notice went to the old address"
+            if done.notice_to_old
+            else f"email of {done.username} set",
         )
 
 
@@ -198,28 +154,15 @@ def mfa_reset_command(users: click.Group) -> None:
     @click.option("--reason", required=True, help="Why, e.g. how identity was checked.")
     @click.option("--json", "as_json", is_flag=True)
     def users_mfa_reset(username: str, staff_name: str, reason: str, as_json: bool) -> None:
-        from idp.cli import _emit, _now, _services, _settings
-        from idp.flows.mfa_reset import reset_second_factors
+        from idp.cli import _emit
 
-        staff, why = _staff(staff_name), _reason(reason)
-        with _services(_settings()) as services:
-            now = _now()
-            with services.db.transaction() as uow:
-                account = uow.accounts.by_username(username)
-                if account is None:
-                    _fail(f"no account {username!r}")
-                if account.status == "closed":
-                    _fail(f"account {account.username} is closed")
-                done = reset_second_factors(
-                    uow, account, staff=staff, reason=why, notifier=services.notifier, now=now
-                )
-                if done is None:
-                    _fail(f"account {account.username} has no second factor")
-            # This process ends now: send here rather than wait for a worker.
-            services.dispatcher.send_due()
+        _reason(reason)
+        done = _desk_call(
+            staff_name, lambda desk, who: desk.reset_mfa(who, username, reason=reason)
+        )
         _emit(
             {
-                "username": account.username,
+                "username": username,
                 "removed": {
                     "authenticator_apps": done.apps,
                     "passkeys": done.passkeys,
@@ -228,9 +171,43 @@ def mfa_reset_command(users: click.Group) -> None:
                 "notified": list(done.notified),
             },
             as_json,
-            f"second factors of {account.username} removed ({done.removed}); "
+            f"second factors of {username} removed ({done.removed}); "
             f"notice sent by {', '.join(done.notified) or 'no channel: no address on file'}",
         )
+
+
+def close_reopen_commands(users: click.Group) -> None:
+    @users.command(
+        "close",
+        help="Close an account for the patient (sessions, tokens, consents and emailed "
+        "links end; nothing is deleted; the practices' links stay for a reopening).",
+    )
+    @click.argument("username")
+    @click.option("--staff", "staff_name", required=True, help="Who is closing it (audited).")
+    @click.option("--reason", required=True, help="Why (audited).")
+    @click.option("--json", "as_json", is_flag=True)
+    def users_close(username: str, staff_name: str, reason: str, as_json: bool) -> None:
+        from idp.cli import _emit
+
+        _reason(reason)
+        done = _desk_call(
+            staff_name, lambda desk, who: desk.close_account(who, username, reason=reason)
+        )
+        _emit({"username": done.username, "status": "closed"}, as_json, f"{done.username} closed")
+
+    @users.command("reopen", help="Let a closed account sign in again.")
+    @click.argument("username")
+    @click.option("--staff", "staff_name", required=True, help="Who is reopening it (audited).")
+    @click.option("--reason", required=True, help="Why (audited).")
+    @click.option("--json", "as_json", is_flag=True)
+    def users_reopen(username: str, staff_name: str, reason: str, as_json: bool) -> None:
+        from idp.cli import _emit
+
+        _reason(reason)
+        done = _desk_call(
+            staff_name, lambda desk, who: desk.reopen_account(who, username, reason=reason)
+        )
+        _emit({"username": done.username, "status": "active"}, as_json, f"{done.username} reopened")
 
 
 def register(users: click.Group) -> None:
@@ -238,3 +215,4 @@ def register(users: click.Group) -> None:
     reset_link_command(users)
     change_email_command(users)
     mfa_reset_command(users)
+    close_reopen_commands(users)

@@ -53,6 +53,20 @@ class AccountRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StaffRecord:
+    """An account that is staff: its role (``idp.policies.staff_roles.Role`` value) and,
+    for the practice role, the slugs of its portals."""
+
+    account_id: int
+    username: str
+    subject: str
+    role: str
+    portals: tuple[str, ...]
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class PortalRecord:
     id: int
     slug: str

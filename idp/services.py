@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from idp.clock import Clock
 from idp.flows.authn.flow import AuthnFlow
@@ -14,6 +14,7 @@ from idp.flows.lockout import CredentialLockout
 from idp.flows.login import LoginFlow
 from idp.flows.methods.password import PasswordHashing
 from idp.flows.methods.second_factors import SecondFactorMethods
+from idp.flows.staff.operations import StaffOperations
 from idp.flows.store import FlowStore
 from idp.notify import Dispatcher, DispatchWorker, Notifier
 from idp.oidc.backchannel import PortalLogout
@@ -57,6 +58,8 @@ class Services:
     second_factors: SecondFactorMethods
     # Back-channel logout: queues, delivers and reports logout tokens to portals.
     portal_logout: PortalLogout
+    # Staff operations (issue 11): set by build_services once the rest exists.
+    staff: StaffOperations = field(init=False)
 
     def close(self) -> None:
         """Release pooled connections (CLI commands and tests end cleanly)."""

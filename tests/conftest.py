@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from idp.app import build_services, create_app
+from idp.audit.chain import checkpoint_key
 from idp.oidc.keys import generate_keys
 from idp.oidc.models import secret_hash
 from idp.records import AccountRecord, ClientRecord
@@ -41,6 +42,8 @@ from .helpers import MovableClock, OIDCActions
 from .notify.conftest import Mailbox, SmtpServer, _start_controller
 
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL")
+# The secret key of the test settings: retention checkpoints are signed under it.
+AUDIT_KEY_SECRET = "test-secret-key-" + "x" * 32
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL")
 BACKEND = "postgresql+redis" if PG_URL else "sqlite+memory"
 
@@ -103,12 +106,28 @@ def database(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def clean_database(database: Database) -> Database:
-    """Empty every table before the test (children first)."""
+def clean_database(database: Database, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """Empty every table before the test (children first); afterwards, the audit trail
+    the test's activity left must verify (``idp audit verify``'s check, issue 11 item 4).
+
+    Every test of the suite thus proves the hash chains hold after its sign-ins, tokens,
+    staff actions and retention runs, on both backends. Tests that break the trail on
+    purpose say so with ``@pytest.mark.audit_tampered``.
+    """
     with database.session() as session:
         for table in reversed(Base.metadata.sorted_tables):
             session.execute(table.delete())
-    return database
+    yield database
+    if not request.node.get_closest_marker("audit_tampered"):
+        assert_trail_verifies(database)
+
+
+def assert_trail_verifies(database: Database) -> None:
+    """Fail the test unless every hash chain of the trail verifies (``idp audit verify``)."""
+    with database.transaction() as uow:
+        found = uow.audit.verify(key=checkpoint_key(AUDIT_KEY_SECRET))
+    if found is not None:
+        pytest.fail(f"the audit trail this test left does not verify: {found.as_dict()}")
 
 
 # --- ephemeral store -------------------------------------------------------------------------
@@ -160,7 +179,7 @@ def settings(database_url: str, keys_dir: Path, request: pytest.FixtureRequest) 
         keys_dir=keys_dir,
         environment="test",
         password_hashing="test",
-        secret_key="test-secret-key-" + "x" * 32,
+        secret_key=AUDIT_KEY_SECRET,
         **overrides,
     )
 
@@ -282,3 +301,6 @@ def oidc(client: FlaskClient, factory: Factory) -> OIDCActions:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "settings(**kw): override provider settings for a test")
+    config.addinivalue_line(
+        "markers", "audit_tampered: the test breaks the audit chain on purpose (not verified)"
+    )

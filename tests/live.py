@@ -159,6 +159,8 @@ class LiveProvider:
     usernames: set[str] = field(default_factory=set)
     client_ids: set[str] = field(default_factory=set)
     subjects: set[str] = field(default_factory=set)
+    # The server's environment (``idp`` commands run against the same storage and key).
+    env: dict[str, str] = field(default_factory=dict)
     _hashing: PasswordHashing | None = None
 
     @property
@@ -359,9 +361,27 @@ def live_provider(
         )
         if backend.redis_url:
             stack.callback(_sweep_redis, backend.redis_url, provider)
+        # Run once the server has stopped, before its database goes.
+        stack.callback(verify_audit_trail, provider)
         # Last registered, first run: the server stops before anything it uses goes.
         stack.callback(_stop, provider.process)
         yield provider
+
+
+def verify_audit_trail(provider: LiveProvider) -> None:
+    """``idp audit verify`` on the server's database after everything the tests did
+    there (issue 11 item 4): a broken hash chain fails the run, naming the event."""
+    idp = Path(sys.executable).with_name("idp")
+    done = subprocess.run(
+        [str(idp), "audit", "verify", "--json"],
+        env=provider.env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise LiveServerError(f"idp audit verify failed after the live tests: {done.stdout}")
 
 
 @contextmanager
@@ -517,6 +537,7 @@ def _start(
             log_path=log_path,
             access_log_path=access_log_path,
             db=db,
+            env=env,
         )
         try:
             _wait_ready(provider, timeout=startup_timeout)

@@ -7,8 +7,9 @@ memory: the store streams rows in, this writes them out.
 from __future__ import annotations
 
 import csv
+import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -96,3 +97,27 @@ def write_jsonl(rows: Iterable[AuditRow], out: TextIO) -> int:
 def write_export(fmt: str, rows: Iterable[AuditRow], out: TextIO) -> int:
     """Write every row in ``fmt`` (one of FORMATS); the number written."""
     return write_csv(rows, out) if fmt == "csv" else write_jsonl(rows, out)
+
+
+def iter_export(fmt: str, rows: Iterable[AuditRow], *, batch: int = 500) -> Iterator[str]:
+    """The export as text chunks of ``batch`` rows, for a streamed HTTP response."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer) if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(COLUMNS)
+    pending = 0
+    for row in rows:
+        data = row.as_dict()
+        if writer is not None:
+            writer.writerow([_cell(data[c]) for c in COLUMNS])
+        else:
+            buffer.write(json.dumps(data, default=str) + "\n")
+        pending += 1
+        if pending == batch:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            pending = 0
+    tail = buffer.getvalue()
+    if tail:
+        yield tail

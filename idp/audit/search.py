@@ -9,7 +9,7 @@ the store's job (``idp/store/sql/audit_search.py``). Pure: no I/O, no clock.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
@@ -47,6 +47,13 @@ class AuditFilter:
     portal: str | None = None
     network: IPv4Network | IPv6Network | None = None
     actor: str | None = None
+    # The reader's confinement (a practice's staff: their portals' events only); not
+    # typed by the reader, so not part of ``as_dict``'s filters. None: every event.
+    scope: frozenset[str] | None = None
+
+    def within(self, portals: frozenset[str] | None) -> AuditFilter:
+        """This filter confined to ``portals`` (None leaves it as it is)."""
+        return self if portals is None else replace(self, scope=portals)
 
     def as_dict(self) -> dict[str, Any]:
         """The filter as recorded in the ``audit_searched``/``audit_exported`` event."""

@@ -15,6 +15,7 @@ even if the attacker talked staff into it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -47,8 +48,13 @@ def reset_second_factors(
     reason: str,
     notifier: Notifier,
     now: datetime,
+    audit: Callable[[AuditEntry], AuditEntry] | None = None,
 ) -> FactorsReset | None:
-    """Remove every factor of ``account``; None (nothing written) when it has none."""
+    """Remove every factor of ``account``; None (nothing written) when it has none.
+
+    ``audit`` rewrites the event before it is recorded (the staff operations add the
+    staff member's role and the operation's name).
+    """
     factors = uow.credentials.listing(account.id)
     codes = uow.credentials.recovery_codes_left(account.id)
     if not factors and not codes:
@@ -63,22 +69,20 @@ def reset_second_factors(
         recovery_codes=codes,
         notified=notified,
     )
-    uow.audit.record(
-        AuditEntry(
-            type="second_factors_reset",
-            outcome="success",
-            actor=f"staff:{staff}",
-            subject=account.subject,
-            details={
-                "reason": reason,
-                "apps": result.apps,
-                "passkeys": result.passkeys,
-                "recovery_codes": result.recovery_codes,
-                "notified": list(notified),
-            },
-        ),
-        now=now,
+    entry = AuditEntry(
+        type="second_factors_reset",
+        outcome="success",
+        actor=f"staff:{staff}",
+        subject=account.subject,
+        details={
+            "reason": reason,
+            "apps": result.apps,
+            "passkeys": result.passkeys,
+            "recovery_codes": result.recovery_codes,
+            "notified": list(notified),
+        },
     )
+    uow.audit.record(audit(entry) if audit else entry, now=now)
     return result
 
 

@@ -29,6 +29,8 @@ MESSAGES: dict[str, str] = {
         "This portal requires two-step verification. Set up an authenticator app or a "
         "passkey on your account page, then sign in again."
     ),
+    # staff console (issue 11)
+    "staff_forbidden": "Your staff role does not include this page or action.",
     # consent
     "consent_denied": "You did not allow access.",
     # protocol errors shown as pages (never redirected)

@@ -41,8 +41,16 @@ STANDARD_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_ac
 LAUNCH_PATIENT = "launch/patient"
 SMART_SCOPES = (LAUNCH_PATIENT,)
 # Machine-to-machine scopes for our JSON APIs (client_credentials only):
-# a practice's own system creating invitations for its patients, and staff tools.
-API_SCOPES = ("portal:invitations", "portal:patients", "idp:admin")
+# a practice's own system creating invitations for its patients, and staff tools with a
+# staff role's scope (idp.policies.staff_roles.SCOPE_ROLES; issue 11).
+API_SCOPES = (
+    "portal:invitations",
+    "portal:patients",
+    "idp:admin",
+    "idp:support",
+    "idp:practice",
+    "idp:auditor",
+)
 # Everything a client may be registered for.
 REGISTRABLE_SCOPES = STANDARD_SCOPES + SMART_SCOPES + API_SCOPES
 # The practice's own patient identifier (its medical record number) for the signed-in

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from idp.store.accounts import AccountStore
 from idp.store.action_tokens import ActionTokenStore
@@ -55,6 +55,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxWriter: ...
+
+    @property
+    def staff(self) -> Any: ...
 
     @property
     def action_tokens(self) -> ActionTokenStore: ...

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from idp.records import AccountRecord, AuditEntry
+    from idp.records import AccountRecord, AuditEntry, StaffRecord
     from idp.store.credentials import CredentialStore
     from idp.store.outbox import OutboxWriter
 
@@ -109,6 +109,12 @@ class AuditAppender(Protocol):
         """Append an event in the caller's transaction (invariant 9)."""
 
 
+class StaffReader(Protocol):
+    """Which accounts are staff (issue 11): they always need a second factor."""
+
+    def by_account(self, account_id: int) -> StaffRecord | None: ...
+
+
 class AuthnTx(Protocol):
     """One durable transaction, as the authentication flow uses it."""
 
@@ -124,6 +130,9 @@ class AuthnTx(Protocol):
     @property
     def outbox(self) -> OutboxWriter:
         """Where a lockout's notice to the owner is queued (``CredentialLockout._notify``)."""
+
+    @property
+    def staff(self) -> StaffReader: ...
 
 
 class Transactions(Protocol):

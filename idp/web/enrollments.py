@@ -1,6 +1,7 @@
 """Staff review of sign-ups that matched an existing account (issue 5): JSON admin API.
 
-Bearer tokens with the ``idp:admin`` scope (client_credentials grant); no cookies, so
+Bearer tokens with the ``idp:admin`` scope, or ``idp:practice`` for its own portal's
+enrollments (client_credentials grant); no cookies, so
 no CSRF. The body names the staff member who decides (``staff``), recorded as the
 audit actor next to the client that carried the call::
 
@@ -19,8 +20,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from idp.flows.enrollments import EnrollmentReview, ReviewError
+from idp.policies.staff_roles import Operation
 
-from .api_auth import api_caller, api_error, require_scope
+from .api_auth import api_caller, api_error, require_staff, scoped_portal_id
 from .deps import request_meta, services
 
 bp = Blueprint("enrollments", __name__)
@@ -56,8 +58,17 @@ def _body() -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
+def _in_scope(uow: Any, enrollment_id: int) -> bool:
+    """A practice token sees only its portal's enrollments (others: as if absent)."""
+    portal_id = scoped_portal_id()
+    if portal_id is None:
+        return True
+    record = uow.enrollments.get(enrollment_id)
+    return record is not None and record.portal_id == portal_id
+
+
 @bp.get("/api/admin/enrollments")
-@require_scope(SCOPE)
+@require_staff(Operation.ENROLLMENT_LIST)
 def list_enrollments() -> Response:
     status: str | None = request.args.get("status", "pending")
     if status == "all":
@@ -68,7 +79,11 @@ def list_enrollments() -> Response:
         return api_error(400, "invalid_request", "limit must be a whole number")
     try:
         with services().db.transaction() as uow:
-            rows = _review().list(uow, status=status, limit=limit)
+            rows = [
+                row
+                for row in _review().list(uow, status=status, limit=limit)
+                if _in_scope(uow, int(row["id"]))
+            ]
     except ReviewError as exc:
         return _error(exc)
     return jsonify({"enrollments": rows})
@@ -87,6 +102,8 @@ def _decide(enrollment_id: int, action: str) -> Response:
     try:
         # The decision, its account and its audit event commit together or not at all.
         with svc.db.transaction() as uow:
+            if not _in_scope(uow, enrollment_id):
+                return api_error(404, "not_found", f"no enrollment {enrollment_id}")
             if action == "approve":
                 decision = review.approve(
                     uow,
@@ -113,12 +130,12 @@ def _decide(enrollment_id: int, action: str) -> Response:
 
 
 @bp.post("/api/admin/enrollments/<int:enrollment_id>/approve")
-@require_scope(SCOPE)
+@require_staff(Operation.ENROLLMENT_APPROVE)
 def approve(enrollment_id: int) -> Response:
     return _decide(enrollment_id, "approve")
 
 
 @bp.post("/api/admin/enrollments/<int:enrollment_id>/reject")
-@require_scope(SCOPE)
+@require_staff(Operation.ENROLLMENT_REJECT)
 def reject(enrollment_id: int) -> Response:
     return _decide(enrollment_id, "reject")

@@ -53,10 +53,19 @@ from idp.messages.account import QUESTION_REASONS
 from idp.policies.password import PASSWORD_PRESETS, describe
 from idp.policies.password import REASONS as PASSWORD_REASONS
 from idp.policies.security_questions import CURATED_QUESTIONS
+from idp.policies.staff_roles import Operation
 from idp.records import PortalRecord
 from idp.store.invitations import InvitationRecord
 
-from .api_auth import api_caller, api_error, require_scope
+from .api_auth import (
+    api_caller,
+    api_error,
+    portal_allowed,
+    portal_forbidden,
+    require_scope,
+    require_staff,
+    scoped_portal_id,
+)
 from .auth import authn_entry, park
 from .deps import request_meta, request_uow, services
 from .forms import field, question_choices
@@ -395,8 +404,10 @@ def _portal_by_slug(slug: str) -> PortalRecord | None:
 
 
 @api.post("/admin/portals/<slug>/invitations")
-@require_scope("idp:admin")
+@require_staff(Operation.INVITATION_CREATE)
 def admin_create_invitation(slug: str) -> Response:
+    if not portal_allowed(slug):
+        return portal_forbidden(slug)
     portal = _portal_by_slug(slug)
     if portal is None:
         return api_error(404, "not_found", "no such portal")
@@ -404,8 +415,10 @@ def admin_create_invitation(slug: str) -> Response:
 
 
 @api.get("/admin/portals/<slug>/invitations")
-@require_scope("idp:admin")
+@require_staff(Operation.INVITATION_LIST)
 def admin_list_invitations(slug: str) -> Response:
+    if not portal_allowed(slug):
+        return portal_forbidden(slug)
     portal = _portal_by_slug(slug)
     if portal is None:
         return api_error(404, "not_found", "no such portal")
@@ -425,12 +438,12 @@ def admin_list_invitations(slug: str) -> Response:
 
 
 @api.get("/admin/invitations/<int:invitation_id>")
-@require_scope("idp:admin")
+@require_staff(Operation.INVITATION_LIST)
 def admin_get_invitation(invitation_id: int) -> Response:
-    return _read(invitation_id, None)
+    return _read(invitation_id, scoped_portal_id())
 
 
 @api.delete("/admin/invitations/<int:invitation_id>")
-@require_scope("idp:admin")
+@require_staff(Operation.INVITATION_REVOKE)
 def admin_revoke_invitation(invitation_id: int) -> Response:
-    return _revoke(invitation_id, None, api_caller().actor)
+    return _revoke(invitation_id, scoped_portal_id(), api_caller().actor)

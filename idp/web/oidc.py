@@ -271,7 +271,12 @@ def _authorize(
             consent_done=bool(interaction and interaction.consent_done),
             needs_second_factor=session is not None
             and "mfa" not in session.amr
-            and (client.mfa_required or second_factor_requested(params.get("acr_values"))),
+            and (
+                client.mfa_required
+                or second_factor_requested(params.get("acr_values"))
+                # Staff accounts always sign in with a second factor (issue 9 item 7).
+                or (account is not None and request_uow().staff.by_account(account.id) is not None)
+            ),
         ),
         now,
     )

@@ -30,9 +30,17 @@ from flask import Blueprint, Response, jsonify, request
 from idp.flows.patients import PatientFlow, PatientInput, ProxyRefusal, check_text
 from idp.flows.proxy_grants import ProxyGrantFlow
 from idp.flows.proxy_views import grant_row
+from idp.policies.staff_roles import Operation
 from idp.records import PortalRecord
 
-from .api_auth import api_caller, api_error, require_scope
+from .api_auth import (
+    api_caller,
+    api_error,
+    portal_allowed,
+    portal_forbidden,
+    require_scope,
+    require_staff,
+)
 from .deps import request_meta, request_uow, services
 
 api = Blueprint("proxy_api", __name__, url_prefix="/api")
@@ -196,15 +204,19 @@ def patient_confidential(patient_id: str) -> Response:
 
 
 @api.post("/admin/portals/<slug>/patients")
-@require_scope("idp:admin")
+@require_staff(Operation.PATIENT_ADD)
 def admin_add_patient(slug: str) -> Response:
+    if not portal_allowed(slug):
+        return portal_forbidden(slug)
     portal = _portal_by_slug(slug)
     return portal if isinstance(portal, Response) else _add_patient(portal)
 
 
 @api.route("/admin/portals/<slug>/patients/<patient_id>/confidential", methods=["GET", "PUT"])
-@require_scope("idp:admin")
+@require_staff(Operation.PATIENT_ADD)
 def admin_patient_confidential(slug: str, patient_id: str) -> Response:
+    if not portal_allowed(slug):
+        return portal_forbidden(slug)
     portal = _portal_by_slug(slug)
     return portal if isinstance(portal, Response) else _confidential(portal, patient_id)
 
@@ -217,8 +229,10 @@ def _grants() -> ProxyGrantFlow:
 
 
 @api.post("/admin/portals/<slug>/proxy-grants")
-@require_scope("idp:admin")
+@require_staff(Operation.PROXY_GRANT)
 def admin_grant(slug: str) -> Response:
+    if not portal_allowed(slug):
+        return portal_forbidden(slug)
     portal = _portal_by_slug(slug)
     if isinstance(portal, Response):
         return portal
@@ -254,8 +268,10 @@ def admin_grant(slug: str) -> Response:
 
 
 @api.get("/admin/portals/<slug>/proxy-grants")
-@require_scope("idp:admin")
+@require_staff(Operation.PROXY_LIST)
 def admin_list_grants(slug: str) -> Response:
+    if not portal_allowed(slug):
+        return portal_forbidden(slug)
     portal = _portal_by_slug(slug)
     if isinstance(portal, Response):
         return portal
@@ -266,18 +282,32 @@ def admin_list_grants(slug: str) -> Response:
     return jsonify({"portal": portal.slug, "grants": [grant_row(v) for v in views]})
 
 
-@api.get("/admin/proxy-grants/<int:grant_id>")
-@require_scope("idp:admin")
-def admin_get_grant(grant_id: int) -> Response:
+def _grant_in_scope(grant_id: int) -> Response | None:
+    """404 for a grant of a portal the principal may not see, as for one that is not."""
     try:
-        return jsonify(grant_row(_grants().get(min(grant_id, MAX_ID + 1))))
+        row = grant_row(_grants().get(min(grant_id, MAX_ID + 1)))
     except ProxyRefusal as exc:
         return _refusal(exc)
+    if not portal_allowed(row["portal"]):
+        return api_error(404, "not_found", "no such grant")
+    return None
+
+
+@api.get("/admin/proxy-grants/<int:grant_id>")
+@require_staff(Operation.PROXY_LIST)
+def admin_get_grant(grant_id: int) -> Response:
+    refused = _grant_in_scope(grant_id)
+    if refused is not None:
+        return refused
+    return jsonify(grant_row(_grants().get(min(grant_id, MAX_ID + 1))))
 
 
 @api.post("/admin/proxy-grants/<int:grant_id>/approve")
-@require_scope("idp:admin")
+@require_staff(Operation.PROXY_APPROVE)
 def admin_approve_grant(grant_id: int) -> Response:
+    refused = _grant_in_scope(grant_id)
+    if refused is not None:
+        return refused
     try:
         body = _body(APPROVE_FIELDS, ("staff",))
         view = _grants().approve(
@@ -295,8 +325,11 @@ def admin_approve_grant(grant_id: int) -> Response:
 
 
 @api.post("/admin/proxy-grants/<int:grant_id>/revoke")
-@require_scope("idp:admin")
+@require_staff(Operation.PROXY_REVOKE)
 def admin_revoke_grant(grant_id: int) -> Response:
+    refused = _grant_in_scope(grant_id)
+    if refused is not None:
+        return refused
     try:
         body = _body(REVOKE_FIELDS, ("staff", "reason"))
         view = _grants().revoke(

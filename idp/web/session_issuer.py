@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from idp.flows.authn.result import AuthenticationResult
 
 from .deps import current_session, request_meta, services
+from .return_to import pop_return
 from .security import rotate_csrf_secret, set_device_cookie, set_session_cookie
 
 
@@ -54,7 +55,8 @@ def issue_session(
         svc.interactions.update(interaction, login_session=session.key)
         response = redirect(url_for("oidc.resume", i=interaction.id), code=303)
     else:
-        response = redirect(url_for("auth.home"), code=303)
+        # A console page that sent the browser to sign in gets it back (local paths only).
+        response = redirect(pop_return() or url_for("auth.home"), code=303)
     rotate_csrf_secret()
     set_session_cookie(response, session_id, persistent=persistent)
     if device_cookie:

@@ -11,7 +11,10 @@ from click.testing import CliRunner
 from idp.cli import main
 from idp.store.sql.database import Database
 
-SECRET_KEY = "audit-test-secret-" + "z" * 32
+from ..conftest import AUDIT_KEY_SECRET
+
+# The suite's key: the trail each test leaves is verified under it (tests/conftest.py).
+SECRET_KEY = AUDIT_KEY_SECRET
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
 
 from idp.audit.chain import checkpoint_key
@@ -51,6 +52,7 @@ def test_untouched_chain_verifies(run, clean_database: Database) -> None:
     assert _verify(run, code=0) == {"ok": True, "break": None}
 
 
+@pytest.mark.audit_tampered
 def test_edited_row_is_named(run, clean_database: Database) -> None:
     _record(clean_database, 5)
     target = _ids(clean_database)[2]
@@ -65,6 +67,7 @@ def test_edited_row_is_named(run, clean_database: Database) -> None:
     assert f"id={target}" in run("audit", "verify", code=1).output
 
 
+@pytest.mark.audit_tampered
 def test_deleted_row_is_named(run, clean_database: Database) -> None:
     _record(clean_database, 5)
     ids = _ids(clean_database)
@@ -76,6 +79,7 @@ def test_deleted_row_is_named(run, clean_database: Database) -> None:
     assert "2 missing" in found["detail"]
 
 
+@pytest.mark.audit_tampered
 def test_deleted_last_row_is_found(run, clean_database: Database) -> None:
     _record(clean_database, 4)
     with clean_database.session() as session:
@@ -86,6 +90,7 @@ def test_deleted_last_row_is_found(run, clean_database: Database) -> None:
     assert (found["kind"], found["seq"]) == ("deleted", 4)
 
 
+@pytest.mark.audit_tampered
 def test_inserted_rows_are_named(run, clean_database: Database) -> None:
     _record(clean_database, 3)
     chained = _ids(clean_database)
@@ -112,6 +117,7 @@ def test_inserted_rows_are_named(run, clean_database: Database) -> None:
     assert (found["kind"], found["seq"]) == ("inserted", 4)
 
 
+@pytest.mark.audit_tampered
 def test_from_skips_earlier_days(run, clean_database: Database) -> None:
     _record(clean_database, 3)
     _record(clean_database, 3, start=DAY + timedelta(days=2))

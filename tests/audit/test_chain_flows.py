@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from idp.audit.chain import checkpoint_key
 from idp.services import Services
 from idp.store.sql.database import Database, upgrade
 
-from ..conftest import Factory
+from ..conftest import Factory, assert_trail_verifies
 from ..helpers import OIDCActions
 
 
@@ -20,6 +21,7 @@ def _verify(services: Services):
         return uow.audit.verify(key=checkpoint_key(services.settings.secret_key))
 
 
+@pytest.mark.audit_tampered
 def test_verify_passes_after_sign_ins_and_token_traffic(
     services: Services, factory: Factory, oidc: OIDCActions
 ) -> None:
@@ -78,3 +80,18 @@ def test_migration_chains_events_recorded_before_it(tmp_path: Path) -> None:
         ]
     finally:
         db.dispose()
+
+
+@pytest.mark.audit_tampered
+def test_the_suites_after_test_check_fails_on_a_tampered_row(
+    services: Services, factory: Factory, oidc: OIDCActions
+) -> None:
+    """Every test ends with ``assert_trail_verifies`` (tests/conftest.py); it must fail
+    when a row is edited, or the suite-wide check would prove nothing."""
+    factory.account("alice")
+    oidc.login("/login", username="alice", password="wrong")
+    assert_trail_verifies(services.db)
+    with services.db.session() as session:
+        session.execute(text("UPDATE audit_events SET outcome = 'success'"))
+    with pytest.raises(pytest.fail.Exception, match="does not verify"):
+        assert_trail_verifies(services.db)

@@ -127,6 +127,9 @@ def test_every_search_is_audited(run, trail, services: Services) -> None:
     assert event["details"] == {
         "filters": {"outcome": "failure", "ip": "203.0.113.0/24"},
         "results": 1,
+        # the shell's user acts with the admin role (idp.cli_staff), issue 11
+        "operation": "audit_search",
+        "staff_role": "admin",
     }
 
 
@@ -174,7 +177,12 @@ def test_export_csv_streams_the_filtered_set(run, trail, tmp_path: Path) -> None
     assert rows[1]["user_agent"] == '\'=HYPERLINK("http://evil")'
     out = json.loads(run("audit", "search", "--json", "--type", "audit_exported").output)
     [event] = out["events"]
-    assert event["details"] == {"filters": {"user": "alice"}, "format": "csv"}
+    assert event["details"] == {
+        "filters": {"user": "alice"},
+        "format": "csv",
+        "operation": "audit_export",
+        "staff_role": "admin",
+    }
 
 
 def test_export_jsonl_to_stdout(run, trail) -> None:

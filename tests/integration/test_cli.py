@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from idp.cli import main
 from idp.store.sql.database import Database
 
+from ..conftest import AUDIT_KEY_SECRET
+
 
 @pytest.fixture
 def run(clean_database: Database, database_url: str, tmp_path: Path, monkeypatch):
@@ -29,7 +31,7 @@ def run(clean_database: Database, database_url: str, tmp_path: Path, monkeypatch
         "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
         "IDP_ENV": "test",
         "IDP_PASSWORD_HASHING": "test",
-        "IDP_SECRET_KEY": "cli-test-secret-" + "y" * 32,
+        "IDP_SECRET_KEY": AUDIT_KEY_SECRET,  # retention signs checkpoints under it
     }
     if os.environ.get("IDP_TEST_REDIS_URL"):
         env["IDP_REDIS_URL"] = os.environ["IDP_TEST_REDIS_URL"]

@@ -191,7 +191,7 @@ class AuthnFlow:
         if login.reason is not LoginReason.SIGNED_IN or account is None:
             message_id, status = _LOGIN_REFUSALS.get(login.reason, ("invalid_credentials", 401))
             return Render("login", status, (message_id,), {"reason": str(login.reason)})
-        if entry.require_mfa:
+        if self._mfa_required(entry, account):
             return self._enrolment_required(account, meta)
         MACHINE.check(AuthnState.FIRST_FACTOR, AuthnState.DONE)
         return self._done(entry, account, ("pwd",), device_cookie=login.device_cookie)
@@ -202,7 +202,7 @@ class AuthnFlow:
         """FIRST_FACTOR proved by choosing the password just now (a new account)."""
         if self._factors(account.id):
             return self._to_second_factor(entry, account, None)
-        if entry.require_mfa:
+        if self._mfa_required(entry, account):
             return self._enrolment_required(account, meta)
         MACHINE.check(AuthnState.FIRST_FACTOR, AuthnState.DONE)
         return self._done(entry, account, ("pwd",))
@@ -243,7 +243,7 @@ class AuthnFlow:
             return Redirect(f"{SECOND_FACTOR_PATH}?flow={moved.id}")
         if self._flows.finish(record.id, KIND, {AuthnState.SETUP}, binding=binding) is None:
             return Render("setup_expired", 400, ("setup_expired",))
-        if entry.require_mfa:
+        if self._mfa_required(entry, account):
             return self._enrolment_required(account, meta)
         MACHINE.check(AuthnState.SETUP, AuthnState.DONE)
         return self._done(entry, account, ("pwd",))
@@ -409,6 +409,20 @@ class AuthnFlow:
             if not isinstance(verdict, NotMine):
                 return verdict
         return NotMine()
+
+    def _mfa_required(self, entry: Entry, account: AccountRecord) -> bool:
+        """The relying party asks for MFA, or the account is staff (issue 9 item 7).
+
+        A staff account without a factor still gets the provider's own pages (no
+        interaction) on its password, so that it can enrol one; every portal, and the
+        staff console (``idp.web.staff_session``), wants the second factor.
+        """
+        if entry.require_mfa:
+            return True
+        if entry.interaction_id is None:
+            return False
+        with self._db.transaction() as uow:
+            return uow.staff.by_account(account.id) is not None
 
     def _factors(self, account_id: int) -> frozenset[str]:
         with self._db.transaction() as uow:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import CIDR, INET
 from sqlalchemy.orm import Session
 
 from idp.audit.export import AuditRow
+from idp.audit.overview import COUNTED_TYPES, OverviewEvent, OverviewRange
 from idp.audit.search import AuditFilter, Cursor
 
 from . import models as m
@@ -71,6 +72,15 @@ def _network_condition(session: Session, f: AuditFilter) -> Any:
     return getattr(func, _SQLITE_IP_IN)(_E.ip, str(network)) == 1
 
 
+def _portal_clients(slugs: tuple[str, ...]) -> Select[Any]:
+    """The client IDs of these portals (an event belongs to a portal through its client)."""
+    return (
+        select(m.Client.client_id)
+        .join(m.Portal, m.Portal.id == m.Client.portal_id)
+        .where(m.Portal.slug.in_(slugs))
+    )
+
+
 def build_query(session: Session, f: AuditFilter) -> Select[*tuple[Any, ...]]:
     """The filtered events, newest first, each with its account's user ID and name."""
     query = (
@@ -106,12 +116,9 @@ def build_query(session: Session, f: AuditFilter) -> Select[*tuple[Any, ...]]:
     if f.client_id:
         query = query.where(_E.client_id == f.client_id)
     if f.portal:
-        portal_clients = (
-            select(m.Client.client_id)
-            .join(m.Portal, m.Portal.id == m.Client.portal_id)
-            .where(m.Portal.slug == f.portal)
-        )
-        query = query.where(_E.client_id.in_(portal_clients))
+        query = query.where(_E.client_id.in_(_portal_clients((f.portal,))))
+    if f.scope is not None:
+        query = query.where(_E.client_id.in_(_portal_clients(tuple(f.scope))))
     if f.network:
         query = query.where(_network_condition(session, f))
     if f.actor:
@@ -154,5 +161,25 @@ def stream(session: Session, f: AuditFilter, *, batch: int = 2000) -> Iterator[A
     try:
         for r in result:
             yield _row(r)
+    finally:
+        result.close()
+
+
+def overview_events(
+    session: Session, rng: OverviewRange, *, scope: frozenset[str] | None, batch: int = 5000
+) -> Iterator[OverviewEvent]:
+    """The counted events of the range with their portal's slug (narrow rows, streamed)."""
+    query = (
+        select(_E.at, _E.type, _E.outcome, _E.ip, _E.details, m.Portal.slug)
+        .outerjoin(m.Client, m.Client.client_id == _E.client_id)
+        .outerjoin(m.Portal, m.Portal.id == m.Client.portal_id)
+        .where(_E.at >= rng.since, _E.at < rng.until, _E.type.in_(COUNTED_TYPES))
+    )
+    if scope is not None:
+        query = query.where(m.Portal.slug.in_(tuple(scope)))
+    result = session.execute(query.execution_options(yield_per=batch))
+    try:
+        for r in result:
+            yield OverviewEvent(r.at, r.type, r.outcome, r.slug, r.ip, r.details or {})
     finally:
         result.close()

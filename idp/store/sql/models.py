@@ -606,3 +606,30 @@ class ConfidentialFlag(Base):
     reason: Mapped[str] = mapped_column(String(200))
     set_by: Mapped[str] = mapped_column(String(128))
     set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StaffMember(Base):
+    """An account that is also staff, with its role (issue 11; ``idp.policies.staff_roles``).
+
+    One role per account: a person who needs another role gets it instead, never beside
+    it, so that what an account may do is read from one row. A practice member's portals
+    are in :class:`StaffPortal`.
+    """
+
+    __tablename__ = "staff_members"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class StaffPortal(Base):
+    """A portal a ``practice`` staff member works for (their data scope)."""
+
+    __tablename__ = "staff_portals"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_members.account_id", ondelete="CASCADE"), primary_key=True
+    )
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id"), primary_key=True)

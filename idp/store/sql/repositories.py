@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from idp.audit.chain import SHARDS, ChainBreak
 from idp.audit.export import AuditRow
+from idp.audit.overview import OverviewEvent, OverviewRange
 from idp.audit.search import AuditFilter, Cursor
 from idp.records import (
     AccountRecord,
@@ -46,6 +47,7 @@ from .patients import PatientRepository
 from .portal_links import PortalLinkRepository
 from .proxy_grants import ConfidentialFlagRepository, ProxyGrantRepository
 from .security_answers import SecurityAnswerRepository
+from .staff import StaffRepository
 
 _log = logging.getLogger("idp.store")
 
@@ -186,6 +188,23 @@ class AccountRepository:
         )
         return [self._record(r) for r in rows]
 
+    def by_name(
+        self, last_name: str, *, first_name: str | None = None, dob: date | None = None, limit: int
+    ) -> list[AccountRecord]:
+        """Accounts whose person has this last name (and first name, birth date), any
+        status: the staff lookup (case-insensitive, exact)."""
+        query = (
+            select(m.Account)
+            .join(m.Person, m.Person.id == m.Account.person_id)
+            .where(func.lower(m.Person.last_name) == last_name.strip().lower())
+        )
+        if first_name:
+            query = query.where(func.lower(m.Person.first_name) == first_name.strip().lower())
+        if dob is not None:
+            query = query.where(m.Person.dob == dob)
+        rows = self._s.scalars(query.order_by(m.Account.username_key).limit(limit))
+        return [self._record(r) for r in rows]
+
     def activate(self, account_id: int, *, now: datetime) -> bool:
         """Pending → active once the email link is opened; the address is then verified."""
         result = self._s.execute(
@@ -230,6 +249,14 @@ class AccountRepository:
             update(m.Account)
             .where(m.Account.id == account_id)
             .values(status="closed", closed_at=now, updated_at=now)
+        )
+
+    def reopen(self, account_id: int, *, now: datetime) -> None:
+        """A closed account may sign in again (a staff action)."""
+        self._s.execute(
+            update(m.Account)
+            .where(m.Account.id == account_id, m.Account.status == "closed")
+            .values(status="active", closed_at=None, updated_at=now)
         )
 
     def rename(self, account_id: int, username: str, *, now: datetime) -> None:
@@ -279,6 +306,9 @@ class PortalRepository:
 
     def by_slug(self, slug: str) -> PortalRecord | None:
         return _portal(self._s.scalar(select(m.Portal).where(m.Portal.slug == slug)))
+
+    def by_id(self, portal_id: int) -> PortalRecord | None:
+        return _portal(self._s.get(m.Portal, portal_id))
 
     def list(self) -> list[PortalRecord]:
         rows = self._s.scalars(select(m.Portal).order_by(m.Portal.id))
@@ -695,6 +725,12 @@ class AuditLog:
         """Every matching event, newest first, in bounded memory (exports)."""
         return audit_search.stream(self._s, f)
 
+    def overview_events(
+        self, rng: OverviewRange, *, scope: frozenset[str] | None = None
+    ) -> Iterator[OverviewEvent]:
+        """The sign-in overview's events of a range, streamed (idp/audit/overview.py)."""
+        return audit_search.overview_events(self._s, rng, scope=scope)
+
     def count_before(self, cutoff: datetime) -> int:
         return int(
             self._s.scalar(select(func.count(m.AuditEvent.id)).where(m.AuditEvent.at < cutoff)) or 0
@@ -744,6 +780,7 @@ class UnitOfWork:
         self.patients = PatientRepository(session)
         self.proxy_grants = ProxyGrantRepository(session)
         self.confidential_flags = ConfidentialFlagRepository(session)
+        self.staff = StaffRepository(session)
 
     def on_rollback(self, step: Callable[[], None]) -> None:
         """Run ``step`` if this transaction ends without committing."""

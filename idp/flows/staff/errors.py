@@ -1,0 +1,42 @@
+"""What a staff operation refuses, as codes each surface turns into its own answer.
+
+The API answers ``{"error": code, "error_description": message}`` with ``status``; the
+command line prints the message and exits 2; the console shows the message. Every
+refusal happens before anything is written.
+"""
+
+from __future__ import annotations
+
+
+class StaffError(Exception):
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(StaffError):
+    """Bad or missing input (a reason too short, an unknown role, a malformed address)."""
+
+
+class Forbidden(StaffError):
+    """The principal's role or portals do not cover this operation."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(StaffError):
+    """No such account, portal, invitation, enrollment or grant (within the scope)."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(StaffError):
+    """The target is not in a state the operation applies to (already closed, taken)."""
+
+    status = 409
+    code = "conflict"

@@ -1,0 +1,39 @@
+"""The console's front page: the sections the signed-in staff member's role opens."""
+
+from __future__ import annotations
+
+from flask import render_template
+
+from idp.policies.staff_roles import Operation, may
+
+from ..staff_session import staff_required
+from . import bp
+from .refusals import staff
+
+# (endpoint, title, what it is for, the operation that opens it)
+SECTIONS = (
+    (
+        "admin.patient_lookup",
+        "Patients",
+        "Find a patient; unlock, send a reset link, change email, reset two-step, close.",
+        Operation.PATIENT_LOOKUP,
+    ),
+    ("admin.audit_search", "Audit search", "Find and export events.", Operation.AUDIT_SEARCH),
+    (
+        "admin.overview",
+        "Sign-in overview",
+        "Sign-ins, failures, lockouts, resets and two-step checks over time.",
+        Operation.AUDIT_SEARCH,
+    ),
+)
+
+
+def visible_sections() -> list[tuple[str, str, str]]:
+    role = staff().role
+    return [(e, t, d) for e, t, d, op in SECTIONS if may(role, op)]
+
+
+@bp.get("/")
+@staff_required(None)
+def home() -> str:
+    return render_template("admin/home.html", sections=visible_sections())
