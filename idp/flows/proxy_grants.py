@@ -52,6 +52,7 @@ from idp.store.sql.proxy_grants import (
 from idp.store.sql.repositories import UnitOfWork
 
 from .patients import ProxyRefusal, check_patient_id, check_text
+from .proxy_terms import practice_rules
 from .proxy_views import (
     GrantView,
     decide_grant,
@@ -164,18 +165,15 @@ class ProxyGrantFlow:
         except ValueError:
             raise ProxyRefusal("relationship_invalid", 400, "relationship") from None
         now = self._clock()
-        today = local_date(now, self._rules)
+        rules = practice_rules(portal, self._rules)
+        today = local_date(now, rules)
         if ends_on is not None and ends_on <= today:
             raise ProxyRefusal("ends_on_not_future", 400, "ends_on")
         full_access = full_access or teen_signed
         with self._tx() as uow:
             parties = self._parties(uow, portal, patient_id, representative)
             assert parties.patient.person is not None and parties.patient.person.dob is not None
-            teen = (
-                self._rules.teen_age
-                <= age_on(parties.patient.person.dob, today)
-                < self._rules.majority_age
-            )
+            teen = rules.teen_age <= age_on(parties.patient.person.dob, today) < rules.majority_age
             status = GrantStatus.ACTIVE
             if teen and full_access and not teen_signed:
                 status = GrantStatus.PENDING_COSIGNATURE
@@ -204,7 +202,7 @@ class ProxyGrantFlow:
                     parties.representative.person.dob,  # type: ignore[union-attr]
                     set(),
                 ),
-                self._rules,
+                rules,
                 now,
             )
             if not decision.allowed:
@@ -387,7 +385,8 @@ class ProxyGrantFlow:
         except ValueError:
             raise ProxyRefusal("relationship_invalid", 400, "relationship") from None
         now = self._clock()
-        today = local_date(now, self._rules)
+        rules = practice_rules(portal, self._rules)
+        today = local_date(now, rules)
         with self._tx() as uow:
             link = uow.portal_links.active_for(patient_account.id, portal.id)
             if link is None:
@@ -395,7 +394,7 @@ class ProxyGrantFlow:
             parties = self._parties(uow, portal, link.patient_id, representative)
             person = parties.patient.person
             assert person is not None and person.dob is not None
-            if age_on(person.dob, today) < self._rules.majority_age:
+            if age_on(person.dob, today) < rules.majority_age:
                 raise ProxyRefusal("patient_not_adult", 403, "patient_id")
             new = NewGrant(
                 portal_id=portal.id,
@@ -414,7 +413,7 @@ class ProxyGrantFlow:
                     parties.representative.person.dob,  # type: ignore[union-attr]
                     set(),
                 ),
-                self._rules,
+                rules,
                 now,
             )
             if not decision.allowed:

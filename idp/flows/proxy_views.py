@@ -29,6 +29,8 @@ from idp.store.sql.patients import PatientRecord
 from idp.store.sql.proxy_grants import GrantEventRecord, ProxyGrantRecord
 from idp.store.sql.repositories import UnitOfWork
 
+from .proxy_terms import practice_rules
+
 # Plain words for emails and pages.
 LEVEL_WORDS = {
     ProxyLevel.FULL: "full access",
@@ -98,7 +100,13 @@ def grant_facts(
 def decide_grant(
     uow: UnitOfWork, rules: ProxyRules, grant: ProxyGrantRecord, at: datetime
 ) -> ProxyDecision:
-    """What the grant allows at ``at``: the policy's answer, confidential flags removed."""
+    """What the grant allows at ``at``: the policy's answer, confidential flags removed.
+
+    The ages, period and calendar are the grant's practice's (``rules`` gives the rest,
+    the representative's minimum age), read here so that no caller can judge a grant
+    on another practice's terms.
+    """
+    rules = practice_rules(uow.patients.portal(grant.portal_id), rules)
     person = uow.patients.person(grant.patient_person_id)
     rep = uow.accounts.by_id(grant.representative_account_id)
     rep_dob = rep.person.dob if rep is not None and rep.person is not None else None

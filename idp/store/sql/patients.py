@@ -129,7 +129,16 @@ class PatientRepository:
     def portal(self, portal_id: int) -> PortalRecord:
         row = self._s.get(m.Portal, portal_id)
         assert row is not None, "a grant's portal is never removed"
-        return PortalRecord(id=row.id, slug=row.slug, name=row.name)
+        return PortalRecord(
+            id=row.id,
+            slug=row.slug,
+            name=row.name,
+            require_mfa=bool(row.require_mfa),
+            teen_age=row.proxy_teen_age,
+            majority_age=row.proxy_majority_age,
+            adult_grant_months=row.proxy_adult_grant_months,
+            time_zone=row.time_zone,
+        )
 
     def accounts_of_person(self, person_id: int) -> list[int]:
         """Accounts whose person this is (one, by the one-person-one-account rule)."""
