@@ -141,9 +141,7 @@ class Portal(Base):
     # renewed; every birthday and expiry begins at midnight in the practice's IANA zone.
     proxy_teen_age: Mapped[int] = mapped_column(Integer, default=13, server_default="13")
     proxy_majority_age: Mapped[int] = mapped_column(Integer, default=18, server_default="18")
-    proxy_adult_grant_months: Mapped[int] = mapped_column(
-        Integer, default=18, server_default="18"
-    )
+    proxy_adult_grant_months: Mapped[int] = mapped_column(Integer, default=18, server_default="18")
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
 
