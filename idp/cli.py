@@ -1457,8 +1457,10 @@ def demo(host: str, port: int) -> None:
 def _register_proxy_commands() -> None:
     from idp.cli_portal_terms import register as register_terms
     from idp.cli_proxy import register
+    from idp.cli_proxy_notices import register as register_notices
 
     register(main)
+    register_notices(main)
     register_terms(portals)
 
 

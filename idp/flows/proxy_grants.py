@@ -103,6 +103,14 @@ class ProxyGrantFlow:
             issuer=services.settings.issuer,
         )
 
+    @property
+    def rules(self) -> ProxyRules:
+        """The deployment's base rules; each practice's terms replace its ages and zone."""
+        return self._rules
+
+    def rules_for(self, portal: PortalRecord) -> ProxyRules:
+        return practice_rules(portal, self._rules)
+
     @contextmanager
     def _tx(self) -> Iterator[UnitOfWork]:
         with self._db.transaction() as uow:
