@@ -20,9 +20,8 @@ commit together or not at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from idp.clock import Clock
 from idp.notify import Notifier
@@ -40,8 +39,7 @@ DEFAULT_LOOKBACK = timedelta(days=14)
 ACTOR = "system:notify-transitions"
 
 
-@dataclass(frozen=True, slots=True)
-class NoticeReport:
+class NoticeReport(NamedTuple):
     expired: int  # grants marked expired (both sides told)
     notified: int  # transitions told (each to both sides)
     flagged: int  # grants newly flagged to staff for a shared email or phone
