@@ -15,7 +15,7 @@ from idp.policies.proxy import nth_birthday
 from idp.records import PortalRecord, RequestMeta
 from tests.helpers import MovableClock
 
-from .conftest import Practice, text_of, years_ago
+from .conftest import Practice, text_of
 
 LA = ZoneInfo("America/Los_Angeles")
 
