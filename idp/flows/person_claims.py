@@ -31,24 +31,12 @@ from idp.store.interfaces import ProxyTransactions, ProxyTx
 
 from .patients import ProxyRefusal, check_patient_id, check_text
 from .proxy_terms import practice_rules
+from .proxy_views import contacts_match
 
 if TYPE_CHECKING:
     from idp.services import Services
 
 _LIVE = ("pending_cosignature", "pending_approval", "active")
-
-
-def _digits(value: str | None) -> str:
-    return "".join(c for c in value or "" if c.isdigit())
-
-
-def _same_contact(a: AccountRecord, b: AccountRecord) -> bool:
-    email = (a.email or "").strip().casefold()
-    phone = _digits(a.phone)
-    return bool(
-        (email and email == (b.email or "").strip().casefold())
-        or (phone and phone == _digits(b.phone))
-    )
 
 
 class PersonClaimFlow:
@@ -128,5 +116,7 @@ class PersonClaimFlow:
             rep = uow.accounts.by_id(grant.representative_account_id)
             if rep is None:
                 continue
-            if rep.id == account.id or _same_contact(account, rep):
+            if rep.id == account.id or contacts_match(
+                account.email, account.phone, rep.email, rep.phone
+            ):
                 raise ProxyRefusal("contact_shared_with_representative", 409, "username")

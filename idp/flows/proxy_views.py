@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from idp.notify import Notifier
+from idp.notify.phone import InvalidPhoneNumber, normalize_phone
 from idp.policies.proxy import (
     Category,
     GrantKind,
@@ -133,16 +134,31 @@ def decide_grant(
     return check_proxy_access(terms[1], terms[0], at)
 
 
+def _phone(value: str | None) -> str:
+    """E.164 when the number parses (so "(617) 555-0100" equals "+16175550100"), else
+    its digits: two spellings of one number must match."""
+    if not value:
+        return ""
+    try:
+        return normalize_phone(value)
+    except InvalidPhoneNumber:
+        return "".join(c for c in value if c.isdigit())
+
+
+def contacts_match(
+    email_a: str | None, phone_a: str | None, email_b: str | None, phone_b: str | None
+) -> bool:
+    """The same email (case-insensitive) or the same phone number on both sides."""
+    email = (email_a or "").strip().casefold()
+    phone = _phone(phone_a)
+    return bool(
+        (email and email == (email_b or "").strip().casefold())
+        or (phone and phone == _phone(phone_b))
+    )
+
+
 def shared_contact(patient: PatientRecord, rep: AccountRecord) -> bool:
-    def norm(value: str | None) -> str:
-        return (value or "").strip().casefold()
-
-    def digits(value: str | None) -> str:
-        return "".join(c for c in value or "" if c.isdigit())
-
-    email = norm(patient.account_email)
-    phone = digits(patient.account_phone)
-    return bool((email and email == norm(rep.email)) or (phone and phone == digits(rep.phone)))
+    return contacts_match(patient.account_email, patient.account_phone, rep.email, rep.phone)
 
 
 def grant_view(
