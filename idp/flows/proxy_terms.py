@@ -41,8 +41,15 @@ class PracticeTerms:
 
 @lru_cache(maxsize=1)
 def _zone_names() -> frozenset[str]:
-    # The IANA names only: ``ZoneInfo("localtime")`` or a path would also load.
-    return frozenset(zoneinfo.available_timezones())
+    # IANA names only. A system's zoneinfo folder also holds ``localtime`` (the host's own
+    # zone: the practice's calendar would follow wherever the server runs), ``posixrules``
+    # and the ``posix/`` and ``right/`` copies; zoneinfo lists some of them as zones.
+    return frozenset(
+        name
+        for name in zoneinfo.available_timezones()
+        if name not in {"localtime", "posixrules", "Factory"}
+        and not name.startswith(("posix/", "right/"))
+    )
 
 
 def check_terms(
