@@ -169,3 +169,28 @@ def test_minor_cannot_invite_online(
     assert response.status_code == 403  # type: ignore[attr-defined]
     assert 'data-message-id="proxy_patient_not_adult"' in response.text  # type: ignore[attr-defined]
     assert practice.mail() == []
+
+
+def test_patient_renews_from_the_page(
+    app: Flask, practice: Practice, northside: PortalRecord
+) -> None:
+    _ada(practice, northside)
+    practice.parent("charles", age=45, first_name="Charles")
+    ada = _browser(app, practice, "ada")
+    _invite(ada)
+    token = _token(practice)
+    charles = _browser(app, practice, "charles")
+    charles.submit(f"/account/proxy/accept/{token}", {}, page=f"/account/proxy/accept/{token}")
+    practice.mail()
+    page = ada.get("/account/proxy")
+    grant_id = re.search(r'data-grant="(\d+)" data-status="active"', page.text).group(1)  # type: ignore[union-attr]
+    assert "for 18 months from today</button>" in page.text
+    # The representative's page has no renew button, and a forged renewal is a 404.
+    assert "Renew" not in charles.get("/account/proxy").text
+    forged = charles.submit("/account/proxy/renew", {"grant": grant_id}, page="/account/proxy")
+    assert forged.status_code == 404
+    assert practice.mail() == []
+    renewed = ada.submit("/account/proxy/renew", {"grant": grant_id}, page="/account/proxy")
+    assert renewed.status_code == 303
+    assert 'data-message-id="proxy_renewed"' in ada.get("/account/proxy").text
+    assert {m["To"] for m in practice.mail()} == {"ada@example.test", "charles@example.test"}
