@@ -5,7 +5,7 @@ Every existing practice gets the defaults the policy used until now (13, 18, 18 
 UTC), so no grant's access changes on upgrade.
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0019
 Create Date: 2026-12-05 08:10:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0010"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
