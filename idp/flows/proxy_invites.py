@@ -28,6 +28,7 @@ from idp.notify.notifier import InvalidEmailAddress, check_email_address
 from idp.policies.proxy import Relationship, age_on, local_date
 from idp.records import AccountRecord, AuditEntry, RequestMeta
 from idp.store.interfaces import ProxyTransactions, ProxyTx
+from idp.store.throttle import Throttle
 
 from .patients import ProxyRefusal
 from .proxy_grants import ProxyGrantFlow
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
     from idp.services import Services
 
 INVITE_TTL = timedelta(days=7)
+# Each invitation mails an address the patient typed: a stolen session must not turn
+# the provider into a mail cannon. Ten a day is plenty for a family.
+INVITES_PER_DAY = 10
 _PURPOSE = "proxy_invite:"  # + 16 hex of the practice and address: one live link per pair
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
@@ -74,8 +78,10 @@ class ProxyInviteFlow:
         notifier: Notifier,
         clock: Clock,
         issuer: str,
+        throttle: Throttle | None = None,
     ) -> None:
         self._db = db
+        self._throttle = throttle
         self._grants = grants
         self._notifier = notifier
         self._clock = clock
@@ -89,6 +95,7 @@ class ProxyInviteFlow:
             notifier=services.notifier,
             clock=services.clock,
             issuer=services.settings.issuer,
+            throttle=services.throttle,
         )
 
     def invite(
@@ -124,6 +131,10 @@ class ProxyInviteFlow:
             if age_on(person.dob, local_date(now, rules)) < rules.majority_age:
                 # A minor's representatives are made by staff on a signed form, not online.
                 raise ProxyRefusal("patient_not_adult", 403, "portal")
+            if self._throttle is not None and not self._throttle.allow(
+                "proxy-invite", patient.subject, limit=INVITES_PER_DAY, window=86400
+            ):
+                raise ProxyRefusal("too_many_invitations", 429, "email")
             token = secrets.token_urlsafe(32)
             uow.action_tokens.issue(
                 token_hash=_hash(token),

@@ -39,6 +39,7 @@ PROXY_MESSAGES: dict[str, str] = {
     "proxy_accepted": "You can now act for this patient. Both of you have been emailed.",
     "proxy_invite_refused": "That invitation could not be sent. Check the practice, the "
     "relationship and the email address.",
+    "proxy_invite_limit": "You have sent many invitations today. Please try again tomorrow.",
     "proxy_patient_not_adult": "Only adult patients can invite a representative online; "
     "for a minor, the practice grants access on a signed form.",
     "invitation_invalid": "This invitation link is not valid: it was used, replaced or "
@@ -49,7 +50,10 @@ PROXY_MESSAGES: dict[str, str] = {
     "representative_birth_date_unknown": "Your account has no date of birth; the practice "
     "must add it before you can be a representative.",
 }
-INVITE_ERRORS = {"patient_not_adult": "proxy_patient_not_adult"}
+INVITE_ERRORS = {
+    "patient_not_adult": "proxy_patient_not_adult",
+    "too_many_invitations": "proxy_invite_limit",
+}
 ACCEPT_ERRORS = frozenset(
     {
         "invitation_invalid",
@@ -176,7 +180,7 @@ def invite() -> WebResponse:
         )
     except ProxyRefusal as exc:
         error = INVITE_ERRORS.get(exc.code, "proxy_invite_refused")
-        return _page(status=exc.status if exc.status in (400, 403) else 400, error=error)
+        return _page(status=exc.status if exc.status in (400, 403, 429) else 400, error=error)
     session[NOTICE_KEY] = "proxy_invited"
     return redirect(url_for("proxy_pages.overview"), code=303)
 

@@ -194,3 +194,19 @@ def test_patient_renews_from_the_page(
     assert renewed.status_code == 303
     assert 'data-message-id="proxy_renewed"' in ada.get("/account/proxy").text
     assert {m["To"] for m in practice.mail()} == {"ada@example.test", "charles@example.test"}
+
+
+def test_invitations_are_limited_per_day(
+    app: Flask, practice: Practice, northside: PortalRecord
+) -> None:
+    _ada(practice, northside)
+    ada = _browser(app, practice, "ada")
+    for n in range(10):
+        assert _invite(ada, email=f"friend{n}@example.test").status_code == 303  # type: ignore[attr-defined]
+    assert len(practice.mail()) == 10
+    before = practice.rows()
+    limited = _invite(ada, email="one.more@example.test")
+    assert limited.status_code == 429  # type: ignore[attr-defined]
+    assert 'data-message-id="proxy_invite_limit"' in limited.text  # type: ignore[attr-defined]
+    assert practice.rows() == before
+    assert practice.mail() == []
