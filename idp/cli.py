@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import click
 
+from idp.cli_portal_terms import apply_terms, list_text, terms_options, terms_row
 from idp.settings import Settings, SettingsError, load_settings
 
 DEFAULT_SCOPE = "openid profile email phone address offline_access"
@@ -359,9 +360,15 @@ def portals() -> None:
     is_flag=True,
     help="Every client of this practice needs a second factor at sign-in.",
 )
+@terms_options
 @click.option("--json", "as_json", is_flag=True)
 def portals_add(
-    name: str, slug: str | None, hide_from_account_emails: bool, require_mfa: bool, as_json: bool
+    name: str,
+    slug: str | None,
+    hide_from_account_emails: bool,
+    require_mfa: bool,
+    as_json: bool,
+    **terms: Any,
 ) -> None:
     from sqlalchemy import update
 
@@ -387,9 +394,10 @@ def portals_add(
                         require_mfa=require_mfa,
                     )
                 )
+            portal = apply_terms(uow, portal, terms, actor="staff:cli")
     except DuplicateError:
         _fail(f"a portal with slug {slug!r} already exists")
-    data: dict[str, Any] = {"slug": portal.slug, "name": portal.name}
+    data: dict[str, Any] = {"slug": portal.slug, "name": portal.name, **terms_row(portal)}
     if require_mfa:
         data["require_mfa"] = True
     if hide_from_account_emails:
@@ -458,8 +466,9 @@ def portals_link(slug: str, username: str, patient_id: str, as_json: bool) -> No
 @click.option("--json", "as_json", is_flag=True)
 def portals_list(as_json: bool) -> None:
     with _db(_settings()) as database, database.transaction() as uow:
-        rows = [{"slug": p.slug, "name": p.name} for p in uow.portals.list()]
-    _emit(rows, as_json, "\n".join(f"{r['slug']}  {r['name']}" for r in rows) or "no portals")
+        portals_ = uow.portals.list()
+    rows = [{"slug": p.slug, "name": p.name, **terms_row(p)} for p in portals_]
+    _emit(rows, as_json, "\n".join(map(list_text, portals_)) or "no portals")
 
 
 # --- clients ---------------------------------------------------------------------------------
@@ -1524,9 +1533,13 @@ def demo(host: str, port: int) -> None:
 
 
 def _register_proxy_commands() -> None:
+    from idp.cli_portal_terms import register as register_terms
     from idp.cli_proxy import register
+    from idp.cli_proxy_notices import register as register_notices
 
     register(main)
+    register_notices(main)
+    register_terms(portals)
 
 
 _register_proxy_commands()

@@ -73,6 +73,11 @@ class PortalRecord:
     name: str
     # Every client of the practice requires a second factor (issue 9).
     require_mfa: bool = False
+    # Proxy access on the practice's terms (issue 10 item 3): see ``practice_rules``.
+    teen_age: int = 13
+    majority_age: int = 18
+    adult_grant_months: int = 18
+    time_zone: str = "UTC"  # IANA name
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ from idp.store.patients import PatientRecord
 from idp.store.proxy_grants import DuplicateGrantError, NewGrant, ProxyGrantRecord
 
 from .patients import ProxyRefusal, check_patient_id, check_text
+from .proxy_terms import practice_rules
 from .proxy_views import (
     GrantView,
     decide_grant,
@@ -99,6 +100,14 @@ class ProxyGrantFlow:
             clock=services.clock,
             issuer=services.settings.issuer,
         )
+
+    @property
+    def rules(self) -> ProxyRules:
+        """The deployment's base rules; each practice's terms replace its ages and zone."""
+        return self._rules
+
+    def rules_for(self, portal: PortalRecord) -> ProxyRules:
+        return practice_rules(portal, self._rules)
 
     @contextmanager
     def _tx(self) -> Iterator[UnitOfWork]:
@@ -163,18 +172,15 @@ class ProxyGrantFlow:
         except ValueError:
             raise ProxyRefusal("relationship_invalid", 400, "relationship") from None
         now = self._clock()
-        today = local_date(now, self._rules)
+        rules = practice_rules(portal, self._rules)
+        today = local_date(now, rules)
         if ends_on is not None and ends_on <= today:
             raise ProxyRefusal("ends_on_not_future", 400, "ends_on")
         full_access = full_access or teen_signed
         with self._tx() as uow:
             parties = self._parties(uow, portal, patient_id, representative)
             assert parties.patient.person is not None and parties.patient.person.dob is not None
-            teen = (
-                self._rules.teen_age
-                <= age_on(parties.patient.person.dob, today)
-                < self._rules.majority_age
-            )
+            teen = rules.teen_age <= age_on(parties.patient.person.dob, today) < rules.majority_age
             status = GrantStatus.ACTIVE
             if teen and full_access and not teen_signed:
                 status = GrantStatus.PENDING_COSIGNATURE
@@ -203,7 +209,7 @@ class ProxyGrantFlow:
                     parties.representative_dob,
                     set(),
                 ),
-                self._rules,
+                rules,
                 now,
             )
             if not decision.allowed:
@@ -379,50 +385,76 @@ class ProxyGrantFlow:
         representative: str,
         relationship: str,
         meta: RequestMeta,
+        via: str | None = None,
     ) -> GrantView:
         """An adult patient's own grant: active now, for ``adult_grant_months``."""
+        with self._tx() as uow:
+            return self.add_patient_grant(
+                uow,
+                patient_account,
+                portal,
+                representative=representative,
+                relationship=relationship,
+                meta=meta,
+                via=via,
+            )
+
+    def add_patient_grant(
+        self,
+        uow: UnitOfWork,
+        patient_account: AccountRecord,
+        portal: PortalRecord,
+        *,
+        representative: str,
+        relationship: str,
+        meta: RequestMeta,
+        via: str | None = None,
+    ) -> GrantView:
+        """:meth:`grant_by_patient` inside the caller's transaction (an accepted
+        invitation consumes its link in the same one, so both happen or neither)."""
         try:
             kind = Relationship(relationship)
         except ValueError:
             raise ProxyRefusal("relationship_invalid", 400, "relationship") from None
         now = self._clock()
-        today = local_date(now, self._rules)
-        with self._tx() as uow:
-            link = uow.portal_links.active_for(patient_account.id, portal.id)
-            if link is None:
-                raise ProxyRefusal("unknown_patient", 404, "patient_id")
-            parties = self._parties(uow, portal, link.patient_id, representative)
-            person = parties.patient.person
-            assert person is not None and person.dob is not None
-            if age_on(person.dob, today) < self._rules.majority_age:
-                raise ProxyRefusal("patient_not_adult", 403, "patient_id")
-            new = NewGrant(
-                portal_id=portal.id,
-                representative_account_id=parties.representative.id,
-                patient_person_id=person.id,
-                relationship=kind.value,
-                kind=GrantKind.PATIENT.value,
-                status=GrantStatus.ACTIVE.value,
-                created_by=patient_account.subject,
-                starts_on=today,
-            )
-            decision = check_proxy_access(
-                grant_facts(
-                    self._probe(new, now),
-                    parties.patient_dob,
-                    parties.representative_dob,
-                    set(),
-                ),
-                self._rules,
-                now,
-            )
-            if not decision.allowed:
-                raise ProxyRefusal(_refusal(decision), 400, "representative")
-            grant = self._add(uow, new, now)
-            view = grant_view(uow, self._rules, grant, now)
-            record_change(uow, meta, now, "proxy_granted", view, actor=patient_account.subject)
-            notify_change(uow, self._notifier, view, issuer=self._issuer, now=now, change="granted")
-            return view
+        rules = practice_rules(portal, self._rules)
+        today = local_date(now, rules)
+        link = uow.portal_links.active_for(patient_account.id, portal.id)
+        if link is None:
+            raise ProxyRefusal("unknown_patient", 404, "patient_id")
+        parties = self._parties(uow, portal, link.patient_id, representative)
+        person = parties.patient.person
+        assert person is not None and person.dob is not None
+        if age_on(person.dob, today) < rules.majority_age:
+            raise ProxyRefusal("patient_not_adult", 403, "patient_id")
+        new = NewGrant(
+            portal_id=portal.id,
+            representative_account_id=parties.representative.id,
+            patient_person_id=person.id,
+            relationship=kind.value,
+            kind=GrantKind.PATIENT.value,
+            status=GrantStatus.ACTIVE.value,
+            created_by=patient_account.subject,
+            starts_on=today,
+        )
+        decision = check_proxy_access(
+            grant_facts(
+                self._probe(new, now),
+                parties.patient_dob,
+                parties.representative_dob,
+                set(),
+            ),
+            rules,
+            now,
+        )
+        if not decision.allowed:
+            raise ProxyRefusal(_refusal(decision), 400, "representative")
+        grant = self._add(uow, new, now)
+        view = grant_view(uow, self._rules, grant, now)
+        extra = {"via": via} if via else {}
+        record_change(uow, meta, now, "proxy_granted", view, actor=patient_account.subject, **extra)
+        notify_change(uow, self._notifier, view, issuer=self._issuer, now=now, change="granted")
+        return view
 
     def cosign_by_teen(
         self, grant_id: int, teen_account: AccountRecord, *, meta: RequestMeta
@@ -450,6 +482,51 @@ class ProxyGrantFlow:
             view = grant_view(uow, self._rules, moved, now)
             record_change(uow, meta, now, "proxy_cosigned", view, actor=teen_account.subject)
             notify_change(uow, self._notifier, view, issuer=self._issuer, now=now, change="pending")
+            return view
+
+    def renew_by_patient(
+        self, grant_id: int, patient_account: AccountRecord, *, meta: RequestMeta
+    ) -> GrantView:
+        """The adult patient grants (again): a new ``adult_grant_months`` from today.
+
+        Renews the patient's own grant before it lapses, and is also how a patient who
+        has come of age keeps the parent a minor's grant named (issue 10 item 3: "the
+        grant ends unless the adult patient grants it again"): the grant becomes the
+        patient's own, on the same row, so its history stays one story. Only the
+        patient may do it, only as an adult, only for a grant still ``active``.
+        """
+        now = self._clock()
+        with self._tx() as uow:
+            grant = self._find(uow, grant_id, None)
+            is_patient = grant.representative_account_id != patient_account.id and (
+                self._is_party(uow, grant, patient_account)
+            )
+            if not is_patient:
+                raise ProxyRefusal("not_found", 404, "grant")
+            rules = practice_rules(uow.patients.portal(grant.portal_id), self._rules)
+            person = uow.patients.person(grant.patient_person_id)
+            today = local_date(now, rules)
+            if person is None or person.dob is None:
+                raise ProxyRefusal("patient_birth_date_unknown", 409, "grant")
+            if age_on(person.dob, today) < rules.majority_age:
+                raise ProxyRefusal("patient_not_adult", 403, "grant")
+            moved = uow.proxy_grants.move(
+                grant.id,
+                from_statuses=[GrantStatus.ACTIVE.value],
+                to_status=GrantStatus.ACTIVE.value,
+                action="renewed",
+                actor=patient_account.subject,
+                now=now,
+                kind=GrantKind.PATIENT.value,
+                starts_on=today,
+            )
+            if moved is None:
+                raise ProxyRefusal("grant_not_live", 409, "grant")
+            view = grant_view(uow, self._rules, moved, now)
+            if not view.decision.allowed:  # e.g. the representative no longer qualifies
+                raise ProxyRefusal(_refusal(view.decision), 409, "grant")
+            record_change(uow, meta, now, "proxy_renewed", view, actor=patient_account.subject)
+            notify_change(uow, self._notifier, view, issuer=self._issuer, now=now, change="renewed")
             return view
 
     # --- expiry ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from idp.notify import Notifier
+from idp.notify.phone import InvalidPhoneNumber, normalize_phone
 from idp.policies.proxy import (
     Category,
     GrantKind,
@@ -22,12 +23,16 @@ from idp.policies.proxy import (
     ProxyLevel,
     ProxyRules,
     Relationship,
+    age_on,
     check_proxy_access,
+    local_date,
 )
 from idp.records import AccountRecord, AuditEntry, PortalRecord, RequestMeta
 from idp.store.durable import UnitOfWork
 from idp.store.patients import PatientRecord
 from idp.store.proxy_grants import GrantEventRecord, ProxyGrantRecord
+
+from .proxy_terms import practice_rules
 
 # Plain words for emails and pages.
 LEVEL_WORDS = {
@@ -66,6 +71,7 @@ class GrantView:
     # a teen's account a parent may be reading (standards.md row 35); shown to staff.
     shared_contact: bool = False
     confidential: frozenset[str] = field(default_factory=frozenset)
+    patient_birth_date: date | None = None
 
 
 def grant_facts(
@@ -95,32 +101,64 @@ def grant_facts(
     )
 
 
-def decide_grant(
-    uow: UnitOfWork, rules: ProxyRules, grant: ProxyGrantRecord, at: datetime
-) -> ProxyDecision:
-    """What the grant allows at ``at``: the policy's answer, confidential flags removed."""
+def grant_terms(
+    uow: UnitOfWork, rules: ProxyRules, grant: ProxyGrantRecord
+) -> tuple[ProxyRules, ProxyFacts] | None:
+    """The practice's rules and the policy's facts for one stored grant; None when a
+    birth date is missing (no age can be known)."""
+    rules = practice_rules(uow.patients.portal(grant.portal_id), rules)
     person = uow.patients.person(grant.patient_person_id)
     rep = uow.accounts.by_id(grant.representative_account_id)
     rep_dob = rep.person.dob if rep is not None and rep.person is not None else None
     patient_dob = person.dob if person is not None else None
     if patient_dob is None or rep_dob is None:
-        return _NO_BIRTH_DATE
+        return None
     flags = {
         f.category for f in uow.confidential_flags.of(grant.portal_id, grant.patient_person_id)
     }
-    return check_proxy_access(grant_facts(grant, patient_dob, rep_dob, flags), rules, at)
+    return rules, grant_facts(grant, patient_dob, rep_dob, flags)
+
+
+def decide_grant(
+    uow: UnitOfWork, rules: ProxyRules, grant: ProxyGrantRecord, at: datetime
+) -> ProxyDecision:
+    """What the grant allows at ``at``: the policy's answer, confidential flags removed.
+
+    The ages, period and calendar are the grant's practice's (``rules`` gives the rest,
+    the representative's minimum age), read here so that no caller can judge a grant
+    on another practice's terms.
+    """
+    terms = grant_terms(uow, rules, grant)
+    if terms is None:
+        return _NO_BIRTH_DATE
+    return check_proxy_access(terms[1], terms[0], at)
+
+
+def _phone(value: str | None) -> str:
+    """E.164 when the number parses (so "(617) 555-0100" equals "+16175550100"), else
+    its digits: two spellings of one number must match."""
+    if not value:
+        return ""
+    try:
+        return normalize_phone(value)
+    except InvalidPhoneNumber:
+        return "".join(c for c in value if c.isdigit())
+
+
+def contacts_match(
+    email_a: str | None, phone_a: str | None, email_b: str | None, phone_b: str | None
+) -> bool:
+    """The same email (case-insensitive) or the same phone number on both sides."""
+    email = (email_a or "").strip().casefold()
+    phone = _phone(phone_a)
+    return bool(
+        (email and email == (email_b or "").strip().casefold())
+        or (phone and phone == _phone(phone_b))
+    )
 
 
 def shared_contact(patient: PatientRecord, rep: AccountRecord) -> bool:
-    def norm(value: str | None) -> str:
-        return (value or "").strip().casefold()
-
-    def digits(value: str | None) -> str:
-        return "".join(c for c in value or "" if c.isdigit())
-
-    email = norm(patient.account_email)
-    phone = digits(patient.account_phone)
-    return bool((email and email == norm(rep.email)) or (phone and phone == digits(rep.phone)))
+    return contacts_match(patient.account_email, patient.account_phone, rep.email, rep.phone)
 
 
 def grant_view(
@@ -144,6 +182,7 @@ def grant_view(
         history=tuple(uow.proxy_grants.history(grant.id)),
         shared_contact=patient is not None and shared_contact(patient, rep),
         confidential=frozenset(f.category for f in flags),
+        patient_birth_date=None if person is None else person.dob,
     )
 
 
@@ -187,6 +226,51 @@ def record_change(
         ),
         now=now,
     )
+    flag_shared_contact(uow, view, now=now, meta=meta, actor=actor)
+
+
+SHARED_CONTACT = "shared_contact"
+_LIVE = frozenset({"pending_cosignature", "pending_approval", "active"})
+
+
+def is_shared_minor_account(view: GrantView, at: datetime) -> bool:
+    """A minor's own account shares an email or phone with a live representative's:
+    the parent may be reading the teen's mail or codes (standards.md rows 33 and 35)."""
+    if not view.shared_contact or view.grant.status not in _LIVE:
+        return False
+    rules = practice_rules(view.portal)
+    birth = view.patient_birth_date
+    return birth is not None and age_on(birth, local_date(at, rules)) < rules.majority_age
+
+
+def flag_shared_contact(
+    uow: UnitOfWork, view: GrantView, *, now: datetime, meta: RequestMeta, actor: str
+) -> bool:
+    """Tell staff once per grant: a history row ``flagged`` and an audit event
+    ``proxy_shared_contact_flagged`` (listed by ``idp proxy flags``). True if new."""
+    if not is_shared_minor_account(view, now):
+        return False
+    if any(e.action == "flagged" and e.reason == SHARED_CONTACT for e in view.history):
+        return False
+    uow.proxy_grants.note(view.grant.id, "flagged", actor=actor, reason=SHARED_CONTACT, now=now)
+    uow.audit.record(
+        AuditEntry(
+            type="proxy_shared_contact_flagged",
+            outcome="success",
+            actor=actor,
+            subject=view.patient_subject or f"person:{view.grant.patient_person_id}",
+            ip=meta.ip,
+            user_agent=meta.user_agent,
+            details={
+                "grant_id": view.grant.id,
+                "portal": view.portal.slug,
+                "representative": view.representative_subject,
+                "reason": SHARED_CONTACT,
+            },
+        ),
+        now=now,
+    )
+    return True
 
 
 def notify_change(

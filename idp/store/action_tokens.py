@@ -22,6 +22,11 @@ class ActionTokenRecord:
 class ActionTokenStore(Protocol):
     """Links stored as hashes; :meth:`consume` lets exactly one caller use one."""
 
+    def peek_any(
+        self, token_hash: str, purpose_prefix: str, *, now: datetime
+    ) -> ActionTokenRecord | None:
+        """A live link whose purpose starts with ``purpose_prefix``, without using it."""
+
     def issue(
         self,
         *,

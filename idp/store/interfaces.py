@@ -139,3 +139,35 @@ class Transactions(Protocol):
     """Opens a transaction: commits when the block ends, rolls back on an exception."""
 
     def transaction(self) -> AbstractContextManager[Any]: ...
+
+
+class ProxyTx(Protocol):
+    """One durable transaction as the proxy flows written after the kernel use it
+    (invitations, transition notices, staff flags, claims). ``UnitOfWork`` implements
+    it; its repositories are the SQL ones (``idp.store.sql.patients``, ``proxy_grants``)
+    until they get Protocols of their own."""
+
+    @property
+    def accounts(self) -> Any: ...
+
+    @property
+    def audit(self) -> AuditAppender: ...
+
+    @property
+    def action_tokens(self) -> Any: ...
+
+    @property
+    def patients(self) -> Any: ...
+
+    @property
+    def portals(self) -> Any: ...
+
+    @property
+    def portal_links(self) -> Any: ...
+
+    @property
+    def proxy_grants(self) -> Any: ...
+
+
+class ProxyTransactions(Protocol):
+    def transaction(self) -> AbstractContextManager[ProxyTx]: ...

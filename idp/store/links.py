@@ -54,6 +54,9 @@ class PortalLinkRecord:
 class PortalLinkStore(Protocol):
     """An account's links to practices; every write is one conditional statement."""
 
+    def by_patient(self, portal_id: int, patient_id: str) -> PortalLinkRecord | None:
+        """The link holding this MRN at the practice, whatever its status."""
+
     def link(
         self,
         account_id: int,

@@ -32,6 +32,11 @@ class PatientRecord:
 class PatientStore(Protocol):
     """Persons with a record at a practice, with or without an account."""
 
+    def claim(
+        self, portal_id: int, patient_id: str, account_id: int, *, now: datetime
+    ) -> int | None:
+        """The account takes over a person's record; None when it is not one to claim."""
+
     def add(
         self,
         portal: PortalRecord,

@@ -79,6 +79,11 @@ class ConfidentialFlagRecord:
 class ProxyGrantStore(Protocol):
     """Grants move only through :meth:`move`, one conditional UPDATE plus a history row."""
 
+    def note(
+        self, grant_id: int, action: str, *, actor: str, reason: str | None, now: datetime
+    ) -> None:
+        """A history row that changes nothing (what was told or flagged, and when)."""
+
     def add(self, new: NewGrant, *, now: datetime, reason: str | None = None) -> ProxyGrantRecord:
         """Store a grant and its first history row; :class:`DuplicateGrantError` if a live
         one exists (checked by the partial unique index, so concurrent inserts too)."""

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response as WebResponse
 
 from idp.flows.patients import ProxyRefusal
 from idp.flows.proxy_grants import ProxyGrantFlow
+from idp.flows.proxy_invites import ProxyInviteFlow
 from idp.flows.proxy_views import LEVEL_WORDS
 from idp.messages import MESSAGES
 
@@ -33,7 +34,35 @@ PROXY_MESSAGES: dict[str, str] = {
     "proxy_not_found": "That access was not found, or has already ended.",
     "proxy_none_for_me": "Nobody can see your record for you.",
     "proxy_none_held": "You cannot act for anyone yet. A practice grants this access.",
+    "proxy_renewed": "Access renewed. Both of you have been emailed.",
+    "proxy_invited": "Invitation sent. The link in it works once, for 7 days.",
+    "proxy_accepted": "You can now act for this patient. Both of you have been emailed.",
+    "proxy_invite_refused": "That invitation could not be sent. Check the practice, the "
+    "relationship and the email address.",
+    "proxy_invite_limit": "You have sent many invitations today. Please try again tomorrow.",
+    "proxy_patient_not_adult": "Only adult patients can invite a representative online; "
+    "for a minor, the practice grants access on a signed form.",
+    "invitation_invalid": "This invitation link is not valid: it was used, replaced or "
+    "has expired. Ask the patient to send a new one.",
+    "representative_under_age": "A representative must be at least 18 years old.",
+    "representative_is_patient": "You cannot be your own representative.",
+    "grant_exists": "You can already act for this patient at this practice.",
+    "representative_birth_date_unknown": "Your account has no date of birth; the practice "
+    "must add it before you can be a representative.",
 }
+INVITE_ERRORS = {
+    "patient_not_adult": "proxy_patient_not_adult",
+    "too_many_invitations": "proxy_invite_limit",
+}
+ACCEPT_ERRORS = frozenset(
+    {
+        "invitation_invalid",
+        "representative_under_age",
+        "representative_is_patient",
+        "grant_exists",
+        "representative_birth_date_unknown",
+    }
+)
 RELATIONSHIP_WORDS = {
     "parent": "parent",
     "legal_guardian": "legal guardian",
@@ -60,6 +89,8 @@ def _page(*, status: int = 200, error: str | None = None) -> WebResponse:
     account = _account()
     with services().db.transaction() as uow:
         fresh = uow.accounts.by_id(account.id)
+        links = [] if fresh is None else uow.portal_links.list_for_account(fresh.id)
+        portals = [(k.portal_slug, k.portal_name) for k in links if k.status == "active"]
     if fresh is None or not fresh.is_active:
         return _gone()
     for_me, held = _flow().list_for_account(fresh)
@@ -74,6 +105,8 @@ def _page(*, status: int = 200, error: str | None = None) -> WebResponse:
         "reasons": [],
         "level_words": LEVEL_WORDS,
         "relationship_words": RELATIONSHIP_WORDS,
+        "my_portals": portals,
+        "me": fresh,
         "questions_enabled": services().settings.accounts.security_questions > 0,
         "message": _message,
     }
@@ -117,4 +150,79 @@ def cosign() -> WebResponse:
     except ProxyRefusal as exc:
         return _page(status=404 if exc.status == 404 else 409, error="proxy_not_found")
     session[NOTICE_KEY] = "proxy_cosigned"
+    return redirect(url_for("proxy_pages.overview"), code=303)
+
+
+@bp.post("/renew")
+@signed_in
+def renew() -> WebResponse:
+    """The adult patient grants again: a new period from today (issue 10 item 3)."""
+    try:
+        _flow().renew_by_patient(_grant_id(), _account(), meta=request_meta())
+    except ProxyRefusal as exc:
+        return _page(status=404 if exc.status == 404 else 409, error="proxy_not_found")
+    session[NOTICE_KEY] = "proxy_renewed"
+    return redirect(url_for("proxy_pages.overview"), code=303)
+
+
+@bp.post("/invite")
+@signed_in
+def invite() -> WebResponse:
+    """Invite an adult representative by email (issue 10 item 7)."""
+    form = request.form
+    try:
+        ProxyInviteFlow.from_services(services()).invite(
+            _account(),
+            portal_slug=(form.get("portal") or "")[:65],
+            email=(form.get("email") or "")[:300],
+            relationship=(form.get("relationship") or "")[:32],
+            meta=request_meta(),
+        )
+    except ProxyRefusal as exc:
+        error = INVITE_ERRORS.get(exc.code, "proxy_invite_refused")
+        return _page(status=exc.status if exc.status in (400, 403, 429) else 400, error=error)
+    session[NOTICE_KEY] = "proxy_invited"
+    return redirect(url_for("proxy_pages.overview"), code=303)
+
+
+def _token(raw: str) -> str:
+    return raw[:64]
+
+
+@bp.get("/accept/<token>")
+def accept_page(token: str) -> WebResponse:
+    """The emailed link: who invites, and a button to accept once signed in."""
+    invitation = ProxyInviteFlow.from_services(services()).peek(_token(token))
+    status = 200 if invitation is not None else 404
+    html = render_template(
+        "proxy_accept.html",
+        invitation=invitation,
+        token=_token(token),
+        signed_in=current_user.is_authenticated,
+        relationship_words=RELATIONSHIP_WORDS,
+        error=None if invitation is not None else "invitation_invalid",
+        message=_message,
+    )
+    return Response(html, status=status)
+
+
+@bp.post("/accept/<token>")
+@signed_in
+def accept(token: str) -> WebResponse:
+    flow = ProxyInviteFlow.from_services(services())
+    try:
+        flow.accept(_token(token), _account(), meta=request_meta())
+    except ProxyRefusal as exc:
+        code = exc.code if exc.code in ACCEPT_ERRORS else "invitation_invalid"
+        html = render_template(
+            "proxy_accept.html",
+            invitation=flow.peek(_token(token)),
+            token=_token(token),
+            signed_in=True,
+            relationship_words=RELATIONSHIP_WORDS,
+            error=code,
+            message=_message,
+        )
+        return Response(html, status=exc.status if 400 <= exc.status < 500 else 400)
+    session[NOTICE_KEY] = "proxy_accepted"
     return redirect(url_for("proxy_pages.overview"), code=303)

@@ -60,6 +60,11 @@ def test_portal_client_and_user_lifecycle(run) -> None:
     assert json.loads(run("portals", "add", "--name", "Northside Pediatrics", "--json").output) == {
         "slug": "northside-pediatrics",
         "name": "Northside Pediatrics",
+        # Proxy terms (issue 10 item 3): the defaults unless given.
+        "teen_age": 13,
+        "majority_age": 18,
+        "adult_grant_months": 18,
+        "time_zone": "UTC",
     }
     run("portals", "add", "--name", "Northside Pediatrics", code=2)  # duplicate slug
     created = json.loads(

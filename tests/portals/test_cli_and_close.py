@@ -90,6 +90,11 @@ def test_portals_add_can_hide_a_practice_from_account_emails(run, services: Serv
         "slug": "discreet-clinic",
         "name": "Discreet Clinic",
         "listed_in_account_emails": False,
+        # Proxy terms (issue 10 item 3): the defaults unless given.
+        "teen_age": 13,
+        "majority_age": 18,
+        "adult_grant_months": 18,
+        "time_zone": "UTC",
     }
     run("portals", "add", "--name", "Open Clinic")
     with services.db.session() as session:

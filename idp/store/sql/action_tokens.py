@@ -77,6 +77,21 @@ class ActionTokenRepository:
         )
         return None if row is None else self._record(row)
 
+    def peek_any(
+        self, token_hash: str, purpose_prefix: str, *, now: datetime
+    ) -> ActionTokenRecord | None:
+        """A live link whose purpose starts with ``purpose_prefix`` (a family of links,
+        such as one proxy invitation per practice and address), without using it."""
+        row = self._s.scalar(
+            select(m.ActionToken).where(
+                m.ActionToken.token_hash == token_hash,
+                m.ActionToken.purpose.startswith(purpose_prefix, autoescape=True),
+                m.ActionToken.used_at.is_(None),
+                m.ActionToken.expires_at > now,
+            )
+        )
+        return None if row is None else self._record(row)
+
     def consume(self, token_hash: str, purpose: str, *, now: datetime) -> ActionTokenRecord | None:
         """Use a live link; exactly one of two concurrent callers gets it."""
         result = self._s.execute(

@@ -135,6 +135,14 @@ class Portal(Base):
     listed_in_account_emails: Mapped[bool] = mapped_column(
         Boolean, default=True, server_default=true()
     )
+    # Proxy access on this practice's terms (issue 10 item 3; migration 0011): from the
+    # teen birthday a parent's access is limited (state law: 12, 13 or 14), at the age of
+    # majority a minor's grant ends, an adult's own grant lapses after the period unless
+    # renewed; every birthday and expiry begins at midnight in the practice's IANA zone.
+    proxy_teen_age: Mapped[int] = mapped_column(Integer, default=13, server_default="13")
+    proxy_majority_age: Mapped[int] = mapped_column(Integer, default=18, server_default="18")
+    proxy_adult_grant_months: Mapped[int] = mapped_column(Integer, default=18, server_default="18")
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
 
 class Client(Base):

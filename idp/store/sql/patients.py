@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from idp.records import PersonRecord, PortalRecord
@@ -114,7 +114,50 @@ class PatientRepository:
     def portal(self, portal_id: int) -> PortalRecord:
         row = self._s.get(m.Portal, portal_id)
         assert row is not None, "a grant's portal is never removed"
-        return PortalRecord(id=row.id, slug=row.slug, name=row.name)
+        return PortalRecord(
+            id=row.id,
+            slug=row.slug,
+            name=row.name,
+            require_mfa=bool(row.require_mfa),
+            teen_age=row.proxy_teen_age,
+            majority_age=row.proxy_majority_age,
+            adult_grant_months=row.proxy_adult_grant_months,
+            time_zone=row.time_zone,
+        )
+
+    def claim(
+        self, portal_id: int, patient_id: str, account_id: int, *, now: datetime
+    ) -> int | None:
+        """The account takes over a person's record (issue 10 item 1): the link gets the
+        account and the account gets the person, so every grant and flag made for the
+        person stays with the patient. One conditional UPDATE: of two concurrent claims
+        one wins; None when the record is not (or no longer) a person's without account.
+        Returns the person's id."""
+        link = self._s.scalar(
+            select(m.PortalLink).where(
+                m.PortalLink.portal_id == portal_id,
+                m.PortalLink.patient_id == patient_id,
+                m.PortalLink.account_id.is_(None),
+                m.PortalLink.person_id.is_not(None),
+            )
+        )
+        if link is None:
+            return None
+        person_id = link.person_id
+        result = self._s.execute(
+            update(m.PortalLink)
+            .where(m.PortalLink.id == link.id, m.PortalLink.account_id.is_(None))
+            .values(account_id=account_id)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        self._s.execute(
+            update(m.Account)
+            .where(m.Account.id == account_id)
+            .values(person_id=person_id, updated_at=now)
+        )
+        self._s.flush()
+        return person_id
 
     def accounts_of_person(self, person_id: int) -> list[int]:
         """Accounts whose person this is (one, by the one-person-one-account rule)."""

@@ -120,6 +120,16 @@ class ProxyGrantRepository:
         self._event(grant_id, action, to_status, actor, reason, now)
         return self.by_id(grant_id)
 
+    def note(
+        self, grant_id: int, action: str, *, actor: str, reason: str | None, now: datetime
+    ) -> None:
+        """A history row that changes nothing: what was told or flagged, and when (the
+        periodic notifier reads them back so that a second run sends nothing new)."""
+        row = self._s.get(m.ProxyGrant, grant_id)
+        if row is None:
+            raise LookupError(grant_id)
+        self._event(grant_id, action, row.status, actor, reason, now)
+
     def _event(
         self, grant_id: int, action: str, status: str, actor: str, reason: str | None, now: datetime
     ) -> None:

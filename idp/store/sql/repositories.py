@@ -75,7 +75,14 @@ def _portal(row: m.Portal | None) -> PortalRecord | None:
         None
         if row is None
         else PortalRecord(
-            id=row.id, slug=row.slug, name=row.name, require_mfa=bool(row.require_mfa)
+            id=row.id,
+            slug=row.slug,
+            name=row.name,
+            require_mfa=bool(row.require_mfa),
+            teen_age=row.proxy_teen_age,
+            majority_age=row.proxy_majority_age,
+            adult_grant_months=row.proxy_adult_grant_months,
+            time_zone=row.time_zone,
         )
     )
 
@@ -302,7 +309,9 @@ class PortalRepository:
             self._s.flush()
         except IntegrityError as exc:
             raise DuplicateError("slug") from exc
-        return PortalRecord(id=row.id, slug=row.slug, name=row.name)
+        record = _portal(row)
+        assert record is not None
+        return record
 
     def by_slug(self, slug: str) -> PortalRecord | None:
         return _portal(self._s.scalar(select(m.Portal).where(m.Portal.slug == slug)))
@@ -312,7 +321,27 @@ class PortalRepository:
 
     def list(self) -> list[PortalRecord]:
         rows = self._s.scalars(select(m.Portal).order_by(m.Portal.id))
-        return [PortalRecord(id=r.id, slug=r.slug, name=r.name) for r in rows]
+        return [r for r in map(_portal, rows) if r is not None]
+
+    def set_proxy_terms(
+        self,
+        portal_id: int,
+        *,
+        teen_age: int,
+        majority_age: int,
+        adult_grant_months: int,
+        time_zone: str,
+    ) -> PortalRecord | None:
+        """Replace the practice's proxy ages and zone (validated by the caller)."""
+        row = self._s.get(m.Portal, portal_id)
+        if row is None:
+            return None
+        row.proxy_teen_age = teen_age
+        row.proxy_majority_age = majority_age
+        row.proxy_adult_grant_months = adult_grant_months
+        row.time_zone = time_zone
+        self._s.flush()
+        return _portal(row)
 
 
 @dataclass(frozen=True, slots=True)
