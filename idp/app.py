@@ -19,6 +19,7 @@ from idp.flows.lockout import CredentialLockout
 from idp.flows.login import AddressLimit, LoginFlow
 from idp.flows.methods.password import PasswordHashing
 from idp.flows.methods.second_factors import SecondFactorMethods
+from idp.flows.proxy_grants import ProxyGrantFlow
 from idp.flows.store import FlowStore
 from idp.messages import message
 from idp.metrics import Metrics, OutboxBacklog, multiprocess_dir
@@ -156,6 +157,9 @@ def build_services(
     )
     # At sign-in, in the order a submission is offered to them.
     second_factors = (factors.totp, factors.recovery_codes, factors.webauthn)
+    # "Whose record" at sign-in and every proxy token ask the grant flow, which asks the
+    # proxy policy at that moment (issue 10 items 5 and 6).
+    proxy_grants = ProxyGrantFlow(db=db, notifier=notifier, clock=clock, issuer=settings.issuer)
     authn = AuthnFlow(
         db=db,
         flows=flows,
@@ -165,6 +169,7 @@ def build_services(
         methods=second_factors,
         clock=clock,
         notify=notifier.email,
+        records=proxy_grants,
     )
     services = Services(
         settings=settings,
@@ -201,6 +206,7 @@ def build_services(
         outbox_worker=outbox_worker,
         clock=clock,
         second_factors=factors,
+        proxy_grants=proxy_grants,
     )
     _register_tasks(services)
     return services
@@ -362,6 +368,7 @@ def create_app(
         clock=services.clock,
         uow=request_uow,
         request_meta=request_meta,
+        proxy=services.proxy_grants,
     )
     server, protector = build_server(app, ctx)
     security.init_security(app)

@@ -54,6 +54,8 @@ class ProxyGrantRecord:
     updated_at: datetime
     ended_at: datetime | None
     ended_by: str | None
+    # The practice's FHIR RelatedPerson id for the representative (fhirUser), if supplied.
+    related_person: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,7 @@ class NewGrant:
     evidence_ref: str | None = None
     approved_by: str | None = None
     ends_on: date | None = None
+    related_person: str | None = None
 
 
 def _record(row: m.ProxyGrant) -> ProxyGrantRecord:
@@ -106,6 +109,7 @@ def _record(row: m.ProxyGrant) -> ProxyGrantRecord:
         updated_at=row.updated_at,
         ended_at=row.ended_at,
         ended_by=row.ended_by,
+        related_person=row.related_person,
     )
 
 
@@ -133,6 +137,7 @@ class ProxyGrantRepository:
             approved_at=now if new.approved_by else None,
             starts_on=new.starts_on,
             ends_on=new.ends_on,
+            related_person=new.related_person,
             created_at=now,
             updated_at=now,
         )

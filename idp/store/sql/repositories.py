@@ -463,9 +463,11 @@ class RefreshTokenRepository:
         auth_time: int,
         now: datetime,
         expires_at: datetime,
+        acting_for: int | None = None,
     ) -> None:
         self._s.add(
             m.RefreshToken(
+                acting_for_person_id=acting_for,
                 token_hash=token_hash,
                 family_id=family_id,
                 client_id=client_pk,
@@ -500,6 +502,7 @@ class RefreshTokenRepository:
             expires_at=token.expires_at,
             rotated_at=token.rotated_at,
             revoked_at=token.revoked_at,
+            acting_for=token.acting_for_person_id,
         )
 
     def mark_rotated(self, token_hash: str, *, now: datetime) -> bool:
