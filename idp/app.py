@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from idp.clock import Clock, system_clock
+from idp.clock import Clock, FileOffsetClock, system_clock
 from idp.flows.authn.flow import AuthnFlow
 from idp.flows.authn.step_up import StepUp
 from idp.flows.credentials import CredentialRules
@@ -99,6 +99,8 @@ def build_services(
     ``background_delivery=False`` leaves mail and texts in the outbox until someone
     calls ``dispatcher.send_due()``: tests use it to read messages deterministically.
     """
+    if settings.test_clock_file is not None and clock is system_clock:
+        clock = FileOffsetClock(settings.test_clock_file)  # IDP_ENV=test only (settings)
     db = db or Database.from_url(
         settings.database_url, connect_timeout=settings.database_connect_timeout
     )
