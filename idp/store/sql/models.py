@@ -213,6 +213,8 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_subject", "subject"),
+        # A representative's own proxy actions, newest first (account page, issue 10).
+        Index("ix_audit_events_actor", "actor"),
         Index("ix_audit_events_type", "type"),
         Index("ix_audit_events_chain", "segment", "seq", unique=True),
     )

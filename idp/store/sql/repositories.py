@@ -662,6 +662,17 @@ class AuditLog:
         )
         return [_audit_record(r) for r in rows]
 
+    def by_actor(self, actor: str, types: Sequence[str], limit: int = 20) -> list[AuditRecord]:
+        """The newest events of these types done by one actor, newest first (a
+        representative's own proxy actions on the account page)."""
+        rows = self._s.scalars(
+            select(m.AuditEvent)
+            .where(m.AuditEvent.actor == actor, m.AuditEvent.type.in_(list(types)))
+            .order_by(m.AuditEvent.id.desc())
+            .limit(limit)
+        )
+        return [_audit_record(r) for r in rows]
+
 
 class UnitOfWork:
     """Every repository over one session, so one transaction covers them all.
