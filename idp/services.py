@@ -17,6 +17,7 @@ from idp.flows.methods.second_factors import SecondFactorMethods
 from idp.flows.proxy_grants import ProxyGrantFlow
 from idp.flows.store import FlowStore
 from idp.notify import Dispatcher, DispatchWorker, Notifier
+from idp.oidc.backchannel import PortalLogout
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore
 from idp.settings import Settings
@@ -57,6 +58,8 @@ class Services:
     second_factors: SecondFactorMethods
     # Proxy grants: "whose record" at sign-in and the level of every proxy token.
     proxy_grants: ProxyGrantFlow
+    # Back-channel logout: queues, delivers and reports logout tokens to portals.
+    portal_logout: PortalLogout
 
     def close(self) -> None:
         """Release pooled connections (CLI commands and tests end cleanly)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from idp.clock import Clock
 from idp.records import AccountRecord, AuditEntry, ClientRecord, ProxyAct, RequestMeta
@@ -16,6 +16,9 @@ from .keys import KeyRing
 from .models import EndUser
 from .subject import person_subject, subject_for
 from .tokens import AccessTokenStore, CodeStore
+
+if TYPE_CHECKING:
+    from idp.store.sessions import SSOSessionStore
 
 
 class ProxyActs(Protocol):
@@ -44,6 +47,9 @@ class OIDCContext:
     uow: Callable[[], UnitOfWork]
     request_meta: Callable[[], RequestMeta]
     proxy: ProxyActs | None = None
+    # Records which clients a session signed in to (back-channel logout); None in
+    # contexts that issue no codes.
+    sessions: SSOSessionStore | None = None
 
     def now(self) -> int:
         return int(self.clock().timestamp())

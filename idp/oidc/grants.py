@@ -36,6 +36,7 @@ from joserfc.jwk import KeySet
 
 from idp.policies.proxy_scopes import cut_scopes
 
+from .backchannel import session_sid
 from .claims import (
     LAUNCH_PATIENT,
     PATIENT_CLAIM,
@@ -145,6 +146,8 @@ class OpenIDCode(_OpenIDCode):  # type: ignore[misc]
         patient = patient_identifier(self.ctx.uow().portal_links, user.account.id, user.client)
         if patient is not None:
             claims[PATIENT_CLAIM] = patient
+        if user.sid is not None:
+            claims["sid"] = user.sid
         return claims
 
 
@@ -218,6 +221,7 @@ class AuthorizationCodeGrant(ProxyScopes, grants.AuthorizationCodeGrant):  # typ
             claims=user.claims_request,
             amr=list(getattr(request, "amr", None) or ["pwd"]),
             acr=getattr(request, "acr", None),
+            session_key=getattr(request, "session_key", None),
             expires_at=ctx.now() + ctx.lifetimes.code,
             acting_for=user.proxy.person_id if user.proxy is not None else None,
         )
@@ -232,6 +236,9 @@ class AuthorizationCodeGrant(ProxyScopes, grants.AuthorizationCodeGrant):  # typ
                 client_id=grant.client_id,
                 details=proxy_details(user),
             )
+        if grant.session_key and ctx.sessions is not None:
+            # This session now has a portal to tell when it ends (back-channel logout).
+            ctx.sessions.note_client(grant.session_key, grant.client_id)
         if nonce:
             ctx.codes.remember_nonce(grant.client_id, nonce)
         portal = request.client.record.portal
@@ -279,6 +286,8 @@ class AuthorizationCodeGrant(ProxyScopes, grants.AuthorizationCodeGrant):  # typ
         )
         if user is None:
             raise proxy_ended()
+        if authorization_code.session_key:
+            user.sid = session_sid(authorization_code.session_key)
         return user
 
 

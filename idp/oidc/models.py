@@ -90,6 +90,8 @@ class EndUser:
     # Set when the account signed in as a representative for a patient at the client's
     # practice (issue 10): judged at this request's moment, never stored.
     proxy: ProxyAct | None = None
+    # The SSO session's ``sid`` (Back-Channel Logout §2.1) for ID tokens from a code.
+    sid: str | None = None
 
     def get_user_id(self) -> str:
         return self.subject

@@ -122,6 +122,16 @@ class SSOSessionStore:
         """The choice :meth:`choose_record` kept for this session at the practice, if any."""
         return self._store.get(f"sso-record:{session.key}:{portal_id}")
 
+    def note_client(self, key: str, client_id: str) -> None:
+        """Remember that this session signed in to ``client_id`` (back-channel logout)."""
+        self._store.add_member(
+            f"sso-clients:{key}", client_id, ttl=float(self._rules.absolute_timeout)
+        )
+
+    def clients_of(self, key: str) -> set[str]:
+        """Every client this session gave a code to."""
+        return self._store.members(f"sso-clients:{key}")
+
     def end(self, session_id: str) -> None:
         self._store.delete(f"sso:{session_key(session_id)}")
 
