@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from idp.clock import Clock, system_clock
+from idp.clock import Clock, FileOffsetClock, system_clock
 from idp.flows.authn.flow import AuthnFlow
 from idp.flows.authn.step_up import StepUp
 from idp.flows.credentials import CredentialRules
@@ -19,6 +19,7 @@ from idp.flows.lockout import CredentialLockout
 from idp.flows.login import AddressLimit, LoginFlow
 from idp.flows.methods.password import PasswordHashing
 from idp.flows.methods.second_factors import SecondFactorMethods
+from idp.flows.proxy_grants import ProxyGrantFlow
 from idp.flows.staff.operations import StaffOperations
 from idp.flows.store import FlowStore
 from idp.messages import message
@@ -109,6 +110,8 @@ def build_services(
     ``background_delivery=False`` leaves mail and texts in the outbox until someone
     calls ``dispatcher.send_due()``: tests use it to read messages deterministically.
     """
+    if settings.test_clock_file is not None and clock is system_clock:
+        clock = FileOffsetClock(settings.test_clock_file)  # IDP_ENV=test only (settings)
     db = db or Database.from_url(
         settings.database_url, connect_timeout=settings.database_connect_timeout
     )
@@ -167,6 +170,9 @@ def build_services(
     )
     # At sign-in, in the order a submission is offered to them.
     second_factors = (factors.totp, factors.recovery_codes, factors.webauthn)
+    # "Whose record" at sign-in and every proxy token ask the grant flow, which asks the
+    # proxy policy at that moment (issue 10 items 5 and 6).
+    proxy_grants = ProxyGrantFlow(db=db, notifier=notifier, clock=clock, issuer=settings.issuer)
     authn = AuthnFlow(
         db=db,
         flows=flows,
@@ -176,6 +182,7 @@ def build_services(
         methods=second_factors,
         clock=clock,
         notify=notifier.email,
+        records=proxy_grants,
     )
     keys = KeyRing(settings.keys_dir, publish_for=key_publish_window(settings))
     sessions = SSOSessionStore(
@@ -219,6 +226,7 @@ def build_services(
         outbox_worker=outbox_worker,
         clock=clock,
         second_factors=factors,
+        proxy_grants=proxy_grants,
         portal_logout=PortalLogout(
             sessions=sessions,
             notifier=notifier,
@@ -431,6 +439,7 @@ def create_app(
         clock=services.clock,
         uow=request_uow,
         request_meta=request_meta,
+        proxy=services.proxy_grants,
         sessions=services.sessions,
     )
     server, protector = build_server(app, ctx)

@@ -185,6 +185,11 @@ def register(main: click.Group) -> None:
         type=click.DateTime(["%Y-%m-%d"]),
         help="Last day + 1: access stops on this date.",
     )
+    @click.option(
+        "--related-person",
+        help="The practice's FHIR RelatedPerson id for the representative "
+        "(sent as fhirUser in proxy ID tokens).",
+    )
     @click.option("--json", "as_json", is_flag=True)
     def proxy_grant(
         portal_slug: str,
@@ -197,6 +202,7 @@ def register(main: click.Group) -> None:
         teen_signed: bool,
         legal_document: bool,
         ends_on: Any,
+        related_person: str | None,
         as_json: bool,
     ) -> None:
         from idp.cli import _emit, _link_settings, _services, _staff_actor
@@ -220,6 +226,7 @@ def register(main: click.Group) -> None:
                     full_access=full_access,
                     legal_document=legal_document,
                     ends_on=ends_on.date() if ends_on else None,
+                    related_person=related_person,
                 )
             except ProxyRefusal as exc:
                 _refused(exc)

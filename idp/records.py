@@ -140,6 +140,8 @@ class RefreshTokenRecord:
     expires_at: datetime
     rotated_at: datetime | None
     revoked_at: datetime | None
+    # The person a representative's token family acts for (issue 10), else None.
+    acting_for: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,3 +172,53 @@ class AuditRecord:
     user_agent: str | None
     session_id: str | None
     details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordChoice:
+    """One entry of the "whose record" picker at one practice (issue 10 item 5).
+
+    ``person_id`` None is the signed-in account's own record; otherwise the patient the
+    representative may act for, with the level the proxy policy gives it right now.
+    """
+
+    patient_id: str  # the practice's MRN: the value of the picker's `patient` button
+    name: str
+    person_id: int | None = None
+    relationship: str | None = None
+    level: str | None = None
+    # How audit events name the patient (their account's subject, else person:<id>).
+    audit_subject: str | None = None
+
+    @property
+    def is_self(self) -> bool:
+        return self.person_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyAct:
+    """A representative acting for a patient at one practice, as judged at one moment.
+
+    Built for every token (code exchange, refresh, introspection, UserInfo) from the live
+    grant and :func:`idp.policies.proxy.check_proxy_access`; never stored, so it cannot
+    go stale (a birthday, a revocation or a new confidential flag shows at the next use).
+    """
+
+    person_id: int
+    patient_id: str  # the chosen patient's MRN at the client's practice
+    relationship: str
+    level: str
+    # The proxy decision's data categories (values of idp.policies.proxy.Category).
+    categories: frozenset[str]
+    grant_id: int
+    # The patient's own account subject, when the patient has an account.
+    patient_account_subject: str | None = None
+    # The practice's FHIR RelatedPerson id for the representative (fhirUser).
+    related_person: str | None = None
+    # The decision itself, for cutting scopes (idp.policies.proxy_scopes.cut_scopes).
+    decision: Any = None
+
+    @property
+    def audit_subject(self) -> str:
+        """The patient as audit events name them (as the grant flows do)."""
+        return self.patient_account_subject or f"person:{self.person_id}"

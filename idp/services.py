@@ -14,6 +14,7 @@ from idp.flows.lockout import CredentialLockout
 from idp.flows.login import LoginFlow
 from idp.flows.methods.password import PasswordHashing
 from idp.flows.methods.second_factors import SecondFactorMethods
+from idp.flows.proxy_grants import ProxyGrantFlow
 from idp.flows.staff.operations import StaffOperations
 from idp.flows.store import FlowStore
 from idp.notify import Dispatcher, DispatchWorker, Notifier
@@ -56,6 +57,8 @@ class Services:
     clock: Clock
     # TOTP, passkeys, recovery codes: one set for the account page and sign-in alike.
     second_factors: SecondFactorMethods
+    # Proxy grants: "whose record" at sign-in and the level of every proxy token.
+    proxy_grants: ProxyGrantFlow
     # Back-channel logout: queues, delivers and reports logout tokens to portals.
     portal_logout: PortalLogout
     # Staff operations (issue 11): set by build_services once the rest exists.

@@ -183,6 +183,9 @@ class Settings:
     # Who may read /metrics: client addresses (after IDP_TRUSTED_PROXIES) in these
     # networks. Default: this machine only; a deployment names its monitoring network.
     metrics_allowed_networks: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    # Tests only (refused unless IDP_ENV=test): a file holding seconds to add to the
+    # clock, read at every call, so a live server's time can be moved (idp.clock).
+    test_clock_file: Path | None = None
 
     @property
     def ephemeral_backend(self) -> str:
@@ -430,6 +433,7 @@ _VARIABLES: dict[str, tuple[str, _Parser]] = {
     ),
     "IDP_TRUSTED_PROXIES": ("trusted_proxies", lambda n, v: _int(n, v, minimum=0, maximum=5)),
     "IDP_METRICS_ALLOWED_NETWORKS": ("metrics_allowed_networks", _networks),
+    "IDP_TEST_CLOCK_FILE": ("test_clock_file", lambda n, v: Path(v).expanduser().resolve()),
     "IDP_OUTBOX_POLL_INTERVAL": (
         "outbox_poll_interval",
         lambda n, v: _int(n, v, minimum=1, maximum=3600),
@@ -526,6 +530,9 @@ def _check_consistency(s: Settings) -> None:
         raise SettingsError("IDP_SECRET_KEY must be at least 32 characters long")
     if s.password_hashing == "test" and s.environment != "test":
         raise SettingsError("IDP_PASSWORD_HASHING=test is only allowed with IDP_ENV=test")
+    if s.test_clock_file is not None and s.environment != "test":
+        # A movable clock would let whoever writes the file end every proxy grant.
+        raise SettingsError("IDP_TEST_CLOCK_FILE is only allowed with IDP_ENV=test")
     if s.is_development and s.issuer.startswith("https://") and s.environment == "development":
         raise SettingsError(
             "IDP_ENV=development enables the development outbox and must not run behind "

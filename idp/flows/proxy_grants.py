@@ -23,6 +23,7 @@ Who may do what (issue 10 items 2, 3 and 8):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from idp.policies.proxy import (
     check_proxy_access,
     local_date,
 )
-from idp.records import AccountRecord, PortalRecord, RequestMeta
+from idp.records import AccountRecord, PortalRecord, ProxyAct, RecordChoice, RequestMeta
 from idp.store.durable import Database, UnitOfWork
 from idp.store.patients import PatientRecord
 from idp.store.proxy_grants import DuplicateGrantError, NewGrant, ProxyGrantRecord
@@ -65,6 +66,8 @@ PENDING = (GrantStatus.PENDING_COSIGNATURE, GrantStatus.PENDING_APPROVAL)
 # Policy reasons that mean the grant has run its course (not a refusal of a new one).
 ENDED_REASONS = frozenset({"majority_reached", "adult_grant_expired", "grant_ended"})
 MAX_EVIDENCE = 200
+# A FHIR resource id (FHIR R4 "id" datatype): the practice's RelatedPerson for fhirUser.
+FHIR_ID = re.compile(r"[A-Za-z0-9.-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +160,7 @@ class ProxyGrantFlow:
         full_access: bool = False,
         legal_document: bool = False,
         ends_on: date | None = None,
+        related_person: str | None = None,
     ) -> GrantView:
         """A grant made by staff on the practice's signed form (reference ``evidence``).
 
@@ -176,6 +180,8 @@ class ProxyGrantFlow:
         today = local_date(now, rules)
         if ends_on is not None and ends_on <= today:
             raise ProxyRefusal("ends_on_not_future", 400, "ends_on")
+        if related_person is not None and not FHIR_ID.fullmatch(related_person):
+            raise ProxyRefusal("related_person_invalid", 400, "related_person")
         full_access = full_access or teen_signed
         with self._tx() as uow:
             parties = self._parties(uow, portal, patient_id, representative)
@@ -199,6 +205,7 @@ class ProxyGrantFlow:
                 evidence_ref=evidence,
                 approved_by=staff_actor if status is GrantStatus.ACTIVE else None,
                 ends_on=ends_on,
+                related_person=related_person,
             )
             # Judge the grant as it would stand, active, before storing anything.
             probe = self._probe(new, now)
@@ -622,6 +629,96 @@ class ProxyGrantFlow:
             if grant is None:
                 return None
             return decide_grant(uow, self._rules, grant, at or self._clock())
+
+    # --- signing in as a representative (issue 10 items 5 and 6) -----------------------------
+
+    def record_choices(
+        self, account_id: int, portal_id: int, at: datetime | None = None
+    ) -> list[RecordChoice]:
+        """Whose record the account may open at the practice at ``at`` (now): its own
+        (an active link), then every patient a live grant lets it act for, by name.
+
+        Each grant is judged by :func:`decide_grant` at that moment, so a grant that has
+        ended (majority, expiry, revocation) or whose level is NONE offers no choice.
+        """
+        at = at or self._clock()
+        with self._tx() as uow:
+            choices: list[RecordChoice] = []
+            link = uow.portal_links.active_for(account_id, portal_id)
+            account = uow.accounts.by_id(account_id)
+            if link is not None and account is not None:
+                choices.append(RecordChoice(patient_id=link.patient_id, name=_name_of(account)))
+            others = []
+            for grant in uow.proxy_grants.for_representative(account_id):
+                if grant.portal_id != portal_id or grant.status != GrantStatus.ACTIVE:
+                    continue
+                act = self._act(uow, grant, at)
+                person = uow.patients.person(grant.patient_person_id)
+                if act is None or person is None:
+                    continue
+                others.append(
+                    RecordChoice(
+                        patient_id=act.patient_id,
+                        name=f"{person.first_name} {person.last_name}",
+                        person_id=act.person_id,
+                        relationship=act.relationship,
+                        level=act.level,
+                        audit_subject=act.audit_subject,
+                    )
+                )
+            return choices + sorted(others, key=lambda c: (c.name.casefold(), c.patient_id))
+
+    def act_for(
+        self,
+        *,
+        representative_account_id: int,
+        patient_person_id: int,
+        portal_id: int,
+        at: datetime,
+        uow: Any = None,
+    ) -> ProxyAct | None:
+        """The representative acting for the patient at the practice at ``at``, or None
+        when no live grant allows it then. ``uow``: the caller's transaction (a token
+        request judges the grant inside its own), else a new one."""
+        if uow is not None:
+            return self._live_act(uow, representative_account_id, patient_person_id, portal_id, at)
+        with self._tx() as tx:
+            return self._live_act(tx, representative_account_id, patient_person_id, portal_id, at)
+
+    def _live_act(
+        self, uow: UnitOfWork, rep_id: int, person_id: int, portal_id: int, at: datetime
+    ) -> ProxyAct | None:
+        grant = uow.proxy_grants.live(portal_id, rep_id, person_id)
+        if grant is None or grant.status != GrantStatus.ACTIVE:
+            return None
+        return self._act(uow, grant, at)
+
+    def _act(self, uow: UnitOfWork, grant: ProxyGrantRecord, at: datetime) -> ProxyAct | None:
+        decision = decide_grant(uow, self._rules, grant, at)
+        if not decision.allowed:
+            return None
+        patient = uow.patients.of_person(
+            uow.patients.portal(grant.portal_id), grant.patient_person_id
+        )
+        if patient is None or not patient.is_active:
+            return None  # no record at the practice: nothing to open
+        return ProxyAct(
+            person_id=grant.patient_person_id,
+            patient_id=patient.patient_id,
+            relationship=grant.relationship,
+            level=decision.level.value,
+            categories=frozenset(c.value for c in decision.categories),
+            grant_id=grant.id,
+            patient_account_subject=patient.account_subject,
+            related_person=grant.related_person,
+            decision=decision,
+        )
+
+
+def _name_of(account: AccountRecord) -> str:
+    if account.person is not None:
+        return f"{account.person.first_name} {account.person.last_name}"
+    return account.username
 
 
 def _refusal(decision: ProxyDecision) -> str:

@@ -352,6 +352,7 @@ def grant_row(view: GrantView) -> dict[str, Any]:
         "teen_cosigned_by": grant.teen_cosigned_by,
         "legal_document": grant.legal_document,
         "evidence": grant.evidence_ref,
+        "related_person": grant.related_person,
         "created_by": grant.created_by,
         "approved_by": grant.approved_by,
         "approved_at": _iso(grant.approved_at),

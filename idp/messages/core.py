@@ -25,6 +25,8 @@ MESSAGES: dict[str, str] = {
     # second factor (issue 9)
     "second_factor_wrong_code": "That code is not right, or it was used already. Try again.",
     "second_factor_expired": "This sign-in step expired. Please sign in again.",
+    "choose_record_expired": "This step expired. Please go back to the portal and sign in again.",
+    "record_choice_invalid": "Choose one of the records listed.",
     "mfa_enrolment_required": (
         "This portal requires two-step verification. Set up an authenticator app or a "
         "passkey on your account page, then sign in again."

@@ -58,6 +58,8 @@ REGISTRABLE_SCOPES = STANDARD_SCOPES + SMART_SCOPES + API_SCOPES
 # `patient` (a token-response parameter, sent as well when launch/patient is granted)
 # and not `sub` (ours, stable, possibly pairwise); see docs/protocol.md.
 PATIENT_CLAIM = "patient_id"
+# A proxy session's relationship and access level (issue 10; docs/protocol.md).
+PROXY_CLAIM = "proxy"
 SUPPORTED_CLAIMS = (
     "sub",
     "iss",
@@ -70,6 +72,7 @@ SUPPORTED_CLAIMS = (
     "amr",
     "at_hash",
     PATIENT_CLAIM,
+    PROXY_CLAIM,
 ) + tuple(c for claims in SCOPE_CLAIMS.values() for c in claims)
 
 # A claims parameter larger than this is refused (it is echoed into stored grants).

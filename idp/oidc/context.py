@@ -4,20 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from idp.clock import Clock
-from idp.records import AccountRecord, AuditEntry, ClientRecord, RequestMeta
+from idp.records import AccountRecord, AuditEntry, ClientRecord, ProxyAct, RequestMeta
 from idp.settings import TokenLifetimes
 from idp.store.sql.repositories import UnitOfWork
 
 from .keys import KeyRing
 from .models import EndUser
-from .subject import subject_for
+from .subject import person_subject, subject_for
 from .tokens import AccessTokenStore, CodeStore
 
 if TYPE_CHECKING:
     from idp.store.sessions import SSOSessionStore
+
+
+class ProxyActs(Protocol):
+    """Who may act for whom, at a moment (:class:`idp.flows.proxy_grants.ProxyGrantFlow`)."""
+
+    def act_for(
+        self,
+        *,
+        representative_account_id: int,
+        patient_person_id: int,
+        portal_id: int,
+        at: datetime,
+        uow: Any = None,
+    ) -> ProxyAct | None: ...
 
 
 @dataclass
@@ -31,6 +46,7 @@ class OIDCContext:
     # The current request's unit of work (one transaction per protocol request).
     uow: Callable[[], UnitOfWork]
     request_meta: Callable[[], RequestMeta]
+    proxy: ProxyActs | None = None
     # Records which clients a session signed in to (back-channel logout); None in
     # contexts that issue no codes.
     sessions: SSOSessionStore | None = None
@@ -50,6 +66,42 @@ class OIDCContext:
             subject=subject_for(client, account.subject, salt=self.keys.pairwise_salt()),
             claims_request=claims_request or {},
         )
+
+    def acting_user(
+        self,
+        account: AccountRecord,
+        client: ClientRecord,
+        claims_request: dict[str, list[str]] | None,
+        acting_for: int | None,
+    ) -> EndUser | None:
+        """The end-user of a token, acting for ``acting_for`` (a person id) when set.
+
+        The proxy policy is asked now, inside this request's transaction, with the
+        provider's clock: a birthday, a revocation or a confidential flag takes effect at
+        the next token. None when the access has ended (callers refuse the token).
+        """
+        user = self.end_user(account, client, claims_request)
+        if acting_for is None:
+            return user
+        if client.portal is None or self.proxy is None:
+            return None
+        act = self.proxy.act_for(
+            representative_account_id=account.id,
+            patient_person_id=acting_for,
+            portal_id=client.portal.id,
+            at=self.clock(),
+            uow=self.uow(),
+        )
+        if act is None:
+            return None
+        user.proxy = act
+        return user
+
+    def patient_subject(self, client: ClientRecord, act: ProxyAct) -> str:
+        """The patient's ``sub`` as this client sees it (public or pairwise, like accounts)."""
+        salt = self.keys.pairwise_salt()
+        base = act.patient_account_subject or person_subject(act.person_id, salt=salt)
+        return subject_for(client, base, salt=salt)
 
     def audit(self, event: str, outcome: str, **fields: object) -> None:
         meta = self.request_meta()

@@ -53,7 +53,7 @@ def discovery_document(issuer: str, endpoints: dict[str, str]) -> dict[str, Any]
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "require_request_uri_registration": False,
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "display_values_supported": ["page", "popup", "touch", "wap"],
         "claim_types_supported": ["normal"],
         "ui_locales_supported": ["en-US"],

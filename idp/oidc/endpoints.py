@@ -24,7 +24,10 @@ def find_access_token(ctx: OIDCContext, value: str) -> AccessTokenView | None:
         client = uow.clients.by_client_id(grant.client_id)
         if account is None or client is None or not account.is_active:
             return None
-        user = ctx.end_user(account, client, grant.claims)
+        # A proxy token lives only while the access does (revocation, majority: at once).
+        user = ctx.acting_user(account, client, grant.claims, grant.acting_for)
+        if user is None:
+            return None
     return AccessTokenView(value, grant, user)
 
 
@@ -111,6 +114,11 @@ class IntrospectionEndpoint(_Introspection):  # type: ignore[misc]
             # No "username" (RFC 7662 §2.2 makes it optional): the sign-in user ID is
             # half the credential and the lockout key; portals get only `sub`.
             payload["sub"] = token.user.subject
+            if token.user.proxy is not None:
+                # The token is about the patient, used by the representative: RFC 8693
+                # §4.1 `act` names the actor. Both subjects as this client sees them.
+                payload["sub"] = ctx.patient_subject(token.user.client, token.user.proxy)
+                payload["act"] = {"sub": token.user.subject}
         return payload
 
 

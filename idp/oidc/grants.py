@@ -11,6 +11,11 @@ carries ``patient_id`` and, when ``launch/patient`` is granted, the token respon
 carries SMART's ``patient`` (:func:`add_launch_context`). Both are read from the
 account's active link to that client's practice at issue time, never stored in a
 token, so an ended link stops them at the next token.
+
+A representative acting for a patient (issue 10; docs/protocol.md, "Proxy sessions")
+gets the patient's MRN instead, a ``proxy`` claim, and scopes cut to the level the
+proxy policy gives at the moment of each token (:class:`ProxyScopes`); when the access
+has ended, the code or refresh token is refused with ``invalid_grant``.
 """
 
 from __future__ import annotations
@@ -29,10 +34,13 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode as _OpenIDCode
 from joserfc.jwk import KeySet
 
+from idp.policies.proxy_scopes import cut_scopes
+
 from .backchannel import session_sid
 from .claims import (
     LAUNCH_PATIENT,
     PATIENT_CLAIM,
+    PROXY_CLAIM,
     account_claims,
     patient_identifier,
     select_claims,
@@ -119,10 +127,22 @@ class OpenIDCode(_OpenIDCode):  # type: ignore[misc]
         ``patient_id``: the client's own practice's number for this patient, which
         that practice already holds.
         """
-        claims = {"sub": user.subject}
+        claims: dict[str, Any] = {"sub": user.subject}
         wanted = user.claims_request.get("id_token")
         if wanted:
             claims.update(select_claims(account_claims(user.account), scope="", requested=wanted))
+        if user.proxy is not None:
+            # A proxy session: `sub` stays the representative; the patient is named by
+            # the practice's own MRN, and how by the `proxy` claim (docs/protocol.md).
+            claims[PATIENT_CLAIM] = user.proxy.patient_id
+            claims[PROXY_CLAIM] = {
+                "relationship": user.proxy.relationship,
+                "level": user.proxy.level,
+            }
+            if user.proxy.related_person:
+                # SMART: fhirUser names the user's own FHIR resource (standards.md row 27).
+                claims["fhirUser"] = f"RelatedPerson/{user.proxy.related_person}"
+            return claims
         patient = patient_identifier(self.ctx.uow().portal_links, user.account.id, user.client)
         if patient is not None:
             claims[PATIENT_CLAIM] = patient
@@ -143,12 +163,39 @@ def add_launch_context(grant: Any, response: tuple[int, dict[str, Any], Any]) ->
     user: EndUser | None = grant.request.user
     if user is None or LAUNCH_PATIENT not in str(token.get("scope") or "").split():
         return
+    if user.proxy is not None:
+        token["patient"] = user.proxy.patient_id
+        return
     patient = patient_identifier(_ctx(grant).uow().portal_links, user.account.id, user.client)
     if patient is not None:
         token["patient"] = patient
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+class ProxyScopes:
+    """Cut a proxy token's scopes to the level the policy gives now (issue 10 item 6).
+
+    Mixed into both grants that issue for an end-user. The code and the refresh token
+    keep what the patient's representative consented to; each token gets that list cut
+    by :func:`idp.policies.proxy_scopes.cut_scopes` (a limited teen loses
+    ``patient/Observation.rs`` and the like), in ``scope`` of the response too, so a
+    later level (full access co-signed) restores them at the next refresh.
+    """
+
+    request: Any
+
+    def generate_token(self, user: Any = None, scope: str | None = None, **kw: Any) -> Any:
+        if isinstance(user, EndUser) and user.proxy is not None:
+            self.request.consented_scope = scope or ""
+            scope = " ".join(cut_scopes((scope or "").split(), user.proxy.decision).granted)
+        return super().generate_token(user=user, scope=scope, **kw)  # type: ignore[misc]
+
+
+def proxy_ended() -> InvalidGrantError:
+    """The representative may no longer act for the patient (RFC 6749 §5.2)."""
+    return InvalidGrantError("the proxy access for this patient has ended")
+
+
+class AuthorizationCodeGrant(ProxyScopes, grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_CLIENT_AUTH
 
     def __init__(self, request: Any, server: Any) -> None:
@@ -176,8 +223,19 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             acr=getattr(request, "acr", None),
             session_key=getattr(request, "session_key", None),
             expires_at=ctx.now() + ctx.lifetimes.code,
+            acting_for=user.proxy.person_id if user.proxy is not None else None,
         )
         ctx.codes.save(code, grant)
+        if user.proxy is not None:
+            # Issue 10 item 9: a proxy sign-in names the representative and the patient.
+            ctx.audit(
+                "proxy_signin",
+                "success",
+                actor=user.account.subject,
+                subject=user.proxy.audit_subject,
+                client_id=grant.client_id,
+                details=proxy_details(user),
+            )
         if grant.session_key and ctx.sessions is not None:
             # This session now has a portal to tell when it ends (back-channel logout).
             ctx.sessions.note_client(grant.session_key, grant.client_id)
@@ -223,13 +281,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         if account is None or not account.is_active:
             return None
         client: OAuthClient = self.request.client
-        user = ctx.end_user(account, client.record, authorization_code.claims)
+        user = ctx.acting_user(
+            account, client.record, authorization_code.claims, authorization_code.acting_for
+        )
+        if user is None:
+            raise proxy_ended()
         if authorization_code.session_key:
             user.sid = session_sid(authorization_code.session_key)
         return user
 
 
-class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
+class RefreshTokenGrant(ProxyScopes, grants.RefreshTokenGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_CLIENT_AUTH
     INCLUDE_NEW_REFRESH_TOKEN = True
 
@@ -273,7 +335,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
             # invalid_request for a missing user.
             raise InvalidGrantError("the account is no longer active")
         client: OAuthClient = self.request.client
-        return ctx.end_user(account, client.record, refresh_token.record.claims)
+        record = refresh_token.record
+        user = ctx.acting_user(account, client.record, record.claims, record.acting_for)
+        if user is None:
+            # After the patient's majority, a revocation or an expiry: no more tokens.
+            raise proxy_ended()
+        return user
 
     def revoke_old_credential(self, refresh_token: RefreshTokenView) -> None:
         """Already marked rotated in :meth:`authenticate_refresh_token`."""
@@ -296,6 +363,7 @@ def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:
     now = int(now_dt.timestamp())
     client: OAuthClient = request.client
     user: EndUser | None = request.user
+    proxy = user.proxy if user is not None else None
     claims: dict[str, list[str]] = user.claims_request if user else {}
     if request.authorization_code is not None:
         code: CodeGrant = request.authorization_code
@@ -323,6 +391,7 @@ def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:
             account_id=user.account.id if user else None,
             subject=user.subject if user else None,
             claims=claims,
+            acting_for=proxy.person_id if proxy else None,
         ),
     )
     if token.get("refresh_token") and user is not None:
@@ -331,17 +400,40 @@ def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:
             family_id=grant_id,
             client_pk=client.record.id,
             account_id=user.account.id,
-            scope=token.get("scope", ""),
+            # A proxy family keeps what was consented to; each token is cut anew.
+            scope=getattr(request, "consented_scope", None) or token.get("scope", ""),
             claims=claims or None,
             auth_time=auth_time,
             now=now_dt,
             expires_at=family_expires,
+            acting_for=proxy.person_id if proxy else None,
         )
+    details: dict[str, Any] = {
+        "grant_type": request.payload.grant_type,
+        "scope": token.get("scope", ""),
+    }
+    if proxy is not None and user is not None:
+        details.update(proxy_details(user))
     ctx.audit(
         event,
         "success",
         actor=user.account.subject if user else client.client_id,
-        subject=user.account.subject if user else None,
+        # A proxy token is about the patient; the representative is the actor (item 9).
+        subject=proxy.audit_subject if proxy else (user.account.subject if user else None),
         client_id=client.client_id,
-        details={"grant_type": request.payload.grant_type, "scope": token.get("scope", "")},
+        details=details,
     )
+
+
+def proxy_details(user: EndUser) -> dict[str, Any]:
+    """What an audit event of a proxy session says about it (never the MRN)."""
+    assert user.proxy is not None
+    portal = user.client.portal
+    return {
+        "acting_for": user.proxy.audit_subject,
+        "representative": user.account.subject,
+        "relationship": user.proxy.relationship,
+        "level": user.proxy.level,
+        "grant_id": user.proxy.grant_id,
+        **({"portal": portal.slug} if portal is not None else {}),
+    }

@@ -14,7 +14,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 
-from idp.records import AccountRecord, ClientRecord, RefreshTokenRecord
+from idp.records import AccountRecord, ClientRecord, ProxyAct, RefreshTokenRecord
 
 from .tokens import AccessTokenGrant
 
@@ -87,6 +87,9 @@ class EndUser:
     client: ClientRecord
     subject: str  # public or pairwise, as this client sees it
     claims_request: dict[str, list[str]] = field(default_factory=dict)
+    # Set when the account signed in as a representative for a patient at the client's
+    # practice (issue 10): judged at this request's moment, never stored.
+    proxy: ProxyAct | None = None
     # The SSO session's ``sid`` (Back-Channel Logout §2.1) for ID tokens from a code.
     sid: str | None = None
 

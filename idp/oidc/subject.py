@@ -32,3 +32,14 @@ def subject_for(client: ClientRecord, account_subject: str, *, salt: bytes) -> s
     sector = sector_identifier(client.redirect_uris)
     digest = hashlib.sha256(sector.encode() + b"|" + account_subject.encode() + b"|" + salt)
     return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+
+
+def person_subject(person_id: int, *, salt: bytes) -> str:
+    """A stable public subject for a patient without an account (a young child, issue 10).
+
+    Derived, not stored: keyed by the pairwise salt so it reveals no row id. Pass it
+    through :func:`subject_for` like an account's subject, so pairwise clients get their
+    own value. A child who later opens an account is named by that account's subject.
+    """
+    digest = hashlib.sha256(b"person|" + str(person_id).encode() + b"|" + salt)
+    return "p-" + base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()

@@ -46,6 +46,8 @@ class CodeGrant:
     amr: list[str] = field(default_factory=list)
     acr: str | None = None
     session_key: str | None = None
+    # The person the representative chose to act for (issue 10), else None.
+    acting_for: int | None = None
     # Unix time after which the code is refused, checked against the provider's clock
     # (the store's TTL only bounds how long it is kept).
     expires_at: int | None = None
@@ -85,6 +87,8 @@ class AccessTokenGrant:
     account_id: int | None = None
     subject: str | None = None
     claims: dict[str, list[str]] = field(default_factory=dict)
+    # The person a representative's token acts for (issue 10): checked again at each use.
+    acting_for: int | None = None
 
 
 class CodeStore:

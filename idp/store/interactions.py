@@ -18,6 +18,8 @@ class Interaction:
     # Session key of a sign-in done for this request, and when.
     login_session: str | None = None
     consent_done: bool = False
+    # The "whose record" picker was answered for this request (prompt=select_account).
+    record_chosen: bool = False
 
 
 class InteractionStore:

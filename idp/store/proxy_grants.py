@@ -39,6 +39,8 @@ class ProxyGrantRecord:
     updated_at: datetime
     ended_at: datetime | None
     ended_by: str | None
+    # The practice's FHIR RelatedPerson id for the representative (fhirUser), if supplied.
+    related_person: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class NewGrant:
     evidence_ref: str | None = None
     approved_by: str | None = None
     ends_on: date | None = None
+    related_person: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,23 @@ class SSOSessionStore:
             self._put(session, now)
         return session
 
+    def choose_record(
+        self, session: SSOSession, portal_id: int, choice: str, *, now: float
+    ) -> None:
+        """Remember whose record this session opens at one practice (issue 10 item 5).
+
+        ``choice`` is ``"self"`` or ``"person:<id>"``. A key of its own, named by the
+        session's key and living no longer than the session could: choosing never
+        rewrites the session (no read-then-write) and a new sign-in (a new key) starts
+        with no choice. Called by ``idp.web.session_issuer`` only.
+        """
+        left = session.created_at + self._rules.absolute_timeout - now
+        self._store.put(f"sso-record:{session.key}:{portal_id}", choice, ttl=max(1.0, left))
+
+    def chosen_record(self, session: SSOSession, portal_id: int) -> str | None:
+        """The choice :meth:`choose_record` kept for this session at the practice, if any."""
+        return self._store.get(f"sso-record:{session.key}:{portal_id}")
+
     def note_client(self, key: str, client_id: str) -> None:
         """Remember that this session signed in to ``client_id`` (back-channel logout)."""
         self._store.add_member(

@@ -10,7 +10,14 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from flask import session as flask_session
 from werkzeug.wrappers import Response as BaseResponse
 
-from idp.flows.authn.flow import MFA_ENROLMENT_REQUIRED, Authenticated, Entry
+from idp.flows.authn.flow import (
+    CHOOSE_RECORD_EXPIRED,
+    CHOOSE_RECORD_VIEW,
+    MFA_ENROLMENT_REQUIRED,
+    RECORD_CHOICE,
+    Authenticated,
+    Entry,
+)
 from idp.flows.base import Done, Outcome, Redirect, Render
 from idp.flows.devices import DEVICE_COOKIE
 from idp.messages import SCOPE_DESCRIPTIONS, message
@@ -26,7 +33,7 @@ from .deps import current_session, request_meta, request_uow, services
 from .errors import error_page
 from .forms import field, question_choices
 from .security import flow_binding
-from .session_issuer import issue_session
+from .session_issuer import issue_session, record_chosen
 
 bp = Blueprint("auth", __name__)
 
@@ -173,6 +180,8 @@ def authn_response(outcome: Outcome) -> BaseResponse:
             from .invitations import finish_activation
 
             return finish_activation(done)
+        if done.continuation.get("kind") == RECORD_CHOICE:
+            return record_chosen(done.result, done.interaction_id)
         return issue_session(
             done.result,
             done.interaction_id,
@@ -181,12 +190,14 @@ def authn_response(outcome: Outcome) -> BaseResponse:
         )
     if outcome.view == MFA_ENROLMENT_REQUIRED:
         return error_page(MFA_ENROLMENT_REQUIRED, status=outcome.status)
-    if outcome.view in ("setup_expired", "second_factor_expired"):
+    if outcome.view in ("setup_expired", "second_factor_expired", CHOOSE_RECORD_EXPIRED):
         return error_page(outcome.message_id or "setup_expired", status=outcome.status)
     if outcome.view == "setup":
         return _render_setup(reasons=outcome.message_ids, status=outcome.status)
     if outcome.view == "second_factor":
         return _render_second_factor(outcome)
+    if outcome.view == CHOOSE_RECORD_VIEW:
+        return _render_choose_record(outcome)
     return _render_login(
         username="", message_id=outcome.message_id, interaction_id=None, status=outcome.status
     )
@@ -244,6 +255,37 @@ def second_factor() -> BaseResponse:
 
 
 MAX_PASSKEY_RESPONSE = 16 * 1024
+
+
+# --- whose record (issue 10 item 5) -------------------------------------------------------------
+
+
+@bp.route("/login/choose", methods=["GET", "POST"])
+def choose_record() -> BaseResponse:
+    """The picker: one submit button named ``patient`` per record (DESIGN.md, "Proxy access")."""
+    svc = services()
+    flow_id = parked_flow()
+    if request.method == "GET":
+        return authn_response(svc.authn.record_page(flow_id, binding=flow_binding()))
+    return authn_response(
+        svc.authn.record_chosen(
+            flow_id,
+            field(request.form, "patient", limit=64),
+            binding=flow_binding(),
+            meta=request_meta(),
+        )
+    )
+
+
+def _render_choose_record(outcome: Render) -> Response:
+    return Response(
+        render_template(
+            "login_choose_record.html",
+            choices=list(outcome.fields.get("choices", [])),
+            message_id=outcome.message_id,
+        ),
+        status=outcome.status,
+    )
 
 
 def _render_second_factor(outcome: Render) -> Response:

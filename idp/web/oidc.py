@@ -19,8 +19,11 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response as BaseResponse
 
+from idp.flows.authn.flow import Entry, SignedIn
+from idp.flows.base import Done, Redirect
 from idp.oidc.claims import (
     PATIENT_CLAIM,
+    PROXY_CLAIM,
     ClaimsRequestError,
     account_claims,
     parse_claims_request,
@@ -29,15 +32,20 @@ from idp.oidc.claims import (
 )
 from idp.oidc.discovery import discovery_document
 from idp.oidc.interaction import Decision, InteractionFacts, Step, decide_interaction
+from idp.oidc.models import EndUser
 from idp.oidc.params import describe, response_type_syntax_ok, scope_syntax_ok
 from idp.oidc.subject import subject_for
 from idp.policies.assurance import second_factor_requested
 from idp.records import ClientRecord
 from idp.store.interactions import Interaction
+from idp.store.sessions import SSOSession
 
+from .auth import park
 from .deps import current_session, request_uow, services
 from .errors import error_page
+from .security import flow_binding
 from .server import AuthorizationServer, StoredAuthorizationRequest
+from .session_issuer import remember_record
 
 bp = Blueprint("oidc", __name__)
 
@@ -282,6 +290,11 @@ def _authorize(
     )
     if decision.step is Step.ERROR:
         return _redirect_error(params, _oauth_error(decision.error or "invalid_request", ""))
+    if decision.step is not Step.LOGIN and client.portal is not None:
+        assert session is not None and account is not None and end_user is not None
+        asked = _whose_record(client, params, session, end_user, interaction, now)
+        if asked is not None:
+            return asked
     if decision.step in (Step.LOGIN, Step.CONSENT):
         if interaction is None:
             interaction = svc.interactions.start(client_id=client.client_id, params=params, now=now)
@@ -304,6 +317,71 @@ def _authorize(
         request=oauth_request, grant_user=end_user, grant=grant
     )
     return response
+
+
+def _whose_record(
+    client: ClientRecord,
+    params: dict[str, str],
+    session: SSOSession,
+    end_user: EndUser,
+    interaction: Interaction | None,
+    now: int,
+) -> BaseResponse | None:
+    """Whose record the session opens at the client's practice (issue 10 item 5).
+
+    The session's answer for this practice is used while the proxy policy still allows
+    it *now*; otherwise, or with ``prompt=select_account`` (once per request), the
+    authentication flow asks (its CHOOSE_RECORD state), or answers itself when there is
+    one choice or none. Returns the response that asks, or None to go on, with
+    ``end_user.proxy`` set when acting for someone else.
+    """
+    svc = services()
+    ctx = _server().ctx
+    assert client.portal is not None
+    portal_id = client.portal.id
+    prompt = frozenset((params.get("prompt") or "").split())
+    reopen = "select_account" in prompt and not (interaction and interaction.record_chosen)
+    stored = None if reopen else svc.sessions.chosen_record(session, portal_id)
+    if stored is not None and _acting(ctx, client, end_user, stored):
+        return None
+    if interaction is None:
+        interaction = svc.interactions.start(client_id=client.client_id, params=params, now=now)
+    outcome = svc.authn.choose_record(
+        Entry(binding=flow_binding(), interaction_id=interaction.id),
+        session=SignedIn(
+            account_id=session.account_id,
+            subject=session.subject,
+            amr=session.amr,
+            acr=session.acr,
+            auth_time=session.auth_time,
+        ),
+        portal_id=portal_id,
+    )
+    if isinstance(outcome, Done):
+        result = outcome.result.result
+        if remember_record(result) and _acting(ctx, client, end_user, result.acting_for or "self"):
+            return None
+        return error_page("choose_record_expired", status=400)
+    if "none" in prompt:
+        # OIDC Core §3.1.2.6: the End-User must choose, and may not be asked.
+        return _redirect_error(params, _oauth_error("account_selection_required", ""))
+    if isinstance(outcome, Redirect):
+        return park(outcome.url)
+    return error_page(outcome.message_id or "choose_record_expired", status=outcome.status)
+
+
+def _acting(ctx: Any, client: ClientRecord, end_user: EndUser, choice: str) -> bool:
+    """Apply a kept choice ("self" or "person:<id>"); False when it no longer holds."""
+    if choice == "self":
+        return True
+    kind, _, raw = choice.partition(":")
+    if kind != "person" or not raw.isdigit():
+        return False
+    user = ctx.acting_user(end_user.account, client, end_user.claims_request, int(raw))
+    if user is None:
+        return False
+    end_user.proxy = user.proxy
+    return True
 
 
 def svc_end_user(client: ClientRecord, account: Any, claims_request: dict[str, list[str]]) -> Any:
@@ -376,6 +454,11 @@ def userinfo() -> Response:
             requested=user.claims_request.get("userinfo"),
         )
     )
+    if user.proxy is not None:
+        # A proxy session: the representative's claims, the chosen patient's MRN.
+        claims[PATIENT_CLAIM] = user.proxy.patient_id
+        claims[PROXY_CLAIM] = {"relationship": user.proxy.relationship, "level": user.proxy.level}
+        return jsonify(claims)
     # Read at each call: an ended link stops showing at once (issue 5).
     patient = patient_identifier(request_uow().portal_links, user.account.id, user.client)
     if patient is not None:

@@ -65,6 +65,7 @@ GRANT_FIELDS: Mapping[str, type] = {
     "teen_signed": bool,
     "legal_document": bool,
     "ends_on": str,
+    "related_person": str,
 }
 REQUIRED_GRANT = ("patient_id", "representative", "relationship", "evidence", "staff")
 APPROVE_FIELDS: Mapping[str, type] = {"staff": str, "teen_signed": bool}
@@ -257,6 +258,7 @@ def admin_grant(slug: str) -> Response:
             full_access=body.get("full_access", False),
             legal_document=body.get("legal_document", False),
             ends_on=ends_on,
+            related_person=body.get("related_person"),
         )
     except _BadBody as bad:
         return bad.response

@@ -18,6 +18,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response as WebResponse
 
 from idp.flows.patients import ProxyRefusal
+from idp.flows.proxy_activity import acted_for_me, my_proxy_actions
 from idp.flows.proxy_grants import ProxyGrantFlow
 from idp.flows.proxy_invites import ProxyInviteFlow
 from idp.flows.proxy_views import LEVEL_WORDS
@@ -71,6 +72,12 @@ RELATIONSHIP_WORDS = {
     "other": "representative",
 }
 MAX_GRANT_ID = 2**31 - 1
+EVENT_WORDS = {
+    "proxy_signin": "signed in to the portal for",
+    "record_chosen": "chose the record of",
+    "token_issued": "opened the record of",
+    "token_refreshed": "renewed access to the record of",
+}
 
 
 def _message(message_id: str) -> str:
@@ -94,12 +101,19 @@ def _page(*, status: int = 200, error: str | None = None) -> WebResponse:
     if fresh is None or not fresh.is_active:
         return _gone()
     for_me, held = _flow().list_for_account(fresh)
+    with services().db.transaction() as uow:
+        # Issue 10 item 9: who acted for me, and what I did for others (from the audit log).
+        acted_for = acted_for_me(uow, fresh)
+        my_actions = my_proxy_actions(uow, fresh)
     notice = session.pop(NOTICE_KEY, None) if status == 200 else None
     if notice not in PROXY_MESSAGES:
         notice = None  # only IDs we set ourselves
     context = {
         "for_me": for_me,
         "held": held,
+        "acted_for": acted_for,
+        "my_actions": my_actions,
+        "event_words": EVENT_WORDS,
         "notice": notice,
         "error": error,
         "reasons": [],

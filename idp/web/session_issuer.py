@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from idp.flows.authn.result import AuthenticationResult
 
 from .deps import current_session, request_meta, services
+from .errors import error_page
 from .return_to import pop_return
 from .security import rotate_csrf_secret, set_device_cookie, set_session_cookie
 
@@ -62,3 +63,36 @@ def issue_session(
     if device_cookie:
         set_device_cookie(response, device_cookie)
     return response
+
+
+def remember_record(result: AuthenticationResult) -> bool:
+    """Keep the answer to "whose record" in the live session of the same account.
+
+    No new session starts (issue 10 item 5): the factors were passed at this session's
+    sign-in, and the choice only says whose record its tokens open at one practice
+    (``result.portal_id``). So it can be switched without a password. False when the
+    browser's session is not the one the flow was started from.
+    """
+    if not isinstance(result, AuthenticationResult):  # a typed seam, checked at run time too
+        raise TypeError("remember_record takes an AuthenticationResult")
+    session = current_session()
+    if session is None or session.account_id != result.account_id or result.portal_id is None:
+        return False
+    svc = services()
+    svc.sessions.choose_record(
+        session, result.portal_id, result.acting_for or "self", now=svc.clock().timestamp()
+    )
+    return True
+
+
+def record_chosen(result: AuthenticationResult, interaction_id: str | None) -> Response:
+    """After the picker: remember the choice and resume the portal's request."""
+    if not remember_record(result):
+        return error_page("choose_record_expired", status=400)
+    svc = services()
+    interaction = svc.interactions.get(interaction_id) if interaction_id else None
+    if interaction is None:
+        return redirect(url_for("auth.home"), code=303)
+    # Answered for this request: prompt=select_account does not ask again on resume.
+    svc.interactions.update(interaction, record_chosen=True)
+    return redirect(url_for("oidc.resume", i=interaction.id), code=303)

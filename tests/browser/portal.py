@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 from authlib.integrations.flask_client import OAuth, OAuthError
 from flask import Flask, redirect, session
@@ -32,8 +34,22 @@ def _page(title: str, body: str, status: int = 200) -> Response:
     return Response(html, status=status, mimetype="text/html")
 
 
-def create_portal(label: str, *, base_url: str, issuer: str, client: LiveClient) -> Flask:
-    """The portal app; ``base_url`` is where it is served (its redirect URIs hang off it)."""
+def create_portal(
+    label: str,
+    *,
+    base_url: str,
+    issuer: str,
+    client: LiveClient,
+    scope: str = SCOPE,
+    clock_offset: Callable[[], float] | None = None,
+) -> Flask:
+    """The portal app; ``base_url`` is where it is served (its redirect URIs hang off it).
+
+    It shows the practice's patient id (``patient_id``) and the granted ``scope`` it
+    received, and keeps the last token response in ``app.config["TOKENS"]`` for tests
+    that refresh as the portal's back end would. ``clock_offset``: the seconds a test
+    moved the provider's clock (IDP_TEST_CLOCK_FILE); the portal's clock agrees.
+    """
     app = Flask(f"portal_{label.lower()}")
     app.config.update(
         SECRET_KEY=secrets.token_urlsafe(32),
@@ -46,8 +62,9 @@ def create_portal(label: str, *, base_url: str, issuer: str, client: LiveClient)
         client_id=client.client_id,
         client_secret=client.client_secret,
         server_metadata_url=f"{issuer}/.well-known/openid-configuration",
-        client_kwargs={"scope": SCOPE, "code_challenge_method": "S256"},
+        client_kwargs={"scope": scope, "code_challenge_method": "S256"},
     )
+    app.config["TOKENS"] = []
 
     @app.get("/")
     def home() -> Response:
@@ -59,6 +76,8 @@ def create_portal(label: str, *, base_url: str, issuer: str, client: LiveClient)
             f"<h1>Portal {escape(label)}</h1>"
             f'<p>Signed in as <span id="name">{escape(user["name"])}</span> '
             f'(<span id="sub">{escape(user["sub"])}</span>)</p>'
+            f'<p>Patient <span id="patient">{escape(user.get("patient_id") or "")}</span></p>'
+            f'<p>Scope <span id="scope">{escape(user.get("scope") or "")}</span></p>'
             '<p><a id="logout" href="/logout">Sign out</a></p>',
         )
 
@@ -76,7 +95,8 @@ def create_portal(label: str, *, base_url: str, issuer: str, client: LiveClient)
     @app.get("/callback")
     def callback() -> Response:
         try:
-            token = idp.authorize_access_token()
+            skew = abs(clock_offset()) if clock_offset else 0.0
+            token = idp.authorize_access_token(leeway=int(skew) + 120)
         except OAuthError as exc:
             session.pop("user", None)
             return _page(
@@ -88,7 +108,14 @@ def create_portal(label: str, *, base_url: str, issuer: str, client: LiveClient)
         info = idp.userinfo(token=token)
         if info["sub"] != claims["sub"]:
             return _page("Mismatch", "<p id='error'>userinfo sub mismatch</p>", status=502)
-        session["user"] = {"sub": claims["sub"], "name": info.get("name", "")}
+        tokens: list[dict[str, Any]] = app.config["TOKENS"]
+        tokens.append(dict(token))
+        session["user"] = {
+            "sub": claims["sub"],
+            "name": info.get("name", ""),
+            "patient_id": claims.get("patient_id"),
+            "scope": token.get("scope", ""),
+        }
         session["id_token"] = token["id_token"]
         return redirect("/")  # type: ignore[return-value]
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 
+from idp.clock import FileOffsetClock
 from idp.settings import SettingsError, load_settings
 
 BASE = {"IDP_SECRET_KEY": "k" * 40}
@@ -117,3 +121,21 @@ def test_trusted_proxies_default_to_none_and_are_bounded() -> None:
     assert load_settings({**BASE, "IDP_TRUSTED_PROXIES": "2"}).trusted_proxies == 2
     with pytest.raises(SettingsError, match="IDP_TRUSTED_PROXIES"):
         load_settings({**BASE, "IDP_TRUSTED_PROXIES": "-1"})
+
+
+@pytest.mark.parametrize("environment", ["production", "development"])
+def test_test_clock_file_is_refused_outside_tests(environment: str, tmp_path: Any) -> None:
+    # Whoever could write the file could move every proxy birthday: tests only.
+    env = {**BASE, "IDP_ENV": environment, "IDP_TEST_CLOCK_FILE": str(tmp_path / "offset")}
+    with pytest.raises(SettingsError, match="IDP_TEST_CLOCK_FILE"):
+        load_settings(env)
+
+
+def test_test_clock_file_moves_the_clock_in_tests(tmp_path: Any) -> None:
+    path = tmp_path / "offset"
+    s = load_settings({**BASE, "IDP_ENV": "test", "IDP_TEST_CLOCK_FILE": str(path)})
+    assert s.test_clock_file == path.resolve()
+    clock = FileOffsetClock(path)
+    assert abs((clock() - datetime.now(UTC)).total_seconds()) < 5  # no file: no offset
+    path.write_text("86400", encoding="ascii")
+    assert 86395 < (clock() - datetime.now(UTC)).total_seconds() < 86405

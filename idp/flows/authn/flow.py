@@ -7,6 +7,9 @@
                       │  │          └────────┐
                       └──┴──> SECOND_FACTOR ─┴──> DONE
 
+    SIGNED_IN ──> CHOOSE_RECORD ──> DONE
+         └──────────────────────────> DONE   (one choice or none: no question)
+
 - IDENTIFY + FIRST_FACTOR: the user ID and password, on one form, through
   :class:`idp.flows.login.LoginFlow` (the one reserve -> verify -> rehash -> count
   path). Other entries start at FIRST_FACTOR with the first factor already proved
@@ -16,6 +19,13 @@
 - SECOND_FACTOR: when the account has any second factor (authenticator app,
   passkey, recovery codes), the flow parks in the :class:`FlowStore` and waits for
   one of them; every method's failure counts toward the lockout like a password.
+- SIGNED_IN + CHOOSE_RECORD ("whose record", issue 10 item 5): at a practice where
+  the account may act for others, the question is asked after the factors, from the SSO
+  session those factors started (SIGNED_IN: its sign-in passed every factor), so it can
+  be asked again (``prompt=select_account``) without a password. The choices are the
+  account's own record (an active link) and every patient a live grant allows *now*
+  (:class:`RecordChoices`, the proxy policy at this moment); a posted ``patient`` that is
+  not among them changes nothing. With one choice or none it is not asked.
 - DONE: :func:`~idp.flows.authn.result._issue` seals an
   :class:`~idp.flows.authn.result.AuthenticationResult`; nothing else may.
 
@@ -32,11 +42,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from idp.clock import Clock
 from idp.policies.security_questions import QuestionChoice
-from idp.records import AccountRecord, AuditEntry, RequestMeta
+from idp.records import AccountRecord, AuditEntry, RecordChoice, RequestMeta
 from idp.store.interfaces import Transactions
 from idp.store.usernames import username_key
 
@@ -57,6 +67,8 @@ class AuthnState(StrEnum):
     FIRST_FACTOR = "first_factor"
     SETUP = "setup"
     SECOND_FACTOR = "second_factor"
+    SIGNED_IN = "signed_in"
+    CHOOSE_RECORD = "choose_record"
     DONE = "done"
 
 
@@ -68,6 +80,8 @@ MACHINE = StateMachine(
         ),
         AuthnState.SETUP: frozenset({AuthnState.SECOND_FACTOR, AuthnState.DONE}),
         AuthnState.SECOND_FACTOR: frozenset({AuthnState.DONE}),
+        AuthnState.SIGNED_IN: frozenset({AuthnState.CHOOSE_RECORD, AuthnState.DONE}),
+        AuthnState.CHOOSE_RECORD: frozenset({AuthnState.DONE}),
         AuthnState.DONE: frozenset(),
     }
 )
@@ -79,6 +93,11 @@ SECOND_FACTOR_VIEW = "second_factor"
 SETUP_PATH = "/login/setup"
 SECOND_FACTOR_PATH = "/login/second-factor"
 MFA_ENROLMENT_REQUIRED = "mfa_enrolment_required"
+CHOOSE_RECORD_VIEW = "choose_record"
+CHOOSE_RECORD_PATH = "/login/choose"
+CHOOSE_RECORD_EXPIRED = "choose_record_expired"
+# Marks a DONE that answers "whose record" for a live session (no new session starts).
+RECORD_CHOICE = "record_choice"
 
 _LOGIN_REFUSALS: Mapping[LoginReason, tuple[str, int]] = {
     LoginReason.INVALID_CREDENTIALS: ("invalid_credentials", 401),
@@ -123,6 +142,26 @@ class Entry:
     continuation: Mapping[str, Any] = field(default_factory=dict)
 
 
+class RecordChoices(Protocol):
+    """Whose record an account may open at a practice at a moment
+    (:meth:`idp.flows.proxy_grants.ProxyGrantFlow.record_choices`)."""
+
+    def record_choices(
+        self, account_id: int, portal_id: int, at: datetime | None = None
+    ) -> list[RecordChoice]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """SIGNED_IN: a live SSO session, whose sign-in passed every factor the account has."""
+
+    account_id: int
+    subject: str
+    amr: tuple[str, ...]
+    acr: str | None
+    auth_time: int
+
+
 class AuthnFlow:
     def __init__(
         self,
@@ -135,8 +174,10 @@ class AuthnFlow:
         methods: Sequence[CredentialMethod],
         clock: Clock,
         notify: Any = None,  # Notifier.email
+        records: RecordChoices | None = None,
     ) -> None:
         self._db = db
+        self._records = records
         self._flows = flows
         self._login = login
         self._first_signin = first_signin
@@ -396,6 +437,119 @@ class AuthnFlow:
             return FactorCheck(locked=locked)
         finally:
             self._lockout.release(reservation)
+
+    # --- SIGNED_IN -> CHOOSE_RECORD: whose record, at this practice ---------------------------
+
+    def choose_record(self, entry: Entry, *, session: SignedIn, portal_id: int) -> Outcome:
+        """Ask whose record the session opens at the practice, unless there is nothing to ask.
+
+        One choice (or none) ends at once; several park the flow in CHOOSE_RECORD and
+        send the browser to the picker.
+        """
+        choices = self._choices(session.account_id, portal_id)
+        if len(choices) <= 1:
+            MACHINE.check(AuthnState.SIGNED_IN, AuthnState.DONE)
+            return self._record_done(entry, session, portal_id, choices[0] if choices else None)
+        record = self._flows.start(
+            KIND,
+            AuthnState.SIGNED_IN,
+            ttl=TTL,
+            binding=entry.binding,
+            interaction_id=entry.interaction_id,
+            context={
+                "account_id": session.account_id,
+                "subject": session.subject,
+                "amr": list(session.amr),
+                "acr": session.acr,
+                "auth_time": session.auth_time,
+                "portal_id": portal_id,
+            },
+        )
+        moved = self._flows.advance(record, AuthnState.CHOOSE_RECORD, MACHINE)
+        if moved is None:
+            return Render(CHOOSE_RECORD_EXPIRED, 400, (CHOOSE_RECORD_EXPIRED,))
+        return Redirect(f"{CHOOSE_RECORD_PATH}?flow={moved.id}")
+
+    def record_page(self, flow_id: str, *, binding: str) -> Render:
+        record = self._flows.load(flow_id, KIND, {AuthnState.CHOOSE_RECORD}, binding=binding)
+        if record is None:
+            return Render(CHOOSE_RECORD_EXPIRED, 400, (CHOOSE_RECORD_EXPIRED,))
+        choices = self._choices(int(record.context["account_id"]), int(record.context["portal_id"]))
+        return Render(CHOOSE_RECORD_VIEW, 200, (), {"choices": choices})
+
+    def record_chosen(
+        self, flow_id: str, patient: str, *, binding: str, meta: RequestMeta
+    ) -> Outcome:
+        """The picker's answer: one of the choices as they stand now, else 400 and no change.
+
+        The list is computed again (a grant may have ended since the page was shown), so
+        a forged or stale ``patient`` can never open a record the policy does not allow.
+        """
+        record = self._flows.load(flow_id, KIND, {AuthnState.CHOOSE_RECORD}, binding=binding)
+        if record is None:
+            return Render(CHOOSE_RECORD_EXPIRED, 400, (CHOOSE_RECORD_EXPIRED,))
+        account_id = int(record.context["account_id"])
+        portal_id = int(record.context["portal_id"])
+        choices = self._choices(account_id, portal_id)
+        pick = next((c for c in choices if c.patient_id == patient), None)
+        if pick is None:
+            return Render(CHOOSE_RECORD_VIEW, 400, ("record_choice_invalid",), {"choices": choices})
+        # Single use: of two concurrent answers, one finishes the flow.
+        if self._flows.finish(record.id, KIND, {AuthnState.CHOOSE_RECORD}, binding=binding) is None:
+            return Render(CHOOSE_RECORD_EXPIRED, 400, (CHOOSE_RECORD_EXPIRED,))
+        MACHINE.check(AuthnState.CHOOSE_RECORD, AuthnState.DONE)
+        session = SignedIn(
+            account_id=account_id,
+            subject=str(record.context["subject"]),
+            amr=tuple(record.context.get("amr") or ("pwd",)),
+            acr=record.context.get("acr"),
+            auth_time=int(record.context["auth_time"]),
+        )
+        with self._db.transaction() as uow:
+            # Issue 10 item 9: the choice names the representative (actor) and the patient.
+            uow.audit.record(
+                AuditEntry(
+                    type="record_chosen",
+                    outcome="success",
+                    actor=session.subject,
+                    subject=pick.audit_subject or session.subject,
+                    ip=meta.ip,
+                    user_agent=meta.user_agent,
+                    details={
+                        "portal_id": portal_id,
+                        "acting_for": "self" if pick.is_self else "other",
+                        **({"relationship": pick.relationship} if pick.relationship else {}),
+                        **({"level": pick.level} if pick.level else {}),
+                    },
+                ),
+                now=self._clock(),
+            )
+        return self._record_done(_entry_of(record), session, portal_id, pick)
+
+    def _choices(self, account_id: int, portal_id: int) -> list[RecordChoice]:
+        if self._records is None:
+            return []
+        return self._records.record_choices(account_id, portal_id, self._clock())
+
+    def _record_done(
+        self, entry: Entry, session: SignedIn, portal_id: int, pick: RecordChoice | None
+    ) -> Done[Authenticated]:
+        acting_for = None if pick is None or pick.is_self else f"person:{pick.person_id}"
+        return Done(
+            Authenticated(
+                _issue(
+                    account_id=session.account_id,
+                    subject=session.subject,
+                    amr=session.amr,
+                    acr=session.acr,
+                    auth_time=session.auth_time,
+                    acting_for=acting_for,
+                    portal_id=portal_id,
+                ),
+                interaction_id=entry.interaction_id,
+                continuation={"kind": RECORD_CHOICE},
+            )
+        )
 
     # --- internals ---------------------------------------------------------------------------
 

@@ -31,6 +31,9 @@ class AuthenticationResult:
     acr: str | None
     auth_time: int
     _seal: object = field(default=None, repr=False, compare=False)
+    # The practice whose "whose record" question ``acting_for`` answers (issue 10 item 5):
+    # ``acting_for`` is None for the account's own record, else "person:<id>".
+    portal_id: int | None = None
 
     def __post_init__(self) -> None:
         if self._seal is not _SEAL:
@@ -49,6 +52,7 @@ def _issue(
     acr: str | None,
     auth_time: int,
     acting_for: str | None = None,
+    portal_id: int | None = None,
 ) -> AuthenticationResult:
     return AuthenticationResult(
         account_id=account_id,
@@ -58,4 +62,5 @@ def _issue(
         acr=acr,
         auth_time=auth_time,
         _seal=_SEAL,
+        portal_id=portal_id,
     )

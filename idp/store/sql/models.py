@@ -213,6 +213,9 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A representative's token family acting for this person (issue 10): each refresh
+    # asks the proxy policy again, at that moment. No foreign key: persons are never deleted.
+    acting_for_person_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class AuditEvent(Base):
@@ -222,6 +225,8 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_subject", "subject"),
+        # A representative's own proxy actions, newest first (account page, issue 10).
+        Index("ix_audit_events_actor", "actor"),
         Index("ix_audit_events_type", "type"),
         Index("ix_audit_events_chain", "segment", "seq", unique=True),
     )
@@ -569,6 +574,8 @@ class ProxyGrant(Base):
     legal_document: Mapped[bool] = mapped_column(Boolean, default=False)
     # Where the practice keeps the signed form (its reference, not the form).
     evidence_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The practice's FHIR RelatedPerson id for the representative (fhirUser in proxy tokens).
+    related_person: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_by: Mapped[str] = mapped_column(String(128))
     approved_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

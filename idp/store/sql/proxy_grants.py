@@ -57,6 +57,7 @@ def _record(row: m.ProxyGrant) -> ProxyGrantRecord:
         updated_at=row.updated_at,
         ended_at=row.ended_at,
         ended_by=row.ended_by,
+        related_person=row.related_person,
     )
 
 
@@ -84,6 +85,7 @@ class ProxyGrantRepository:
             approved_at=now if new.approved_by else None,
             starts_on=new.starts_on,
             ends_on=new.ends_on,
+            related_person=new.related_person,
             created_at=now,
             updated_at=now,
         )

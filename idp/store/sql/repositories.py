@@ -566,9 +566,11 @@ class RefreshTokenRepository:
         auth_time: int,
         now: datetime,
         expires_at: datetime,
+        acting_for: int | None = None,
     ) -> None:
         self._s.add(
             m.RefreshToken(
+                acting_for_person_id=acting_for,
                 token_hash=token_hash,
                 family_id=family_id,
                 client_id=client_pk,
@@ -603,6 +605,7 @@ class RefreshTokenRepository:
             expires_at=token.expires_at,
             rotated_at=token.rotated_at,
             revoked_at=token.revoked_at,
+            acting_for=token.acting_for_person_id,
         )
 
     def mark_rotated(self, token_hash: str, *, now: datetime) -> bool:
@@ -774,6 +777,17 @@ class AuditLog:
         rows = self._s.scalars(
             select(m.AuditEvent)
             .where(m.AuditEvent.subject == subject, m.AuditEvent.type.in_(list(types)))
+            .order_by(m.AuditEvent.id.desc())
+            .limit(limit)
+        )
+        return [_audit_record(r) for r in rows]
+
+    def by_actor(self, actor: str, types: Sequence[str], limit: int = 20) -> list[AuditRecord]:
+        """The newest events of these types done by one actor, newest first (a
+        representative's own proxy actions on the account page)."""
+        rows = self._s.scalars(
+            select(m.AuditEvent)
+            .where(m.AuditEvent.actor == actor, m.AuditEvent.type.in_(list(types)))
             .order_by(m.AuditEvent.id.desc())
             .limit(limit)
         )
