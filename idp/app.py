@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.clock import Clock, system_clock
 from idp.flows.authn.flow import AuthnFlow
+from idp.flows.authn.passkey import PasskeySignIn
 from idp.flows.authn.step_up import StepUp
 from idp.flows.credentials import CredentialRules
 from idp.flows.devices import DeviceCookies
@@ -165,6 +166,10 @@ def build_services(
         methods=second_factors,
         clock=clock,
         notify=notifier.email,
+        # Passkeys as the first factor too (discoverable credentials, no user ID typed).
+        passkey_signin=PasskeySignIn(
+            db=db, method=factors.webauthn, lockout=lockout, hashing=hashing, clock=clock
+        ),
     )
     services = Services(
         settings=settings,

@@ -25,6 +25,10 @@ MESSAGES: dict[str, str] = {
     # second factor (issue 9)
     "second_factor_wrong_code": "That code is not right, or it was used already. Try again.",
     "second_factor_expired": "This sign-in step expired. Please sign in again.",
+    "passkey_not_accepted": (
+        "That passkey did not sign you in. Try again, or sign in with your user ID and password."
+    ),
+    "invalid_password": "That password is not right. Try again.",
     "mfa_enrolment_required": (
         "This portal requires two-step verification. Set up an authenticator app or a "
         "passkey on your account page, then sign in again."
