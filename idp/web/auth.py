@@ -95,6 +95,12 @@ def login() -> BaseResponse:
 # --- sign-in with a passkey alone (static/passkey_login.js) ------------------------------------
 
 
+# Passkey ceremonies one network address may start per minute (a page load with
+# conditional UI starts one, every click on the button another); a clinic behind one
+# address stays far below it, a script filling the ephemeral store does not.
+PASSKEY_CEREMONIES = 120
+
+
 @bp.post("/login/passkey/options")
 def passkey_options() -> BaseResponse:
     """A new passkey ceremony: its flow id and ``navigator.credentials.get`` options (JSON).
@@ -103,6 +109,13 @@ def passkey_options() -> BaseResponse:
     each call starts a flow of its own, bound to this browser and the pending request.
     """
     svc = services()
+    # Each call stores a challenge for five minutes: bounded per network address.
+    if not svc.throttle.allow(
+        "passkey_options", request_meta().ip or "", limit=PASSKEY_CEREMONIES, window=60
+    ):
+        response = _json({"error": "too_many_attempts"}, 429)
+        response.headers["Retry-After"] = "60"
+        return response
     interaction_id = request.form.get("i") or None
     interaction = svc.interactions.get(interaction_id) if interaction_id else None
     if interaction_id and interaction is None:

@@ -129,6 +129,18 @@ def test_options_need_the_csrf_token_and_a_live_request(client: FlaskClient) -> 
     assert expired.get_json() == {"error": "interaction_expired"}
 
 
+def test_ceremonies_per_address_are_bounded(client: FlaskClient) -> None:
+    from idp.web.auth import PASSKEY_CEREMONIES
+
+    token = csrf_token(client.get("/login").text)
+    for _ in range(PASSKEY_CEREMONIES):
+        ok = client.post("/login/passkey/options", headers={"X-CSRFToken": token})
+        assert ok.status_code == 200
+    refused = client.post("/login/passkey/options", headers={"X-CSRFToken": token})
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
+    assert refused.get_json() == {"error": "too_many_attempts"}
+
+
 # --- signing in ----------------------------------------------------------------------------
 
 
@@ -208,6 +220,10 @@ def test_passkey_without_user_verification_needs_the_password(
     )
     assert wrong.status_code == 401
     assert 'data-message-id="invalid_password"' in wrong.text
+    empty = client.post(
+        "/login/second-factor", data={"method": "password", "password": "", "csrf_token": token}
+    )
+    assert empty.status_code == 400  # refused before any check: nothing counted
     # Counted on this browser's device counter (it proved itself with the passkey);
     # the lock that follows is tested below.
     assert login_events(services)[-1] == (

@@ -299,6 +299,8 @@ class AuthnFlow:
         record = self._flows.load(flow_id, KIND, {AuthnState.SECOND_FACTOR}, binding=binding)
         if record is None or self._passkey_signin is None or not _after_passkey(record):
             return Render("second_factor_expired", 400, ("second_factor_expired",))
+        if not password:
+            return Render(SECOND_FACTOR_VIEW, 400, ("invalid_password",), _password_page())
 
         def take() -> bool:
             states = {AuthnState.SECOND_FACTOR}
