@@ -311,7 +311,9 @@ class AuthnFlow:
             password,
             meta=meta,
             then=take,
-            device_cookie=record.context.get("device_cookie") or device_cookie,
+            # This browser's own cookie, not the one the passkey earned (not set yet): a
+            # passkey alone must not open a fresh counter for guessing the password.
+            device_cookie=device_cookie,
         )
         if check.account is None:
             if check.locked:
