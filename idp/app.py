@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.clock import Clock, FileOffsetClock, system_clock
 from idp.flows.authn.flow import AuthnFlow
+from idp.flows.authn.passkey import PasskeySignIn
 from idp.flows.authn.step_up import StepUp
 from idp.flows.credentials import CredentialRules
 from idp.flows.devices import DeviceCookies
@@ -183,6 +184,10 @@ def build_services(
         clock=clock,
         notify=notifier.email,
         records=proxy_grants,
+        # Passkeys as the first factor too (discoverable credentials, no user ID typed).
+        passkey_signin=PasskeySignIn(
+            db=db, method=factors.webauthn, lockout=lockout, hashing=hashing, clock=clock
+        ),
     )
     keys = KeyRing(settings.keys_dir, publish_for=key_publish_window(settings))
     sessions = SSOSessionStore(

@@ -7,18 +7,21 @@ has a factor, so they put one in place the way the enrolment flow stores it.
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import pyotp
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
+from idp.flows.methods.base import AccountFacts, Verified
 from idp.flows.methods.recovery_codes import RecoveryCodeMethod
 from idp.services import Services
 from idp.store.secret_box import SecretBox
 from idp.store.sql import models
 
 from .helpers import csrf_token
+from .mfa.soft_authenticator import SoftAuthenticator
 
 
 def enrol_totp(services: Services, account_id: int) -> str:
@@ -31,6 +34,38 @@ def enrol_totp(services: Services, account_id: int) -> str:
             account_id, secret_ciphertext=sealed, label="Phone", step=0, now=services.clock()
         )
     return secret
+
+
+def enrol_passkey(
+    services: Services, account_id: int, *, user_verified: bool = True
+) -> SoftAuthenticator:
+    """Register a software authenticator's discoverable passkey for the account."""
+    issuer = services.settings.issuer
+    device = SoftAuthenticator(
+        origin=issuer, rp_id=urlsplit(issuer).hostname or "", user_verified=user_verified
+    )
+    method = services.second_factors.webauthn
+    with services.db.transaction() as uow:
+        facts = AccountFacts(account_id, uow.credentials.kinds(account_id))
+        options = method.registration_options(
+            facts,
+            user_name=f"account-{account_id}",
+            display_name="Patient",
+            flow_id=f"enrol-{account_id}",
+            tx=uow,
+            now=services.clock(),
+        )
+    with services.db.transaction() as uow:
+        registered = method.register(
+            facts,
+            device.create(options),
+            label="Phone",
+            flow_id=f"enrol-{account_id}",
+            tx=uow,
+            now=services.clock(),
+        )
+    assert isinstance(registered, Verified), registered
+    return device
 
 
 def enrol_recovery_codes(services: Services, account_id: int) -> tuple[str, ...]:

@@ -27,6 +27,10 @@ MESSAGES: dict[str, str] = {
     "second_factor_expired": "This sign-in step expired. Please sign in again.",
     "choose_record_expired": "This step expired. Please go back to the portal and sign in again.",
     "record_choice_invalid": "Choose one of the records listed.",
+    "passkey_not_accepted": (
+        "That passkey did not sign you in. Try again, or sign in with your user ID and password."
+    ),
+    "invalid_password": "That password is not right. Try again.",
     "mfa_enrolment_required": (
         "This portal requires two-step verification. Set up an authenticator app or a "
         "passkey on your account page, then sign in again."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from typing import Any
@@ -14,6 +15,7 @@ from idp.flows.authn.flow import (
     CHOOSE_RECORD_EXPIRED,
     CHOOSE_RECORD_VIEW,
     MFA_ENROLMENT_REQUIRED,
+    PASSWORD_FACTOR,
     RECORD_CHOICE,
     Authenticated,
     Entry,
@@ -127,6 +129,72 @@ def already_signed_in(
     return None
 
 
+# --- sign-in with a passkey alone (static/passkey_login.js) ------------------------------------
+
+
+# Passkey ceremonies one network address may start per minute (a page load with
+# conditional UI starts one, every click on the button another); a clinic behind one
+# address stays far below it, a script filling the ephemeral store does not.
+PASSKEY_CEREMONIES = 120
+
+
+@bp.post("/login/passkey/options")
+def passkey_options() -> BaseResponse:
+    """A new passkey ceremony: its flow id and ``navigator.credentials.get`` options (JSON).
+
+    A POST with the page's CSRF token (``X-CSRFToken``), since it stores a challenge;
+    each call starts a flow of its own, bound to this browser and the pending request.
+    """
+    svc = services()
+    # Each call stores a challenge for five minutes: bounded per network address.
+    if not svc.throttle.allow(
+        "passkey_options", request_meta().ip or "", limit=PASSKEY_CEREMONIES, window=60
+    ):
+        response = _json({"error": "too_many_attempts"}, 429)
+        response.headers["Retry-After"] = "60"
+        return response
+    interaction_id = request.form.get("i") or None
+    interaction = svc.interactions.get(interaction_id) if interaction_id else None
+    if interaction_id and interaction is None:
+        return _json({"error": "interaction_expired"}, 400)
+    started = svc.authn.passkey_options(
+        authn_entry(interaction, persistent=request.form.get("remember") == "yes")
+    )
+    if started is None:
+        return _json({"error": "not_found"}, 404)
+    flow_id, options = started
+    return _json({"flow": flow_id, "options": json.loads(options)}, 200)
+
+
+@bp.post("/login/passkey")
+def passkey() -> BaseResponse:
+    """The passkey's answer (``PublicKeyCredential.toJSON()``) for one ceremony's flow."""
+    svc = services()
+    outcome = svc.authn.passkey(
+        field(request.form, "flow", limit=64),
+        {"credential": (request.form.get("credential") or "")[:MAX_PASSKEY_RESPONSE]},
+        binding=flow_binding(),
+        meta=request_meta(),
+        device_cookie=request.cookies.get(DEVICE_COOKIE),
+    )
+    if isinstance(outcome, Render) and outcome.view == "login":
+        # Back to the sign-in page, still for the portal's request when it is alive.
+        interaction_id = request.form.get("i") or None
+        if interaction_id and svc.interactions.get(interaction_id) is None:
+            interaction_id = None
+        return _render_login(
+            username="",
+            message_id=outcome.message_id,
+            interaction_id=interaction_id,
+            status=outcome.status,
+        )
+    return authn_response(outcome)
+
+
+def _json(body: dict[str, Any], status: int) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
 def authn_entry(
     interaction: Interaction | None,
     *,
@@ -237,6 +305,17 @@ def second_factor() -> BaseResponse:
     if request.method == "GET":
         return authn_response(svc.authn.second_factor_page(flow_id, binding=flow_binding()))
     method = request.form.get("method", "totp")
+    if method == PASSWORD_FACTOR:
+        # After a passkey that did not verify the user: the password is the other factor.
+        return authn_response(
+            svc.authn.passkey_password(
+                flow_id,
+                request.form.get("password", ""),
+                binding=flow_binding(),
+                meta=request_meta(),
+                device_cookie=request.cookies.get(DEVICE_COOKIE),
+            )
+        )
     form = {
         "method": method if method in ("totp", "recovery_code", "webauthn") else "",
         "code": field(request.form, "code", limit=64),
@@ -290,6 +369,11 @@ def _render_choose_record(outcome: Render) -> Response:
 
 def _render_second_factor(outcome: Render) -> Response:
     factors = list(outcome.fields.get("factors", []))
+    if factors == [PASSWORD_FACTOR]:
+        return Response(
+            render_template("login_passkey_password.html", message_id=outcome.message_id),
+            status=outcome.status,
+        )
     wanted = request.values.get("method")
     use_recovery = wanted == "recovery_code" or "totp" not in factors
     return Response(

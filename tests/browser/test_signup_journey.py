@@ -127,7 +127,7 @@ def test_sign_up_verify_and_sign_in(live_with_mail: LiveProvider, mail_server: S
                 page.goto(live.url + "/login")
                 page.get_by_label("User ID").fill(username)
                 page.get_by_label("Password").fill(PASSWORD)
-                page.get_by_role("button", name="Sign in").click()
+                page.get_by_role("button", name="Sign in", exact=True).click()
                 expect(page.locator("[data-message-id=invalid_credentials]")).to_be_visible()
 
                 mail = wait_for_mail(mail_server, email)
@@ -145,7 +145,7 @@ def test_sign_up_verify_and_sign_in(live_with_mail: LiveProvider, mail_server: S
 
                 page.get_by_label("User ID").fill(username.upper())  # case-insensitive
                 page.get_by_label("Password").fill(PASSWORD)
-                page.get_by_role("button", name="Sign in").click()
+                page.get_by_role("button", name="Sign in", exact=True).click()
                 expect(page.get_by_role("heading", name="You are signed in")).to_be_visible()
             finally:
                 context.close()

@@ -23,17 +23,21 @@ UP, UV, BE, BS, AT = 0x01, 0x04, 0x08, 0x10, 0x40
 
 
 class SoftAuthenticator:
-    def __init__(self, *, origin: str, rp_id: str, backed_up: bool = False) -> None:
+    def __init__(
+        self, *, origin: str, rp_id: str, backed_up: bool = False, user_verified: bool = True
+    ) -> None:
         self.origin = origin
         self.rp_id = rp_id
         self.backed_up = backed_up
+        # False: an authenticator that tests presence only (no PIN or biometric).
+        self.user_verified = user_verified
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.credential_id = secrets.token_bytes(32)
         self.sign_count = 0
         self.user_handle: bytes | None = None
 
     def _flags(self) -> int:
-        return UP | UV | ((BE | BS) if self.backed_up else 0)
+        return UP | (UV if self.user_verified else 0) | ((BE | BS) if self.backed_up else 0)
 
     def _client_data(self, kind: str, challenge: str, origin: str | None) -> bytes:
         data = {"type": kind, "challenge": challenge, "origin": origin or self.origin}

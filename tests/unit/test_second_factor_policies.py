@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from idp.policies.passkeys import counter_is_plausible, passkey_amr
+from idp.policies.passkeys import (
+    counter_is_plausible,
+    passkey_amr,
+    passkey_and_password_amr,
+    passkey_sign_in_amr,
+)
 from idp.policies.recovery_codes import (
     format_recovery_code,
     normalise_recovery_code,
@@ -110,3 +115,14 @@ def test_passkey_counter_must_increase_unless_both_are_zero(
 def test_passkey_amr_tells_device_bound_from_synced() -> None:
     assert passkey_amr(backed_up=False) == ("hwk", "user")
     assert passkey_amr(backed_up=True) == ("swk", "user")
+
+
+def test_a_passkey_alone_is_multi_factor_only_with_user_verification() -> None:
+    assert passkey_sign_in_amr(("hwk", "user"), user_verified=True) == ("hwk", "user", "mfa")
+    assert passkey_sign_in_amr(("swk", "user"), user_verified=True) == ("swk", "user", "mfa")
+    assert passkey_sign_in_amr(("hwk", "user"), user_verified=False) is None
+
+
+def test_a_passkey_without_user_verification_and_the_password_are_two_factors() -> None:
+    assert passkey_and_password_amr(("hwk", "user")) == ("pwd", "hwk", "user", "mfa")
+    assert passkey_and_password_amr(("swk", "user")) == ("pwd", "swk", "user", "mfa")

@@ -14,6 +14,10 @@
   :class:`idp.flows.login.LoginFlow` (the one reserve -> verify -> rehash -> count
   path). Other entries start at FIRST_FACTOR with the first factor already proved
   by their own journey: credentials just chosen at invitation activation.
+- IDENTIFY + FIRST_FACTOR by passkey: a discoverable credential names its account
+  and proves the first factor at once (:mod:`idp.flows.authn.passkey`). With user
+  verification it is multi-factor and the flow is DONE; without, the password is
+  asked for in SECOND_FACTOR (:mod:`idp.policies.passkeys`).
 - SETUP: required actions before anything else, today the office-made account's
   first sign-in (choose a password and security questions).
 - SECOND_FACTOR: when the account has any second factor (authenticator app,
@@ -45,6 +49,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from idp.clock import Clock
+from idp.policies.passkeys import passkey_and_password_amr, passkey_sign_in_amr
 from idp.policies.security_questions import QuestionChoice
 from idp.records import AccountRecord, AuditEntry, RecordChoice, RequestMeta
 from idp.store.interfaces import Transactions
@@ -56,10 +61,14 @@ from ..hooks import AuditHook, Hook, NotifyHook, ResetLockoutHook, SuccessContex
 from ..lockout import CredentialLockout
 from ..login import LoginFlow, LoginReason
 from ..methods.base import AccountFacts, CredentialMethod, Failed, NotMine, Verified
+from ..methods.webauthn import CHALLENGE_TTL
+from .passkey import PasskeySignIn
 from .result import ACR_MFA, AuthenticationResult, _issue
 
 KIND = "authn"
 TTL = 10 * 60  # a parked sign-in (second factor, setup) lasts ten minutes
+PASSKEY_TTL = CHALLENGE_TTL  # a passkey ceremony's flow lives as long as its challenge
+PASSKEY_METHOD = "webauthn"
 
 
 class AuthnState(StrEnum):
@@ -98,6 +107,9 @@ CHOOSE_RECORD_PATH = "/login/choose"
 CHOOSE_RECORD_EXPIRED = "choose_record_expired"
 # Marks a DONE that answers "whose record" for a live session (no new session starts).
 RECORD_CHOICE = "record_choice"
+# The second step of a passkey sign-in without user verification: the password.
+PASSWORD_FACTOR = "password"
+PASSKEY_REFUSED = "passkey_not_accepted"
 
 _LOGIN_REFUSALS: Mapping[LoginReason, tuple[str, int]] = {
     LoginReason.INVALID_CREDENTIALS: ("invalid_credentials", 401),
@@ -175,7 +187,9 @@ class AuthnFlow:
         clock: Clock,
         notify: Any = None,  # Notifier.email
         records: RecordChoices | None = None,
+        passkey_signin: PasskeySignIn | None = None,
     ) -> None:
+        self._passkey_signin = passkey_signin
         self._db = db
         self._records = records
         self._flows = flows
@@ -248,6 +262,137 @@ class AuthnFlow:
         MACHINE.check(AuthnState.FIRST_FACTOR, AuthnState.DONE)
         return self._done(entry, account, ("pwd",))
 
+    # --- IDENTIFY + FIRST_FACTOR by passkey (discoverable credential, no user ID typed) -----
+
+    def passkey_options(self, entry: Entry) -> tuple[str, str] | None:
+        """A new flow waiting for a passkey, and the request options bound to it.
+
+        Each ceremony gets its own flow (and challenge), taken by the one submission
+        that answers it; the flow lasts as long as the challenge.
+        """
+        if self._passkey_signin is None:
+            return None
+        record = self._flows.start(
+            KIND,
+            AuthnState.IDENTIFY,
+            ttl=PASSKEY_TTL,
+            binding=entry.binding,
+            interaction_id=entry.interaction_id,
+            context={
+                "method": PASSKEY_METHOD,
+                "require_mfa": entry.require_mfa,
+                "persistent": entry.persistent,
+                "continuation": dict(entry.continuation),
+            },
+        )
+        return record.id, self._passkey_signin.options(flow_id=record.id)
+
+    def passkey(
+        self,
+        flow_id: str,
+        form: Mapping[str, str],
+        *,
+        binding: str,
+        meta: RequestMeta,
+        device_cookie: str | None = None,
+    ) -> Outcome:
+        """A passkey's answer: DONE with user verification, else on to the password."""
+        record = self._flows.finish(flow_id, KIND, {AuthnState.IDENTIFY}, binding=binding)
+        if (
+            record is None
+            or self._passkey_signin is None
+            or record.context.get("method") != PASSKEY_METHOD
+        ):
+            return Render("login", 400, ("second_factor_expired",))
+        check = self._passkey_signin.verify(
+            form, flow_id=record.id, meta=meta, device_cookie=device_cookie
+        )
+        if check.verified is None or check.account is None:
+            return Render("login", 401, ("account_locked" if check.locked else PASSKEY_REFUSED,))
+        MACHINE.check(AuthnState.IDENTIFY, AuthnState.FIRST_FACTOR)
+        entry = _entry_of(record)
+        amr = passkey_sign_in_amr(check.verified.amr, user_verified=check.verified.user_verified)
+        if amr is None:
+            parked = self._park(
+                entry,
+                check.account,
+                AuthnState.SECOND_FACTOR,
+                device_cookie=check.device_cookie,
+                factors=[PASSWORD_FACTOR],
+                first_factor_amr=list(check.verified.amr),
+            )
+            if parked is None:
+                return Render("second_factor_expired", 400, ("second_factor_expired",))
+            return Redirect(f"{SECOND_FACTOR_PATH}?flow={parked.id}")
+        MACHINE.check(AuthnState.FIRST_FACTOR, AuthnState.DONE)
+        return self._sealed(record, check.account, amr, check.auth_time, check.device_cookie)
+
+    def passkey_password(
+        self,
+        flow_id: str,
+        password: str,
+        *,
+        binding: str,
+        meta: RequestMeta,
+        device_cookie: str | None = None,
+    ) -> Outcome:
+        """The password after a passkey without user verification: then two factors."""
+        record = self._flows.load(flow_id, KIND, {AuthnState.SECOND_FACTOR}, binding=binding)
+        if record is None or self._passkey_signin is None or not _after_passkey(record):
+            return Render("second_factor_expired", 400, ("second_factor_expired",))
+        if not password:
+            return Render(SECOND_FACTOR_VIEW, 400, ("invalid_password",), _password_page())
+
+        def take() -> bool:
+            states = {AuthnState.SECOND_FACTOR}
+            return self._flows.finish(record.id, KIND, states, binding=binding) is not None
+
+        check = self._passkey_signin.password(
+            int(record.context["account_id"]),
+            password,
+            meta=meta,
+            then=take,
+            # This browser's own cookie, not the one the passkey earned (not set yet): a
+            # passkey alone must not open a fresh counter for guessing the password.
+            device_cookie=device_cookie,
+        )
+        if check.account is None:
+            if check.locked:
+                return Render(SECOND_FACTOR_VIEW, 401, ("account_locked",), _password_page())
+            if self._flows.load(record.id, KIND, {AuthnState.SECOND_FACTOR}, binding=binding):
+                return Render(SECOND_FACTOR_VIEW, 401, ("invalid_password",), _password_page())
+            return Render("second_factor_expired", 400, ("second_factor_expired",))
+        MACHINE.check(AuthnState.SECOND_FACTOR, AuthnState.DONE)
+        amr = passkey_and_password_amr(tuple(record.context["first_factor_amr"]))
+        return self._sealed(
+            record, check.account, amr, check.auth_time, record.context.get("device_cookie")
+        )
+
+    def _sealed(
+        self,
+        record: Any,
+        account: AccountRecord,
+        amr: tuple[str, ...],
+        auth_time: int,
+        device_cookie: str | None,
+    ) -> Done[Authenticated]:
+        """DONE after a passkey: two factors proved, so the result carries the MFA acr."""
+        return Done(
+            Authenticated(
+                _issue(
+                    account_id=account.id,
+                    subject=account.subject,
+                    amr=amr,
+                    acr=ACR_MFA,
+                    auth_time=auth_time,
+                ),
+                interaction_id=record.interaction_id,
+                continuation=dict(record.context.get("continuation") or {}),
+                device_cookie=device_cookie,
+                persistent=bool(record.context.get("persistent")),
+            )
+        )
+
     # --- SETUP: the office-made account's first sign-in --------------------------------------
 
     def setup_pending(self, flow_id: str, *, binding: str) -> bool:
@@ -295,6 +440,8 @@ class AuthnFlow:
         record = self._flows.load(flow_id, KIND, {AuthnState.SECOND_FACTOR}, binding=binding)
         if record is None:
             return Render("second_factor_expired", 400, ("second_factor_expired",))
+        if _after_passkey(record):
+            return Render(SECOND_FACTOR_VIEW, 200, (), _password_page())
         factors = list(record.context.get("factors", []))
         return Render(SECOND_FACTOR_VIEW, 200, (), self._page_fields(record.id, record, factors))
 
@@ -321,6 +468,10 @@ class AuthnFlow:
         record = self._flows.load(flow_id, KIND, {AuthnState.SECOND_FACTOR}, binding=binding)
         if record is None:
             return Render("second_factor_expired", 400, ("second_factor_expired",))
+        if _after_passkey(record):
+            # A passkey was the first factor: only the password completes it, a code
+            # would add a second possession factor and the ID token would claim "pwd".
+            return Render(SECOND_FACTOR_VIEW, 400, ("invalid_password",), _password_page())
         factors = list(record.context.get("factors", []))
 
         def finish(uow: Any, account: AccountRecord, verified: Verified, now: datetime) -> bool:
@@ -589,6 +740,8 @@ class AuthnFlow:
         state: AuthnState,
         *,
         device_cookie: str | None,
+        factors: list[str] | None = None,
+        first_factor_amr: list[str] | None = None,
     ) -> Any:
         record = self._flows.start(
             KIND,
@@ -601,7 +754,8 @@ class AuthnFlow:
                 "username": account.username,
                 "username_key": username_key(account.username),
                 "device_cookie": device_cookie,
-                "factors": sorted(self._factors(account.id)),
+                "factors": factors if factors is not None else sorted(self._factors(account.id)),
+                "first_factor_amr": first_factor_amr,
                 "require_mfa": entry.require_mfa,
                 "persistent": entry.persistent,
                 "continuation": dict(entry.continuation),
@@ -657,6 +811,15 @@ class AuthnFlow:
                 persistent=entry.persistent,
             )
         )
+
+
+def _after_passkey(record: Any) -> bool:
+    """The parked sign-in began with a passkey without user verification."""
+    return bool(record.context.get("first_factor_amr"))
+
+
+def _password_page() -> dict[str, Any]:
+    return {"factors": [PASSWORD_FACTOR]}
 
 
 def _entry_of(record: Any) -> Entry:

@@ -84,7 +84,7 @@ MAX_LABEL_LENGTH = 64
 _TRANSPORTS = {t.value: t for t in AuthenticatorTransport}
 # Not a bug in our code but a hostile or broken response: parsing binary structures
 # (CBOR, authenticator data) can fail in these ways too, and must end as a refusal.
-_BAD_RESPONSE = (WebAuthnException, ValueError, TypeError, KeyError, IndexError)
+BAD_RESPONSE = (WebAuthnException, ValueError, TypeError, KeyError, IndexError)
 
 
 class WebAuthnMethod:
@@ -164,7 +164,7 @@ class WebAuthnMethod:
                 expected_rp_id=self.rp_id,
                 expected_origin=self.origin,
             )
-        except _BAD_RESPONSE:
+        except BAD_RESPONSE:
             return Failed(self.id, FailureReason.INVALID_RESPONSE)
         transports = tuple(t.value for t in credential.response.transports or ())
         row = tx.credentials.add_passkey(
@@ -234,6 +234,10 @@ class WebAuthnMethod:
             return Failed(self.id, FailureReason.CHALLENGE_MISSING)
         return self._check(form.get(RESPONSE_FIELD, ""), challenge, None, tx, now)
 
+    def forget_challenge(self, flow_id: str) -> None:
+        """Drop a flow's authentication challenge unused (a refused attempt spends it)."""
+        self._ephemeral.delete(self._key("authenticate", flow_id))
+
     # --- helpers -----------------------------------------------------------------------------
 
     def _check(
@@ -248,7 +252,7 @@ class WebAuthnMethod:
             return Failed(self.id, FailureReason.MALFORMED)
         try:
             credential = parse_authentication_credential_json(response)
-        except _BAD_RESPONSE:
+        except BAD_RESPONSE:
             return Failed(self.id, FailureReason.MALFORMED)
         passkey = tx.credentials.passkey_by_credential_id(credential.raw_id)
         if passkey is None or not self._owned(passkey, credential, account_id, tx):
@@ -265,7 +269,7 @@ class WebAuthnMethod:
                 # Zero turns the library's counter check off: ours follows, see above.
                 credential_current_sign_count=0,
             )
-        except _BAD_RESPONSE:
+        except BAD_RESPONSE:
             return Failed(self.id, FailureReason.INVALID_RESPONSE)
         if not counter_is_plausible(passkey.sign_count, verified.new_sign_count):
             tx.credentials.flag_clone(passkey.id, now=now)
