@@ -179,6 +179,7 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
 
     from idp.access_log import GUNICORN_LOGGER_CLASS
     from idp.app import create_app
+    from idp.serving import GUNICORN_THREADS, GUNICORN_WORKER_CLASS
 
     if settings.ephemeral_backend == "memory" and workers > 1:
         # The in-process store lives in one process; more workers would each keep
@@ -201,7 +202,8 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("threads", 8)
+            self.cfg.set("worker_class", GUNICORN_WORKER_CLASS)
+            self.cfg.set("threads", GUNICORN_THREADS)
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-")
             # Tokens, codes and ID tokens in URLs never reach the access log.

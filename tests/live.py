@@ -314,6 +314,7 @@ def live_provider(
     backend: Backend | None = None,
     workers: int | None = None,
     threads: int = 4,
+    worker_class: str | None = None,
     password_hashing: str = "test",
     extra_env: Mapping[str, str] | None = None,
     startup_timeout: float = 30.0,
@@ -349,6 +350,7 @@ def live_provider(
             keys_dir=keys_dir,
             workers=workers,
             threads=threads,
+            worker_class=worker_class,
             password_hashing=password_hashing,
             extra_env=extra_env or {},
             startup_timeout=startup_timeout,
@@ -449,6 +451,7 @@ def _start(
     workers: int,
     threads: int,
     password_hashing: str,
+    worker_class: str | None = None,
     extra_env: Mapping[str, str],
     startup_timeout: float,
     db: Database,
@@ -480,6 +483,7 @@ def _start(
             ACCESS_LOG_FORMAT,
             "--logger-class",
             LOGGER_CLASS,
+            *(["--worker-class", worker_class] if worker_class else []),
             "idp.app:create_app()",
         ]
         env = _server_env(
