@@ -235,7 +235,9 @@ def print_top_frames(label: str, files: Sequence[Path], top: int = 12) -> None:
         print(f"  profile {label}: no samples")
         return
     print(f"  profile {label}: {total} samples; top frames by own / inclusive share")
-    for (frame, n), (iframe, m) in zip(own.most_common(top), _interesting(inclusive, top)):
+    for (frame, n), (iframe, m) in zip(
+        own.most_common(top), _interesting(inclusive, top), strict=False
+    ):
         print(f"    {100 * n / total:5.1f}% {frame[:60]:<60} | {100 * m / total:5.1f}% {iframe}")
 
 

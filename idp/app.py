@@ -35,6 +35,7 @@ from idp.notify import (
 )
 from idp.notify.messages import Channel
 from idp.notify.tasks import TaskRunner
+from idp.oidc.client_directory import MAX_AGE_SECONDS, ClientDirectory
 from idp.oidc.context import OIDCContext
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore, new_token
@@ -128,7 +129,10 @@ def build_services(
     devices = DeviceCookies(
         settings.secret_key, max_age=settings.lockout.device_cookie_days * 86400
     )
-    lockout = CredentialLockout(attempts, rules, notifier, devices)
+    access_tokens = AccessTokenStore(ephemeral, ttl=settings.tokens.access_token)
+    lockout = CredentialLockout(
+        attempts, rules, notifier, devices, on_account_locked=access_tokens.revoke_account
+    )
     login = LoginFlow(
         db=db,
         hashing=hashing,
@@ -185,7 +189,7 @@ def build_services(
             ttl=settings.tokens.code,
             replay_window=max(3600, settings.tokens.access_token * 6),
         ),
-        access_tokens=AccessTokenStore(ephemeral, ttl=settings.tokens.access_token),
+        access_tokens=access_tokens,
         attempts=attempts,
         lockout=lockout,
         devices=devices,
@@ -201,6 +205,14 @@ def build_services(
         outbox_worker=outbox_worker,
         clock=clock,
         second_factors=factors,
+        # The in-process store is this process's alone: a command could not announce a
+        # change to it, so with it nothing is cached (max_age 0).
+        clients=ClientDirectory(
+            ephemeral,
+            max_age=0.0
+            if settings.ephemeral_backend == "memory" and not settings.redis_url
+            else MAX_AGE_SECONDS,
+        ),
     )
     _register_tasks(services)
     return services
@@ -360,6 +372,7 @@ def create_app(
         access_tokens=services.access_tokens,
         lifetimes=settings.tokens,
         clock=services.clock,
+        clients=services.clients,
         uow=request_uow,
         request_meta=request_meta,
     )

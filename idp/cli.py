@@ -630,17 +630,30 @@ def clients_list(as_json: bool) -> None:
 @clients.command("remove", help="Retire a client; its refresh tokens end with it.")
 @click.argument("client_id")
 def clients_remove(client_id: str) -> None:
+    from idp.oidc.client_directory import announce_client_change
     from idp.records import AuditEntry
+    from idp.store.unreachable import EphemeralUnreachableError
 
-    with _db(_settings()) as database, database.transaction() as uow:
-        if not uow.clients.remove(client_id, now=_now()):
-            _fail(f"no client {client_id!r}")
-        uow.audit.record(
-            AuditEntry(
-                type="client_removed", outcome="success", actor="staff:cli", client_id=client_id
-            ),
-            now=_now(),
-        )
+    with _services(_settings()) as services:
+        with services.db.transaction() as uow:
+            if not uow.clients.remove(client_id, now=_now()):
+                _fail(f"no client {client_id!r}")
+            uow.audit.record(
+                AuditEntry(
+                    type="client_removed",
+                    outcome="success",
+                    actor="staff:cli",
+                    client_id=client_id,
+                ),
+                now=_now(),
+            )
+        # After the commit: every provider process drops its cached clients within a
+        # second (idp/oidc/client_directory.py). A server on the in-process store
+        # caches nothing, and this command cannot reach it anyway.
+        try:
+            announce_client_change(services.ephemeral)
+        except EphemeralUnreachableError:
+            pass
     click.echo(f"client {client_id} removed")
 
 

@@ -10,6 +10,7 @@ from idp.records import AccountRecord, AuditEntry, ClientRecord, RequestMeta
 from idp.settings import TokenLifetimes
 from idp.store.sql.repositories import UnitOfWork
 
+from .client_directory import ClientDirectory
 from .keys import KeyRing
 from .models import EndUser
 from .subject import subject_for
@@ -24,9 +25,14 @@ class OIDCContext:
     access_tokens: AccessTokenStore
     lifetimes: TokenLifetimes
     clock: Clock
+    clients: ClientDirectory
     # The current request's unit of work (one transaction per protocol request).
     uow: Callable[[], UnitOfWork]
     request_meta: Callable[[], RequestMeta]
+
+    def client(self, client_id: str) -> ClientRecord | None:
+        """A registered, not removed client (cached per process; SQL on a miss)."""
+        return self.clients.lookup(client_id, lambda cid: self.uow().clients.by_client_id(cid))
 
     def now(self) -> int:
         return int(self.clock().timestamp())

@@ -13,16 +13,25 @@ from .models import AccessTokenView, OAuthClient, RefreshTokenView
 from .tokens import token_hash
 
 
-def find_access_token(ctx: OIDCContext, value: str) -> AccessTokenView | None:
+def find_access_token(
+    ctx: OIDCContext, value: str, *, with_user: bool = True
+) -> AccessTokenView | None:
+    """A live access token; ``with_user`` also reads its account (UserInfo's claims).
+
+    Without the account (introspection, revocation) nothing touches SQL: the token,
+    its grant's and its account's revocation markers come from the ephemeral store
+    and the client from this process's cache.
+    """
     grant = ctx.access_tokens.find(value, now=ctx.now())
     if grant is None:
         return None
+    client = ctx.client(grant.client_id)
+    if client is None:
+        return None
     user = None
-    if grant.account_id is not None:
-        uow = ctx.uow()
-        account = uow.accounts.by_id(grant.account_id)
-        client = uow.clients.by_client_id(grant.client_id)
-        if account is None or client is None or not account.is_active:
+    if grant.account_id is not None and with_user:
+        account = ctx.uow().accounts.by_id(grant.account_id)
+        if account is None or not account.is_active:
             return None
         user = ctx.end_user(account, client, grant.claims)
     return AccessTokenView(value, grant, user)
@@ -40,8 +49,8 @@ def _find(
 ) -> AccessTokenView | RefreshTokenView | None:
     # RFC 7009 §2.1 / RFC 7662 §2.1: the hint is only a hint; search both kinds.
     if hint == "refresh_token":
-        return find_refresh_token(ctx, value) or find_access_token(ctx, value)
-    return find_access_token(ctx, value) or find_refresh_token(ctx, value)
+        return find_refresh_token(ctx, value) or find_access_token(ctx, value, with_user=False)
+    return find_access_token(ctx, value, with_user=False) or find_refresh_token(ctx, value)
 
 
 class RevocationEndpoint(_Revocation):  # type: ignore[misc]
@@ -107,10 +116,11 @@ class IntrospectionEndpoint(_Introspection):  # type: ignore[misc]
             "iat": grant.issued_at,
             "iss": ctx.issuer,
         }
-        if token.user is not None:
-            # No "username" (RFC 7662 §2.2 makes it optional): the sign-in user ID is
-            # half the credential and the lockout key; portals get only `sub`.
-            payload["sub"] = token.user.subject
+        if grant.subject is not None:
+            # The subject as this client sees it (public or pairwise), stored with the
+            # token at issue. No "username" (RFC 7662 §2.2 makes it optional): the
+            # sign-in user ID is half the credential and the lockout key.
+            payload["sub"] = grant.subject
         return payload
 
 

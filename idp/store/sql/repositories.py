@@ -599,6 +599,9 @@ class AuditLog:
         self._unchained: list[m.AuditEvent] = []
 
     def record(self, entry: AuditEntry, *, now: datetime) -> None:
+        if self._s.info.get(READ_ONLY):
+            # An event that would be dropped with the read-only session: refuse loudly.
+            raise ReadOnlyError("audit events need a transaction (Database.transaction)")
         row = m.AuditEvent(
             at=now,
             type=entry.type,
@@ -658,6 +661,14 @@ class AuditLog:
             .limit(limit)
         )
         return [_audit_record(r) for r in rows]
+
+
+# Session.info flag of the units of work Database.reader() opens.
+READ_ONLY = "idp_read_only"
+
+
+class ReadOnlyError(RuntimeError):
+    """A write was attempted through ``Database.reader()`` (a programming error)."""
 
 
 class UnitOfWork:
