@@ -21,7 +21,8 @@ access token, UserInfo, and refresh_token with rotation (each connection present
 the refresh token its previous answer returned: a durable chain per connection).
 Fresh user tokens are made through the real sign-in pages before each repetition.
 
-``--profile DIR`` also runs ``py-spy record`` on every provider worker during each
+``--profile DIR`` also runs ``py-spy record --gil`` (only the thread holding the GIL:
+where the CPU goes, not where threads wait) on every provider worker during each
 provider run and prints the top frames (by own samples and by inclusive samples).
 """
 
@@ -197,7 +198,7 @@ def profiled(target: Target, label: str, args: argparse.Namespace) -> Iterator[N
             (
                 out,
                 subprocess.Popen(
-                    [args.py_spy, "record", "-p", str(pid), "-r", "200", "--format", "raw"]
+                    [args.py_spy, "record", "-p", str(pid), "-r", "200", "--gil", "--format", "raw"]
                     + ["-o", str(out), "-d", str(int(args.seconds) + 1), "--nonblocking"],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,

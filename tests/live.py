@@ -155,6 +155,8 @@ class LiveProvider:
     log_path: Path
     access_log_path: Path
     db: Database
+    # The server's environment (IDP_* settings), for running `idp` commands beside it.
+    env: dict[str, str] = field(default_factory=dict)
     # What this run created, so its Redis keys can be told from other runs' (_sweep_redis).
     usernames: set[str] = field(default_factory=set)
     client_ids: set[str] = field(default_factory=set)
@@ -259,6 +261,18 @@ class LiveProvider:
             first_name=first_name,
             last_name=last_name,
             email=email,
+        )
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run an ``idp`` command against this server's database and stores."""
+        return subprocess.run(
+            [sys.executable, "-m", "idp.cli", *args],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     def track_username(self, username: str) -> None:
@@ -519,6 +533,7 @@ def _start(
             log_path=log_path,
             access_log_path=access_log_path,
             db=db,
+            env=env,
         )
         try:
             _wait_ready(provider, timeout=startup_timeout)
