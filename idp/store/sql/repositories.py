@@ -98,8 +98,9 @@ class AccountRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    def _record(self, row: m.Account) -> AccountRecord:
-        person = self._s.get(m.Person, row.person_id) if row.person_id else None
+    def _record(self, row: m.Account, person: m.Person | None = None) -> AccountRecord:
+        if person is None and row.person_id:
+            person = self._s.get(m.Person, row.person_id)
         return AccountRecord(
             id=row.id,
             subject=row.subject,
@@ -123,8 +124,14 @@ class AccountRepository:
         return None if row is None else self._record(row)
 
     def by_id(self, account_id: int) -> AccountRecord | None:
-        row = self._s.get(m.Account, account_id)
-        return None if row is None else self._record(row)
+        # Account and person in one round trip: UserInfo and every token request read
+        # the account by id (issue 12).
+        found = self._s.execute(
+            select(m.Account, m.Person)
+            .outerjoin(m.Person, m.Person.id == m.Account.person_id)
+            .where(m.Account.id == account_id)
+        ).first()
+        return None if found is None else self._record(found[0], found[1])
 
     def by_subject(self, subject: str) -> AccountRecord | None:
         row = self._s.scalar(select(m.Account).where(m.Account.subject == subject))
