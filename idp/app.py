@@ -88,6 +88,10 @@ def build_ephemeral(settings: Settings) -> EphemeralStore:
     return sqlite_store
 
 
+def _blank_none(value: Any) -> Any:
+    return "" if value is None else value
+
+
 def build_services(
     settings: Settings,
     *,
@@ -384,6 +388,8 @@ def create_app(
             "6-character minimum); use it only to match an existing portal's rule",
             settings.password_policy,
         )
+    # A missing value renders as nothing, never as the word "None" (issue 14, item 7).
+    app.jinja_env.finalize = _blank_none
     app.jinja_env.globals.update(
         service_name=settings.service_name,
         message=message,

@@ -98,6 +98,17 @@ class ClientRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """A portal or app the patient allowed, with what it may read ("My portals")."""
+
+    client_id: str
+    client_name: str
+    portal_name: str | None
+    scopes: tuple[str, ...]
+    granted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RefreshTokenRecord:
     id: int
     family_id: str

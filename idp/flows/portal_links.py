@@ -26,7 +26,7 @@ the ``patient_id`` its tokens and UserInfo carry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +48,7 @@ from .lockout import CredentialLockout, Reauthentication, reauthenticate
 from .methods.password import PasswordHashing
 
 MAX_SLUG = 64
+MAX_CLIENT_ID = 64
 # How many trailing characters of a patient identifier the page shows.
 SHOWN_PATIENT_CHARS = 3
 
@@ -80,9 +81,22 @@ class PendingPractice:
 
 
 @dataclass(frozen=True, slots=True)
+class AllowedApp:
+    """A portal or app the patient consented to, linked to a record or not."""
+
+    client_id: str
+    name: str
+    practice: str | None
+    scopes: tuple[str, ...]
+    allowed_since: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PortalsOverview:
     linked: list[LinkedPractice]
     pending: list[PendingPractice]
+    # Every portal and app with the patient's consent (issue 14, item 7).
+    allowed: list[AllowedApp] = field(default_factory=list)
 
 
 def _linked(link: PortalLinkRecord) -> LinkedPractice:
@@ -127,6 +141,7 @@ class PortalLinks:
             if account is None:
                 return None
             links = uow.portal_links.list_for_account(account.id)
+            consents = uow.consents.list_for_account(account.id)
             invitations = (
                 uow.invitations.pending_for_email(account.email, now=now)
                 if account.email and account.email_verified
@@ -149,7 +164,39 @@ class PortalLinks:
         return PortalsOverview(
             linked=[_linked(link) for link in linked],
             pending=sorted(pending.values(), key=lambda p: (p.name, p.invited_at)),
+            allowed=[
+                AllowedApp(c.client_id, c.client_name, c.portal_name, c.scopes, c.granted_at)
+                for c in consents
+            ],
         )
+
+    def withdraw_consent(self, actor: Actor, *, client_id: str) -> Result:
+        """Take back a portal's or app's permission: its tokens end, and its next
+        sign-in asks again. No password: this only ever reduces access."""
+        problem = check_fields([(client_id, MAX_CLIENT_ID)])
+        if problem:
+            return Result(Outcome.INVALID, problem)
+        with self._db.transaction() as uow:
+            account = self._account(uow, actor)
+            if account is None:
+                return Result(Outcome.UNAVAILABLE, "account_unavailable")
+            client = uow.clients.by_client_id(client_id) if client_id else None
+            now = self._clock()
+            if client is None or not uow.consents.revoke(account.id, client.id, now=now):
+                # Only the patient's own consents can be named.
+                return Result(Outcome.NOT_FOUND, "consent_not_found")
+            families = uow.refresh_tokens.revoke_for_client(account.id, client.id, now=now)
+            uow.audit.record(
+                self._entry(
+                    actor,
+                    "consent_withdrawn",
+                    {"client": client.client_id, "token_families_revoked": len(families)},
+                ),
+                now=now,
+            )
+            for family in families:
+                self._grants.revoke_grant(family)
+        return Result(Outcome.DONE, "consent_withdrawn")
 
     def unlink(self, actor: Actor, *, portal: str, password: str) -> Result:
         """End the link to one practice and everything its clients hold for this account."""

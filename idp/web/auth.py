@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
@@ -48,6 +49,9 @@ def login() -> BaseResponse:
     svc = services()
     interaction_id = request.values.get("i") or None
     interaction = svc.interactions.get(interaction_id) if interaction_id else None
+    done = already_signed_in(interaction_id, interaction)
+    if done is not None:
+        return done
     if interaction_id and interaction is None:
         return error_page("interaction_expired", status=400)
 
@@ -84,6 +88,35 @@ def login() -> BaseResponse:
             status=outcome.status,
         )
     return authn_response(outcome)
+
+
+# What an interaction id looks like (``secrets.token_urlsafe``): anything else is bad
+# input and gets its error, signed in or not.
+_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def already_signed_in(
+    interaction_id: str | None, interaction: Interaction | None
+) -> BaseResponse | None:
+    """Where a signed-in browser goes when it comes back to a sign-in page.
+
+    The Back button after signing in, or a sign-in form sent twice (its second copy
+    fails the CSRF check: the secret is replaced at sign-in), must not show an error
+    for what succeeded (issue 14, item 7). A pending request this session already
+    signed in for continues; a request that is gone (used or expired) lands on the
+    "You are signed in" page. The plain login page stays reachable while signed in
+    (signing in as someone else on a shared computer).
+    """
+    session = current_session()
+    if session is None:
+        return None
+    if interaction is not None:
+        if interaction.login_session == session.key:
+            return redirect(url_for("oidc.resume", i=interaction.id), code=303)
+        return None  # this request needs a sign-in of its own (prompt=login, max_age, MFA)
+    if interaction_id and _WELL_FORMED_ID.fullmatch(interaction_id):
+        return redirect(url_for("auth.home"), code=303)
+    return None
 
 
 def authn_entry(
@@ -258,6 +291,9 @@ def consent() -> Response:
     svc = services()
     interaction = svc.interactions.get(request.values.get("i"))
     if interaction is None:
+        if current_session() is not None and _WELL_FORMED_ID.fullmatch(request.values.get("i", "")):
+            # Consent sent twice, or Back after it: the portal already has its answer.
+            return redirect(url_for("auth.home"), code=303)
         return error_page("interaction_expired", status=400)
     session = current_session()
     if session is None:

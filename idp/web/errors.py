@@ -15,6 +15,7 @@ import secrets
 from flask import Flask, Response, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.errors import RETRY_AFTER_SECONDS, UnavailableError
 from idp.logging_setup import current_request_id
@@ -105,7 +106,22 @@ def _http_error(exc: HTTPException) -> Response:
     return error_page(message_id, status=status)
 
 
-def _csrf_error(exc: CSRFError) -> Response:
+def _csrf_error(exc: CSRFError) -> BaseResponse:
+    if (
+        request.method == "POST"
+        and request.endpoint == "auth.login"
+        and request.form.get("csrf_token")  # a stale token: this form was sent before
+    ):
+        # A sign-in form sent twice: the first copy signed in (and replaced the CSRF
+        # secret), so show where that sign-in leads rather than a false error.
+        from .auth import already_signed_in
+        from .deps import services
+
+        interaction_id = request.form.get("i") or None
+        interaction = services().interactions.get(interaction_id) if interaction_id else None
+        done = already_signed_in(interaction_id, interaction)
+        if done is not None:
+            return done
     mark_failed()
     return error_page("csrf_failed", status=400)
 

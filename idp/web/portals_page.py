@@ -14,8 +14,8 @@ from flask import Blueprint, Response, redirect, render_template, request, sessi
 from werkzeug.wrappers import Response as WebResponse
 
 from idp.flows.account_settings import MAX_PASSWORD, Outcome, Result
-from idp.flows.portal_links import MAX_SLUG, PortalLinks
-from idp.messages import MESSAGES
+from idp.flows.portal_links import MAX_CLIENT_ID, MAX_SLUG, PortalLinks
+from idp.messages import MESSAGES, SCOPE_DESCRIPTIONS
 
 from .account import NOTICE_KEY, STATUS, _actor, _gone, signed_in
 from .deps import services
@@ -32,6 +32,17 @@ PORTAL_MESSAGES: dict[str, str] = {
     ),
     "portal_not_linked": "That practice is not linked to your account.",
     "portals_none": "No practice is linked to your account yet.",
+    "consent_withdrawn": (
+        "Permission withdrawn. That portal or app can no longer use your account; if you "
+        "sign in there again, you will be asked to allow it again."
+    ),
+    "consent_not_found": "You have not given that portal or app permission.",
+    "portals_allowed_none": "You have not allowed any portal or app yet.",
+    "portals_allowed_explained": (
+        "Portals and apps you allowed to use your sign-in and read the details listed. "
+        "Withdrawing permission signs them out of your account; your records at the "
+        "practice are not affected."
+    ),
     "portals_pending_explained": (
         "These practices invited you to link your records. Use the activation code in "
         "their invitation email to link one."
@@ -70,6 +81,8 @@ def _page(*, status: int = 200, error: str | None = None) -> WebResponse:
     context: dict[str, Any] = {
         "linked": view.linked,
         "pending": view.pending,
+        "allowed": view.allowed,
+        "scope_descriptions": SCOPE_DESCRIPTIONS,
         "notice": notice,
         "error": error,
         "reasons": [],
@@ -85,6 +98,20 @@ def _page(*, status: int = 200, error: str | None = None) -> WebResponse:
 @signed_in
 def overview() -> WebResponse:
     return _page()
+
+
+@bp.post("/withdraw")
+@signed_in
+def withdraw() -> WebResponse:
+    result: Result = _flow().withdraw_consent(
+        _actor(), client_id=field(request.form, "client", limit=MAX_CLIENT_ID)
+    )
+    if result.outcome is Outcome.UNAVAILABLE:
+        return _gone()
+    if result.ok:
+        session[NOTICE_KEY] = result.message_id
+        return redirect(url_for("portals.overview"), code=303)
+    return _page(status=STATUS[result.outcome], error=result.message_id)
 
 
 @bp.post("/unlink")

@@ -9,10 +9,13 @@ outcome carries only the state to show.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import session as flask_session
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.flows.registration import MAX_PASSWORD_INPUT, CredentialsInput, RegistrationFlow
@@ -124,11 +127,11 @@ def _render(outcome: SignupOutcome, values: Mapping[str, str]) -> Response:
             code_digits=CODE_DIGITS,
         )
     if outcome.state is SignupState.PHONE_DONE:
-        return _page("signup_phone_done.html")
+        return _page("signup_phone_done.html", return_to=_return_to())
     if outcome.state is SignupState.EXISTING_ACCOUNT:
         return _page("signup_existing_account.html")
     if outcome.state is SignupState.VERIFIED:
-        return _page("signup_verified.html")
+        return _page("signup_verified.html", return_to=_return_to())
     if outcome.state is SignupState.LINK_INVALID:
         return _page("signup_link_invalid.html", status=400)
     if outcome.state is SignupState.CHOOSE_USER_ID:
@@ -152,9 +155,48 @@ def _render(outcome: SignupOutcome, values: Mapping[str, str]) -> Response:
     )
 
 
+# This browser's pending portal sign-in (an interaction id), kept in the signed
+# session cookie while the patient signs up, so the end of sign-up leads back to
+# the portal they came from (issue 14, item 7).
+RETURN_KEY = "signup_return"
+# The SHA-256 of the verification link this browser just used: sending the page's
+# form twice shows the success again instead of "this link is no longer valid".
+VERIFIED_KEY = "signup_verified"
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnTo:
+    name: str
+    url: str
+
+
+def _return_to() -> ReturnTo | None:
+    """The portal this browser came from, while its sign-in request is still live."""
+    interaction_id = flask_session.get(RETURN_KEY)
+    if not isinstance(interaction_id, str):
+        return None
+    svc = services()
+    interaction = svc.interactions.get(interaction_id)
+    if interaction is None:
+        flask_session.pop(RETURN_KEY, None)
+        return None
+    with svc.db.transaction() as uow:
+        client = uow.clients.by_client_id(interaction.client_id)
+    if client is None:
+        return None
+    return ReturnTo(name=client.name, url=url_for("auth.login", i=interaction.id))
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 @bp.route("/signup", methods=["GET", "POST"])
 def start() -> Response:
     if request.method == "GET":
+        interaction_id = request.args.get("i", "")[:64]
+        if interaction_id and services().interactions.get(interaction_id) is not None:
+            flask_session[RETURN_KEY] = interaction_id
         return _start_page()
     form = request.form
     values = {
@@ -230,7 +272,17 @@ def verify() -> Response:
         return _page("signup_verify.html", token=token)
     # Only a POST (the page's button) uses the link and creates the account.
     token = request.form.get("token", "")[:200]
-    return _render(flow.verify(token, meta=request_meta()), {})
+    outcome = flow.verify(token, meta=request_meta())
+    if outcome.state is SignupState.VERIFIED:
+        flask_session[VERIFIED_KEY] = _token_digest(token)
+    elif (
+        outcome.state is SignupState.LINK_INVALID
+        and token
+        and flask_session.get(VERIFIED_KEY) == _token_digest(token)
+    ):
+        # The button pressed twice: the first press created the account.
+        return _page("signup_verified.html", return_to=_return_to())
+    return _render(outcome, {})
 
 
 @bp.route("/signup/verify/user-id", methods=["GET", "POST"])

@@ -128,10 +128,24 @@ def test_consent_without_csrf_token_is_refused(
 def test_consent_for_an_unknown_interaction_is_an_error_page(
     oidc: OIDCActions, client: FlaskClient
 ) -> None:
-    oidc.sign_in()
     response = client.get("/consent", query_string={"i": "no-such-interaction"})
     assert response.status_code == 400
     assert 'data-message-id="interaction_expired"' in response.text
+    # Signed in, a malformed id is still bad input.
+    oidc.sign_in()
+    response = client.get("/consent", query_string={"i": "not/an id"})
+    assert response.status_code == 400
+
+
+def test_a_signed_in_browser_coming_back_to_a_used_request_lands_on_the_signed_in_page(
+    oidc: OIDCActions, client: FlaskClient
+) -> None:
+    """Issue 14 item 7: the Back button after signing in lands somewhere useful."""
+    oidc.sign_in()
+    for path in ("/consent", "/login"):
+        response = client.get(path, query_string={"i": "used-or-expired-interaction-id"})
+        assert response.status_code == 303 and response.headers["Location"] == "/"
+    assert 'data-message-id="signed_in"' in client.get("/").text
 
 
 def test_sso_session_is_per_browser(oidc: OIDCActions, factory: Factory, app) -> None:

@@ -146,7 +146,7 @@ def test_invitations_are_not_shown_for_an_unverified_address(
 def test_no_practice_yet(browser: Browser) -> None:
     page = browser.get("/account/portals")
     assert page.status_code == 200
-    assert message_ids(page.text) == ["portals_none"]
+    assert message_ids(page.text) == ["portals_none", "portals_allowed_none"]
     assert practices(page.text) == {}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from flask.testing import FlaskClient
@@ -14,7 +15,7 @@ from idp.store.sql.repositories import NewPerson
 
 from ..conftest import PASSWORD as FACTORY_PASSWORD
 from ..conftest import Factory
-from ..helpers import MovableClock, audit_types, csrf_token, message_ids
+from ..helpers import MovableClock, OIDCActions, audit_types, csrf_token, message_ids, query
 from .conftest import (
     CHECK_EMAIL_IDS,
     DEMOGRAPHICS,
@@ -139,7 +140,7 @@ def test_nothing_to_sign_in_to_until_the_link_is_opened(
     assert message_ids(signup.login("ghopper", PASSWORD).text) == ["account_locked"]
 
 
-def test_link_works_once(signup: SignupActions) -> None:
+def test_link_works_once(signup: SignupActions, app, services: Services) -> None:
     signup.sign_up()
     link = signup.link(signup.deliver()[0])
     token = link.split("token=", 1)[1]
@@ -149,12 +150,57 @@ def test_link_works_once(signup: SignupActions) -> None:
         signup.client.post("/signup/verify", data={"token": token, "csrf_token": csrf}).status_code
         == 200
     )
-    again = signup.client.post("/signup/verify", data={"token": token, "csrf_token": csrf})
+    # The button pressed twice in the same browser: the success again, one account.
+    twice = signup.client.post("/signup/verify", data={"token": token, "csrf_token": csrf})
+    assert twice.status_code == 200
+    assert message_ids(twice.text) == ["signup_verified"]
+    assert domain_rows(services)["accounts"] == 1
+    # Anyone else with the link finds it used.
+    other = app.test_client()
+    other_page = other.get(link.split(services.settings.issuer, 1)[1])
+    assert other_page.status_code == 400
+    again = other.post(
+        "/signup/verify", data={"token": token, "csrf_token": csrf_token(other.get("/login").text)}
+    )
     assert again.status_code == 400
     assert message_ids(again.text) == ["signup_link_invalid"]
     assert 'href="/signup/resend"' in again.text
     reopened = signup.open_link(link)
     assert reopened.status_code == 400 and message_ids(reopened.text) == ["signup_link_invalid"]
+
+
+def test_sign_up_from_a_portal_leads_back_to_it(
+    signup: SignupActions, factory: Factory, services: Services
+) -> None:
+    """Issue 14 item 7: the login page's "Create an account" keeps the portal's request,
+    and the end of sign-up offers to sign in and go back to that portal."""
+    rp = factory.client(name="Riverside portal", first_party=True)
+    oidc = OIDCActions(signup.client, factory)
+    req = oidc.request(rp)
+    location = oidc.authorize(req).headers["Location"]
+    login_page = signup.client.get(location).text
+    interaction = query(location)["i"]
+    assert f'href="/signup?i={interaction}"' in login_page
+    assert signup.client.get(f"/signup?i={interaction}").status_code == 200
+    signup.sign_up()
+    link = signup.link(signup.deliver()[0])
+    done = signup.confirm(link)
+    assert message_ids(done.text) == ["signup_verified"]
+    continue_url = re.search(r'id="continue-to-portal" href="([^"]+)"', done.text)
+    assert continue_url and "Riverside portal" in done.text
+    assert continue_url.group(1) == f"/login?i={interaction}"
+    signed_in = oidc.login(continue_url.group(1), username="ghopper", password=PASSWORD)
+    finished = oidc.follow_to_redirect(signed_in)
+    callback = query(finished.headers["Location"])
+    assert "code" in callback and callback["state"] == req.state
+
+
+def test_sign_up_without_a_portal_offers_plain_sign_in(signup: SignupActions) -> None:
+    signup.client.get("/signup?i=not-a-live-interaction")
+    signup.sign_up()
+    done = signup.confirm(signup.link(signup.deliver()[0]))
+    assert "continue-to-portal" not in done.text
+    assert 'href="/login"' in done.text
 
 
 def test_expired_link_is_refused_and_the_details_are_gone(
@@ -216,9 +262,9 @@ def test_resend_for_an_active_account_sends_nothing(signup: SignupActions) -> No
 
 
 def test_unknown_or_malformed_tokens_get_the_neutral_page(signup: SignupActions) -> None:
-    for query in ("", "?token=", "?token=short", "?token=" + "A" * 43, "?token=" + "%" * 300):
-        page = signup.client.get("/signup/verify" + query)
-        assert page.status_code == 400, query
+    for suffix in ("", "?token=", "?token=short", "?token=" + "A" * 43, "?token=" + "%" * 300):
+        page = signup.client.get("/signup/verify" + suffix)
+        assert page.status_code == 400, suffix
         assert message_ids(page.text) == ["signup_link_invalid"]
 
 

@@ -26,6 +26,7 @@ from idp.records import (
     AuditEntry,
     AuditRecord,
     ClientRecord,
+    ConsentRecord,
     PersonRecord,
     PortalRecord,
     RefreshTokenRecord,
@@ -461,6 +462,43 @@ class ConsentRepository:
         row.granted_at = now
         row.revoked_at = None
 
+    def list_for_account(self, account_id: int) -> list[ConsentRecord]:
+        """Live consents of an account, with the client and its practice, by name."""
+        rows = self._s.execute(
+            select(m.Consent, m.Client, m.Portal)
+            .join(m.Client, m.Client.id == m.Consent.client_id)
+            .outerjoin(m.Portal, m.Portal.id == m.Client.portal_id)
+            .where(
+                m.Consent.account_id == account_id,
+                m.Consent.revoked_at.is_(None),
+                m.Client.removed_at.is_(None),
+            )
+            .order_by(m.Client.name, m.Client.id)
+        )
+        return [
+            ConsentRecord(
+                client_id=client.client_id,
+                client_name=client.name,
+                portal_name=portal.name if portal is not None else None,
+                scopes=tuple(consent.scope.split()),
+                granted_at=consent.granted_at,
+            )
+            for consent, client, portal in rows
+        ]
+
+    def revoke(self, account_id: int, client_pk: int, *, now: datetime) -> bool:
+        """Withdraw one client's consent; the row stays for the audit trail."""
+        result = self._s.execute(
+            update(m.Consent)
+            .where(
+                m.Consent.account_id == account_id,
+                m.Consent.client_id == client_pk,
+                m.Consent.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     def revoke_for_account(self, account_id: int, *, now: datetime) -> int:
         """Withdraw every consent of an account (account closed); rows stay for the audit."""
         result = self._s.execute(
@@ -574,6 +612,17 @@ class RefreshTokenRepository:
             )
             is not None
         )
+
+    def revoke_for_client(self, account_id: int, client_pk: int, *, now: datetime) -> list[str]:
+        """End an account's refresh tokens at one client; returns the families touched."""
+        live = (
+            m.RefreshToken.account_id == account_id,
+            m.RefreshToken.client_id == client_pk,
+            m.RefreshToken.revoked_at.is_(None),
+        )
+        families = list(self._s.scalars(select(m.RefreshToken.family_id).where(*live).distinct()))
+        self._s.execute(update(m.RefreshToken).where(*live).values(revoked_at=now))
+        return families
 
     def revoke_for_account(self, account_id: int, *, now: datetime) -> list[str]:
         """End every refresh token of an account; returns the families touched."""
