@@ -39,6 +39,7 @@ from idp.notify import (
 from idp.notify.messages import Channel
 from idp.notify.tasks import TaskRunner
 from idp.oidc.backchannel import PortalLogout
+from idp.oidc.client_directory import MAX_AGE_SECONDS, ClientDirectory
 from idp.oidc.context import OIDCContext
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore, new_token
@@ -143,7 +144,10 @@ def build_services(
     devices = DeviceCookies(
         settings.secret_key, max_age=settings.lockout.device_cookie_days * 86400
     )
-    lockout = CredentialLockout(attempts, rules, notifier, devices)
+    access_tokens = AccessTokenStore(ephemeral, ttl=settings.tokens.access_token)
+    lockout = CredentialLockout(
+        attempts, rules, notifier, devices, on_account_locked=access_tokens.revoke_account
+    )
     login = LoginFlow(
         db=db,
         hashing=hashing,
@@ -215,7 +219,7 @@ def build_services(
             ttl=settings.tokens.code,
             replay_window=max(3600, settings.tokens.access_token * 6),
         ),
-        access_tokens=AccessTokenStore(ephemeral, ttl=settings.tokens.access_token),
+        access_tokens=access_tokens,
         attempts=attempts,
         lockout=lockout,
         devices=devices,
@@ -240,6 +244,14 @@ def build_services(
             issuer=settings.issuer,
             clock_ts=lambda: clock().timestamp(),
             find_client=find_client,
+        ),
+        # The in-process store is this process's alone: a command could not announce a
+        # change to it, so with it nothing is cached (max_age 0).
+        clients=ClientDirectory(
+            ephemeral,
+            max_age=0.0
+            if settings.ephemeral_backend == "memory" and not settings.redis_url
+            else MAX_AGE_SECONDS,
         ),
     )
     services.staff = _staff_operations(services)
@@ -442,6 +454,7 @@ def create_app(
         access_tokens=services.access_tokens,
         lifetimes=settings.tokens,
         clock=services.clock,
+        clients=services.clients,
         uow=request_uow,
         request_meta=request_meta,
         proxy=services.proxy_grants,

@@ -180,6 +180,7 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
 
     from idp.access_log import GUNICORN_LOGGER_CLASS
     from idp.app import create_app
+    from idp.serving import GUNICORN_THREADS, GUNICORN_WORKER_CLASS
 
     if settings.ephemeral_backend == "memory" and workers > 1:
         # The in-process store lives in one process; more workers would each keep
@@ -202,7 +203,8 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> Non
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("threads", 8)
+            self.cfg.set("worker_class", GUNICORN_WORKER_CLASS)
+            self.cfg.set("threads", GUNICORN_THREADS)
             self.cfg.set("control_socket_disable", True)
             self.cfg.set("accesslog", "-")
             # Tokens, codes and ID tokens in URLs never reach the access log.
@@ -701,7 +703,29 @@ def clients_backchannel_logout(
             ),
             now=_now(),
         )
+    _announce_client_change(_settings())
     click.echo(f"{client_id}: back-channel logout {'to ' + uri if uri else 'off'}")
+
+
+def _announce_client_change(settings: Settings) -> None:
+    """After a committed client change: every provider process drops its cached
+    clients within a second (idp/oidc/client_directory.py). A server on the
+    in-process store caches none, and a command could not reach it anyway."""
+    from idp.app import build_ephemeral
+    from idp.oidc.client_directory import announce_client_change
+
+    if settings.ephemeral_backend == "memory" and not settings.redis_url:
+        return
+    try:
+        store = build_ephemeral(settings)
+    except ConnectionError as exc:
+        _fail(f"the change is saved, but running servers could not be told: {exc}")
+    try:
+        announce_client_change(store)
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
 
 
 @clients.command("remove", help="Retire a client; its refresh tokens end with it.")
@@ -709,7 +733,8 @@ def clients_backchannel_logout(
 def clients_remove(client_id: str) -> None:
     from idp.records import AuditEntry
 
-    with _db(_settings()) as database, database.transaction() as uow:
+    settings = _settings()
+    with _db(settings) as database, database.transaction() as uow:
         if not uow.clients.remove(client_id, now=_now()):
             _fail(f"no client {client_id!r}")
         uow.audit.record(
@@ -718,6 +743,7 @@ def clients_remove(client_id: str) -> None:
             ),
             now=_now(),
         )
+    _announce_client_change(settings)
     click.echo(f"client {client_id} removed")
 
 

@@ -19,6 +19,7 @@ from idp.flows.staff.operations import StaffOperations
 from idp.flows.store import FlowStore
 from idp.notify import Dispatcher, DispatchWorker, Notifier
 from idp.oidc.backchannel import PortalLogout
+from idp.oidc.client_directory import ClientDirectory
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore
 from idp.settings import Settings
@@ -61,6 +62,8 @@ class Services:
     proxy_grants: ProxyGrantFlow
     # Back-channel logout: queues, delivers and reports logout tokens to portals.
     portal_logout: PortalLogout
+    # Clients by client_id, cached per process; see idp/oidc/client_directory.py.
+    clients: ClientDirectory
     # Staff operations (issue 11): set by build_services once the rest exists.
     staff: StaffOperations = field(init=False)
 

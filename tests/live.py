@@ -155,6 +155,8 @@ class LiveProvider:
     log_path: Path
     access_log_path: Path
     db: Database
+    # The server's environment (IDP_* settings), for running `idp` commands beside it.
+    env: dict[str, str] = field(default_factory=dict)
     # What this run created, so its Redis keys can be told from other runs' (_sweep_redis).
     usernames: set[str] = field(default_factory=set)
     client_ids: set[str] = field(default_factory=set)
@@ -265,6 +267,18 @@ class LiveProvider:
             email=email,
         )
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run an ``idp`` command against this server's database and stores."""
+        return subprocess.run(
+            [sys.executable, "-m", "idp.cli", *args],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
     def track_username(self, username: str) -> None:
         """Remember a user ID sent to the login form, so its lockout counters are removed."""
         self.usernames.add(username_key(username))
@@ -318,6 +332,7 @@ def live_provider(
     backend: Backend | None = None,
     workers: int | None = None,
     threads: int = 4,
+    worker_class: str | None = None,
     password_hashing: str = "test",
     extra_env: Mapping[str, str] | None = None,
     startup_timeout: float = 30.0,
@@ -353,6 +368,7 @@ def live_provider(
             keys_dir=keys_dir,
             workers=workers,
             threads=threads,
+            worker_class=worker_class,
             password_hashing=password_hashing,
             extra_env=extra_env or {},
             startup_timeout=startup_timeout,
@@ -471,6 +487,7 @@ def _start(
     workers: int,
     threads: int,
     password_hashing: str,
+    worker_class: str | None = None,
     extra_env: Mapping[str, str],
     startup_timeout: float,
     db: Database,
@@ -502,6 +519,7 @@ def _start(
             ACCESS_LOG_FORMAT,
             "--logger-class",
             LOGGER_CLASS,
+            *(["--worker-class", worker_class] if worker_class else []),
             "idp.app:create_app()",
         ]
         env = _server_env(

@@ -180,6 +180,8 @@ class GrantRevoker(Protocol):
 
     def revoke_grant(self, grant_id: str) -> None: ...
 
+    def revoke_account(self, account_id: int, *, now: float | None = None) -> None: ...
+
 
 def check_fields(fields: Sequence[tuple[str, int]], *, optional: Sequence[str] = ()) -> str | None:
     """The first problem with raw form values, as a message ID, or None.
@@ -659,6 +661,9 @@ class AccountSettings:
             notice = self._tell_portals(uow, actor.subject, None, now)
             self._sessions.end_all_for(actor.subject, now=now.timestamp())
             self._revoke_grants(families)
+            # Access tokens of grants without a refresh token too: introspection reads
+            # Redis alone, so the closed account must be marked there.
+            self._grants.revoke_account(account.id, now=now.timestamp())
         return Result(Outcome.DONE, "account_closed", signed_out=True, logout_notice=notice)
 
     # --- shared steps ----------------------------------------------------------------------

@@ -9,7 +9,7 @@ the pure :mod:`idp.policies.lockout`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,8 +61,12 @@ class CredentialLockout:
         rules: LockoutRules,
         notifier: Notifier | None = None,
         devices: DeviceCookies | None = None,
+        on_account_locked: Callable[..., None] | None = None,
     ) -> None:
         self.counter = counter
+        # Voids the account's access tokens (introspection reads Redis alone, so the
+        # account's new status must reach it there).
+        self._on_account_locked = on_account_locked
         self.rules = rules
         self._notifier = notifier
         # Reads device cookies for the flows that check a password (sign-in, re-entry).
@@ -146,6 +150,8 @@ class CredentialLockout:
         cap = decide_hard_cap(total, self.rules, trusted=trusted)
         if account is not None and account.is_active and cap is HardCap.LOCK_ACCOUNT:
             uow.accounts.set_status(account.id, "locked", now=now)
+            if self._on_account_locked is not None:
+                self._on_account_locked(account.id, now=now.timestamp())
             uow.audit.record(_locked_entry(account, meta, "hard_cap", source), now=now)
         elif account is not None and cap is HardCap.CLOSE_TO_UNKNOWN_BROWSERS:
             if total == self.rules.hard_cap:

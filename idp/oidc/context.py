@@ -12,6 +12,7 @@ from idp.records import AccountRecord, AuditEntry, ClientRecord, ProxyAct, Reque
 from idp.settings import TokenLifetimes
 from idp.store.sql.repositories import UnitOfWork
 
+from .client_directory import ClientDirectory
 from .keys import KeyRing
 from .models import EndUser
 from .subject import person_subject, subject_for
@@ -43,6 +44,7 @@ class OIDCContext:
     access_tokens: AccessTokenStore
     lifetimes: TokenLifetimes
     clock: Clock
+    clients: ClientDirectory
     # The current request's unit of work (one transaction per protocol request).
     uow: Callable[[], UnitOfWork]
     request_meta: Callable[[], RequestMeta]
@@ -50,6 +52,10 @@ class OIDCContext:
     # Records which clients a session signed in to (back-channel logout); None in
     # contexts that issue no codes.
     sessions: SSOSessionStore | None = None
+
+    def client(self, client_id: str) -> ClientRecord | None:
+        """A registered, not removed client (cached per process; SQL on a miss)."""
+        return self.clients.lookup(client_id, lambda cid: self.uow().clients.by_client_id(cid))
 
     def now(self) -> int:
         return int(self.clock().timestamp())

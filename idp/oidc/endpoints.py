@@ -13,16 +13,27 @@ from .models import AccessTokenView, OAuthClient, RefreshTokenView
 from .tokens import token_hash
 
 
-def find_access_token(ctx: OIDCContext, value: str) -> AccessTokenView | None:
+def find_access_token(
+    ctx: OIDCContext, value: str, *, with_user: bool = True
+) -> AccessTokenView | None:
+    """A live access token; ``with_user`` also reads its account (UserInfo's claims).
+
+    Without the account (introspection, revocation) nothing touches SQL: the token,
+    its grant's and its account's revocation markers come from the ephemeral store
+    and the client from this process's cache.
+    """
     grant = ctx.access_tokens.find(value, now=ctx.now())
     if grant is None:
         return None
+    client = ctx.client(grant.client_id)
+    if client is None:
+        return None
     user = None
-    if grant.account_id is not None:
-        uow = ctx.uow()
-        account = uow.accounts.by_id(grant.account_id)
-        client = uow.clients.by_client_id(grant.client_id)
-        if account is None or client is None or not account.is_active:
+    # A proxy token is read with its account whatever the caller: it lives only while
+    # the representative's access does, judged now (revocation, majority).
+    if grant.account_id is not None and (with_user or grant.acting_for is not None):
+        account = ctx.uow().accounts.by_id(grant.account_id)
+        if account is None or not account.is_active:
             return None
         # A proxy token lives only while the access does (revocation, majority: at once).
         user = ctx.acting_user(account, client, grant.claims, grant.acting_for)
@@ -43,8 +54,8 @@ def _find(
 ) -> AccessTokenView | RefreshTokenView | None:
     # RFC 7009 §2.1 / RFC 7662 §2.1: the hint is only a hint; search both kinds.
     if hint == "refresh_token":
-        return find_refresh_token(ctx, value) or find_access_token(ctx, value)
-    return find_access_token(ctx, value) or find_refresh_token(ctx, value)
+        return find_refresh_token(ctx, value) or find_access_token(ctx, value, with_user=False)
+    return find_access_token(ctx, value, with_user=False) or find_refresh_token(ctx, value)
 
 
 class RevocationEndpoint(_Revocation):  # type: ignore[misc]
@@ -110,15 +121,16 @@ class IntrospectionEndpoint(_Introspection):  # type: ignore[misc]
             "iat": grant.issued_at,
             "iss": ctx.issuer,
         }
-        if token.user is not None:
-            # No "username" (RFC 7662 §2.2 makes it optional): the sign-in user ID is
-            # half the credential and the lockout key; portals get only `sub`.
-            payload["sub"] = token.user.subject
-            if token.user.proxy is not None:
-                # The token is about the patient, used by the representative: RFC 8693
-                # §4.1 `act` names the actor. Both subjects as this client sees them.
-                payload["sub"] = ctx.patient_subject(token.user.client, token.user.proxy)
-                payload["act"] = {"sub": token.user.subject}
+        if grant.subject is not None:
+            # The subject as this client sees it (public or pairwise), stored with the
+            # token at issue. No "username" (RFC 7662 §2.2 makes it optional): the
+            # sign-in user ID is half the credential and the lockout key.
+            payload["sub"] = grant.subject
+        if token.user is not None and token.user.proxy is not None:
+            # The token is about the patient, used by the representative: RFC 8693
+            # §4.1 `act` names the actor. Both subjects as this client sees them.
+            payload["sub"] = ctx.patient_subject(token.user.client, token.user.proxy)
+            payload["act"] = {"sub": token.user.subject}
         return payload
 
 

@@ -35,6 +35,8 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey, import_key
 
+from .documents import JsonDocument, json_document
+
 SUPPORTED_ALGS = ("RS256", "ES256")
 """RS256 is the OIDC default (Core §15.1, every RP must support it); ES256 for clients
 that register ``id_token_signed_response_alg=ES256``."""
@@ -44,7 +46,8 @@ EC_CURVE = "P-256"  # RFC 7518 §3.4: ES256 is ECDSA on P-256 only.
 SALT_FILE = "pairwise.salt"
 SALT_BYTES = 32
 KEY_FILE_SUFFIX = ".json"
-RECHECK_SECONDS = 1.0
+# Every worker sees a rotation within this long (issue 12: within one second).
+RECHECK_SECONDS = 0.5
 _PRIVATE_MODE = 0o600
 _DIR_MODE = 0o700
 _LOOSE_BITS = 0o077  # any group/other permission bit
@@ -188,6 +191,10 @@ class KeyRing:
         self._keys: builtins.list[SigningKey] = []
         self._fingerprint: Fingerprint | None = None
         self._checked_at: float | None = None
+        self._jwks_cache: tuple[tuple[str, ...], builtins.list[SigningKey], JsonDocument] | None = (
+            None
+        )
+        self._salt: bytes | None = None
 
     def signing_key(self, alg: str) -> SigningKey:
         """The newest active key for ``alg``: the one new tokens are signed with."""
@@ -202,6 +209,19 @@ class KeyRing:
         """The public JWK Set for ``jwks_uri``: every active and retiring key."""
         return {"keys": [k.public_jwk() for k in self._published()]}
 
+    def jwks_document(self) -> JsonDocument:
+        """:meth:`jwks` as serialised bytes with an ETag, rebuilt only when it changes.
+
+        The published set moves when the key files change (a rotation) or when a
+        retiring key's publication window ends; both are part of the cache key.
+        """
+        published = tuple(k.kid for k in self._published())
+        cached = self._jwks_cache
+        if cached is None or cached[0] != published or cached[1] is not self._keys:
+            cached = (published, self._keys, json_document(self.jwks()))
+            self._jwks_cache = cached
+        return cached[2]
+
     def verification_keys(self) -> KeySet:
         """Public keys of every published key, e.g. to verify an ``id_token_hint``.
 
@@ -214,8 +234,15 @@ class KeyRing:
         return KeySet([self.signing_key(alg).key])
 
     def pairwise_salt(self) -> bytes:
-        """The salt for pairwise subject identifiers (OIDC Core §8.1)."""
-        return read_pairwise_salt(self._dir)
+        """The salt for pairwise subject identifiers (OIDC Core §8.1).
+
+        Read once: the salt never changes once created (changing it would change
+        every pairwise ``sub``), and reading a file per token request costs a syscall
+        storm on the hot path.
+        """
+        if self._salt is None:
+            self._salt = read_pairwise_salt(self._dir)
+        return self._salt
 
     def list(self) -> builtins.list[SigningKey]:
         """Every key on disk, oldest first, including expired ones not yet deleted."""

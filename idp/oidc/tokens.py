@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -152,15 +153,29 @@ class AccessTokenStore:
         self._store.put(f"at:{token_hash(token)}", json.dumps(asdict(grant)), ttl=ttl)
 
     def find(self, token: str, *, now: int) -> AccessTokenGrant | None:
-        """The live, unrevoked grant of an access token, or None."""
+        """The live, unrevoked grant of an access token, or None.
+
+        Two round trips to the store and no SQL: the token, then its grant's and its
+        account's revocation markers together (an account that was closed or locked
+        voids its tokens through :meth:`revoke_account`).
+        """
         if not token or len(token) > 512:
             return None
         raw = self._store.get(f"at:{token_hash(token)}")
         if raw is None:
             return None
         grant = AccessTokenGrant(**json.loads(raw))
-        if grant.expires_at <= now or self.grant_revoked(grant.grant_id):
+        if grant.expires_at <= now:
             return None
+        keys = [f"grant-revoked:{grant.grant_id}"]
+        if grant.account_id is not None:
+            keys.append(f"account-revoked:{grant.account_id}")
+        grant_marker, *account_marker = self._store.get_many(*keys)
+        if grant_marker is not None:
+            return None
+        if account_marker and account_marker[0] is not None:
+            if grant.issued_at <= int(account_marker[0]):
+                return None
         return grant
 
     def revoke(self, token: str) -> bool:
@@ -169,6 +184,11 @@ class AccessTokenStore:
     def revoke_grant(self, grant_id: str) -> None:
         """Void every access token of a grant; the marker outlives the longest token."""
         self._store.put(f"grant-revoked:{grant_id}", "1", ttl=self.ttl + 60)
+
+    def revoke_account(self, account_id: int, *, now: float | None = None) -> None:
+        """Void every access token the account holds now (issued up to this second)."""
+        stamp = int(time.time() if now is None else now)
+        self._store.put(f"account-revoked:{account_id}", str(stamp), ttl=self.ttl + 60)
 
     def grant_revoked(self, grant_id: str) -> bool:
         return self._store.get(f"grant-revoked:{grant_id}") is not None

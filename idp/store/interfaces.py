@@ -41,6 +41,10 @@ class EphemeralStore(Protocol):
     def get(self, key: str) -> str | None:
         """The live value, or None when absent or expired."""
 
+    def get_many(self, *keys: str) -> list[str | None]:
+        """:meth:`get` of several keys in one round trip, in order (a token and its
+        revocation markers, read together on every introspection)."""
+
     def take(self, key: str) -> str | None:
         """Return and delete in one step (GETDEL): at most one caller gets it."""
 

@@ -36,7 +36,7 @@ from idp.policies.staff_roles import (
 )
 from idp.records import ClientRecord
 
-from .deps import request_uow
+from .deps import find_client
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,7 +73,7 @@ def require_scope(scope: str) -> Callable[[F], F]:
                     if name.lower() != "content-type":
                         response.headers[name] = value
                 return response
-            client = request_uow().clients.by_client_id(token.grant.client_id)
+            client = find_client(token.grant.client_id)
             if client is None:
                 return api_error(401, "invalid_token", "the client no longer exists")
             g.api_caller = ApiCaller(client=client, scopes=frozenset(token.get_scope().split()))
@@ -99,7 +99,7 @@ def _acquire(scopes: list[str]) -> Response | ApiCaller:
             if name.lower() != "content-type":
                 response.headers[name] = value
         return response
-    client = request_uow().clients.by_client_id(token.grant.client_id)
+    client = find_client(token.grant.client_id)
     if client is None:
         return api_error(401, "invalid_token", "the client no longer exists")
     return ApiCaller(client=client, scopes=frozenset(token.get_scope().split()))

@@ -31,7 +31,7 @@ from idp.policies.security_questions import CURATED_QUESTIONS
 from idp.records import AuditEntry
 from idp.store.interactions import Interaction
 
-from .deps import current_session, request_meta, request_uow, services
+from .deps import current_session, find_client, request_meta, services
 from .errors import error_page
 from .forms import field, question_choices
 from .security import flow_binding
@@ -217,7 +217,7 @@ def mfa_required_for(interaction: Interaction | None) -> bool:
         return False
     if second_factor_requested(interaction.params.get("acr_values")):
         return True
-    client = request_uow().clients.by_client_id(interaction.client_id)
+    client = find_client(interaction.client_id)
     return bool(client is not None and client.mfa_required)
 
 

@@ -136,7 +136,13 @@ def _refuse_nul_bytes() -> Response | None:
     Path parameters (an admin API's portal slug) included."""
     if "\x00" in request.path:
         return _bad_request()
-    for values in (request.args, request.form):
+    sources = []
+    query = request.environ.get("QUERY_STRING", "")
+    if "%00" in query or "\x00" in query:
+        sources.append(request.args)
+    if request.content_length or request.environ.get("HTTP_TRANSFER_ENCODING"):
+        sources.append(request.form)
+    for values in sources:
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
                 return _bad_request()

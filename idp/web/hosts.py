@@ -64,12 +64,18 @@ def _name_is_valid(name: str) -> bool:
 class HostGuard:
     """WSGI middleware: a malformed Host gets a 400 without reaching the app."""
 
+    # Host values already found valid: real traffic carries a handful of them, and
+    # the IDNA round trip is the costliest part of a small request (issue 12). Bounded,
+    # so a client sending ever-new names cannot grow it.
+    _KNOWN_LIMIT = 64
+
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
+        self._known: set[str] = set()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         host = environ.get("HTTP_HOST")
-        if host is not None and not host_is_valid(host):
+        if host is not None and host not in self._known and not self._check(host):
             start_response(
                 "400 Bad Request",
                 [
@@ -79,3 +85,9 @@ class HostGuard:
             )
             return [_BODY]
         return self.app(environ, start_response)
+
+    def _check(self, host: str) -> bool:
+        valid = host_is_valid(host)
+        if valid and len(self._known) < self._KNOWN_LIMIT:
+            self._known.add(host)
+        return valid

@@ -31,6 +31,7 @@ from idp.oidc.claims import (
     select_claims,
 )
 from idp.oidc.discovery import discovery_document
+from idp.oidc.documents import json_document
 from idp.oidc.interaction import Decision, InteractionFacts, Step, decide_interaction
 from idp.oidc.models import EndUser
 from idp.oidc.params import describe, response_type_syntax_ok, scope_syntax_ok
@@ -41,7 +42,8 @@ from idp.store.interactions import Interaction
 from idp.store.sessions import SSOSession
 
 from .auth import park
-from .deps import current_session, request_uow, services
+from .deps import current_session, find_client, read_only_request, request_uow, services
+from .documents import document_response
 from .errors import error_page
 from .security import flow_binding
 from .server import AuthorizationServer, StoredAuthorizationRequest
@@ -62,34 +64,35 @@ def _server() -> AuthorizationServer:
 
 @bp.get("/.well-known/openid-configuration")
 def discovery() -> Response:
-    issuer = services().settings.issuer
+    """Prebuilt bytes: the document depends only on the issuer and the routes."""
+    cached = current_app.extensions.get("idp_discovery")
+    if cached is None:
+        issuer = services().settings.issuer
 
-    def url(endpoint: str) -> str:
-        return issuer + url_for(endpoint)
+        def url(endpoint: str) -> str:
+            return issuer + url_for(endpoint)
 
-    doc = discovery_document(
-        issuer,
-        {
-            "authorization": url("oidc.authorize"),
-            "token": url("oidc.token"),
-            "userinfo": url("oidc.userinfo"),
-            "jwks": url("oidc.jwks"),
-            "revocation": url("oidc.revoke"),
-            "introspection": url("oidc.introspect"),
-            "end_session": url("oidc.end_session"),
-        },
-    )
-    response = jsonify(doc)
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+        doc = discovery_document(
+            issuer,
+            {
+                "authorization": url("oidc.authorize"),
+                "token": url("oidc.token"),
+                "userinfo": url("oidc.userinfo"),
+                "jwks": url("oidc.jwks"),
+                "revocation": url("oidc.revoke"),
+                "introspection": url("oidc.introspect"),
+                "end_session": url("oidc.end_session"),
+            },
+        )
+        cached = current_app.extensions["idp_discovery"] = json_document(doc)
+    return document_response(cached, max_age=300)
 
 
 @bp.get("/jwks.json")
 def jwks() -> Response:
-    response = jsonify(services().keys.jwks())
-    # Short cache: clients must see a rotated key soon after it starts signing.
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+    # Short cache: clients must see a rotated key soon after it starts signing. The
+    # bytes are rebuilt only when the published keys change (KeyRing.jwks_document).
+    return document_response(services().keys.jwks_document(), max_age=300)
 
 
 # --- authorization endpoint ----------------------------------------------------------------
@@ -125,7 +128,7 @@ def _client_and_redirect(params: dict[str, str]) -> ClientRecord:
     client_id = params.get("client_id")
     if not client_id:
         raise _PageError("missing_client_id")
-    client = request_uow().clients.by_client_id(client_id)
+    client = find_client(client_id)
     if client is None:
         raise _PageError("unknown_client")
     redirect_uri = params.get("redirect_uri")
@@ -173,7 +176,7 @@ def resume() -> BaseResponse:
     interaction = svc.interactions.get(request.args.get("i"))
     if interaction is None:
         return error_page("interaction_expired", status=400)
-    client = request_uow().clients.by_client_id(interaction.client_id)
+    client = find_client(interaction.client_id)
     if client is None:
         return error_page("unknown_client", status=400)
     return _authorize(client, interaction.params, interaction=interaction)
@@ -436,6 +439,7 @@ def token() -> Response:
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
+@read_only_request
 def userinfo() -> Response:
     protector = current_app.extensions["idp_resource_protector"]
     try:
@@ -494,6 +498,7 @@ def revoke() -> Response:
 
 
 @bp.post("/introspect")
+@read_only_request
 def introspect() -> Response:
     problem = _form_problem()
     if problem:

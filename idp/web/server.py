@@ -128,7 +128,7 @@ def build_server(app: Any, ctx: OIDCContext) -> tuple[AuthorizationServer, Resou
             return None
         if "\x00" in client_id:
             return None
-        record = ctx.uow().clients.by_client_id(client_id)
+        record = ctx.client(client_id)
         return None if record is None else OAuthClient(record)
 
     server = AuthorizationServer()

@@ -190,6 +190,15 @@ def test_put_new_succeeds_again_after_expiry(store: Store) -> None:
     assert store.get("k") == "new"
 
 
+def test_get_many_reads_each_key_in_order(store: Store) -> None:
+    store.put("a", "1", ttl=60)
+    store.put("c", "3", ttl=60)
+    store.put("gone", "x", ttl=SHORT)
+    time.sleep(PAST_SHORT)
+    assert store.get_many("c", "b", "a", "gone", "a") == ["3", None, "1", None, "1"]
+    assert store.get_many() == []
+
+
 # -- take / delete -------------------------------------------------------------
 
 

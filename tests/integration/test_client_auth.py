@@ -158,4 +158,5 @@ def test_removed_client_can_no_longer_authenticate(
     data = _code_request(oidc, rp)
     with services.db.transaction() as uow:
         uow.clients.remove(rp.client_id, now=datetime.now(UTC))
+    services.clients.changed()  # as `idp clients remove` does after its commit
     _invalid_client(oidc.token(rp, data))

@@ -159,6 +159,8 @@ def test_client_without_the_grant_cannot_refresh(oidc: OIDCActions, factory: Fac
             .where(models.Client.client_id == rp.client_id)
             .values(grant_types=["authorization_code"])
         )
+    # Changed behind the provider's back: announce it, as `idp clients` commands do.
+    factory.services.clients.changed()
     response = oidc.refresh(rp, tokens["refresh_token"])
     assert response.status_code == 400
     assert response.get_json()["error"] == "unauthorized_client"
@@ -188,6 +190,9 @@ def test_disabled_account_cannot_refresh_or_redeem(oidc: OIDCActions, rp, servic
     with services.db.transaction() as uow:
         account = uow.accounts.by_username("alice")
         uow.accounts.set_status(account.id, "disabled", now=datetime.now(UTC))
+    # What every path that takes an account out of service does with it (lockout,
+    # closing): introspection reads the ephemeral store alone.
+    services.access_tokens.revoke_account(account.id)
     assert _error(oidc.refresh(rp, tokens["refresh_token"])) == "invalid_grant"
     assert _error(oidc.exchange(rp, req, code)) == "invalid_grant"
     assert oidc.introspect(rp, tokens["access_token"]).get_json() == {"active": False}

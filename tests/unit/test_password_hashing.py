@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 from argon2 import extract_parameters
 
-from idp.flows.methods.password import PROFILES, PasswordHashing
+from idp.flows.methods.password import PROFILES, PasswordHashing, hash_slots
 
 
 def test_default_profiles_meet_owasp_minimum() -> None:
@@ -45,3 +49,50 @@ def test_garbage_hash_fails_without_raising() -> None:
 def test_decoy_never_succeeds() -> None:
     hashing = PasswordHashing("test")
     assert not hashing.verify_decoy("decoy password that nobody has").ok
+
+
+class _CountingHasher:
+    """Wraps the real hasher and records how many of its calls overlap."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def verify(self, stored: str, password: str) -> bool:
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(0.02)  # long enough for every thread to pile up here
+            return self._inner.verify(stored, password)  # type: ignore[attr-defined,no-any-return]
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def test_concurrent_hashes_are_bounded_by_the_slots() -> None:
+    """A login storm queues for a slot instead of holding every hash's memory at once."""
+    hashing = PasswordHashing("test", slots=2)
+    stored = hashing.hash("a patient's passphrase")
+    counter = _CountingHasher(hashing._hasher)
+    hashing._hasher = counter  # type: ignore[assignment]
+    calls = [
+        lambda: hashing.verify(stored, "a patient's passphrase"),
+        lambda: hashing.verify(stored, "wrong"),
+        lambda: hashing.verify_decoy("anything"),
+    ] * 4
+    threads = [threading.Thread(target=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert counter.most == 2
+
+
+def test_one_slot_per_core_by_default() -> None:
+    assert hash_slots() == len(os.sched_getaffinity(0))

@@ -8,6 +8,8 @@ an unknown account still runs one full argon2 verify against a decoy hash, so
 
 from __future__ import annotations
 
+import os
+import threading
 import unicodedata
 from dataclasses import dataclass
 
@@ -34,6 +36,17 @@ PROFILES = {
 }
 
 
+def hash_slots() -> int:
+    """How many argon2 computations one process runs at once: one per core.
+
+    Each holds ``memory_cost`` KiB (64 MiB by default) while it runs, and more at
+    once than there are cores only queue inside the CPU while their memory is held.
+    Capping them keeps a login storm's memory flat (issue 12: 8 concurrent sign-ins
+    held 540 MB) and makes the waiting requests queue here instead.
+    """
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
 def normalise_password(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
 
@@ -48,28 +61,37 @@ class PasswordCheck:
 class PasswordHashing:
     """Hash and verify passwords with one argon2id parameter set."""
 
-    def __init__(self, profile: str) -> None:
+    def __init__(self, profile: str, *, slots: int | None = None) -> None:
         self._hasher = PasswordHasher.from_parameters(PROFILES[profile])
+        self.parameters = PROFILES[profile]
+        # At most this many hashes at once in this process (see hash_slots); every
+        # hash and verify, decoy included, waits for a slot the same way (invariant 4).
+        self._slots = threading.BoundedSemaphore(slots or hash_slots())
         # Decoy for unknown accounts: same parameters, so the same work.
         self._decoy = self._hasher.hash("decoy password that nobody has")
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(normalise_password(password))
+        candidate = normalise_password(password)
+        with self._slots:
+            return self._hasher.hash(candidate)
 
     def verify(self, stored_hash: str, password: str) -> PasswordCheck:
         candidate = normalise_password(password)
         try:
-            self._hasher.verify(stored_hash, candidate)
+            with self._slots:
+                self._hasher.verify(stored_hash, candidate)
         except (VerificationError, InvalidHashError):
             return PasswordCheck(ok=False)
         if self._hasher.check_needs_rehash(stored_hash):
-            return PasswordCheck(ok=True, rehash=self._hasher.hash(candidate))
+            return PasswordCheck(ok=True, rehash=self.hash(candidate))
         return PasswordCheck(ok=True)
 
     def verify_decoy(self, password: str) -> PasswordCheck:
         """Spend one verification's work and fail: used when the user ID is unknown."""
+        candidate = normalise_password(password) + "\x00"
         try:
-            self._hasher.verify(self._decoy, normalise_password(password) + "\x00")
+            with self._slots:
+                self._hasher.verify(self._decoy, candidate)
         except (VerificationError, InvalidHashError):
             pass
         return PasswordCheck(ok=False)

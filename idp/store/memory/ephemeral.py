@@ -100,6 +100,11 @@ class MemoryEphemeralStore:
             entry = self._live(key, self._clock())
             return None if entry is None else entry[0]
 
+    def get_many(self, *keys: str) -> list[str | None]:
+        with self._lock:
+            now = self._clock()
+            return [None if (e := self._live(k, now)) is None else e[0] for k in keys]
+
     def take(self, key: str) -> str | None:
         """Return and delete under the lock, so a one-time code is used at most once."""
         with self._lock:

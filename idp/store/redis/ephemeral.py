@@ -172,6 +172,16 @@ class RedisEphemeralStore:
         return _text(self._client.get(self._key(key)))
 
     @_unavailable_on_error
+    def get_many(self, *keys: str) -> list[str | None]:
+        """GETs in one pipeline (not MGET: the keys may live on different Cluster slots)."""
+        if not keys:
+            return []
+        with self._client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(self._key(key))
+            return list(pipe.execute())
+
+    @_unavailable_on_error
     def take(self, key: str) -> str | None:
         """GETDEL: a one-time value (authorization code) can be redeemed only once.
 

@@ -54,8 +54,8 @@ def append(session: Session, rows: list[m.AuditEvent], shard: int) -> None:
     """Give each of ``rows`` (recorded in this transaction, in order) its place in its
     day's segment of ``shard``; called just before the transaction commits.
 
-    Per segment the head row is created if missing (ON CONFLICT DO NOTHING: two
-    first writers of a day do not collide), then locked until the commit, so no
+    Per segment the head row is locked (created first if missing, ON CONFLICT DO
+    NOTHING: two first writers of a day do not collide) until the commit, so no
     other writer can take the same sequence number or previous hash. Taking this
     lock last, right before the commit, keeps it held for microseconds and means a
     transaction holding it never waits for another lock (no deadlock with the row
@@ -64,18 +64,28 @@ def append(session: Session, rows: list[m.AuditEvent], shard: int) -> None:
     by_segment: dict[str, list[m.AuditEvent]] = {}
     for row in rows:
         by_segment.setdefault(segment_for(row.at, shard), []).append(row)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = pg_insert if postgres else sqlite_insert
     for segment in sorted(by_segment):  # one lock order for every writer
-        session.execute(
-            insert(m.AuditChainHead)
-            .values(segment=segment, seq=0, last_hash=GENESIS)
-            .on_conflict_do_nothing()
-        )
-        seq, prev = session.execute(
+        lock_head = (
             select(m.AuditChainHead.seq, m.AuditChainHead.last_hash)
             .where(m.AuditChainHead.segment == segment)
             .with_for_update()
-        ).one()
+        )
+        # The head exists for all but a segment's first event of the day: lock it
+        # straight away, and only when it is missing create it (one round trip less
+        # on every audited request, issue 12).
+        # On SQLite the INSERT must come first: it takes the database's write lock,
+        # which FOR UPDATE (ignored there) does not.
+        head = session.execute(lock_head).one_or_none() if postgres else None
+        if head is None:
+            session.execute(
+                insert(m.AuditChainHead)
+                .values(segment=segment, seq=0, last_hash=GENESIS)
+                .on_conflict_do_nothing()
+            )
+            head = session.execute(lock_head).one()
+        seq, prev = head
         for row in by_segment[segment]:
             seq += 1
             row.segment, row.seq = segment, seq

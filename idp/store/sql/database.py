@@ -12,12 +12,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, exc, inspect
 from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from idp.errors import UnavailableError
 from idp.settings import PROJECT_ROOT
 
-from .repositories import UnitOfWork
+from .repositories import READ_ONLY, ReadOnlyError, UnitOfWork
 
 if TYPE_CHECKING:
     from .committed_audit import AuditFeed
@@ -107,12 +107,31 @@ def _make_engine(url: str, connect_timeout: int) -> Engine:
     )
 
 
+def _refuse_writes(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        raise ReadOnlyError("a read-only unit of work cannot write")
+
+
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlyError("a read-only unit of work cannot write")
+
+
 class Database:
     """Opens transactions; each yields a :class:`UnitOfWork` over one session."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Reads that need no transaction: an autocommit connection sends no BEGIN and
+        # no COMMIT, and the session refuses to write (see :meth:`reader`).
+        self._readers = sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            info={READ_ONLY: True},
+        )
+        event.listen(self._readers, "do_orm_execute", _refuse_writes)
+        event.listen(self._readers, "before_flush", _refuse_flush)
 
     @classmethod
     def from_url(cls, url: str, *, connect_timeout: int = 5) -> Database:
@@ -133,6 +152,29 @@ class Database:
                 yield uow
         except exc.TimeoutError as error:
             # No pooled connection freed up in time: the database is saturated or gone.
+            if uow is not None:
+                uow.run_rollback_steps()
+            raise UnavailableError("database", "no connection available") from error
+        except BaseException:
+            if uow is not None:
+                uow.run_rollback_steps()
+            raise
+
+    @contextmanager
+    def reader(self) -> Iterator[UnitOfWork]:
+        """A unit of work for requests that write nothing durable (UserInfo).
+
+        No transaction at all: each SELECT runs on its own on an autocommit
+        connection, saving the BEGIN/COMMIT round trips and the commit's work. Any
+        write through it (an ORM flush, an INSERT/UPDATE/DELETE, an audit event) is
+        refused with :class:`ReadOnlyError` rather than committed half-way.
+        """
+        uow: UnitOfWork | None = None
+        try:
+            with self._readers() as session:
+                uow = UnitOfWork(session)
+                yield uow
+        except exc.TimeoutError as error:
             if uow is not None:
                 uow.run_rollback_steps()
             raise UnavailableError("database", "no connection available") from error

@@ -94,8 +94,9 @@ class AccountRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    def _record(self, row: m.Account) -> AccountRecord:
-        person = self._s.get(m.Person, row.person_id) if row.person_id else None
+    def _record(self, row: m.Account, person: m.Person | None = None) -> AccountRecord:
+        if person is None and row.person_id:
+            person = self._s.get(m.Person, row.person_id)
         return AccountRecord(
             id=row.id,
             subject=row.subject,
@@ -119,8 +120,14 @@ class AccountRepository:
         return None if row is None else self._record(row)
 
     def by_id(self, account_id: int) -> AccountRecord | None:
-        row = self._s.get(m.Account, account_id)
-        return None if row is None else self._record(row)
+        # Account and person in one round trip: UserInfo and every token request read
+        # the account by id (issue 12).
+        found = self._s.execute(
+            select(m.Account, m.Person)
+            .outerjoin(m.Person, m.Person.id == m.Account.person_id)
+            .where(m.Account.id == account_id)
+        ).first()
+        return None if found is None else self._record(found[0], found[1])
 
     def by_subject(self, subject: str) -> AccountRecord | None:
         row = self._s.scalar(select(m.Account).where(m.Account.subject == subject))
@@ -716,6 +723,9 @@ class AuditLog:
         self._unchained: list[m.AuditEvent] = []
 
     def record(self, entry: AuditEntry, *, now: datetime) -> None:
+        if self._s.info.get(READ_ONLY):
+            # An event that would be dropped with the read-only session: refuse loudly.
+            raise ReadOnlyError("audit events need a transaction (Database.transaction)")
         row = m.AuditEvent(
             at=now,
             type=entry.type,
@@ -792,6 +802,14 @@ class AuditLog:
             .limit(limit)
         )
         return [_audit_record(r) for r in rows]
+
+
+# Session.info flag of the units of work Database.reader() opens.
+READ_ONLY = "idp_read_only"
+
+
+class ReadOnlyError(RuntimeError):
+    """A write was attempted through ``Database.reader()`` (a programming error)."""
 
 
 class UnitOfWork:

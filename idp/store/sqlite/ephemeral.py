@@ -223,6 +223,22 @@ class SqliteEphemeralStore:
         return None if row is None else str(row[0])
 
     @_unavailable_on_error
+    def get_many(self, *keys: str) -> list[str | None]:
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT key, value FROM entries WHERE key IN ({marks}) AND expires_at > ?",
+                (*keys, self._now()),
+            )
+            .fetchall()
+        )
+        found = {str(k): str(v) for k, v in rows}
+        return [found.get(key) for key in keys]
+
+    @_unavailable_on_error
     def take(self, key: str) -> str | None:
         """DELETE ... RETURNING: of several racing callers, one gets the row."""
         row = (
