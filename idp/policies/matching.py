@@ -96,6 +96,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from unidecode import unidecode
 
 from .matching_model import DEFAULT_MODEL, MatchModel
+from .transliteration import same_transliteration
 
 
 class MatchKind(StrEnum):
@@ -351,7 +352,7 @@ def _first_names(a: NormalisedDemographics, b: NormalisedDemographics) -> str:
     firsts = (a.first_parts[:1], b.first_parts[:1])
     if _nicknames(a.first, b.first) or (all(firsts) and _nicknames(firsts[0][0], firsts[1][0])):
         return "first_name_nickname"
-    if _spelled_alike(a.first, b.first):
+    if _spelled_alike(a.first, b.first) or same_transliteration(a.first, b.first):
         return "first_name_typo" if _is_slip(a.first, b.first) else "first_name_similar"
     pa, pb = set(a.first_parts), set(b.first_parts)
     if pa and pb and (pa <= pb or pb <= pa):
@@ -372,6 +373,8 @@ def _last_names(a: NormalisedDemographics, b: NormalisedDemographics) -> str:
         return "last_name_typo"
     if d <= 3 and jellyfish.metaphone(a.last) == jellyfish.metaphone(b.last):
         return "last_name_phonetic"
+    if same_transliteration(a.last, b.last):
+        return "last_name_phonetic"  # Kowalczyk / Kovalchik: one name, two romanisations
     return "last_name_conflict"
 
 
@@ -616,9 +619,17 @@ def _guards(
         # both names (Jaden/Jayden, Kristen/Kirsten), are how parents tell them apart.
         # Otherwise a near name with the same DOB passes unless an email or phone on
         # both sides disagrees (adult twins have their own) and none agrees.
+        # The census says which sex a name is usually given to; a gender recorded alike
+        # on both records says which this person is (Paul filed as "Polly", Matthew as
+        # "Mattie": census women's names, here a man's nickname). Boy/girl twins with
+        # their genders recorded are apart already (gender_conflict). One name under two
+        # romanisations (Tatiana/Tatyana) is one name, not two a parent chose.
         spelled = have & {"first_name_typo", "first_name_similar"}
-        apart = _opposite_sexes(a.first, b.first, model) or (
-            spelled and _two_names(a.first, b.first, model)
+        sexes_unknown = "gender_exact" not in have
+        apart = (sexes_unknown and _opposite_sexes(a.first, b.first, model)) or bool(
+            spelled
+            and not same_transliteration(a.first, b.first)
+            and _two_names(a.first, b.first, model)
         )
         if "dob_exact" in have and (apart or (disagree and not agree)):
             out.append(POSSIBLE_TWIN)
@@ -649,23 +660,26 @@ def _generation_apart(a: NormalisedDemographics, b: NormalisedDemographics) -> b
 
 def _two_names(x: str, y: str, model: MatchModel) -> bool:
     """Two different given names, not one name mistyped: both in the names the model
-    knows (its term-frequency table: US census and FEBRL) and of comparable frequency
-    or different first letters, or one the other plus a gendered ending (Daniel/Daniela,
-    Carl/Carla)."""
+    knows (its term-frequency table: US census and FEBRL; its name-sex table: census and
+    gender-guesser's British, Irish and US names, Caden and Camden) and of comparable
+    frequency or different first letters, or one the other plus a gendered ending
+    (Daniel/Daniela, Carl/Carla). A name without a frequency counts as rare."""
     if x == y:
         return False
+    table = model.tf_adjustment["first_name"]
+    known = model.female_share
+    if not (x in table or x in known) or not (y in table or y in known):
+        return False  # Rosi/Rosie, Rebecc/Rebecca: a letter lost, not a second name
     short, long_ = sorted((x, y), key=len)
     if len(long_) == len(short) + 1 and long_.startswith(short) and long_[-1] in "aeo":
         return True
-    table = model.tf_adjustment["first_name"]
-    if x not in table or y not in table:
-        return False
     # Micheal, Mathew, Ashely are in the census too, but ten or more times rarer than
     # the name they misspell; Kristen and Kirsten are names of comparable frequency. A
     # slip of the first letter is rare: Ava/Eva, Liam/Leah are two names.
     # Alike only in sound (Michael/Mitchell, three edits apart) is two names too.
+    rare = model.tf_unknown["first_name"]
     return (
-        abs(table[x] - table[y]) <= COMPARABLE_BITS
+        abs(table.get(x, rare) - table.get(y, rare)) <= COMPARABLE_BITS
         or x[0] != y[0]
         or DamerauLevenshtein.distance(x, y) > _allowance(x, y)
     )

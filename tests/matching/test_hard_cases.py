@@ -21,12 +21,6 @@ FALSE_CLOSE_TARGET = 0.02
 SHORT_OF_TARGET = {
     "typo": "two random edits can turn a name into another known name or the DOB into a "
     "generation apart; the twins and parent guards then win (about 0.93)",
-    "nickname": "the nickname list pairs names of different sexes (Paul/Polly): the "
-    "opposite-sexes twins guard wins (about 0.945)",
-    "transliteration": "Natalia/Natalya-like pairs are two census names of comparable "
-    "frequency with the same DOB: the twins guard cannot tell them from twins (about 0.93)",
-    "twins_similar_names": "Caden/Camden are in neither name list, so they read as a typo; "
-    "Aaron/Erin-like nickname pairs pass on shared contact (about 0.07)",
 }
 
 
