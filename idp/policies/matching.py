@@ -675,12 +675,14 @@ def _two_names(x: str, y: str, model: MatchModel) -> bool:
         return True
     # Micheal, Mathew, Ashely are in the census too, but ten or more times rarer than
     # the name they misspell; Kristen and Kirsten are names of comparable frequency. A
-    # slip of the first letter is rare: Ava/Eva, Liam/Leah are two names.
+    # slip of the first letter is rare: Ava/Eva, Liam/Leah are two names; a first letter
+    # lost (Laura/aura, Ryan/yan) is a slip, the rest of the name intact.
     # Alike only in sound (Michael/Mitchell, three edits apart) is two names too.
     rare = model.tf_unknown["first_name"]
+    first_letter_lost = long_[1:] == short
     return (
         abs(table.get(x, rare) - table.get(y, rare)) <= COMPARABLE_BITS
-        or x[0] != y[0]
+        or (x[0] != y[0] and not first_letter_lost)
         or DamerauLevenshtein.distance(x, y) > _allowance(x, y)
     )
 

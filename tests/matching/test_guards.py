@@ -126,6 +126,8 @@ PASSING_TABLE = [
      _with(first_name="Philip", gender="M"), "first_name_typo"),
     ("nickname_census_gives_the_other_sex", _with(first_name="Paul", gender="M"),
      _with(first_name="Polly", gender="M"), "first_name_nickname"),
+    ("first_letter_lost_a_name_remains", _with(first_name="Laura"), _with(first_name="Aura"),
+     "first_name_similar"),
     ("last_letter_lost_not_a_name", _with(first_name="Rebecca"), _with(first_name="Rebecc"),
      "first_name_similar"),
     ("married_phone_only", OLIVIA, _with(last_name="Okafor", email="o.okafor@example.org"),
