@@ -699,7 +699,7 @@ def _opposite_sexes(x: str, y: str, model: MatchModel) -> bool:
 
 
 def blocking_keys(d: Demographics | NormalisedDemographics) -> frozenset[str]:
-    """At most seven keys; a pair :func:`compare` calls exact or close nearly always
+    """At most ten keys; a pair :func:`compare` calls exact or close nearly always
     shares one (the bench counts the exceptions).
 
     Why: a close or exact pair has an agreeing email or phone (keys ``e:`` and ``p:``),
@@ -707,9 +707,13 @@ def blocking_keys(d: Demographics | NormalisedDemographics) -> frozenset[str]:
     ``dz:``; with the names' sounds equal and one of DOB (``dn:``) or ZIP (``zn:``)
     equal it shares that key; with the DOB equal and one name's sound equal (a typo in
     the other name and a move) it shares ``df:`` or ``dl:``. Names go in as a sorted pair
-    of metaphone keys, so swapped first and last names share them too. Left out, on
-    purpose: a DOB typo *and* a move *and* a changed name sound with no email or phone
-    in common, which a lookup by key cannot find without scanning a ZIP or a birth year.
+    of metaphone keys, so swapped first and last names share them too. Typos change a
+    sound far more often than a first letter: with the DOB equal and either name's
+    initial kept it shares ``di:`` (one per name: one side may lack a name, or have them
+    swapped), and with the ZIP equal and both initials kept (a DOB typo as well) ``zi:``.
+    Left out, on purpose: a DOB typo *and* a move *and* a changed name sound with no
+    email or phone in common, which a lookup by key cannot find without scanning a ZIP
+    or a birth year. ``di:`` is the widest key: about 1/13 of the persons born that day.
 
     The keys hold personal data: store them as an HMAC under a deployment secret, not
     as typed here (the policy stays free of secrets).
@@ -723,6 +727,9 @@ def blocking_keys(d: Demographics | NormalisedDemographics) -> frozenset[str]:
     dob = n.dob.isoformat()
     if n.zip:
         keys.add(f"dz:{dob}|{n.zip}")
+    for name in (n.first, n.last):
+        if name:
+            keys.add(f"di:{dob}|{name[0]}")
     if n.first:
         keys.add(f"df:{dob}|{jellyfish.metaphone(n.first)}")
     if n.last:
@@ -730,6 +737,8 @@ def blocking_keys(d: Demographics | NormalisedDemographics) -> frozenset[str]:
     if n.first and n.last:
         names = "|".join(sorted((jellyfish.metaphone(n.first), jellyfish.metaphone(n.last))))
         keys.add(f"dn:{dob}|{names}")
+        initials = "".join(sorted((n.first[0], n.last[0])))
         if n.zip:
             keys.add(f"zn:{n.zip}|{names}")
+            keys.add(f"zi:{n.zip}|{initials}")
     return frozenset(keys)
