@@ -19,7 +19,10 @@ How (the usual Fellegi-Sunter recipe, as Splink does it):
 3. Term frequencies of first and last names from the US Census 1990 lists (the
    ``names`` package), first names the census lacks from FEBRL's original records (training
    entities): an exact agreement on value v earns ``log2(u_exact / tf(v))`` on top
-   of the exact weight, clipped to +-TF_CLIP bits when applied.
+   of the exact weight, clipped to +-TF_CLIP bits when applied. The share of women
+   among each given name's bearers (the twins guard's "different sexes", and its list
+   of known names) from the census, and for names it lacks (Liam, Caden) from
+   gender-guesser's British, Irish and US entries.
 4. The close threshold: the lowest multiple of 0.5 bits at which, on the tuning pairs
    (FEBRL training pairs and the tuning hard cases, labels used), precision of close
    is >= 0.999 and every different-people category is answered close <= 1% of the

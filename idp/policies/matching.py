@@ -54,10 +54,13 @@ The decision, in order:
    and the DOB agree and so does an email or phone.
 4. **Guards** (what the probabilistic linkers lack; they turn close into none):
    *twins*: same DOB and surname, first names spelled alike that are two names (both
-   known to the model at comparable frequency, different first letters, alike only in
-   sound, a gendered ending like Daniel/Daniela) or borne by different sexes
-   (Erin/Aaron), or a near name with an email or phone that disagrees and none that
-   agrees; *siblings*: the same with another DOB; *parent and child*: a DOB one digit
+   known to the model -- census, FEBRL, gender-guesser's British, Irish and US names --
+   at comparable frequency, different first letters unless one only lost its first
+   letter, alike only in sound, a gendered ending like Daniel/Daniela) but not one name
+   under two romanisations (Tatiana/Tatyana, :mod:`idp.policies.transliteration`), or
+   names borne by different sexes (Erin/Aaron) unless a gender recorded alike on both
+   records says otherwise (Paul filed as "Polly"), or a near name with an email or
+   phone that disagrees and none that agrees; *siblings*: the same with another DOB; *parent and child*: a DOB one digit
    or transposition away but 15+ years apart (1958/1985) without an agreeing email or
    phone, with a disagreeing one, or with a suffix.
 5. **Close** when no rule above says none and the weights reach the model's
@@ -67,13 +70,17 @@ Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES`` and
 ``tests/matching/test_hard_cases.py``):
 
 - Twins whose names the nickname list relates (Mary/Marilyn, John/Jon) and who share a
-  parent's email or phone come out *close*; so do twins whose alike names are in
-  neither name list (Caden/Camden). The phone code then goes to that parent.
-- Two census names of comparable frequency with the same DOB and surname read as twins
-  even when they are one name transliterated (Tatiana/Tatyana) or a doubled letter
-  (Phillip/Philip): *none*, and the registrant goes to office verification.
+  parent's email or phone come out *close*; so do twins whose alike names are in no
+  name list. The phone code then goes to that parent.
+- One name spelled two ways that are both names of comparable frequency, with the same
+  DOB and surname, reads as twins: Hanna/Hannah, Alesha/Aleisha, Ahmed/Ahmad and
+  Mohamed/Mohammad (Arabic vowels: the romanisation key leaves vowels alone, since
+  Aidan/Aiden are names parents choose between): *none*, and the registrant goes to
+  office verification. So does a typo that lands on another name (Logan/Loan).
 - A one-digit DOB typo that moves the year by 15+ years needs an agreeing email or
   phone (parent and child look the same).
+- Three-letter names allow one edit (Amy/Mac is *none*): with two, Wei Zhang and Li
+  Wang would earn close-level weights.
 - Nicknames are English (carltonnorthern list); name frequencies are the 1990 US
   census; ZIP handling is US-first.
 """
