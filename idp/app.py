@@ -35,12 +35,14 @@ from idp.notify import (
 )
 from idp.notify.messages import Channel
 from idp.notify.tasks import TaskRunner
+from idp.oidc.backchannel import PortalLogout
 from idp.oidc.context import OIDCContext
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore, new_token
 from idp.policies.lockout import LockoutRules, address_failure_budget
 from idp.policies.password import PASSWORD_PRESETS
 from idp.policies.session import SessionRules
+from idp.records import ClientRecord
 from idp.services import Services
 from idp.settings import PROJECT_ROOT, Settings, load_settings
 from idp.store.attempts import AttemptCounter
@@ -166,19 +168,26 @@ def build_services(
         clock=clock,
         notify=notifier.email,
     )
+    keys = KeyRing(settings.keys_dir, publish_for=key_publish_window(settings))
+    sessions = SSOSessionStore(
+        ephemeral,
+        SessionRules(
+            idle_timeout=settings.session.idle_timeout,
+            absolute_timeout=settings.session.absolute_timeout,
+        ),
+    )
+
+    def find_client(client_id: str) -> ClientRecord | None:
+        with db.transaction() as uow:
+            return uow.clients.by_client_id(client_id)
+
     services = Services(
         settings=settings,
         db=db,
         ephemeral=ephemeral,
-        keys=KeyRing(settings.keys_dir, publish_for=key_publish_window(settings)),
+        keys=keys,
         hashing=hashing,
-        sessions=SSOSessionStore(
-            ephemeral,
-            SessionRules(
-                idle_timeout=settings.session.idle_timeout,
-                absolute_timeout=settings.session.absolute_timeout,
-            ),
-        ),
+        sessions=sessions,
         interactions=InteractionStore(ephemeral, ttl=settings.session.interaction_ttl),
         codes=CodeStore(
             ephemeral,
@@ -201,6 +210,15 @@ def build_services(
         outbox_worker=outbox_worker,
         clock=clock,
         second_factors=factors,
+        portal_logout=PortalLogout(
+            sessions=sessions,
+            notifier=notifier,
+            ephemeral=ephemeral,
+            keys=keys,
+            issuer=settings.issuer,
+            clock_ts=lambda: clock().timestamp(),
+            find_client=find_client,
+        ),
     )
     _register_tasks(services)
     return services
@@ -212,6 +230,7 @@ def _register_tasks(services: Services) -> None:
     from idp.flows.recovery_common import RecoveryDeps
     from idp.flows.registration import RegistrationFlow
     from idp.flows.signup_links import RESEND_TASK
+    from idp.oidc.backchannel import LOGOUT_TASK
 
     def reset_link_request(payload: Mapping[str, Any]) -> None:
         ForgotPasswordFlow(RecoveryDeps.from_services(services)).complete_link_request(payload)
@@ -219,7 +238,13 @@ def _register_tasks(services: Services) -> None:
     def signup_resend(payload: Mapping[str, Any]) -> None:
         RegistrationFlow.from_services(services).complete_resend(payload)
 
-    runner = TaskRunner({LINK_REQUEST_TASK: reset_link_request, RESEND_TASK: signup_resend})
+    runner = TaskRunner(
+        {
+            LINK_REQUEST_TASK: reset_link_request,
+            RESEND_TASK: signup_resend,
+            LOGOUT_TASK: services.portal_logout.deliver,
+        }
+    )
     services.dispatcher.add_sender(Channel.TASK, runner)
 
 
@@ -362,6 +387,7 @@ def create_app(
         clock=services.clock,
         uow=request_uow,
         request_meta=request_meta,
+        sessions=services.sessions,
     )
     server, protector = build_server(app, ctx)
     security.init_security(app)

@@ -516,6 +516,17 @@ def clients() -> None:
     help="Sign-ins for this client need a second factor (authenticator app, passkey, "
     "recovery code); accounts without one are refused.",
 )
+@click.option(
+    "--backchannel-logout-uri",
+    "backchannel_uri",
+    help="Where the portal receives logout tokens (OpenID Connect Back-Channel Logout 1.0).",
+)
+@click.option(
+    "--backchannel-logout-session-required",
+    "backchannel_sid",
+    is_flag=True,
+    help="The portal needs the session id (sid) in logout and ID tokens.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def clients_add(
     name: str,
@@ -531,6 +542,8 @@ def clients_add(
     client_credentials: bool,
     pkce_optional: bool,
     require_mfa: bool,
+    backchannel_uri: str | None,
+    backchannel_sid: bool,
     as_json: bool,
 ) -> None:
     from idp.oidc.claims import API_SCOPES, REGISTRABLE_SCOPES
@@ -546,6 +559,10 @@ def clients_add(
     logout_uris = [
         validate_redirect_uri(u, option="--post-logout-redirect-uri") for u in post_logout_uris
     ]
+    if backchannel_uri is not None:
+        backchannel_uri = validate_backchannel_uri(backchannel_uri)
+    elif backchannel_sid:
+        _fail("--backchannel-logout-session-required needs --backchannel-logout-uri")
     scopes = scope.split()
     unknown = [s for s in scopes if s not in REGISTRABLE_SCOPES and not is_patient_scope(s)]
     if "openid" not in scopes or unknown:
@@ -587,6 +604,8 @@ def clients_add(
                 pkce_required=not pkce_optional,
                 require_mfa=require_mfa,
                 portal_id=portal_id,
+                backchannel_logout_uri=backchannel_uri,
+                backchannel_logout_session_required=backchannel_sid,
             ),
             secret_hash=secret_hash(secret) if secret else None,
             now=_now(),
@@ -614,6 +633,7 @@ def clients_list(as_json: bool) -> None:
                 "subject_type": c.subject_type,
                 "pkce_required": c.pkce_required,
                 "require_mfa": c.require_mfa,
+                "backchannel_logout_uri": c.backchannel_logout_uri,
             }
             for c in uow.clients.list()
         ]
@@ -623,6 +643,56 @@ def clients_list(as_json: bool) -> None:
         "\n".join(f"{r['client_id']}  {r['name']}  {r['portal'] or '-'}" for r in rows)
         or "no clients",
     )
+
+
+def validate_backchannel_uri(uri: str) -> str:
+    """Back-Channel Logout §2.2: absolute, no fragment; https except on loopback."""
+    from idp.oidc.backchannel import BackchannelUriError, check_backchannel_uri
+
+    try:
+        return check_backchannel_uri(uri)
+    except BackchannelUriError as exc:
+        _fail(f"--backchannel-logout-uri {uri!r} {exc}")
+
+
+@clients.command(
+    "backchannel-logout",
+    help="Set or remove a client's back-channel logout URI: when a session that signed in "
+    "to the client ends, the provider POSTs it a signed logout token.",
+)
+@click.argument("client_id")
+@click.option("--uri", help="The portal's logout endpoint (https; http only on loopback).")
+@click.option("--session-required", is_flag=True, help="The portal needs sid in the tokens.")
+@click.option("--off", is_flag=True, help="Stop notifying this client.")
+def clients_backchannel_logout(
+    client_id: str, uri: str | None, session_required: bool, off: bool
+) -> None:
+    from idp.records import AuditEntry
+
+    if off == (uri is not None):
+        _fail("give exactly one of --uri or --off")
+    if uri is not None:
+        uri = validate_backchannel_uri(uri)
+    with _db(_settings()) as database, database.transaction() as uow:
+        record = uow.clients.set_backchannel_logout(
+            client_id, uri=uri, session_required=session_required
+        )
+        if record is None:
+            _fail(f"no client {client_id!r}")
+        uow.audit.record(
+            AuditEntry(
+                type="client_backchannel_logout_set",
+                outcome="success",
+                actor="staff:cli",
+                client_id=client_id,
+                details={
+                    "uri": uri,
+                    "session_required": record.backchannel_logout_session_required,
+                },
+            ),
+            now=_now(),
+        )
+    click.echo(f"{client_id}: back-channel logout {'to ' + uri if uri else 'off'}")
 
 
 @clients.command("remove", help="Retire a client; its refresh tokens end with it.")

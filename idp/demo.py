@@ -3,7 +3,9 @@
 The demo portal is a separate tiny relying party (its own server on the next
 port) that signs patients in through the provider exactly as a practice's
 portal would: authorization code + PKCE S256, ID token, UserInfo, RP-initiated
-logout. It is a public client, so no secret has to survive between runs.
+logout, and Back-Channel Logout 1.0 (it ends its own session when the provider
+tells it the patient signed out elsewhere). It is a public client, so no secret has
+to survive between runs.
 """
 
 from __future__ import annotations
@@ -42,7 +44,12 @@ def seed_demo(settings: Settings, *, portal_url: str) -> str:
         portal = uow.portals.by_slug(DEMO_PORTAL_SLUG) or uow.portals.add(
             slug=DEMO_PORTAL_SLUG, name="Demo Family Practice", now=now
         )
-        if uow.clients.by_client_id(client_id) is None:
+        backchannel = f"{portal_url}/backchannel-logout"
+        existing = uow.clients.by_client_id(client_id)
+        if existing is not None and existing.backchannel_logout_uri != backchannel:
+            # A demo instance made before back-channel logout: register the endpoint.
+            uow.clients.set_backchannel_logout(client_id, uri=backchannel, session_required=True)
+        if existing is None:
             uow.clients.add(
                 NewClient(
                     client_id=client_id,
@@ -53,6 +60,8 @@ def seed_demo(settings: Settings, *, portal_url: str) -> str:
                     grant_types=["authorization_code", "refresh_token"],
                     token_endpoint_auth_method="none",
                     portal_id=portal.id,
+                    backchannel_logout_uri=backchannel,
+                    backchannel_logout_session_required=True,
                 ),
                 secret_hash=None,
                 now=now,
@@ -81,14 +90,66 @@ def seed_demo(settings: Settings, *, portal_url: str) -> str:
     return client_id
 
 
+class PortalSessions:
+    """The demo portal's own sessions, kept server-side so the provider can end them.
+
+    A cookie-only session cannot be ended from outside; a back-channel logout token
+    names the provider's session (``sid``) or the patient (``sub``), and every portal
+    session signed in under it ends here.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: dict[str, dict[str, Any]] = {}
+        self._seen_jti: set[str] = set()
+
+    def open(self, data: dict[str, Any]) -> str:
+        key = secrets.token_urlsafe(24)
+        with self._lock:
+            self._sessions[key] = data
+        return key
+
+    def get(self, key: str | None) -> dict[str, Any] | None:
+        with self._lock:
+            return self._sessions.get(key or "")
+
+    def end(self, key: str | None) -> None:
+        with self._lock:
+            self._sessions.pop(key or "", None)
+
+    def end_matching(self, *, sid: str | None, sub: str | None, jti: str) -> int | None:
+        """End the sessions a logout token names; None if its ``jti`` was seen before."""
+        with self._lock:
+            if jti in self._seen_jti:
+                return None
+            self._seen_jti.add(jti)
+            ended = [
+                k
+                for k, v in self._sessions.items()
+                if (sid is not None and v.get("sid") == sid)
+                or (sid is None and sub is not None and v.get("sub") == sub)
+            ]
+            for key in ended:
+                del self._sessions[key]
+            return len(ended)
+
+
+LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
 def create_demo_portal(*, issuer: str, client_id: str, portal_url: str) -> Any:
     """A minimal relying party built on Authlib's Flask client."""
     from authlib.integrations.base_client import OAuthError
     from authlib.integrations.flask_client import OAuth
-    from flask import Flask, redirect, session, url_for
+    from flask import Flask, redirect, request, session, url_for
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
     from markupsafe import escape
 
     app = Flask("demo_portal")
+    sessions = PortalSessions()
+    app.extensions["demo_portal_sessions"] = sessions
     app.secret_key = secrets.token_urlsafe(32)
     app.config["SESSION_COOKIE_NAME"] = "demo_portal"
     oauth = OAuth(app)
@@ -111,9 +172,16 @@ def create_demo_portal(*, issuer: str, client_id: str, portal_url: str) -> Any:
 
     @app.get("/")
     def index() -> str:
-        user = session.get("user")
+        current = sessions.get(session.get("portal_session"))
+        user = current["user"] if current else None
         if not user:
-            return page(f'<p><a id="signin" href="{url_for("login")}">Sign in</a></p>')
+            ended = ""
+            if session.pop("portal_session", None):
+                ended = (
+                    "<p id=ended-by-provider>You were signed out of this portal because you "
+                    "signed out at the sign-in service.</p>"
+                )
+            return page(f'{ended}<p><a id="signin" href="{url_for("login")}">Sign in</a></p>')
         items = "".join(f"<li>{escape(k)}: {escape(v)}</li>" for k, v in sorted(user.items()))
         return page(
             f"<p id=welcome>Welcome, {escape(user.get('name', user['sub']))}</p>"
@@ -148,14 +216,56 @@ def create_demo_portal(*, issuer: str, client_id: str, portal_url: str) -> Any:
                 "<p id=signin-failed>Sign-in did not complete "
                 f"(<code>{escape(exc.error or 'error')}</code>). Please try again.</p>{home}"
             ), 400
-        session["user"] = user
-        session["id_token"] = token.get("id_token")
+        claims = token.get("userinfo") or {}
+        session["portal_session"] = sessions.open(
+            {
+                "user": user,
+                "id_token": token.get("id_token"),
+                "sid": claims.get("sid"),
+                "sub": claims.get("sub"),
+            }
+        )
         return redirect(url_for("index"))
+
+    @app.post("/backchannel-logout")
+    def backchannel_logout() -> Any:
+        """Back-Channel Logout 1.0 §2.6: validate the logout token, end what it names."""
+        headers = {"Cache-Control": "no-store"}
+        raw = request.form.get("logout_token", "")
+        try:
+            keys = KeySet.import_key_set(oauth.idp.fetch_jwk_set())
+            token = jwt.decode(raw, keys)
+            jwt.JWTClaimsRegistry(
+                leeway=60,
+                iss={"essential": True, "value": issuer},
+                aud={"essential": True, "value": client_id},
+                iat={"essential": True},
+                jti={"essential": True},
+            ).validate(token.claims)
+        except (JoseError, ValueError):
+            return ("", 400, headers)
+        claims = token.claims
+        events = claims.get("events")
+        if (
+            not isinstance(events, dict)
+            or events.get(LOGOUT_EVENT) != {}
+            or "nonce" in claims
+            or not (claims.get("sid") or claims.get("sub"))
+        ):
+            return ("", 400, headers)
+        ended = sessions.end_matching(
+            sid=claims.get("sid"), sub=claims.get("sub"), jti=str(claims["jti"])
+        )
+        if ended is None:  # the same token twice
+            return ("", 400, headers)
+        return ("", 200, headers)
 
     @app.get("/logout")
     def logout() -> Any:
         metadata = oauth.idp.load_server_metadata()
-        hint = session.pop("id_token", None)
+        current = sessions.get(session.get("portal_session"))
+        hint = current["id_token"] if current else None
+        sessions.end(session.get("portal_session"))
         session.clear()
         from authlib.common.urls import add_params_to_uri
 
@@ -174,8 +284,9 @@ def create_demo_portal(*, issuer: str, client_id: str, portal_url: str) -> Any:
     def signed_out() -> str:
         return page(
             "<p id=signedout>You are signed out of this portal and of the sign-in "
-            "service. Other portals you opened keep their own sign-in until you sign "
-            'out there.</p><p><a href="/">Home</a></p>'
+            "service. Other portals that take sign-out notices from the sign-in service "
+            "end their sessions too; any other keeps its own sign-in until you sign out "
+            'there.</p><p><a href="/">Home</a></p>'
         )
 
     return app

@@ -79,6 +79,9 @@ class ClientRecord:
     pkce_required: bool
     # The portal asks for a second factor: no code for a password-only sign-in (issue 9).
     require_mfa: bool = False
+    # Back-Channel Logout 1.0: the portal's logout endpoint, or None (not notified).
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
 
     @property
     def is_public(self) -> bool:

@@ -16,6 +16,7 @@ from idp.flows.methods.password import PasswordHashing
 from idp.flows.methods.second_factors import SecondFactorMethods
 from idp.flows.store import FlowStore
 from idp.notify import Dispatcher, DispatchWorker, Notifier
+from idp.oidc.backchannel import PortalLogout
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore
 from idp.settings import Settings
@@ -54,6 +55,8 @@ class Services:
     clock: Clock
     # TOTP, passkeys, recovery codes: one set for the account page and sign-in alike.
     second_factors: SecondFactorMethods
+    # Back-channel logout: queues, delivers and reports logout tokens to portals.
+    portal_logout: PortalLogout
 
     def close(self) -> None:
         """Release pooled connections (CLI commands and tests end cleanly)."""

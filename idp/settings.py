@@ -279,9 +279,12 @@ def _redis_url(name: str, raw: str) -> str | None:
     value = raw.strip()
     if not value:
         return None
-    if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-        raise SettingsError(f"{name} must be a redis://, rediss:// or unix:// URL")
-    return value
+    from idp.store.redis.connect import RedisUrlError, check_redis_url
+
+    try:
+        return check_redis_url(value)
+    except RedisUrlError as exc:
+        raise SettingsError(f"{name}: {exc}") from exc
 
 
 def _webhook_url(name: str, raw: str) -> str | None:

@@ -192,6 +192,7 @@ class LiveProvider:
         public: bool = False,
         first_party: bool = False,
         portal_id: int | None = None,
+        backchannel_logout_uri: str | None = None,
     ) -> LiveClient:
         """Register a client; confidential ones get a random secret, returned in clear."""
         secret = None if public else secrets.token_urlsafe(32)
@@ -204,6 +205,7 @@ class LiveProvider:
             token_endpoint_auth_method="none" if public else "client_secret_basic",
             first_party=first_party,
             portal_id=portal_id,
+            backchannel_logout_uri=backchannel_logout_uri,
         )
         with self.db.transaction() as uow:
             record = uow.clients.add(

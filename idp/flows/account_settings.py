@@ -48,6 +48,7 @@ from idp.store.sql.database import Database
 from idp.store.sql.repositories import UnitOfWork
 
 from .credentials import CredentialRules, account_context, has_second_factor, hash_questions
+from .hooks import PortalSignOut
 from .lockout import CredentialLockout, Reauthentication, reauthenticate
 from .methods.password import PasswordHashing
 
@@ -107,6 +108,8 @@ class Result:
     reasons: tuple[str, ...] = ()
     # This browser's session ended too (sign out everywhere, account closed).
     signed_out: bool = False
+    # Portals told by back-channel logout: the signed-out page shows their answers.
+    logout_notice: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -226,8 +229,10 @@ class AccountSettings:
         phone_region: str,
         verify_link_ttl: int,
         index_secret: str = "",
+        portal_sign_out: PortalSignOut | None = None,
     ) -> None:
         self._db = db
+        self._portal_sign_out = portal_sign_out
         self._hashing = hashing
         self._lockout = lockout
         self._credentials = credentials
@@ -399,6 +404,7 @@ class AccountSettings:
                 ),
                 now=now,
             )
+            self._tell_portals(uow, actor.subject, others, now)
             for key in others:
                 self._sessions.end_by_key(actor.subject, key)
             self._revoke_grants(families)
@@ -576,8 +582,14 @@ class AccountSettings:
                 ),
                 now=now,
             )
+            notice = self._tell_portals(uow, actor.subject, [key], now)
             self._sessions.end_by_key(actor.subject, key)
-        return Result(Outcome.DONE, "account_session_ended", signed_out=key == actor.session_key)
+        return Result(
+            Outcome.DONE,
+            "account_session_ended",
+            signed_out=key == actor.session_key,
+            logout_notice=notice,
+        )
 
     def end_everywhere(self, actor: Actor) -> Result:
         """Every session (this one too) and every refresh token and its access tokens."""
@@ -596,9 +608,12 @@ class AccountSettings:
                 ),
                 now=now,
             )
+            notice = self._tell_portals(uow, actor.subject, None, now)
             self._sessions.end_all_for(actor.subject, now=now.timestamp())
             self._revoke_grants(families)
-        return Result(Outcome.DONE, "account_signed_out_everywhere", signed_out=True)
+        return Result(
+            Outcome.DONE, "account_signed_out_everywhere", signed_out=True, logout_notice=notice
+        )
 
     # --- close -----------------------------------------------------------------------------
 
@@ -642,11 +657,20 @@ class AccountSettings:
                 ),
                 now=now,
             )
+            notice = self._tell_portals(uow, actor.subject, None, now)
             self._sessions.end_all_for(actor.subject, now=now.timestamp())
             self._revoke_grants(families)
-        return Result(Outcome.DONE, "account_closed", signed_out=True)
+        return Result(Outcome.DONE, "account_closed", signed_out=True, logout_notice=notice)
 
     # --- shared steps ----------------------------------------------------------------------
+
+    def _tell_portals(
+        self, uow: UnitOfWork, subject: str, keys: list[str] | None, now: datetime
+    ) -> str | None:
+        """Queue back-channel logout tokens for sessions about to end (same transaction)."""
+        if self._portal_sign_out is None or keys == []:
+            return None
+        return self._portal_sign_out.sessions_ending(uow, subject=subject, keys=keys, now=now)
 
     def _account(self, uow: UnitOfWork, actor: Actor) -> AccountRecord | None:
         """The account fresh from the database (the page may be stale); active only."""

@@ -757,6 +757,8 @@ class ForgotPasswordFlow:
         families = uow.refresh_tokens.revoke_for_account(account.id, now=now)
         for family in families:
             deps.access_tokens.revoke_grant(family)
+        if deps.portal_sign_out is not None:
+            deps.portal_sign_out.sessions_ending(uow, subject=account.subject, keys=None, now=now)
         deps.sessions.end_all_for(account.subject, now=now.timestamp())
         deps.attempts.unlock(username_key(account.username))
         deps.attempts.clear(reset_gate_key(account.username))

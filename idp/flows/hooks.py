@@ -118,3 +118,18 @@ class ResetLockoutHook:
     def __call__(self, ctx: SuccessContext) -> None:
         while ctx.settle:
             ctx.settle.pop(0)()
+
+
+class PortalSignOut(Protocol):
+    """Tell the portals a session signed in to that it has ended (Back-Channel Logout).
+
+    Called wherever sessions end (sign-out, sign out everywhere, a password change or
+    reset, closing the account), before they end and inside the change's transaction:
+    the logout tokens are queued in the outbox and commit or roll back with it. Returns
+    a notice id the web layer can show the delivery status of, or None when no portal
+    needs telling. ``keys=None`` means every live session of ``subject``.
+    """
+
+    def sessions_ending(
+        self, uow: Any, *, subject: str, keys: Sequence[str] | None, now: datetime
+    ) -> str | None: ...

@@ -62,6 +62,7 @@ from idp.store.throttle import Throttle
 
 from .authn.flow import AuthnFlow
 from .credentials import CredentialRules
+from .hooks import PortalSignOut
 from .lockout import CredentialLockout
 from .methods.password import PasswordHashing
 
@@ -114,6 +115,8 @@ class RecoveryDeps:
     ip_step_window: int
     # The second factor of a held reset goes through the authentication flow's check.
     authn: AuthnFlow | None = None
+    # Back-channel logout: the portals hear that a reset ended every session.
+    portal_sign_out: PortalSignOut | None = None
 
     @classmethod
     def from_services(cls, services: Services) -> RecoveryDeps:
@@ -141,6 +144,7 @@ class RecoveryDeps:
             ip_step_limit=settings.accounts.ip_failure_limit,
             ip_step_window=settings.accounts.ip_failure_window,
             authn=services.authn,
+            portal_sign_out=services.portal_logout,
         )
 
     @property

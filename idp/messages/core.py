@@ -44,6 +44,9 @@ MESSAGES: dict[str, str] = {
     "too_many_parameters": "The request had too many parameters; please go back to the portal.",
     "interaction_expired": "This sign-in request expired. Please start again from your portal.",
     "invalid_logout_request": "This sign-out request is not valid, so we did not sign you out.",
+    "logout_status_unknown": (
+        "We no longer have the status of that sign-out. Signing out again is always safe."
+    ),
     "csrf_failed": "The form expired. Please go back and try again.",
     "bad_request": "The request could not be understood.",
     "not_found": "There is nothing at this address.",

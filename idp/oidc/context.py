@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from idp.clock import Clock
 from idp.records import AccountRecord, AuditEntry, ClientRecord, RequestMeta
@@ -14,6 +15,9 @@ from .keys import KeyRing
 from .models import EndUser
 from .subject import subject_for
 from .tokens import AccessTokenStore, CodeStore
+
+if TYPE_CHECKING:
+    from idp.store.sessions import SSOSessionStore
 
 
 @dataclass
@@ -27,6 +31,9 @@ class OIDCContext:
     # The current request's unit of work (one transaction per protocol request).
     uow: Callable[[], UnitOfWork]
     request_meta: Callable[[], RequestMeta]
+    # Records which clients a session signed in to (back-channel logout); None in
+    # contexts that issue no codes.
+    sessions: SSOSessionStore | None = None
 
     def now(self) -> int:
         return int(self.clock().timestamp())

@@ -60,5 +60,7 @@ def discovery_document(issuer: str, endpoints: dict[str, str]) -> dict[str, Any]
         "claims_locales_supported": ["en-US"],
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        # Back-Channel Logout 1.0 §2.1: logout tokens carry sid, and ID tokens do too.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }

@@ -29,6 +29,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode as _OpenIDCode
 from joserfc.jwk import KeySet
 
+from .backchannel import session_sid
 from .claims import (
     LAUNCH_PATIENT,
     PATIENT_CLAIM,
@@ -125,6 +126,8 @@ class OpenIDCode(_OpenIDCode):  # type: ignore[misc]
         patient = patient_identifier(self.ctx.uow().portal_links, user.account.id, user.client)
         if patient is not None:
             claims[PATIENT_CLAIM] = patient
+        if user.sid is not None:
+            claims["sid"] = user.sid
         return claims
 
 
@@ -171,9 +174,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             claims=user.claims_request,
             amr=list(getattr(request, "amr", None) or ["pwd"]),
             acr=getattr(request, "acr", None),
+            session_key=getattr(request, "session_key", None),
             expires_at=ctx.now() + ctx.lifetimes.code,
         )
         ctx.codes.save(code, grant)
+        if grant.session_key and ctx.sessions is not None:
+            # This session now has a portal to tell when it ends (back-channel logout).
+            ctx.sessions.note_client(grant.session_key, grant.client_id)
         if nonce:
             ctx.codes.remember_nonce(grant.client_id, nonce)
         portal = request.client.record.portal
@@ -216,7 +223,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         if account is None or not account.is_active:
             return None
         client: OAuthClient = self.request.client
-        return ctx.end_user(account, client.record, authorization_code.claims)
+        user = ctx.end_user(account, client.record, authorization_code.claims)
+        if authorization_code.session_key:
+            user.sid = session_sid(authorization_code.session_key)
+        return user
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]

@@ -87,6 +87,8 @@ class EndUser:
     client: ClientRecord
     subject: str  # public or pairwise, as this client sees it
     claims_request: dict[str, list[str]] = field(default_factory=dict)
+    # The SSO session's ``sid`` (Back-Channel Logout §2.1) for ID tokens from a code.
+    sid: str | None = None
 
     def get_user_id(self) -> str:
         return self.subject

@@ -105,6 +105,16 @@ class SSOSessionStore:
             self._put(session, now)
         return session
 
+    def note_client(self, key: str, client_id: str) -> None:
+        """Remember that this session signed in to ``client_id`` (back-channel logout)."""
+        self._store.add_member(
+            f"sso-clients:{key}", client_id, ttl=float(self._rules.absolute_timeout)
+        )
+
+    def clients_of(self, key: str) -> set[str]:
+        """Every client this session gave a code to."""
+        return self._store.members(f"sso-clients:{key}")
+
     def end(self, session_id: str) -> None:
         self._store.delete(f"sso:{session_key(session_id)}")
 

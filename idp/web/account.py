@@ -96,6 +96,7 @@ def _flow() -> AccountSettings:
         phone_region=s.sms.phone_region,
         verify_link_ttl=s.accounts.verify_link_ttl,
         index_secret=s.secret_key,
+        portal_sign_out=svc.portal_logout,
     )
 
 
@@ -391,6 +392,8 @@ def end_session() -> WebResponse:
     result = flow.end_session(actor, field(request.form, "session", limit=64))
     if result.signed_out:
         _sign_out_here()
+        if result.logout_notice:
+            return redirect(url_for("oidc.logout_status", notice=result.logout_notice), code=303)
         return redirect(url_for("auth.login"), code=303)
     return _finish(
         result,
@@ -403,8 +406,11 @@ def end_session() -> WebResponse:
 @bp.post("/sessions/end-all")
 @signed_in
 def end_all_sessions() -> WebResponse:
-    _flow().end_everywhere(_actor())
+    result = _flow().end_everywhere(_actor())
     _sign_out_here()
+    if result.logout_notice:
+        # Which portals confirmed they signed this patient out (back-channel logout).
+        return redirect(url_for("oidc.logout_status", notice=result.logout_notice), code=303)
     return redirect(url_for("auth.login"), code=303)
 
 

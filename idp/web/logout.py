@@ -54,8 +54,9 @@ def end_session_view(server: AuthorizationServer) -> Response:
         client = end_request.client.record if end_request.client else None
         return Response(render_template("logout_confirm.html", params=params, client=client))
 
+    notice = None
     if session is not None:
-        _end(
+        notice = _end(
             session.key,
             session.account_id,
             session.subject,
@@ -64,7 +65,7 @@ def end_session_view(server: AuthorizationServer) -> Response:
         )
     response = server.create_endpoint_response("end_session", end_request)
     if response is None:
-        response = Response(render_template("logged_out.html"))
+        response = logged_out_page(notice)
     g.idp_clear_cookie = True
     return response
 
@@ -78,9 +79,45 @@ def _hint_names(session: SSOSession, end_request: Any, hint_sub: object) -> bool
     return hint_sub == account_sub
 
 
-def _end(key: str, account_id: int, subject: str, client_id: str | None, hint_sub: object) -> None:
+# The signed-out page reloads itself every 2 s this many times while portals are pending.
+STATUS_RELOADS = 10
+
+
+def logged_out_page(notice: str | None, *, reloads: int = 0) -> Response:
+    """The signed-out page; with a notice, which portals confirmed (back-channel logout).
+
+    A portal is named as signed out only once it answered its logout token. While some
+    have not, the page reloads itself for a short while (no script needed).
+    """
+    status = services().portal_logout.status(notice) if notice else None
+    # The next reload's count, or 0 for none: an unreachable portal stops the reloading.
+    refresh = (
+        reloads + 1 if status is not None and status.pending and reloads < STATUS_RELOADS else 0
+    )
+    response = Response(
+        render_template("logged_out.html", portals=status, notice=notice, refresh=refresh)
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def logout_status_view(notice: str) -> Response:
+    if services().portal_logout.status(notice) is None:
+        return error_page("logout_status_unknown", status=404)
+    raw = request.args.get("n", "0")
+    reloads = int(raw) if raw.isdigit() and len(raw) < 3 else STATUS_RELOADS
+    return logged_out_page(notice, reloads=reloads)
+
+
+def _end(
+    key: str, account_id: int, subject: str, client_id: str | None, hint_sub: object
+) -> str | None:
     svc = services()
     cookie = request.cookies.get(SESSION_COOKIE, "")
+    # Queued in this request's transaction: the portals hear only of a logout that stands.
+    notice = svc.portal_logout.sessions_ending(
+        request_uow(), subject=subject, keys=[key], now=svc.clock()
+    )
     svc.sessions.end(cookie)
     request_uow().audit.record(
         AuditEntry(
@@ -96,3 +133,4 @@ def _end(key: str, account_id: int, subject: str, client_id: str | None, hint_su
         ),
         now=svc.clock(),
     )
+    return notice

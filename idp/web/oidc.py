@@ -293,6 +293,7 @@ def _authorize(
     oauth_request.auth_time = session.auth_time
     oauth_request.amr = list(session.amr)
     oauth_request.acr = session.acr
+    oauth_request.session_key = session.key
     response: Response = server.create_authorization_response(
         request=oauth_request, grant_user=end_user, grant=grant
     )
@@ -416,6 +417,14 @@ def end_session() -> Response:
     from .logout import end_session_view
 
     return end_session_view(_server())
+
+
+@bp.get("/logout/status/<notice>")
+def logout_status(notice: str) -> Response:
+    """Which portals have confirmed a sign-out (Back-Channel Logout), by notice id."""
+    from .logout import logout_status_view
+
+    return logout_status_view(notice)
 
 
 def init_oidc(app: Any, server: AuthorizationServer, protector: Any) -> None:

@@ -28,6 +28,9 @@ from idp.store.memory import MemoryEphemeralStore
 from idp.store.redis import RedisEphemeralStore, RedisUnavailableError
 from idp.store.sqlite import SqliteEphemeralStore
 
+from ..redis_topologies import own_redis_cluster, own_redis_sentinel
+from ..servers import HAVE_REDIS
+
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SHORT = 0.2  # seconds: a TTL that expires within one test
 PAST_SHORT = 0.35  # sleep long enough for SHORT to have expired on both backends
@@ -64,7 +67,25 @@ def redis_prefix(redis_client: redis.Redis) -> Iterator[str]:
         redis_client.delete(*keys)
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A private three-node Redis Cluster (tests/redis_topologies.py), once per run."""
+    if not HAVE_REDIS:
+        pytest.skip("needs redis-server")
+    with own_redis_cluster() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel_url() -> Iterator[str]:
+    """A private primary + replica under one Sentinel, once per run."""
+    if not HAVE_REDIS:
+        pytest.skip("needs redis-server")
+    with own_redis_sentinel() as (setup, _):
+        yield setup.url
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis", "redis-cluster", "redis-sentinel"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "memory":
         yield MemoryEphemeralStore()
@@ -73,6 +94,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         sqlite_store = SqliteEphemeralStore(tmp_path / "ephemeral.sqlite3")
         yield sqlite_store
         sqlite_store.close()
+        return
+    if request.param in ("redis-cluster", "redis-sentinel"):
+        # Through IDP_REDIS_URL's own parsing, as a deployment would configure it.
+        url = request.getfixturevalue(request.param.replace("-", "_") + "_url")
+        topology_store = RedisEphemeralStore.from_url(url, prefix=f"test:{uuid4().hex}:")
+        yield topology_store
+        topology_store.close()
         return
     client: redis.Redis = request.getfixturevalue("redis_client")
     yield RedisEphemeralStore(client, prefix=request.getfixturevalue("redis_prefix"))

@@ -300,3 +300,45 @@ def test_require_mfa_per_client_and_per_practice(run, services) -> None:
     with services.db.transaction() as uow:
         portal = uow.portals.by_slug("strict-clinic")
         assert portal is not None and portal.require_mfa
+
+
+def test_backchannel_logout_uri_is_set_checked_and_removed(run) -> None:
+    added = json.loads(
+        run(
+            "clients",
+            "add",
+            "--name",
+            "Portal",
+            "--redirect-uri",
+            "https://p.example/cb",
+            "--backchannel-logout-uri",
+            "https://p.example/bcl",
+            "--json",
+        ).output
+    )
+    client_id = added["client_id"]
+
+    def listed() -> dict:
+        rows = json.loads(run("clients", "list", "--json").output)
+        return next(r for r in rows if r["client_id"] == client_id)
+
+    assert listed()["backchannel_logout_uri"] == "https://p.example/bcl"
+    for bad in ("http://p.example/bcl", "https://p.example/bcl#x", "not a uri"):
+        run("clients", "backchannel-logout", client_id, "--uri", bad, code=2)
+        assert listed()["backchannel_logout_uri"] == "https://p.example/bcl"
+    run("clients", "backchannel-logout", client_id, code=2)  # neither --uri nor --off
+    run("clients", "backchannel-logout", "no-such-client", "--off", code=2)
+    run(
+        "clients",
+        "add",
+        "--name",
+        "X",
+        "--redirect-uri",
+        "https://x.example/cb",
+        "--backchannel-logout-session-required",
+        code=2,
+    )
+    run("clients", "backchannel-logout", client_id, "--uri", "http://127.0.0.1:8080/bcl")
+    assert listed()["backchannel_logout_uri"] == "http://127.0.0.1:8080/bcl"
+    run("clients", "backchannel-logout", client_id, "--off")
+    assert listed()["backchannel_logout_uri"] is None

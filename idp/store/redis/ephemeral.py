@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from idp.errors import UnavailableError
+
+from .connect import connect
 
 # Seconds a command may wait for Redis (connect and each reply) before the request
 # gets a 503: a hung server (SIGSTOP, a full network buffer) must not hold a worker.
@@ -36,6 +36,10 @@ class RedisUnavailableError(UnavailableError):
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# A refused, dropped or timed-out connection, or a Cluster with a slot unserved.
+_OUTAGES = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError)
+
+
 def _unavailable_on_error(method: F) -> F:
     """Turn a refused, dropped or timed-out connection into :class:`RedisUnavailableError`.
 
@@ -50,7 +54,7 @@ def _unavailable_on_error(method: F) -> F:
             raise RedisUnavailableError(f"{self._url}: still failing (retrying shortly)")
         try:
             return method(self, *args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except _OUTAGES as exc:
             with self._lock:
                 self._down_until = time.monotonic() + self._timeout
             raise RedisUnavailableError(f"{self._url}: {exc.__class__.__name__}") from exc
@@ -78,6 +82,8 @@ def _redact(url: str) -> str:
 
 def _describe(client: redis.Redis) -> str:
     """Best-effort URL for a client built without one (for error messages)."""
+    if not hasattr(client, "connection_pool"):
+        return f"redis ({type(client).__name__})"
     kwargs = client.connection_pool.connection_kwargs
     db = kwargs.get("db", 0)
     if "path" in kwargs:
@@ -110,7 +116,8 @@ class RedisEphemeralStore:
     def from_url(
         cls, url: str, *, prefix: str = "idp:", timeout: float = DEFAULT_TIMEOUT
     ) -> RedisEphemeralStore:
-        """Build a client for ``url`` (``redis://host:port/db``) decoding to ``str``.
+        """Build a client for ``url`` decoding to ``str``: one server, Sentinel or
+        Cluster (``idp.store.redis.connect``).
 
         Every connect and reply is bounded by ``timeout`` (``IDP_REDIS_TIMEOUT``).
         redis-py's default retries three times with backoff, which turns a 2-second
@@ -118,13 +125,7 @@ class RedisEphemeralStore:
         once (a pooled connection left over from before a Redis restart), and a
         timeout never.
         """
-        client = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-        )
+        client = connect(url, timeout=timeout)
         store = cls(client, prefix=prefix, timeout=timeout)
         store._url = _redact(url)
         return store

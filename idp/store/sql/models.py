@@ -161,6 +161,10 @@ class Client(Base):
     pkce_required: Mapped[bool] = mapped_column(Boolean, default=True)
     # No code for a sign-in without a second factor (issue 9; migration 0010).
     require_mfa: Mapped[bool] = mapped_column(Boolean, default=False)
+    # OpenID Connect Back-Channel Logout 1.0 §2.2 (migration 0019): where a logout
+    # token is POSTed when a session that signed in to this client ends.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 

@@ -313,6 +313,8 @@ class NewClient:
     require_mfa: bool = False
     portal_id: int | None = None
     client_id: str | None = None
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
 
 
 class ClientRepository:
@@ -337,6 +339,8 @@ class ClientRepository:
             first_party=row.first_party,
             pkce_required=row.pkce_required,
             require_mfa=bool(row.require_mfa),
+            backchannel_logout_uri=row.backchannel_logout_uri,
+            backchannel_logout_session_required=bool(row.backchannel_logout_session_required),
         )
 
     def add(self, new: NewClient, *, secret_hash: str | None, now: datetime) -> ClientRecord:
@@ -356,6 +360,8 @@ class ClientRepository:
             first_party=new.first_party,
             pkce_required=new.pkce_required,
             require_mfa=new.require_mfa,
+            backchannel_logout_uri=new.backchannel_logout_uri,
+            backchannel_logout_session_required=new.backchannel_logout_session_required,
             created_at=now,
         )
         self._s.add(row)
@@ -376,6 +382,20 @@ class ClientRepository:
             select(m.Client).where(m.Client.removed_at.is_(None)).order_by(m.Client.id)
         )
         return [self._record(r) for r in rows]
+
+    def set_backchannel_logout(
+        self, client_id: str, *, uri: str | None, session_required: bool
+    ) -> ClientRecord | None:
+        """Register (or, with ``uri=None``, drop) the client's back-channel logout URI."""
+        row = self._s.scalar(
+            select(m.Client).where(m.Client.client_id == client_id, m.Client.removed_at.is_(None))
+        )
+        if row is None:
+            return None
+        row.backchannel_logout_uri = uri
+        row.backchannel_logout_session_required = session_required and uri is not None
+        self._s.flush()
+        return self._record(row)
 
     def remove(self, client_id: str, *, now: datetime) -> bool:
         """Retire a client; its refresh tokens die with it. Rows stay for the audit trail."""
