@@ -60,9 +60,10 @@ The decision, in order:
    under two romanisations (Tatiana/Tatyana, :mod:`idp.policies.transliteration`), or
    names borne by different sexes (Erin/Aaron) unless a gender recorded alike on both
    records says otherwise (Paul filed as "Polly"), or a near name with an email or
-   phone that disagrees and none that agrees; *siblings*: the same with another DOB; *parent and child*: a DOB one digit
-   or transposition away but 15+ years apart (1958/1985) without an agreeing email or
-   phone, with a disagreeing one, or with a suffix.
+   phone that disagrees and none that agrees; *siblings*: the same with another DOB;
+   *parent and child*: a DOB one digit or transposition away but 15+ years apart
+   (1958/1985) without an agreeing email or phone, with a disagreeing one, or with a
+   suffix.
 5. **Close** when no rule above says none and the weights reach the model's
    threshold (23.1 bits: posterior odds 9:1 for a pair drawn from a million persons).
 
@@ -706,7 +707,7 @@ def _opposite_sexes(x: str, y: str, model: MatchModel) -> bool:
 
 
 def blocking_keys(d: Demographics | NormalisedDemographics) -> frozenset[str]:
-    """At most ten keys; a pair :func:`compare` calls exact or close nearly always
+    """At most nine keys; a pair :func:`compare` calls exact or close nearly always
     shares one (the bench counts the exceptions).
 
     Why: a close or exact pair has an agreeing email or phone (keys ``e:`` and ``p:``),
@@ -715,12 +716,12 @@ def blocking_keys(d: Demographics | NormalisedDemographics) -> frozenset[str]:
     equal it shares that key; with the DOB equal and one name's sound equal (a typo in
     the other name and a move) it shares ``df:`` or ``dl:``. Names go in as a sorted pair
     of metaphone keys, so swapped first and last names share them too. Typos change a
-    sound far more often than a first letter: with the DOB equal and either name's
-    initial kept it shares ``di:`` (one per name: one side may lack a name, or have them
-    swapped), and with the ZIP equal and both initials kept (a DOB typo as well) ``zi:``.
-    Left out, on purpose: a DOB typo *and* a move *and* a changed name sound with no
-    email or phone in common, which a lookup by key cannot find without scanning a ZIP
-    or a birth year. ``di:`` is the widest key: about 1/13 of the persons born that day.
+    sound far more often than a first letter: with both initials kept (a sorted pair,
+    so swapped names too) it shares ``di:`` with the DOB equal and ``zi:`` with the ZIP
+    equal. Left out, on purpose: a DOB typo *and* a move *and* a changed name sound with
+    no email or phone in common, which a lookup by key cannot find without scanning a
+    ZIP or a birth year; and a record missing one name whose other name changed sound
+    (a key on one initial would bring in a thirteenth of everyone born that day).
 
     The keys hold personal data: store them as an HMAC under a deployment secret, not
     as typed here (the policy stays free of secrets).
@@ -734,9 +735,6 @@ def blocking_keys(d: Demographics | NormalisedDemographics) -> frozenset[str]:
     dob = n.dob.isoformat()
     if n.zip:
         keys.add(f"dz:{dob}|{n.zip}")
-    for name in (n.first, n.last):
-        if name:
-            keys.add(f"di:{dob}|{name[0]}")
     if n.first:
         keys.add(f"df:{dob}|{jellyfish.metaphone(n.first)}")
     if n.last:
@@ -745,6 +743,7 @@ def blocking_keys(d: Demographics | NormalisedDemographics) -> frozenset[str]:
         names = "|".join(sorted((jellyfish.metaphone(n.first), jellyfish.metaphone(n.last))))
         keys.add(f"dn:{dob}|{names}")
         initials = "".join(sorted((n.first[0], n.last[0])))
+        keys.add(f"di:{dob}|{initials}")
         if n.zip:
             keys.add(f"zn:{n.zip}|{names}")
             keys.add(f"zi:{n.zip}|{initials}")
