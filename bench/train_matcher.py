@@ -19,7 +19,10 @@ How (the usual Fellegi-Sunter recipe, as Splink does it):
 3. Term frequencies of first and last names from the US Census 1990 lists (the
    ``names`` package), first names the census lacks from FEBRL's original records (training
    entities): an exact agreement on value v earns ``log2(u_exact / tf(v))`` on top
-   of the exact weight, clipped to +-TF_CLIP bits when applied.
+   of the exact weight, clipped to +-TF_CLIP bits when applied. The share of women
+   among each given name's bearers (the twins guard's "different sexes", and its list
+   of known names) from the census, and for names it lacks (Liam, Caden) from
+   gender-guesser's British, Irish and US entries.
 4. The close threshold: the lowest multiple of 0.5 bits at which, on the tuning pairs
    (FEBRL training pairs and the tuning hard cases, labels used), precision of close
    is >= 0.999 and every different-people category is answered close <= 1% of the
@@ -157,7 +160,43 @@ def _female_share() -> dict[str, float]:
         for line in folder.joinpath(name).read_text("ascii").splitlines():
             word, percent = line.split()[:2]
             per_sex.setdefault(word.lower(), [0.0, 0.0])[index] = float(percent)
-    return {k: round(f / (m + f), 2) for k, (m, f) in sorted(per_sex.items())}
+    shares = {k: round(f / (m + f), 2) for k, (m, f) in sorted(per_sex.items())}
+    for name, share in _guesser_female_share().items():
+        shares.setdefault(name, share)
+    return dict(sorted(shares.items()))
+
+
+# gender-guesser's sex codes: male, mostly male, unisex, mostly female, female.
+GUESSER_SEX = {"M": 0.0, "1M": 0.25, "?M": 0.25, "?": 0.5, "?F": 0.75, "1F": 0.75, "F": 1.0}
+# Its frequency columns for Great Britain, Ireland and the USA (the populations the
+# portal serves and FEBRL imitates); a name given only elsewhere is left out.
+GUESSER_COLUMNS = (0, 1, 2)
+
+
+def _guesser_female_share() -> dict[str, float]:
+    """Share of women among given names the 1990 census is too old or too small for
+    (Liam, Caden, Camden), from gender-guesser's name dictionary (Jörg Michael's
+    ``nam_dict.txt``, 2008): each entry weighs 2**frequency in the English-speaking
+    columns, so "Kai, mostly male in Britain" outweighs a rare female use."""
+    text = resources.files("gender_guesser").joinpath("data/nam_dict.txt").read_bytes()
+    weights: dict[str, list[float]] = {}
+    for raw in text.decode("utf-8", errors="replace").splitlines():
+        if not raw or raw[0] in "#=":
+            continue
+        sex, name = raw.split()[:2]
+        if sex not in GUESSER_SEX or not name.isascii() or not name.isalpha():
+            continue
+        columns = raw[30:-1]
+        freq = [
+            int(columns[i], 16) for i in GUESSER_COLUMNS if i < len(columns) if columns[i].strip()
+        ]
+        if not freq:
+            continue
+        weight = float(2 ** max(freq))
+        tally = weights.setdefault(name.lower(), [0.0, 0.0])
+        tally[0] += weight * GUESSER_SEX[sex]
+        tally[1] += weight
+    return {k: round(f / total, 2) for k, (f, total) in sorted(weights.items())}
 
 
 def _tf(u_exact: float, field: str, records: list[febrl.Record]) -> tuple[dict[str, float], float]:

@@ -54,12 +54,16 @@ The decision, in order:
    and the DOB agree and so does an email or phone.
 4. **Guards** (what the probabilistic linkers lack; they turn close into none):
    *twins*: same DOB and surname, first names spelled alike that are two names (both
-   known to the model at comparable frequency, different first letters, alike only in
-   sound, a gendered ending like Daniel/Daniela) or borne by different sexes
-   (Erin/Aaron), or a near name with an email or phone that disagrees and none that
-   agrees; *siblings*: the same with another DOB; *parent and child*: a DOB one digit
-   or transposition away but 15+ years apart (1958/1985) without an agreeing email or
-   phone, with a disagreeing one, or with a suffix.
+   known to the model -- census, FEBRL, gender-guesser's British, Irish and US names --
+   at comparable frequency, different first letters unless one only lost its first
+   letter, alike only in sound, a gendered ending like Daniel/Daniela) but not one name
+   under two romanisations (Tatiana/Tatyana, :mod:`idp.policies.transliteration`), or
+   names borne by different sexes (Erin/Aaron) unless a gender recorded alike on both
+   records says otherwise (Paul filed as "Polly"), or a near name with an email or
+   phone that disagrees and none that agrees; *siblings*: the same with another DOB;
+   *parent and child*: a DOB one digit or transposition away but 15+ years apart
+   (1958/1985) without an agreeing email or phone, with a disagreeing one, or with a
+   suffix.
 5. **Close** when no rule above says none and the weights reach the model's
    threshold (23.1 bits: posterior odds 9:1 for a pair drawn from a million persons).
 
@@ -67,13 +71,17 @@ Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES`` and
 ``tests/matching/test_hard_cases.py``):
 
 - Twins whose names the nickname list relates (Mary/Marilyn, John/Jon) and who share a
-  parent's email or phone come out *close*; so do twins whose alike names are in
-  neither name list (Caden/Camden). The phone code then goes to that parent.
-- Two census names of comparable frequency with the same DOB and surname read as twins
-  even when they are one name transliterated (Tatiana/Tatyana) or a doubled letter
-  (Phillip/Philip): *none*, and the registrant goes to office verification.
+  parent's email or phone come out *close*; so do twins whose alike names are in no
+  name list. The phone code then goes to that parent.
+- One name spelled two ways that are both names of comparable frequency, with the same
+  DOB and surname, reads as twins: Hanna/Hannah, Alesha/Aleisha, Ahmed/Ahmad and
+  Mohamed/Mohammad (Arabic vowels: the romanisation key leaves vowels alone, since
+  Aidan/Aiden are names parents choose between): *none*, and the registrant goes to
+  office verification. So does a typo that lands on another name (Logan/Loan).
 - A one-digit DOB typo that moves the year by 15+ years needs an agreeing email or
   phone (parent and child look the same).
+- Three-letter names allow one edit (Amy/Mac is *none*): with two, Wei Zhang and Li
+  Wang would earn close-level weights.
 - Nicknames are English (carltonnorthern list); name frequencies are the 1990 US
   census; ZIP handling is US-first.
 """
@@ -96,6 +104,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from unidecode import unidecode
 
 from .matching_model import DEFAULT_MODEL, MatchModel
+from .transliteration import same_transliteration
 
 
 class MatchKind(StrEnum):
@@ -351,7 +360,7 @@ def _first_names(a: NormalisedDemographics, b: NormalisedDemographics) -> str:
     firsts = (a.first_parts[:1], b.first_parts[:1])
     if _nicknames(a.first, b.first) or (all(firsts) and _nicknames(firsts[0][0], firsts[1][0])):
         return "first_name_nickname"
-    if _spelled_alike(a.first, b.first):
+    if _spelled_alike(a.first, b.first) or same_transliteration(a.first, b.first):
         return "first_name_typo" if _is_slip(a.first, b.first) else "first_name_similar"
     pa, pb = set(a.first_parts), set(b.first_parts)
     if pa and pb and (pa <= pb or pb <= pa):
@@ -372,6 +381,8 @@ def _last_names(a: NormalisedDemographics, b: NormalisedDemographics) -> str:
         return "last_name_typo"
     if d <= 3 and jellyfish.metaphone(a.last) == jellyfish.metaphone(b.last):
         return "last_name_phonetic"
+    if same_transliteration(a.last, b.last):
+        return "last_name_phonetic"  # Kowalczyk / Kovalchik: one name, two romanisations
     return "last_name_conflict"
 
 
@@ -616,9 +627,17 @@ def _guards(
         # both names (Jaden/Jayden, Kristen/Kirsten), are how parents tell them apart.
         # Otherwise a near name with the same DOB passes unless an email or phone on
         # both sides disagrees (adult twins have their own) and none agrees.
+        # The census says which sex a name is usually given to; a gender recorded alike
+        # on both records says which this person is (Paul filed as "Polly", Matthew as
+        # "Mattie": census women's names, here a man's nickname). Boy/girl twins with
+        # their genders recorded are apart already (gender_conflict). One name under two
+        # romanisations (Tatiana/Tatyana) is one name, not two a parent chose.
         spelled = have & {"first_name_typo", "first_name_similar"}
-        apart = _opposite_sexes(a.first, b.first, model) or (
-            spelled and _two_names(a.first, b.first, model)
+        sexes_unknown = "gender_exact" not in have
+        apart = (sexes_unknown and _opposite_sexes(a.first, b.first, model)) or bool(
+            spelled
+            and not same_transliteration(a.first, b.first)
+            and _two_names(a.first, b.first, model)
         )
         if "dob_exact" in have and (apart or (disagree and not agree)):
             out.append(POSSIBLE_TWIN)
@@ -649,24 +668,29 @@ def _generation_apart(a: NormalisedDemographics, b: NormalisedDemographics) -> b
 
 def _two_names(x: str, y: str, model: MatchModel) -> bool:
     """Two different given names, not one name mistyped: both in the names the model
-    knows (its term-frequency table: US census and FEBRL) and of comparable frequency
-    or different first letters, or one the other plus a gendered ending (Daniel/Daniela,
-    Carl/Carla)."""
+    knows (its term-frequency table: US census and FEBRL; its name-sex table: census and
+    gender-guesser's British, Irish and US names, Caden and Camden) and of comparable
+    frequency or different first letters, or one the other plus a gendered ending
+    (Daniel/Daniela, Carl/Carla). A name without a frequency counts as rare."""
     if x == y:
         return False
+    table = model.tf_adjustment["first_name"]
+    known = model.female_share
+    if not (x in table or x in known) or not (y in table or y in known):
+        return False  # Rosi/Rosie, Rebecc/Rebecca: a letter lost, not a second name
     short, long_ = sorted((x, y), key=len)
     if len(long_) == len(short) + 1 and long_.startswith(short) and long_[-1] in "aeo":
         return True
-    table = model.tf_adjustment["first_name"]
-    if x not in table or y not in table:
-        return False
     # Micheal, Mathew, Ashely are in the census too, but ten or more times rarer than
     # the name they misspell; Kristen and Kirsten are names of comparable frequency. A
-    # slip of the first letter is rare: Ava/Eva, Liam/Leah are two names.
+    # slip of the first letter is rare: Ava/Eva, Liam/Leah are two names; a first letter
+    # lost (Laura/aura, Ryan/yan) is a slip, the rest of the name intact.
     # Alike only in sound (Michael/Mitchell, three edits apart) is two names too.
+    rare = model.tf_unknown["first_name"]
+    first_letter_lost = long_[1:] == short
     return (
-        abs(table[x] - table[y]) <= COMPARABLE_BITS
-        or x[0] != y[0]
+        abs(table.get(x, rare) - table.get(y, rare)) <= COMPARABLE_BITS
+        or (x[0] != y[0] and not first_letter_lost)
         or DamerauLevenshtein.distance(x, y) > _allowance(x, y)
     )
 
@@ -683,7 +707,7 @@ def _opposite_sexes(x: str, y: str, model: MatchModel) -> bool:
 
 
 def blocking_keys(d: Demographics | NormalisedDemographics) -> frozenset[str]:
-    """At most seven keys; a pair :func:`compare` calls exact or close nearly always
+    """At most nine keys; a pair :func:`compare` calls exact or close nearly always
     shares one (the bench counts the exceptions).
 
     Why: a close or exact pair has an agreeing email or phone (keys ``e:`` and ``p:``),
@@ -691,9 +715,13 @@ def blocking_keys(d: Demographics | NormalisedDemographics) -> frozenset[str]:
     ``dz:``; with the names' sounds equal and one of DOB (``dn:``) or ZIP (``zn:``)
     equal it shares that key; with the DOB equal and one name's sound equal (a typo in
     the other name and a move) it shares ``df:`` or ``dl:``. Names go in as a sorted pair
-    of metaphone keys, so swapped first and last names share them too. Left out, on
-    purpose: a DOB typo *and* a move *and* a changed name sound with no email or phone
-    in common, which a lookup by key cannot find without scanning a ZIP or a birth year.
+    of metaphone keys, so swapped first and last names share them too. Typos change a
+    sound far more often than a first letter: with both initials kept (a sorted pair,
+    so swapped names too) it shares ``di:`` with the DOB equal and ``zi:`` with the ZIP
+    equal. Left out, on purpose: a DOB typo *and* a move *and* a changed name sound with
+    no email or phone in common, which a lookup by key cannot find without scanning a
+    ZIP or a birth year; and a record missing one name whose other name changed sound
+    (a key on one initial would bring in a thirteenth of everyone born that day).
 
     The keys hold personal data: store them as an HMAC under a deployment secret, not
     as typed here (the policy stays free of secrets).
@@ -714,6 +742,9 @@ def blocking_keys(d: Demographics | NormalisedDemographics) -> frozenset[str]:
     if n.first and n.last:
         names = "|".join(sorted((jellyfish.metaphone(n.first), jellyfish.metaphone(n.last))))
         keys.add(f"dn:{dob}|{names}")
+        initials = "".join(sorted((n.first[0], n.last[0])))
+        keys.add(f"di:{dob}|{initials}")
         if n.zip:
             keys.add(f"zn:{n.zip}|{names}")
+            keys.add(f"zi:{n.zip}|{initials}")
     return frozenset(keys)

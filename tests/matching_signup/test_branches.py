@@ -278,7 +278,7 @@ def test_no_match_creates_the_account_once_the_link_is_opened_and_verifies_the_p
         assert account.phone == PHONE and account.phone_verified
         assert account.person is not None
         keys = uow.candidates.keys_of(account.person.id)
-    assert 6 <= len(keys) <= 8  # email, phone, dz, df, dl, dn, zn
+    assert 6 <= len(keys) <= 9  # email, phone, dz, df, dl, dn, zn, di, zi
     assert pending_registrations(services) == [] and not user_id_reserved(services, "ghopper")
     assert signup.login("ghopper", PASSWORD).status_code == 303
     credentials = [e for e in audit_events(services) if e.details["step"] == "credentials"]
@@ -307,7 +307,7 @@ def test_a_phone_proven_after_the_link_goes_on_the_account(
         assert account is not None and account.phone == PHONE and account.phone_verified
         assert account.person is not None
         keys = uow.candidates.keys_of(account.person.id)
-    assert len(keys) == 7  # the phone's key added
+    assert len(keys) == 9  # the phone's key added
     [event] = [e for e in audit_events(services) if e.details["step"] == "phone_verified"]
     assert event.subject == account.subject
 
@@ -377,7 +377,7 @@ def test_office_made_account_is_indexed_by_the_cli(
                 models.PersonBlockingKey.person_id == person_id
             )
         ).all()
-    assert len(keys) == 7
+    assert len(keys) == 9
     signup.sign_up()
     [mail] = signup.deliver()
     assert "office.grace" in signup.body(mail)

@@ -38,7 +38,7 @@ def test_keys_are_hmacs_of_the_policy_keys(services: Services) -> None:
     with services.db.transaction() as uow:
         stored = uow.candidates.keys_of(account.person.id)
     plain = blocking_keys(replace(GRACE, phone=PHONE))
-    assert len(stored) == 7
+    assert len(stored) == len(plain) == 9  # every kind of key: e, p, dz, df, dl, dn, zn, di, zi
     assert all(re.fullmatch(f"[0-9a-f]{{{KEY_HEX}}}", k) for k in stored)
     joined = " ".join(stored)
     for fragment in ("grace", "hopper", "1990", "02139", "6175550123"):
@@ -109,11 +109,12 @@ def test_reindexing_replaces_and_rebuilds(services: Services, cli) -> None:  # t
         before = uow.candidates.keys_of(account.person.id)
         uow.candidates.index_person(account.person.id, moved, secret=_secret(services))
         after = uow.candidates.keys_of(account.person.id)
-    assert len(after) == 6 and set(before) != set(after)  # no phone in ``moved``
+    assert len(after) == len(blocking_keys(moved)) == 8  # no phone in ``moved``
+    assert set(before) != set(after)
     with services.db.session() as session:
         session.execute(models.PersonBlockingKey.__table__.delete())
     result = cli("persons", "reindex", "--json")
-    assert result["persons"] == 1 and result["keys"] == 7
+    assert result["persons"] == 1 and result["keys"] == 9
     with services.db.transaction() as uow:
         assert set(uow.candidates.keys_of(account.person.id)) == set(before)
 
@@ -122,11 +123,11 @@ def test_add_keys_adds_only_what_is_missing(services: Services) -> None:
     account = patient(services, "grace", phone=None)
     assert account.person is not None
     with services.db.transaction() as uow:
-        assert len(uow.candidates.keys_of(account.person.id)) == 6
+        assert len(uow.candidates.keys_of(account.person.id)) == 8
         with_phone = replace(GRACE, phone=PHONE)
         assert uow.candidates.add_keys(account.person.id, with_phone, secret=_secret(services)) == 1
         assert uow.candidates.add_keys(account.person.id, with_phone, secret=_secret(services)) == 0
-        assert len(uow.candidates.keys_of(account.person.id)) == 7
+        assert len(uow.candidates.keys_of(account.person.id)) == 9
 
 
 def test_persons_without_a_birth_date_get_no_keys(services: Services) -> None:

@@ -2,7 +2,7 @@
 
 A sign-up must be compared with the few persons who could be the same human, never
 with everyone. :func:`idp.policies.matching.blocking_keys` gives each person at most
-five keys such that any exact or close pair shares one; they are stored here, one row
+nine keys such that any exact or close pair shares one; they are stored here, one row
 per key, in ``person_blocking_keys`` (indexed on ``key``), and a sign-up looks up
 ``WHERE key IN (its keys)``: an index probe per key, whatever the table's size.
 
