@@ -1,7 +1,7 @@
 """staff members: accounts with a role, and a practice member's portals (issue 11)
 
 Revision ID: 0012
-Revises: 0019
+Revises: 0011
 Create Date: 2026-12-05 08:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import idp.store.sql.models
 
 revision = "0012"
-down_revision = "0019"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -9,7 +9,7 @@ Both are plain ADD COLUMNs (nullable), so every existing row keeps its meaning.
 ``ix_audit_events_actor``: the account page lists a representative's own proxy actions.
 
 Revision ID: 0013
-Revises: 0019
+Revises: 0012
 Create Date: 2026-12-05 08:00:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0019"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
