@@ -91,10 +91,6 @@ def build_ephemeral(settings: Settings) -> EphemeralStore:
     return sqlite_store
 
 
-def _reindexed(_count: int) -> None:
-    """The support desk's reindex hook returns nothing; how many keys were written is moot."""
-
-
 def _blank_none(value: Any) -> Any:
     return "" if value is None else value
 
@@ -282,7 +278,7 @@ def _staff_operations(services: Services) -> StaffOperations:
             grants=services.access_tokens,
             reset_links=lambda: ForgotPasswordFlow(RecoveryDeps.from_services(services)),
             reset_link_ttl=services.settings.accounts.reset_link_ttl,
-            reindex=lambda uow, account_id: _reindexed(reindex_account(uow, account_id, secret)),
+            reindex=lambda uow, account_id: reindex_account(uow, account_id, secret),
         ),
         lookup=PatientLookup(db=services.db, clock=services.clock, locks=services.attempts),
         audit=AuditTrail(db=services.db, clock=services.clock),

@@ -26,7 +26,7 @@ from idp.policies.demographics import GENDERS, MAX_NAME, DemographicsInput, Refu
 from idp.policies.password import PASSWORD_PRESETS, describe
 from idp.policies.security_questions import CURATED_QUESTIONS
 
-from .deps import request_meta, services
+from .deps import find_client, request_meta, services
 from .forms import field, question_choices
 
 bp = Blueprint("signup", __name__)
@@ -175,13 +175,11 @@ def _return_to() -> ReturnTo | None:
     interaction_id = flask_session.get(RETURN_KEY)
     if not isinstance(interaction_id, str):
         return None
-    svc = services()
-    interaction = svc.interactions.get(interaction_id)
+    interaction = services().interactions.get(interaction_id)
     if interaction is None:
         flask_session.pop(RETURN_KEY, None)
         return None
-    with svc.db.transaction() as uow:
-        client = uow.clients.by_client_id(interaction.client_id)
+    client = find_client(interaction.client_id)
     if client is None:
         return None
     return ReturnTo(name=client.name, url=url_for("auth.login", i=interaction.id))

@@ -49,6 +49,7 @@ from tests.live import (
     _stop,
 )
 
+from ..servers import free_port
 from .webclient import PatientBrowser, query
 
 pytestmark = pytest.mark.live
@@ -118,14 +119,6 @@ def round_robin_proxy(balancer: RoundRobin) -> Iterator[int]:
         server.server_close()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def three_providers(backend: Backend) -> Iterator[tuple[LiveProvider, RoundRobin]]:
     with ExitStack() as stack:
@@ -137,7 +130,7 @@ def three_providers(backend: Backend) -> Iterator[tuple[LiveProvider, RoundRobin
         generate_keys(keys_dir, now=int(time.time()))
         db = Database.from_url(database_url)
         stack.callback(db.dispose)
-        ports = [_free_port() for _ in range(3)]
+        ports = [free_port() for _ in range(3)]
         balancer = RoundRobin(ports)
         proxy_port = stack.enter_context(round_robin_proxy(balancer))
         # One set of settings for all three (issuer = the proxy, one secret key), as a
@@ -260,6 +253,21 @@ def _sign_in(live: LiveProvider, client_id: str, browser: PatientBrowser, accoun
     return {"code": callback["code"], "verifier": verifier}
 
 
+def _exchange(live: LiveProvider, step: dict, auth: tuple[str, str]) -> requests.Response:
+    """The code of ``step`` at the token endpoint (whichever process the proxy picks)."""
+    return requests.post(
+        live.endpoint("/token"),
+        data={
+            "grant_type": "authorization_code",
+            "code": step["code"],
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": step["verifier"],
+        },
+        auth=auth,
+        timeout=30,
+    )
+
+
 def test_sign_in_tokens_refresh_logout_and_lockout_across_three_processes(
     cluster: tuple[LiveProvider, RoundRobin],
 ) -> None:
@@ -275,31 +283,11 @@ def test_sign_in_tokens_refresh_logout_and_lockout_across_three_processes(
         journey_ports = {port for _, port in balancer.path_ports}
         assert len(journey_ports) == 3, balancer.path_ports
 
-        token = requests.post(
-            live.endpoint("/token"),
-            data={
-                "grant_type": "authorization_code",
-                "code": step["code"],
-                "redirect_uri": REDIRECT_URI,
-                "code_verifier": step["verifier"],
-            },
-            auth=auth,
-            timeout=30,
-        )
+        token = _exchange(live, step, auth)
         assert token.status_code == 200, token.text
         tokens = token.json()
         # The code is single use on every process.
-        replay = requests.post(
-            live.endpoint("/token"),
-            data={
-                "grant_type": "authorization_code",
-                "code": step["code"],
-                "redirect_uri": REDIRECT_URI,
-                "code_verifier": step["verifier"],
-            },
-            auth=auth,
-            timeout=30,
-        )
+        replay = _exchange(live, step, auth)
         assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
 
         # UserInfo and introspection answer the same on each process.
@@ -313,17 +301,7 @@ def test_sign_in_tokens_refresh_logout_and_lockout_across_three_processes(
 
         # A fresh sign-in (SSO: no password page) for the refresh part.
         step = _sign_in(live, client.client_id, browser, account)
-        tokens = requests.post(
-            live.endpoint("/token"),
-            data={
-                "grant_type": "authorization_code",
-                "code": step["code"],
-                "redirect_uri": REDIRECT_URI,
-                "code_verifier": step["verifier"],
-            },
-            auth=auth,
-            timeout=30,
-        ).json()
+        tokens = _exchange(live, step, auth).json()
         for _ in range(3):
             introspected = requests.post(
                 live.endpoint("/introspect"),

@@ -87,7 +87,7 @@ class SupportDesk:
         grants: GrantRevoker,
         reset_links: Callable[[], ResetLinks],
         reset_link_ttl: int,
-        reindex: Callable[[Any, int], None],
+        reindex: Callable[[Any, int], object],
     ) -> None:
         self._db = db
         self._clock = clock
