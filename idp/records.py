@@ -142,6 +142,8 @@ class RefreshTokenRecord:
     revoked_at: datetime | None
     # The person a representative's token family acts for (issue 10), else None.
     acting_for: int | None = None
+    # The SSO session this token ends with (no ``offline_access``), else None.
+    sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from idp.notify import (
     check_email_address,
     normalize_phone,
 )
+from idp.oidc.backchannel import session_sid
 from idp.policies.security_questions import CUSTOM, QuestionChoice, question_text
 from idp.records import AccountRecord, AuditEntry, RequestMeta
 from idp.store.candidates import reindex_account
@@ -574,17 +575,24 @@ class AccountSettings:
         if key not in live:
             return Result(Outcome.NOT_FOUND, "account_session_not_found")
         with self._db.transaction() as uow:
+            # Tokens issued without offline_access end with the session (BCL §2.7).
+            families = uow.refresh_tokens.revoke_for_sessions([session_sid(key)], now=now)
             uow.audit.record(
                 self._entry(
                     actor,
                     "logout",
-                    {"initiated_by": "account_page", "scope": "one_session"},
+                    {
+                        "initiated_by": "account_page",
+                        "scope": "one_session",
+                        "token_families_revoked": len(families),
+                    },
                     session_id=key[:16],
                 ),
                 now=now,
             )
             notice = self._tell_portals(uow, actor.subject, [key], now)
             self._sessions.end_by_key(actor.subject, key)
+            self._revoke_grants(families)
         return Result(
             Outcome.DONE,
             "account_session_ended",

@@ -77,6 +77,18 @@ def session_sid(session_key: str) -> str:
     return hashlib.sha256(f"sid|{session_key}".encode()).hexdigest()[:32]
 
 
+def refresh_token_sid(session_key: str | None, scope: str) -> str | None:
+    """The session a refresh token ends with, or None if it may outlive it.
+
+    §2.7: refresh tokens issued without ``offline_access`` should be revoked when the
+    session that issued them ends; ``offline_access`` is the patient's consent to
+    access while they are away, so those stay until revoked or expired.
+    """
+    if session_key is None or "offline_access" in scope.split():
+        return None
+    return session_sid(session_key)
+
+
 def logout_token_claims(
     *, issuer: str, client_id: str, subject: str | None, sid: str | None, now: int, jti: str
 ) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from joserfc.jwk import KeySet
 
 from idp.policies.proxy_scopes import cut_scopes
 
-from .backchannel import session_sid
+from .backchannel import refresh_token_sid, session_sid
 from .claims import (
     LAUNCH_PATIENT,
     PATIENT_CLAIM,
@@ -370,16 +370,19 @@ def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:
         grant_id, auth_time = code.grant_id, code.auth_time
         family_expires = now_dt + timedelta(seconds=ctx.lifetimes.refresh_token)
         event = "token_issued"
+        sid = refresh_token_sid(code.session_key, code.scope or "")
     elif request.refresh_token is not None:
         old: RefreshTokenView = request.refresh_token
         grant_id, auth_time = old.record.family_id, old.record.auth_time
         # Absolute lifetime: rotation never extends the family (ASVS 10.4.8).
         family_expires = old.record.expires_at
         event = "token_refreshed"
+        sid = old.record.sid
     else:
         grant_id, auth_time = secrets.token_urlsafe(16), now
         family_expires = now_dt
         event = "token_issued"
+        sid = None
     ctx.access_tokens.save(
         token["access_token"],
         AccessTokenGrant(
@@ -407,6 +410,7 @@ def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:
             now=now_dt,
             expires_at=family_expires,
             acting_for=proxy.person_id if proxy else None,
+            sid=sid,
         )
     details: dict[str, Any] = {
         "grant_type": request.payload.grant_type,

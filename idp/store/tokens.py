@@ -8,6 +8,7 @@ through its own context.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -35,3 +36,6 @@ class RefreshTokenStore(Protocol):
 
     def revoke_for_account(self, account_id: int, *, now: datetime) -> list[str]:
         """End every refresh token of an account; returns the families touched."""
+
+    def revoke_for_sessions(self, sids: Sequence[str], *, now: datetime) -> list[str]:
+        """End the tokens bound to these SSO sessions; returns the families touched."""

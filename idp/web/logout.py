@@ -9,6 +9,7 @@ from flask import Response, g, render_template, request
 from flask_wtf.csrf import validate_csrf
 from wtforms.validators import ValidationError
 
+from idp.oidc.backchannel import session_sid
 from idp.oidc.subject import subject_for
 from idp.records import AuditEntry
 from idp.store.sessions import SSOSession
@@ -120,6 +121,11 @@ def _end(
         request_uow(), subject=subject, keys=[key], now=svc.clock()
     )
     svc.sessions.end(cookie)
+    # Tokens issued without offline_access end with the session (BCL §2.7). Like the
+    # session itself, their access tokens go at once: a failed commit over-revokes.
+    families = request_uow().refresh_tokens.revoke_for_sessions([session_sid(key)], now=svc.clock())
+    for family in families:
+        svc.access_tokens.revoke_grant(family)
     request_uow().audit.record(
         AuditEntry(
             type="logout",
@@ -130,7 +136,10 @@ def _end(
             ip=request_meta().ip,
             user_agent=request_meta().user_agent,
             session_id=key[:16],
-            details={"initiated_by": "rp" if client_id else "user"},
+            details={
+                "initiated_by": "rp" if client_id else "user",
+                "token_families_revoked": len(families),
+            },
         ),
         now=svc.clock(),
     )

@@ -48,7 +48,11 @@ def test_sign_out_one_device(browser: Browser, phone: Browser, services, alice) 
     assert browser.signed_in()
     [event] = [e for e in events(services) if e.type == "logout"]
     assert event.subject == alice.subject and event.session_id == theirs[:16]
-    assert event.details == {"initiated_by": "account_page", "scope": "one_session"}
+    assert event.details == {
+        "initiated_by": "account_page",
+        "scope": "one_session",
+        "token_families_revoked": 0,
+    }
 
 
 def test_signing_out_this_device_from_the_list_signs_out_here(

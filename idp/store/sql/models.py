@@ -199,7 +199,10 @@ class RefreshToken(Base):
     """
 
     __tablename__ = "refresh_tokens"
-    __table_args__ = (Index("ix_refresh_tokens_family_id", "family_id"),)
+    __table_args__ = (
+        Index("ix_refresh_tokens_family_id", "family_id"),
+        Index("ix_refresh_tokens_sid", "sid"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -216,6 +219,9 @@ class RefreshToken(Base):
     # A representative's token family acting for this person (issue 10): each refresh
     # asks the proxy policy again, at that moment. No foreign key: persons are never deleted.
     acting_for_person_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The SSO session's ``sid`` for tokens issued without ``offline_access``: they end
+    # with that session (Back-Channel Logout §2.7). None: the token outlives sessions.
+    sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class AuditEvent(Base):

@@ -574,10 +574,12 @@ class RefreshTokenRepository:
         now: datetime,
         expires_at: datetime,
         acting_for: int | None = None,
+        sid: str | None = None,
     ) -> None:
         self._s.add(
             m.RefreshToken(
                 acting_for_person_id=acting_for,
+                sid=sid,
                 token_hash=token_hash,
                 family_id=family_id,
                 client_id=client_pk,
@@ -613,6 +615,7 @@ class RefreshTokenRepository:
             rotated_at=token.rotated_at,
             revoked_at=token.revoked_at,
             acting_for=token.acting_for_person_id,
+            sid=token.sid,
         )
 
     def mark_rotated(self, token_hash: str, *, now: datetime) -> bool:
@@ -670,6 +673,24 @@ class RefreshTokenRepository:
         )
         families = list(self._s.scalars(select(m.RefreshToken.family_id).where(*live).distinct()))
         self._s.execute(update(m.RefreshToken).where(*live).values(revoked_at=now))
+        return families
+
+    def revoke_for_sessions(self, sids: Sequence[str], *, now: datetime) -> list[str]:
+        """End the tokens bound to these SSO sessions; returns the families touched.
+
+        Only tokens issued without ``offline_access`` carry a ``sid``, so the ones the
+        patient granted to outlive the session are untouched.
+        """
+        if not sids:
+            return []
+        live = (m.RefreshToken.sid.in_(list(sids)), m.RefreshToken.revoked_at.is_(None))
+        families = list(self._s.scalars(select(m.RefreshToken.family_id).where(*live).distinct()))
+        if families:
+            self._s.execute(
+                update(m.RefreshToken)
+                .where(m.RefreshToken.family_id.in_(families), m.RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
         return families
 
     def revoke_for_account(self, account_id: int, *, now: datetime) -> list[str]:
