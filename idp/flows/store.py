@@ -10,8 +10,9 @@ mechanisms flow-kernel.md counted):
   its expired page, never which check failed);
 - ``advance`` moves to a state the flow's :class:`~idp.flows.base.StateMachine`
   allows and keeps the original deadline: stepping never extends a flow;
-- ``finish`` takes the record (GETDEL): of two concurrent final submissions
-  exactly one gets it, so a journey's result is produced once.
+- ``finish`` checks, then takes the record (GETDEL): of two concurrent final
+  submissions exactly one gets it, so a journey's result is produced once, and a
+  browser the flow is not bound to can neither use nor discard it.
 """
 
 from __future__ import annotations
@@ -96,8 +97,12 @@ class FlowStore:
     def finish(
         self, flow_id: str, kind: str, states: Collection[str], *, binding: str
     ) -> FlowRecord | None:
-        """Take the flow for its last step: single use, even under concurrent requests."""
-        if not FLOW_ID.fullmatch(flow_id):
+        """Take the flow for its last step: single use, even under concurrent requests.
+
+        Checked before it is taken: a flow id leaked to another browser (or a wrong
+        kind or state) must not let that browser discard the patient's flow.
+        """
+        if self.load(flow_id, kind, states, binding=binding) is None:
             return None
         raw = self._store.take(_key(flow_id))
         record = _load(flow_id, raw) if raw else None

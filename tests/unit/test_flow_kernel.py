@@ -83,6 +83,16 @@ def test_finish_by_another_browser_gets_nothing() -> None:
     flows, _ = _store()
     record = flows.start("k", "a", ttl=60, binding="b")
     assert flows.finish(record.id, "k", {"a"}, binding="intruder") is None
+    # Nor can it discard the flow: its own browser still finishes it.
+    assert flows.finish(record.id, "k", {"a"}, binding="b") is not None
+
+
+def test_finish_in_the_wrong_state_or_kind_leaves_the_flow() -> None:
+    flows, _ = _store()
+    record = flows.start("k", "a", ttl=60, binding="b")
+    assert flows.finish(record.id, "k", {"b"}, binding="b") is None
+    assert flows.finish(record.id, "other", {"a"}, binding="b") is None
+    assert flows.finish(record.id, "k", {"a"}, binding="b") is not None
 
 
 def test_hooks_run_in_order() -> None:
