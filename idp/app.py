@@ -111,7 +111,9 @@ def build_services(
     if settings.test_clock_file is not None and clock is system_clock:
         clock = FileOffsetClock(settings.test_clock_file)  # IDP_ENV=test only (settings)
     db = db or Database.from_url(
-        settings.database_url, connect_timeout=settings.database_connect_timeout
+        settings.database_url,
+        connect_timeout=settings.database_connect_timeout,
+        replica_url=settings.database_replica_url,
     )
     ephemeral = ephemeral or build_ephemeral(settings)
     rules = LockoutRules(

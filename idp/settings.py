@@ -140,6 +140,8 @@ class Settings:
     # Seconds to wait for a new PostgreSQL connection (psycopg connect_timeout); past
     # it the request gets a 503.
     database_connect_timeout: int = 5
+    # A PostgreSQL streaming replica for read-only requests (UserInfo); None: primary.
+    database_replica_url: str | None = None
     # Without Redis: "sqlite" (default), a file under instance/ that the server's workers
     # and every `idp` command share; "memory" keeps it in one process's memory (tests,
     # or one process that no command line needs to reach: `idp` refuses to act on it).
@@ -278,6 +280,16 @@ def _database_url(name: str, raw: str) -> str:
     return value
 
 
+def _replica_url(name: str, raw: str) -> str | None:
+    """Only PostgreSQL has replicas; empty means none."""
+    if not raw.strip():
+        return None
+    value = _database_url(name, raw)
+    if not value.startswith("postgresql"):
+        raise SettingsError(f"{name} must be a postgresql:// URL (a streaming replica)")
+    return value
+
+
 def _redis_url(name: str, raw: str) -> str | None:
     value = raw.strip()
     if not value:
@@ -335,6 +347,7 @@ def _text(name: str, raw: str) -> str:
 _Parser = Callable[[str, str], Any]
 _VARIABLES: dict[str, tuple[str, _Parser]] = {
     "IDP_DATABASE_URL": ("database_url", _database_url),
+    "IDP_DATABASE_REPLICA_URL": ("database_replica_url", _replica_url),
     "IDP_REDIS_URL": ("redis_url", _redis_url),
     "IDP_REDIS_TIMEOUT": (
         "redis_timeout",
@@ -520,6 +533,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def _check_consistency(s: Settings) -> None:
+    if s.database_replica_url and not s.database_url.startswith("postgresql"):
+        raise SettingsError(
+            "IDP_DATABASE_REPLICA_URL needs IDP_DATABASE_URL on PostgreSQL (its primary)"
+        )
     if s.redis_url and s.ephemeral:
         raise SettingsError(
             "IDP_EPHEMERAL and IDP_REDIS_URL both choose where ephemeral state lives; set one"

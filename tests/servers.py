@@ -152,3 +152,34 @@ def own_postgres() -> Iterator[OwnPostgres]:
             timeout=60,
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def own_replica(primary: OwnPostgres) -> Iterator[OwnPostgres]:
+    """A streaming hot standby of ``primary``: ``pg_basebackup -R`` then started.
+
+    initdb's defaults allow it (``wal_level=replica``, ``max_wal_senders=10``, trust
+    for replication from loopback), so the standby follows the primary's writes.
+    """
+    base = Path(tempfile.mkdtemp(prefix="idp-pg-replica-"))
+    postgres = pwd.getpwnam("postgres")
+    os.chown(base, postgres.pw_uid, postgres.pw_gid)
+    server = OwnPostgres(data=base / "data", port=free_port(), log=base / "server.log")
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", "pg_basebackup", "-h", "127.0.0.1"]
+        + ["-p", str(primary.port), "-U", "idp", "-D", str(server.data), "-R", "-X", "stream"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", "pg_ctl", "-D", str(server.data)]
+            + ["-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(base, ignore_errors=True)

@@ -4,11 +4,12 @@
 serve a request, nothing more. A liveness probe that called the database would
 have every provider restarted when the database blinks, which fixes nothing.
 
-``/readyz`` says whether this process can do its job now: the database answers,
-the ephemeral store (Redis, or the SQLite file) answers, and a signing key is
-loaded for every algorithm clients may ask for. Each check runs with a short
-deadline (:data:`CHECK_TIMEOUT`), so a hung dependency makes the probe fail
-quickly instead of hanging the load balancer's probe. A 503 names what failed, by
+``/readyz`` says whether this process can do its job now: the database (and its
+read replica, when ``IDP_DATABASE_REPLICA_URL`` names one) answers, the ephemeral
+store (Redis, or the SQLite file) answers, and a signing key is loaded for every
+algorithm clients may ask for. Each check runs with a short deadline
+(:data:`CHECK_TIMEOUT`), so a hung dependency makes the probe fail quickly instead
+of hanging the load balancer's probe. A 503 names what failed, by
 the kind of error only: no URLs, hosts or messages that could carry credentials.
 """
 
@@ -39,6 +40,13 @@ def _check_database(svc: Services) -> None:
         conn.execute(text("SELECT 1"))
 
 
+def _check_replica(svc: Services) -> None:
+    replica = getattr(svc.db, "replica", None)
+    assert replica is not None  # listed only when configured (_checks_for)
+    with replica.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
 def _check_ephemeral(svc: Services) -> None:
     svc.ephemeral.ping()
 
@@ -53,6 +61,13 @@ CHECKS: dict[str, Callable[[Services], None]] = {
     "ephemeral_store": _check_ephemeral,
     "signing_keys": _check_keys,
 }
+
+
+def _checks_for(svc: Services) -> dict[str, Callable[[Services], None]]:
+    """The read replica is checked only where one is configured: readers need it."""
+    if getattr(svc.db, "replica", None) is None:
+        return CHECKS
+    return {**CHECKS, "database_replica": _check_replica}
 
 
 def run_checks(svc: Services, *, timeout: float = CHECK_TIMEOUT) -> dict[str, str]:
@@ -72,14 +87,15 @@ def run_checks(svc: Services, *, timeout: float = CHECK_TIMEOUT) -> dict[str, st
         else:
             results[name] = "ok"
 
-    for name, check in CHECKS.items():
+    checks = _checks_for(svc)
+    for name, check in checks.items():
         thread = threading.Thread(target=run, args=(name, check), daemon=True)
         thread.start()
         threads.append((name, thread))
     deadline = time.monotonic() + timeout
     for _name, thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
-    return {name: results.get(name, "timeout") for name in CHECKS}
+    return {name: results.get(name, "timeout") for name in checks}
 
 
 def _no_store(response: Response) -> Response:

@@ -139,3 +139,35 @@ def test_test_clock_file_moves_the_clock_in_tests(tmp_path: Any) -> None:
     assert abs((clock() - datetime.now(UTC)).total_seconds()) < 5  # no file: no offset
     path.write_text("86400", encoding="ascii")
     assert 86395 < (clock() - datetime.now(UTC)).total_seconds() < 86405
+
+
+def test_a_read_replica_url_is_read_for_a_postgresql_primary() -> None:
+    s = load_settings(
+        {
+            **BASE,
+            "IDP_DATABASE_URL": "postgresql://idp@db-primary/idp",
+            "IDP_DATABASE_REPLICA_URL": "postgresql://idp@db-replica/idp",
+        }
+    )
+    assert s.database_replica_url == "postgresql+psycopg://idp@db-replica/idp"
+    assert load_settings({**BASE, "IDP_DATABASE_REPLICA_URL": ""}).database_replica_url is None
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        # A replica of an embedded SQLite file does not exist.
+        {"IDP_DATABASE_REPLICA_URL": "postgresql://idp@db-replica/idp"},
+        {
+            "IDP_DATABASE_URL": "postgresql://idp@db-primary/idp",
+            "IDP_DATABASE_REPLICA_URL": "sqlite:///replica.sqlite3",
+        },
+        {
+            "IDP_DATABASE_URL": "postgresql://idp@db-primary/idp",
+            "IDP_DATABASE_REPLICA_URL": "mysql://idp@db-replica/idp",
+        },
+    ],
+)
+def test_a_replica_that_cannot_be_one_stops_start(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError, match="IDP_DATABASE_REPLICA_URL"):
+        load_settings({**BASE, **env})

@@ -120,13 +120,16 @@ def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
 class Database:
     """Opens transactions; each yields a :class:`UnitOfWork` over one session."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, replica: Engine | None = None) -> None:
         self.engine = engine
+        # A streaming read replica (``IDP_DATABASE_REPLICA_URL``) takes the readers'
+        # queries off the primary; None: they run on the primary.
+        self.replica = replica
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # Reads that need no transaction: an autocommit connection sends no BEGIN and
         # no COMMIT, and the session refuses to write (see :meth:`reader`).
         self._readers = sessionmaker(
-            engine.execution_options(isolation_level="AUTOCOMMIT"),
+            (replica or engine).execution_options(isolation_level="AUTOCOMMIT"),
             expire_on_commit=False,
             info={READ_ONLY: True},
         )
@@ -134,8 +137,11 @@ class Database:
         event.listen(self._readers, "before_flush", _refuse_flush)
 
     @classmethod
-    def from_url(cls, url: str, *, connect_timeout: int = 5) -> Database:
-        return cls(make_engine(url, connect_timeout=connect_timeout))
+    def from_url(
+        cls, url: str, *, connect_timeout: int = 5, replica_url: str | None = None
+    ) -> Database:
+        replica = make_engine(replica_url, connect_timeout=connect_timeout) if replica_url else None
+        return cls(make_engine(url, connect_timeout=connect_timeout), replica=replica)
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
@@ -163,6 +169,11 @@ class Database:
     @contextmanager
     def reader(self) -> Iterator[UnitOfWork]:
         """A unit of work for requests that write nothing durable (UserInfo).
+
+        On the read replica when one is configured: what it reads may trail the
+        primary by the replication lag, which is why only requests that write
+        nothing and decide nothing security-relevant (UserInfo's claims; token
+        validity lives in the ephemeral store) are readers.
 
         No transaction at all: each SELECT runs on its own on an autocommit
         connection, saving the BEGIN/COMMIT round trips and the commit's work. Any
@@ -211,6 +222,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.replica is not None:
+            self.replica.dispose()
 
 
 def alembic_config(url: str) -> Config:
