@@ -8,6 +8,8 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
 
+from idp.policies.proxy_scopes import cut_scopes
+
 from .context import OIDCContext
 from .models import AccessTokenView, OAuthClient, RefreshTokenView
 from .tokens import token_hash
@@ -42,20 +44,42 @@ def find_access_token(
     return AccessTokenView(value, grant, user)
 
 
-def find_refresh_token(ctx: OIDCContext, value: str) -> RefreshTokenView | None:
+def find_refresh_token(
+    ctx: OIDCContext, value: str, *, with_user: bool = False
+) -> RefreshTokenView | None:
+    """A refresh token; ``with_user`` also judges its end-user now (introspection).
+
+    With the user, a token whose account closed or whose proxy access ended reads
+    as not found (inactive), as the refresh grant would refuse it.
+    """
     if not value or len(value) > 512:
         return None
     record = ctx.uow().refresh_tokens.find(token_hash(value))
-    return None if record is None else RefreshTokenView(value, record, now=ctx.clock())
+    if record is None:
+        return None
+    if not with_user:
+        return RefreshTokenView(value, record, now=ctx.clock())
+    account = ctx.uow().accounts.by_id(record.account_id)
+    client = ctx.client(record.client_id)
+    if account is None or not account.is_active or client is None:
+        return None
+    user = ctx.acting_user(account, client, record.claims, record.acting_for)
+    if user is None:
+        return None
+    return RefreshTokenView(value, record, now=ctx.clock(), user=user)
 
 
 def _find(
-    ctx: OIDCContext, value: str, hint: str | None
+    ctx: OIDCContext, value: str, hint: str | None, *, refresh_user: bool = False
 ) -> AccessTokenView | RefreshTokenView | None:
     # RFC 7009 §2.1 / RFC 7662 §2.1: the hint is only a hint; search both kinds.
     if hint == "refresh_token":
-        return find_refresh_token(ctx, value) or find_access_token(ctx, value, with_user=False)
-    return find_access_token(ctx, value, with_user=False) or find_refresh_token(ctx, value)
+        return find_refresh_token(ctx, value, with_user=refresh_user) or find_access_token(
+            ctx, value, with_user=False
+        )
+    return find_access_token(ctx, value, with_user=False) or find_refresh_token(
+        ctx, value, with_user=refresh_user
+    )
 
 
 class RevocationEndpoint(_Revocation):  # type: ignore[misc]
@@ -89,7 +113,7 @@ class IntrospectionEndpoint(_Introspection):  # type: ignore[misc]
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
-        return _find(self.server.ctx, token_string, token_type_hint)
+        return _find(self.server.ctx, token_string, token_type_hint, refresh_user=True)
 
     def check_permission(self, token: Any, client: OAuthClient, request: Any) -> bool:
         """A client may introspect only tokens issued to itself.
@@ -102,7 +126,7 @@ class IntrospectionEndpoint(_Introspection):  # type: ignore[misc]
         ctx: OIDCContext = self.server.ctx
         if isinstance(token, RefreshTokenView):
             record = token.record
-            return {
+            refresh: dict[str, Any] = {
                 "active": True,
                 "token_type": "refresh_token",
                 "scope": record.scope,
@@ -111,6 +135,17 @@ class IntrospectionEndpoint(_Introspection):  # type: ignore[misc]
                 "iat": int(record.issued_at.timestamp()),
                 "iss": ctx.issuer,
             }
+            user = token.user
+            if user is not None:
+                refresh["sub"] = user.subject
+                if user.proxy is not None:
+                    # As its access tokens say: about the patient, used by the
+                    # representative (`act`), with the scopes the level allows now.
+                    refresh["sub"] = ctx.patient_subject(user.client, user.proxy)
+                    refresh["act"] = {"sub": user.subject}
+                    granted = cut_scopes(record.scope.split(), user.proxy.decision).granted
+                    refresh["scope"] = " ".join(granted)
+            return refresh
         grant = token.grant
         payload: dict[str, Any] = {
             "active": True,

@@ -133,10 +133,15 @@ class AccessTokenView(TokenMixin):  # type: ignore[misc]
 class RefreshTokenView(TokenMixin):  # type: ignore[misc]
     kind = "refresh_token"
 
-    def __init__(self, value: str, record: RefreshTokenRecord, *, now: datetime) -> None:
+    def __init__(
+        self, value: str, record: RefreshTokenRecord, *, now: datetime, user: EndUser | None = None
+    ) -> None:
         self.value = value
         self.record = record
         self._now = now
+        # Read for introspection: whose token it is, and for a proxy family, the
+        # representative's access judged now (None for revocation, which needs neither).
+        self.user = user
 
     def check_client(self, client: OAuthClient) -> bool:
         return client.client_id == self.record.client_id

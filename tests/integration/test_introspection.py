@@ -38,6 +38,9 @@ def test_active_refresh_token(oidc: OIDCActions, rp) -> None:
     assert info["client_id"] == rp.client_id
     assert info["token_type"] == "refresh_token"
     assert info["exp"] > info["iat"]
+    # Whose it is, as this client sees them (the ID token's `sub`); no proxy, no `act`.
+    assert info["sub"] == oidc.id_token(tokens["id_token"], rp).claims["sub"]
+    assert "act" not in info
 
 
 def test_rotated_refresh_token_is_inactive(oidc: OIDCActions, rp) -> None:

@@ -190,6 +190,11 @@ def test_proxy_session_tokens_then_teen_limit_then_full_then_majority(
     seen = introspect(oidc, family, teen["access_token"])
     assert set(seen["scope"].split()) == granted
     assert seen["sub"] == child_sub and seen["act"] == {"sub": family.grace.subject}
+    # Its refresh token says the same: the patient, the actor, the scopes of the level now.
+    family_token = introspect(oidc, family, teen["refresh_token"])
+    assert family_token["token_type"] == "refresh_token"
+    assert family_token["sub"] == child_sub and family_token["act"] == seen["act"]
+    assert set(family_token["scope"].split()) == granted
 
     # The teen signs for full access and staff approve: the next refresh has it all again.
     practice.flow().approve(
@@ -224,6 +229,7 @@ def test_refresh_after_the_18th_birthday_is_invalid_grant(
     assert "proxy" in refused.get_json()["error_description"]
     # The access token issued before stops working at once (no waiting for its expiry).
     assert introspect(oidc, family, tokens["access_token"]) == {"active": False}
+    assert introspect(oidc, family, tokens["refresh_token"]) == {"active": False}
     assert oidc.userinfo(tokens["access_token"]).status_code == 401
 
     # A new sign-in (the session timed out meanwhile) offers no proxy choice: Grace's own
