@@ -56,8 +56,9 @@ The decision, in order:
    *twins*: same DOB and surname, first names spelled alike that are two names (both
    known to the model -- census, FEBRL, gender-guesser's British, Irish and US names --
    at comparable frequency, different first letters unless one only lost its first
-   letter, alike only in sound, a gendered ending like Daniel/Daniela) but not one name
-   under two romanisations (Tatiana/Tatyana, :mod:`idp.policies.transliteration`), or
+   letter, alike only in sound, a gendered ending that changes the sex like
+   Daniel/Daniela) but not one name under two romanisations (Tatiana/Tatyana,
+   Ahmed/Ahmad, :mod:`idp.policies.transliteration`), or
    names borne by different sexes (Erin/Aaron) unless a gender recorded alike on both
    records says otherwise (Paul filed as "Polly"), or a near name with an email or
    phone that disagrees and none that agrees; *siblings*: the same with another DOB;
@@ -74,10 +75,11 @@ Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES`` and
   parent's email or phone come out *close*; so do twins whose alike names are in no
   name list. The phone code then goes to that parent.
 - One name spelled two ways that are both names of comparable frequency, with the same
-  DOB and surname, reads as twins: Hanna/Hannah, Alesha/Aleisha, Ahmed/Ahmad and
-  Mohamed/Mohammad (Arabic vowels: the romanisation key leaves vowels alone, since
-  Aidan/Aiden are names parents choose between): *none*, and the registrant goes to
-  office verification. So does a typo that lands on another name (Logan/Loan).
+  DOB and surname, reads as twins: Alesha/Aleisha, Michaela/Micaela: *none*, and the
+  registrant goes to office verification. So does a typo that lands on another name
+  (Logan/Loan, Kai/Kia). Not so a final h (Hannah/Hanna) or the short vowels of an
+  Arabic or Persian name (Ahmed/Ahmad, Mohamed/Mohammad: the script leaves them out),
+  which are one name; the price is that twins Hamed and Hamad would read as one.
 - A one-digit DOB typo that moves the year by 15+ years needs an agreeing email or
   phone (parent and child look the same).
 - Three-letter names allow one edit (Amy/Mac is *none*): with two, Wei Zhang and Li
@@ -104,7 +106,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from unidecode import unidecode
 
 from .matching_model import DEFAULT_MODEL, MatchModel
-from .transliteration import same_transliteration
+from .transliteration import same_transliteration, same_vowel_romanisation
 
 
 class MatchKind(StrEnum):
@@ -637,6 +639,7 @@ def _guards(
         apart = (sexes_unknown and _opposite_sexes(a.first, b.first, model)) or bool(
             spelled
             and not same_transliteration(a.first, b.first)
+            and not same_vowel_romanisation(a.first, b.first, model.unwritten_vowel_names)
             and _two_names(a.first, b.first, model)
         )
         if "dob_exact" in have and (apart or (disagree and not agree)):
@@ -669,18 +672,29 @@ def _generation_apart(a: NormalisedDemographics, b: NormalisedDemographics) -> b
 def _two_names(x: str, y: str, model: MatchModel) -> bool:
     """Two different given names, not one name mistyped: both in the names the model
     knows (its term-frequency table: US census and FEBRL; its name-sex table: census and
-    gender-guesser's British, Irish and US names, Caden and Camden) and of comparable
+    gender-guesser's British, Irish and US names, Caden and Camden; names given in
+    Arabic- or Persian-speaking countries, Hasan and Husain) and of comparable
     frequency or different first letters, or one the other plus a gendered ending
     (Daniel/Daniela, Carl/Carla). A name without a frequency counts as rare."""
     if x == y:
         return False
     table = model.tf_adjustment["first_name"]
     known = model.female_share
-    if not (x in table or x in known) or not (y in table or y in known):
+    arabic = model.unwritten_vowel_names  # Hasan/Husain, Hamid/Hamad: twins' names too
+
+    def named(n: str) -> bool:
+        return n in table or n in known or n in arabic
+
+    if not named(x) or not named(y):
         return False  # Rosi/Rosie, Rebecc/Rebecca: a letter lost, not a second name
     short, long_ = sorted((x, y), key=len)
     if len(long_) == len(short) + 1 and long_.startswith(short) and long_[-1] in "aeo":
-        return True
+        # A gendered ending makes two names when it changes the sex (Daniel/Daniela),
+        # or when the census cannot say; Helen/Helena, both women's, may be one name
+        # with a letter added: the frequencies below decide.
+        sx, sy = known.get(x), known.get(y)
+        if sx is None or sy is None or abs(sx - sy) >= OPPOSITE_SEXES:
+            return True
     # Micheal, Mathew, Ashely are in the census too, but ten or more times rarer than
     # the name they misspell; Kristen and Kirsten are names of comparable frequency. A
     # slip of the first letter is rare: Ava/Eva, Liam/Leah are two names; a first letter
