@@ -26,9 +26,11 @@ import the notify package, which pulls in the SQL outbox). Email → trimmed and
 case-folded. Gender → ``F``, ``M``, ``X`` (other, non-binary) or unknown.
 
 Each field comparison yields one *level* (reason code): first name exact, nickname,
-name part, keyboard slip, spelled or sounding alike (transliterations: Natalia/Natalya,
-Aleksandr/Alexander), initial only, swapped with the surname, different; surname
-exact, part of a compound, typo, phonetic, swapped, different; DOB equal, one digit of
+name part, keyboard slip, one other edit, two edits or sounding alike (transliterations:
+Natalia/Natalya, Aleksandr/Alexander), initial only, swapped with the surname,
+different; surname exact, part of a compound, one edit, two edits, phonetic, swapped,
+different (one edit and two are levels of their own, as in Splink: two edits are
+far commoner between strangers, so they weigh less); DOB equal, one digit of
 month or day, one digit of the year, adjacent digits transposed, day and month
 swapped, different; ZIP equal, one digit off, same 3-digit prefix, different; email,
 phone and gender equal or different. A field missing on either side has no level.
@@ -363,7 +365,11 @@ def _first_names(a: NormalisedDemographics, b: NormalisedDemographics) -> str:
     if _nicknames(a.first, b.first) or (all(firsts) and _nicknames(firsts[0][0], firsts[1][0])):
         return "first_name_nickname"
     if _spelled_alike(a.first, b.first) or same_transliteration(a.first, b.first):
-        return "first_name_typo" if _is_slip(a.first, b.first) else "first_name_similar"
+        if _is_slip(a.first, b.first):
+            return "first_name_typo"
+        if DamerauLevenshtein.distance(a.first, b.first) == 1:
+            return "first_name_one_edit"  # Marina/Maria: one edit, not a keyboard's
+        return "first_name_similar"
     pa, pb = set(a.first_parts), set(b.first_parts)
     if pa and pb and (pa <= pb or pb <= pa):
         return "first_name_part"
@@ -380,7 +386,7 @@ def _last_names(a: NormalisedDemographics, b: NormalisedDemographics) -> str:
         return "last_name_hyphen_part"  # Garcia / Garcia-Lopez / Lopez Garcia
     d = DamerauLevenshtein.distance(a.last, b.last)
     if d <= _allowance(a.last, b.last):
-        return "last_name_typo"
+        return "last_name_typo" if d == 1 else "last_name_two_edits"
     if d <= 3 and jellyfish.metaphone(a.last) == jellyfish.metaphone(b.last):
         return "last_name_phonetic"
     if same_transliteration(a.last, b.last):
@@ -445,12 +451,12 @@ FIELD_LEVELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "first_name": (
             "first_name_exact", "first_name_nickname", "first_name_part", "first_name_typo",
-            "first_name_similar", "first_name_initial_only", "names_swapped",
-            "first_name_conflict",
+            "first_name_one_edit", "first_name_similar", "first_name_initial_only",
+            "names_swapped", "first_name_conflict",
         ),
         "last_name": (
-            "last_name_exact", "last_name_hyphen_part", "last_name_typo", "last_name_phonetic",
-            "names_swapped", "last_name_conflict",
+            "last_name_exact", "last_name_hyphen_part", "last_name_typo",
+            "last_name_two_edits", "last_name_phonetic", "names_swapped", "last_name_conflict",
         ),
         "dob": (
             "dob_exact", "dob_one_digit", "dob_transposed_digits", "dob_day_month_swapped",
@@ -497,7 +503,13 @@ DECISIVE = frozenset(
     }
 )  # fmt: skip
 _SAME_FAMILY = frozenset(
-    {"last_name_exact", "last_name_hyphen_part", "last_name_typo", "last_name_phonetic"}
+    {
+        "last_name_exact",
+        "last_name_hyphen_part",
+        "last_name_typo",
+        "last_name_two_edits",
+        "last_name_phonetic",
+    }
 )
 _EXACT_SIX = frozenset(
     {"first_name_exact", "last_name_exact", "gender_exact", "dob_exact", "zip_exact", "email_exact"}
@@ -619,6 +631,7 @@ def _guards(
     out: list[str] = []
     near_first = have & {
         "first_name_typo",
+        "first_name_one_edit",
         "first_name_similar",
         "first_name_nickname",
         "first_name_part",
@@ -634,7 +647,7 @@ def _guards(
         # "Mattie": census women's names, here a man's nickname). Boy/girl twins with
         # their genders recorded are apart already (gender_conflict). One name under two
         # romanisations (Tatiana/Tatyana) is one name, not two a parent chose.
-        spelled = have & {"first_name_typo", "first_name_similar"}
+        spelled = have & {"first_name_typo", "first_name_one_edit", "first_name_similar"}
         sexes_unknown = "gender_exact" not in have
         apart = (sexes_unknown and _opposite_sexes(a.first, b.first, model)) or bool(
             spelled

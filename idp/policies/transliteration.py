@@ -26,8 +26,9 @@ cannot go into the key for every name (Aidan/Aiden, Ava/Eva are two names), so
 :func:`same_vowel_romanisation` applies it only to names the caller knows are given in
 Arabic- or Persian-speaking countries (the matcher's model ships that list, from
 gender-guesser's Arabia/Persia column), and only for the vowels romanisations swap:
-``e`` for ``a``, ``i`` or ``u``, and ``o`` for ``u``. Hasan/Husain (twins' names: a
-written long vowel, not a choice) and Hamid/Hamad keep apart.
+``e`` for ``a``, ``i`` or ``u``, and ``o`` for ``u``, or one short vowel inside the name
+left out (Fatima/Fatma). Hasan/Husain (twins' names: a written long vowel, not a
+choice), Hamid/Hamad and Amir/Amira keep apart.
 """
 
 from __future__ import annotations
@@ -99,7 +100,11 @@ def same_vowel_romanisation(a: str, b: str, names: Container[str]) -> bool:
     Arabic- or Persian-speaking countries), with the same first letter."""
     if not a or not b or a == b or a not in names or b not in names:
         return False
-    x, y = _vowel_spelling(a), _vowel_spelling(b)
+    x, y = sorted((_vowel_spelling(a), _vowel_spelling(b)), key=len)
+    if len(y) == len(x) + 1:
+        # One short vowel written or not, inside the name (Fatima/Fatma); not at the end,
+        # where a vowel makes another name (Amir/Amira).
+        return any(y[i] in "aeiou" and y[:i] + y[i + 1 :] == x for i in range(1, len(y) - 1))
     return (
         len(x) == len(y)
         and x[0] == y[0]

@@ -50,12 +50,13 @@ ARABIC = DEFAULT_MODEL.unwritten_vowel_names
 ONE_ARABIC_NAME = [
     ("ahmed", "ahmad"), ("mohamed", "mohammad"), ("mohammed", "muhammad"),
     ("hussein", "husain"), ("youssef", "yusuf"), ("said", "saeed"), ("khalid", "khaled"),
-    ("fatima", "fatemeh"),
+    ("fatima", "fatemeh"), ("fatima", "fatma"),
 ]  # fmt: skip
 TWO_ARABIC_NAMES = [
     # A written long vowel (Hasan/Husain: twins' names), a vowel no romanisation swaps
     # (Hamid/Hamad), another first letter (Omar/Amir).
     ("hasan", "husain"), ("hamid", "hamad"), ("omar", "amir"), ("hassan", "hussein"),
+    ("amir", "amira"),  # a vowel at the end is another name
 ]  # fmt: skip
 
 
