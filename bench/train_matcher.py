@@ -22,7 +22,9 @@ How (the usual Fellegi-Sunter recipe, as Splink does it):
    of the exact weight, clipped to +-TF_CLIP bits when applied. The share of women
    among each given name's bearers (the twins guard's "different sexes", and its list
    of known names) from the census, and for names it lacks (Liam, Caden) from
-   gender-guesser's British, Irish and US entries.
+   gender-guesser's British, Irish and US entries; the names given in Arabic- or
+   Persian-speaking countries (its Arabia/Persia column), whose romanisations may
+   differ in unwritten short vowels (Ahmed/Ahmad).
 4. The close threshold: the lowest multiple of 0.5 bits at which, on the tuning pairs
    (FEBRL training pairs and the tuning hard cases, labels used), precision of close
    is >= 0.999 and every different-people category is answered close <= 1% of the
@@ -199,6 +201,26 @@ def _guesser_female_share() -> dict[str, float]:
     return {k: round(f / total, 2) for k, (f, total) in sorted(weights.items())}
 
 
+# gender-guesser's Arabia/Persia column (0-based among the frequency columns).
+GUESSER_ARABIA_PERSIA = 47
+
+
+def _unwritten_vowel_names() -> list[str]:
+    """Given names gender-guesser lists with a frequency in Arabia/Persia: the names
+    whose romanisations may differ in short vowels (idp.policies.transliteration)."""
+    text = resources.files("gender_guesser").joinpath("data/nam_dict.txt").read_bytes()
+    names = set()
+    for raw in text.decode("utf-8", errors="replace").splitlines():
+        if not raw or raw[0] in "#=":
+            continue
+        name = raw.split()[1]
+        columns = raw[30:-1]
+        in_column = len(columns) > GUESSER_ARABIA_PERSIA and columns[GUESSER_ARABIA_PERSIA].strip()
+        if in_column and name.isascii() and name.isalpha():
+            names.add(name.lower())
+    return sorted(names)
+
+
 def _tf(u_exact: float, field: str, records: list[febrl.Record]) -> tuple[dict[str, float], float]:
     """Adjustment in bits per name; names beyond the table get the rarest listed one's.
 
@@ -320,6 +342,7 @@ def train(seed: int) -> str:
     doc["tf_unknown"] = unknown
     doc["tf_clip"] = TF_CLIP
     doc["female_share"] = _female_share()
+    doc["unwritten_vowel_names"] = _unwritten_vowel_names()
     doc["close_threshold"] = 0.0
     doc["close_threshold"] = _threshold(doc, [p for p in pairs if p[3] != "synthetic"] + hard)
     return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=True) + "\n"

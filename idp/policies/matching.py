@@ -26,9 +26,11 @@ import the notify package, which pulls in the SQL outbox). Email → trimmed and
 case-folded. Gender → ``F``, ``M``, ``X`` (other, non-binary) or unknown.
 
 Each field comparison yields one *level* (reason code): first name exact, nickname,
-name part, keyboard slip, spelled or sounding alike (transliterations: Natalia/Natalya,
-Aleksandr/Alexander), initial only, swapped with the surname, different; surname
-exact, part of a compound, typo, phonetic, swapped, different; DOB equal, one digit of
+name part, keyboard slip, one other edit, two edits or sounding alike (transliterations:
+Natalia/Natalya, Aleksandr/Alexander), initial only, swapped with the surname,
+different; surname exact, part of a compound, one edit, two edits, phonetic, swapped,
+different (one edit and two are levels of their own, as in Splink: two edits are
+far commoner between strangers, so they weigh less); DOB equal, one digit of
 month or day, one digit of the year, adjacent digits transposed, day and month
 swapped, different; ZIP equal, one digit off, same 3-digit prefix, different; email,
 phone and gender equal or different. A field missing on either side has no level.
@@ -56,8 +58,9 @@ The decision, in order:
    *twins*: same DOB and surname, first names spelled alike that are two names (both
    known to the model -- census, FEBRL, gender-guesser's British, Irish and US names --
    at comparable frequency, different first letters unless one only lost its first
-   letter, alike only in sound, a gendered ending like Daniel/Daniela) but not one name
-   under two romanisations (Tatiana/Tatyana, :mod:`idp.policies.transliteration`), or
+   letter, alike only in sound, a gendered ending that changes the sex like
+   Daniel/Daniela) but not one name under two romanisations (Tatiana/Tatyana,
+   Ahmed/Ahmad, :mod:`idp.policies.transliteration`), or
    names borne by different sexes (Erin/Aaron) unless a gender recorded alike on both
    records says otherwise (Paul filed as "Polly"), or a near name with an email or
    phone that disagrees and none that agrees; *siblings*: the same with another DOB;
@@ -74,10 +77,11 @@ Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES`` and
   parent's email or phone come out *close*; so do twins whose alike names are in no
   name list. The phone code then goes to that parent.
 - One name spelled two ways that are both names of comparable frequency, with the same
-  DOB and surname, reads as twins: Hanna/Hannah, Alesha/Aleisha, Ahmed/Ahmad and
-  Mohamed/Mohammad (Arabic vowels: the romanisation key leaves vowels alone, since
-  Aidan/Aiden are names parents choose between): *none*, and the registrant goes to
-  office verification. So does a typo that lands on another name (Logan/Loan).
+  DOB and surname, reads as twins: Alesha/Aleisha, Michaela/Micaela: *none*, and the
+  registrant goes to office verification. So does a typo that lands on another name
+  (Logan/Loan, Kai/Kia). Not so a final h (Hannah/Hanna) or the short vowels of an
+  Arabic or Persian name (Ahmed/Ahmad, Mohamed/Mohammad: the script leaves them out),
+  which are one name; the price is that twins Hamed and Hamad would read as one.
 - A one-digit DOB typo that moves the year by 15+ years needs an agreeing email or
   phone (parent and child look the same).
 - Three-letter names allow one edit (Amy/Mac is *none*): with two, Wei Zhang and Li
@@ -104,7 +108,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from unidecode import unidecode
 
 from .matching_model import DEFAULT_MODEL, MatchModel
-from .transliteration import same_transliteration
+from .transliteration import same_transliteration, same_vowel_romanisation
 
 
 class MatchKind(StrEnum):
@@ -361,7 +365,11 @@ def _first_names(a: NormalisedDemographics, b: NormalisedDemographics) -> str:
     if _nicknames(a.first, b.first) or (all(firsts) and _nicknames(firsts[0][0], firsts[1][0])):
         return "first_name_nickname"
     if _spelled_alike(a.first, b.first) or same_transliteration(a.first, b.first):
-        return "first_name_typo" if _is_slip(a.first, b.first) else "first_name_similar"
+        if _is_slip(a.first, b.first):
+            return "first_name_typo"
+        if DamerauLevenshtein.distance(a.first, b.first) == 1:
+            return "first_name_one_edit"  # Marina/Maria: one edit, not a keyboard's
+        return "first_name_similar"
     pa, pb = set(a.first_parts), set(b.first_parts)
     if pa and pb and (pa <= pb or pb <= pa):
         return "first_name_part"
@@ -378,7 +386,7 @@ def _last_names(a: NormalisedDemographics, b: NormalisedDemographics) -> str:
         return "last_name_hyphen_part"  # Garcia / Garcia-Lopez / Lopez Garcia
     d = DamerauLevenshtein.distance(a.last, b.last)
     if d <= _allowance(a.last, b.last):
-        return "last_name_typo"
+        return "last_name_typo" if d == 1 else "last_name_two_edits"
     if d <= 3 and jellyfish.metaphone(a.last) == jellyfish.metaphone(b.last):
         return "last_name_phonetic"
     if same_transliteration(a.last, b.last):
@@ -443,12 +451,12 @@ FIELD_LEVELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "first_name": (
             "first_name_exact", "first_name_nickname", "first_name_part", "first_name_typo",
-            "first_name_similar", "first_name_initial_only", "names_swapped",
-            "first_name_conflict",
+            "first_name_one_edit", "first_name_similar", "first_name_initial_only",
+            "names_swapped", "first_name_conflict",
         ),
         "last_name": (
-            "last_name_exact", "last_name_hyphen_part", "last_name_typo", "last_name_phonetic",
-            "names_swapped", "last_name_conflict",
+            "last_name_exact", "last_name_hyphen_part", "last_name_typo",
+            "last_name_two_edits", "last_name_phonetic", "names_swapped", "last_name_conflict",
         ),
         "dob": (
             "dob_exact", "dob_one_digit", "dob_transposed_digits", "dob_day_month_swapped",
@@ -495,7 +503,13 @@ DECISIVE = frozenset(
     }
 )  # fmt: skip
 _SAME_FAMILY = frozenset(
-    {"last_name_exact", "last_name_hyphen_part", "last_name_typo", "last_name_phonetic"}
+    {
+        "last_name_exact",
+        "last_name_hyphen_part",
+        "last_name_typo",
+        "last_name_two_edits",
+        "last_name_phonetic",
+    }
 )
 _EXACT_SIX = frozenset(
     {"first_name_exact", "last_name_exact", "gender_exact", "dob_exact", "zip_exact", "email_exact"}
@@ -617,6 +631,7 @@ def _guards(
     out: list[str] = []
     near_first = have & {
         "first_name_typo",
+        "first_name_one_edit",
         "first_name_similar",
         "first_name_nickname",
         "first_name_part",
@@ -632,11 +647,12 @@ def _guards(
         # "Mattie": census women's names, here a man's nickname). Boy/girl twins with
         # their genders recorded are apart already (gender_conflict). One name under two
         # romanisations (Tatiana/Tatyana) is one name, not two a parent chose.
-        spelled = have & {"first_name_typo", "first_name_similar"}
+        spelled = have & {"first_name_typo", "first_name_one_edit", "first_name_similar"}
         sexes_unknown = "gender_exact" not in have
         apart = (sexes_unknown and _opposite_sexes(a.first, b.first, model)) or bool(
             spelled
             and not same_transliteration(a.first, b.first)
+            and not same_vowel_romanisation(a.first, b.first, model.unwritten_vowel_names)
             and _two_names(a.first, b.first, model)
         )
         if "dob_exact" in have and (apart or (disagree and not agree)):
@@ -669,18 +685,29 @@ def _generation_apart(a: NormalisedDemographics, b: NormalisedDemographics) -> b
 def _two_names(x: str, y: str, model: MatchModel) -> bool:
     """Two different given names, not one name mistyped: both in the names the model
     knows (its term-frequency table: US census and FEBRL; its name-sex table: census and
-    gender-guesser's British, Irish and US names, Caden and Camden) and of comparable
+    gender-guesser's British, Irish and US names, Caden and Camden; names given in
+    Arabic- or Persian-speaking countries, Hasan and Husain) and of comparable
     frequency or different first letters, or one the other plus a gendered ending
     (Daniel/Daniela, Carl/Carla). A name without a frequency counts as rare."""
     if x == y:
         return False
     table = model.tf_adjustment["first_name"]
     known = model.female_share
-    if not (x in table or x in known) or not (y in table or y in known):
+    arabic = model.unwritten_vowel_names  # Hasan/Husain, Hamid/Hamad: twins' names too
+
+    def named(n: str) -> bool:
+        return n in table or n in known or n in arabic
+
+    if not named(x) or not named(y):
         return False  # Rosi/Rosie, Rebecc/Rebecca: a letter lost, not a second name
     short, long_ = sorted((x, y), key=len)
     if len(long_) == len(short) + 1 and long_.startswith(short) and long_[-1] in "aeo":
-        return True
+        # A gendered ending makes two names when it changes the sex (Daniel/Daniela),
+        # or when the census cannot say; Helen/Helena, both women's, may be one name
+        # with a letter added: the frequencies below decide.
+        sx, sy = known.get(x), known.get(y)
+        if sx is None or sy is None or abs(sx - sy) >= OPPOSITE_SEXES:
+            return True
     # Micheal, Mathew, Ashely are in the census too, but ten or more times rarer than
     # the name they misspell; Kristen and Kirsten are names of comparable frequency. A
     # slip of the first letter is rare: Ava/Eva, Liam/Leah are two names; a first letter

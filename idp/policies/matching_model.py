@@ -40,6 +40,9 @@ class MatchModel:
         return self.weights[field][level]
 
     tf_clip: float  # the adjustment is clipped to +-this many bits when applied
+    # Given names borne in Arabic- or Persian-speaking countries, whose romanisations
+    # differ in the short vowels the script leaves out (Ahmed/Ahmad).
+    unwritten_vowel_names: frozenset[str] = frozenset()
 
     def tf(self, field: str, value: str) -> float:
         bits = self.tf_adjustment[field].get(value, self.tf_unknown[field])
@@ -64,6 +67,7 @@ def parse_model(document: Mapping[str, object]) -> MatchModel:
         close_threshold=float(threshold),
         tf_clip=float(document["tf_clip"]),  # type: ignore[arg-type]
         female_share=MappingProxyType(dict(document["female_share"])),  # type: ignore[call-overload]
+        unwritten_vowel_names=frozenset(document.get("unwritten_vowel_names", ())),  # type: ignore[call-overload]
     )
 
 

@@ -951,7 +951,7 @@ _RAW: dict[str, list[tuple[Demographics, Demographics, tuple[str, ...], str]]] =
         (
             P("Jaden", "Smith", "2010-01-15", "30309", "M", "smithfam@example.com"),
             P("Jayden", "Smith", "2010-10-15", "30309", "M", "smithfam@example.com"),
-            ("first_name_similar",),
+            ("first_name_one_edit",),
             "born nine months apart: month digits look transposed",
         ),
         (

@@ -12,6 +12,7 @@ from functools import cache
 import pytest
 
 from idp.policies.matching import (
+    DEFAULT_MODEL,
     DEFAULT_RULES,
     Demographics,
     MatchingRules,
@@ -223,9 +224,10 @@ def test_common_names_earn_less_than_rare_ones() -> None:
         ("Dsvid", "David", "first_name_typo"),  # neighbouring key
         ("Phillip", "Philip", "first_name_typo"),  # doubled
         ("Jennifr", "Jennifer", "first_name_typo"),  # dropped inside a long name
-        ("Jaden", "Jayden", "first_name_similar"),  # letter added: another name
-        ("Daniel", "Daniela", "first_name_similar"),  # gendered ending
-        ("Tom", "Tim", "first_name_similar"),  # neighbouring key, but two known names
+        ("Marina", "Maria", "first_name_one_edit"),  # one edit, not a keyboard slip
+        ("Jaden", "Jayden", "first_name_one_edit"),  # letter added: another name
+        ("Daniel", "Daniela", "first_name_one_edit"),  # gendered ending
+        ("Tom", "Tim", "first_name_one_edit"),  # neighbouring key, but two known names
         ("Jon", "John", "first_name_nickname"),  # the nickname list relates them
         ("Aleksandr", "Alexander", "first_name_similar"),  # transliteration: same sound
         ("Bill", "William", "first_name_nickname"),
@@ -257,6 +259,7 @@ def test_first_name_comparison(first_a: str, first_b: str, reason: str) -> None:
         ("De La Cruz", "Delacruz", "last_name_exact"),
         ("De Leon", "De Jesus", "last_name_conflict"),  # a shared particle is not a part
         ("Smith", "Smyth", "last_name_typo"),
+        ("Hernandez", "Hernadnes", "last_name_two_edits"),  # two edits weigh less than one
         ("Jackson", "Johnson", "last_name_conflict"),
     ],
 )
@@ -428,3 +431,11 @@ def test_typos_that_change_name_sounds_still_share_a_key(a: Demographics, b: Dem
     assert compare(a, b).kind == "close"
     shared = blocking_keys(a) & blocking_keys(b)
     assert shared and all(k.startswith(("di:", "zi:")) for k in shared), shared
+
+
+def test_one_edit_outweighs_two() -> None:
+    """The model learns each edit distance apart (as Splink's levels do): one edit is
+    rarer between strangers than two, so it is stronger evidence."""
+    first, last = DEFAULT_MODEL.weights["first_name"], DEFAULT_MODEL.weights["last_name"]
+    assert first["first_name_one_edit"] > first["first_name_similar"]
+    assert last["last_name_typo"] > last["last_name_two_edits"]
