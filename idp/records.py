@@ -142,6 +142,9 @@ class RefreshTokenRecord:
     revoked_at: datetime | None
     # The person a representative's token family acts for (issue 10), else None.
     acting_for: int | None = None
+    # Whether any token of the family was revoked (reuse, RFC 7009, logout): read in
+    # the same query as the token, one round trip less per refresh (issue 12).
+    family_revoked: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import Select, bindparam, event, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from idp.audit.chain import SHARDS, ChainBreak
 from idp.audit.export import AuditRow
@@ -90,6 +90,42 @@ def _portal(row: m.Portal | None) -> PortalRecord | None:
 # --- accounts ------------------------------------------------------------------------------
 
 
+# AccountRepository.by_id's columns: the AccountRecord fields, and the person's
+# under "person_" names (both tables have id, phone and email).
+_ACCOUNT_COLUMNS = (
+    m.Account.id,
+    m.Account.subject,
+    m.Account.username,
+    m.Account.password_hash,
+    m.Account.email,
+    m.Account.email_verified,
+    m.Account.phone,
+    m.Account.phone_verified,
+    m.Account.status,
+    m.Account.must_change_password,
+    m.Account.created_at,
+    m.Account.password_changed_at,
+)
+_PERSON_COLUMNS = (
+    m.Person.id.label("person_pk"),
+    m.Person.first_name.label("person_first_name"),
+    m.Person.last_name.label("person_last_name"),
+    m.Person.dob.label("person_dob"),
+    m.Person.zip.label("person_zip"),
+    m.Person.gender.label("person_gender"),
+    m.Person.phone.label("person_phone"),
+    m.Person.email.label("person_email"),
+)
+# Built once: a statement object memoizes its cache key, so executing it costs no
+# expression building and no cache-key walk per request (py-spy: a quarter of
+# UserInfo's own query time went to those, issue 12).
+_ACCOUNT_BY_ID = (
+    select(*_ACCOUNT_COLUMNS, *_PERSON_COLUMNS)
+    .outerjoin(m.Person, m.Person.id == m.Account.person_id)
+    .where(m.Account.id == bindparam("account_id"))
+)
+
+
 class AccountRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
@@ -122,12 +158,40 @@ class AccountRepository:
     def by_id(self, account_id: int) -> AccountRecord | None:
         # Account and person in one round trip: UserInfo and every token request read
         # the account by id (issue 12).
-        found = self._s.execute(
-            select(m.Account, m.Person)
-            .outerjoin(m.Person, m.Person.id == m.Account.person_id)
-            .where(m.Account.id == account_id)
-        ).first()
-        return None if found is None else self._record(found[0], found[1])
+        # Plain columns, not ORM entities: building and tracking two identity-mapped
+        # objects was a quarter of UserInfo's CPU (py-spy, issue 12).
+        found = self._s.execute(_ACCOUNT_BY_ID, {"account_id": account_id}).first()
+        if found is None:
+            return None
+        person = (
+            None
+            if found.person_pk is None
+            else PersonRecord(
+                id=found.person_pk,
+                first_name=found.person_first_name,
+                last_name=found.person_last_name,
+                dob=found.person_dob,
+                zip=found.person_zip,
+                gender=found.person_gender,
+                phone=found.person_phone,
+                email=found.person_email,
+            )
+        )
+        return AccountRecord(
+            id=found.id,
+            subject=found.subject,
+            username=found.username,
+            password_hash=found.password_hash,
+            email=found.email,
+            email_verified=found.email_verified,
+            phone=found.phone,
+            phone_verified=found.phone_verified,
+            status=found.status,
+            must_change_password=found.must_change_password,
+            person=person,
+            created_at=found.created_at,
+            password_changed_at=found.password_changed_at,
+        )
 
     def by_subject(self, subject: str) -> AccountRecord | None:
         row = self._s.scalar(select(m.Account).where(m.Account.subject == subject))
@@ -557,6 +621,52 @@ class ConsentRepository:
 # --- refresh tokens ------------------------------------------------------------------------
 
 
+def _refresh_token_by_hash() -> Select[Any]:
+    """A refresh token with its client's id and whether its family was revoked: one
+    query of plain columns, no ORM objects (issue 12)."""
+    token = m.RefreshToken
+    sibling = aliased(m.RefreshToken)
+    family_revoked = (
+        select(sibling.id)
+        .where(sibling.family_id == token.family_id, sibling.revoked_at.is_not(None))
+        .exists()
+    )
+    return (
+        select(
+            token.id,
+            token.family_id,
+            m.Client.client_id,
+            token.account_id,
+            token.scope,
+            token.claims,
+            token.auth_time,
+            token.issued_at,
+            token.expires_at,
+            token.rotated_at,
+            token.revoked_at,
+            token.acting_for_person_id,
+            family_revoked.label("family_revoked"),
+        )
+        .join(m.Client, m.Client.id == token.client_id)
+        .where(token.token_hash == bindparam("token_hash"))
+    )
+
+
+# Built once (memoized cache keys), like _ACCOUNT_BY_ID.
+_REFRESH_TOKEN_BY_HASH = _refresh_token_by_hash()
+_CLAIM_REFRESH_TOKEN = (
+    update(m.RefreshToken)
+    .where(
+        m.RefreshToken.token_hash == bindparam("claim_hash"),
+        m.RefreshToken.rotated_at.is_(None),
+        m.RefreshToken.revoked_at.is_(None),
+    )
+    .values(rotated_at=bindparam("claim_at"))
+    # find() loads no ORM objects, so there is nothing in the session to synchronise.
+    .execution_options(synchronize_session=False)
+)
+
+
 class RefreshTokenRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
@@ -589,30 +699,27 @@ class RefreshTokenRepository:
                 expires_at=expires_at,
             )
         )
-        self._s.flush()
+        # No flush here: the row joins the commit's one flush (autoflush still shows
+        # it to any query of this transaction before then).
 
     def find(self, token_hash: str) -> RefreshTokenRecord | None:
-        row = self._s.execute(
-            select(m.RefreshToken, m.Client.client_id)
-            .join(m.Client, m.Client.id == m.RefreshToken.client_id)
-            .where(m.RefreshToken.token_hash == token_hash)
-        ).first()
+        row = self._s.execute(_REFRESH_TOKEN_BY_HASH, {"token_hash": token_hash}).first()
         if row is None:
             return None
-        token, client_id = row
         return RefreshTokenRecord(
-            id=token.id,
-            family_id=token.family_id,
-            client_id=client_id,
-            account_id=token.account_id,
-            scope=token.scope,
-            claims=token.claims,
-            auth_time=token.auth_time,
-            issued_at=token.issued_at,
-            expires_at=token.expires_at,
-            rotated_at=token.rotated_at,
-            revoked_at=token.revoked_at,
-            acting_for=token.acting_for_person_id,
+            id=row.id,
+            family_id=row.family_id,
+            client_id=row.client_id,
+            account_id=row.account_id,
+            scope=row.scope,
+            claims=row.claims,
+            auth_time=row.auth_time,
+            issued_at=row.issued_at,
+            expires_at=row.expires_at,
+            rotated_at=row.rotated_at,
+            revoked_at=row.revoked_at,
+            acting_for=row.acting_for_person_id,
+            family_revoked=bool(row.family_revoked),
         )
 
     def mark_rotated(self, token_hash: str, *, now: datetime) -> bool:
@@ -621,15 +728,7 @@ class RefreshTokenRepository:
         ``UPDATE … WHERE rotated_at IS NULL`` lets exactly one of two concurrent
         refreshes win; the loser is treated as reuse.
         """
-        result = self._s.execute(
-            update(m.RefreshToken)
-            .where(
-                m.RefreshToken.token_hash == token_hash,
-                m.RefreshToken.rotated_at.is_(None),
-                m.RefreshToken.revoked_at.is_(None),
-            )
-            .values(rotated_at=now)
-        )
+        result = self._s.execute(_CLAIM_REFRESH_TOKEN, {"claim_hash": token_hash, "claim_at": now})
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def revoke(self, token_hash: str, *, now: datetime) -> bool:
