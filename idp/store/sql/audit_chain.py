@@ -10,6 +10,7 @@ import hmac
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
 from itertools import groupby
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, select, true, update
@@ -56,6 +57,8 @@ _LOCK_HEAD = (
     .where(_HEADS.c.segment == bindparam("segment"))
     .with_for_update()
 )
+_EVENTS: Table = m.AuditEvent.__table__  # type: ignore[assignment]
+_INSERT_EVENTS = _EVENTS.insert()
 _MOVE_HEAD = (
     update(_HEADS)
     .where(_HEADS.c.segment == bindparam("head_segment"))
@@ -63,9 +66,10 @@ _MOVE_HEAD = (
 )
 
 
-def append(session: Session, rows: list[m.AuditEvent], shard: int) -> None:
-    """Give each of ``rows`` (recorded in this transaction, in order) its place in its
-    day's segment of ``shard``; called just before the transaction commits.
+def append(session: Session, events: list[dict[str, Any]], shard: int) -> None:
+    """Give each of ``events`` (the column values of events recorded in this
+    transaction, in order) its place in its day's segment of ``shard``, and insert
+    them; called just before the transaction commits.
 
     Per segment the head row is locked (created first if missing, ON CONFLICT DO
     NOTHING: two first writers of a day do not collide) until the commit, so no
@@ -74,45 +78,45 @@ def append(session: Session, rows: list[m.AuditEvent], shard: int) -> None:
     transaction holding it never waits for another lock (no deadlock with the row
     locks flows take). On SQLite the INSERT takes the database's write lock instead.
 
-    The head is read and moved with Core statements on the session's connection,
-    with autoflush off: the events are still pending, so they are chained in memory
-    and reach the database in the commit's one flush as a single INSERT, already
-    carrying segment, seq and hash (issue 12: an autoflushed INSERT, then an UPDATE
-    per event and the ORM's bulk-update machinery cost half of a token request).
+    Everything is Core on the session's connection: the head is read and moved with
+    prebuilt statements and the events go in as one INSERT already carrying
+    segment, seq and hash (issue 12: an ORM flush of the events, then an UPDATE per
+    event and the ORM's bulk-update machinery cost half of a token request).
     """
-    by_segment: dict[str, list[m.AuditEvent]] = {}
-    for row in rows:
-        by_segment.setdefault(segment_for(row.at, shard), []).append(row)
+    by_segment: dict[str, list[dict[str, Any]]] = {}
+    for values in events:
+        by_segment.setdefault(segment_for(values["at"], shard), []).append(values)
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
     insert = pg_insert if postgres else sqlite_insert
-    with session.no_autoflush:
-        for segment in sorted(by_segment):  # one lock order for every writer
-            # The head exists for all but a segment's first event of the day: lock it
-            # straight away, and only when it is missing create it (one round trip
-            # less on every audited request, issue 12).
-            # On SQLite the INSERT must come first: it takes the database's write lock,
-            # which FOR UPDATE (ignored there) does not.
-            head = (
-                connection.execute(_LOCK_HEAD, {"segment": segment}).one_or_none()
-                if postgres
-                else None
-            )
-            if head is None:
-                connection.execute(
-                    insert(_HEADS)
-                    .values(segment=segment, seq=0, last_hash=GENESIS)
-                    .on_conflict_do_nothing()
-                )
-                head = connection.execute(_LOCK_HEAD, {"segment": segment}).one()
-            seq, prev = head
-            for row in by_segment[segment]:
-                seq += 1
-                row.segment, row.seq = segment, seq
-                row.hash = prev = event_hash(chained(row), prev)
+    chained_rows: list[dict[str, Any]] = []
+    for segment in sorted(by_segment):  # one lock order for every writer
+        # The head exists for all but a segment's first event of the day: lock it
+        # straight away, and only when it is missing create it (one round trip less
+        # on every audited request, issue 12).
+        # On SQLite the INSERT must come first: it takes the database's write lock,
+        # which FOR UPDATE (ignored there) does not.
+        head = (
+            connection.execute(_LOCK_HEAD, {"segment": segment}).one_or_none() if postgres else None
+        )
+        if head is None:
             connection.execute(
-                _MOVE_HEAD, {"head_segment": segment, "head_seq": seq, "head_hash": prev}
+                insert(_HEADS)
+                .values(segment=segment, seq=0, last_hash=GENESIS)
+                .on_conflict_do_nothing()
             )
+            head = connection.execute(_LOCK_HEAD, {"segment": segment}).one()
+        seq, prev = head
+        for values in by_segment[segment]:
+            seq += 1
+            values["segment"], values["seq"] = segment, seq
+            values["hash"] = prev = event_hash(chained(SimpleNamespace(**values)), prev)
+            chained_rows.append(values)
+        connection.execute(
+            _MOVE_HEAD, {"head_segment": segment, "head_seq": seq, "head_hash": prev}
+        )
+    if chained_rows:
+        connection.execute(_INSERT_EVENTS, chained_rows)
 
 
 def purge_before(session: Session, cutoff: datetime, *, key: bytes, now: datetime) -> int:

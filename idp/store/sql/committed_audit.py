@@ -83,6 +83,20 @@ class AuditFeed:
         session.info.pop(_PENDING, None)
 
 
+def note_written(session: Session, events: list[dict[str, Any]]) -> None:
+    """Events the audit log wrote with Core (no flush shows them): handed to the
+    subscribers after this transaction commits, dropped if it rolls back."""
+    session.info.setdefault(_PENDING, []).extend(
+        AuditFacts(
+            type=values["type"],
+            outcome=values["outcome"],
+            client_id=values["client_id"],
+            details=dict(values["details"] or {}),
+        )
+        for values in events
+    )
+
+
 def on_committed_audit(db: Any, listener: Listener) -> None:
     """Call ``listener`` once per audit event of every transaction ``db`` commits."""
     db.committed_audit.subscribe(listener)

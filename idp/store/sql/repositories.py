@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, event, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, SessionTransaction, aliased
 
 from idp.audit.chain import SHARDS, ChainBreak
 from idp.audit.export import AuditRow
@@ -35,7 +35,7 @@ from idp.records import (
 from idp.store.accounts import DuplicateError, NewPerson
 from idp.store.usernames import username_key
 
-from . import audit_chain, audit_search
+from . import audit_chain, audit_search, committed_audit
 from . import models as m
 from .action_tokens import ActionTokenRepository
 from .candidates import CandidateRepository
@@ -819,70 +819,109 @@ class AuditLog:
     def __init__(self, session: Session, *, shard: int | None = None) -> None:
         self._s = session
         self._shard = secrets.randbelow(SHARDS) if shard is None else shard
-        self._unchained: list[m.AuditEvent] = []
+        # Column values of events recorded but not yet written: plain dicts, not ORM
+        # objects, written by one Core INSERT just before the commit (issue 12).
+        self._pending: list[dict[str, Any]] = []
+        # The savepoint open when each pending event was recorded (None: none was).
+        self._savepoints: list[SessionTransaction | None] = []
+        self._listening = False
 
     def record(self, entry: AuditEntry, *, now: datetime) -> None:
         if self._s.info.get(READ_ONLY):
             # An event that would be dropped with the read-only session: refuse loudly.
             raise ReadOnlyError("audit events need a transaction (Database.transaction)")
-        row = m.AuditEvent(
-            at=now,
-            type=entry.type,
-            outcome=entry.outcome,
-            actor=entry.actor,
-            subject=entry.subject,
-            client_id=entry.client_id,
-            ip=entry.ip,
-            user_agent=(entry.user_agent or "")[:256] or None,
-            session_id=entry.session_id,
-            details=dict(entry.details) or None,
+        if self._s.get_transaction() is None:
+            # As session.add() would: the event belongs to a transaction, and only a
+            # begun one reports its rollback (after_soft_rollback) to take it back.
+            self._s.begin()
+        if not self._pending:
+            event.listen(self._s, "before_commit", self._write_pending, once=True)
+        if not self._listening:
+            event.listen(self._s, "after_soft_rollback", self._forget_pending)
+            self._listening = True
+        self._savepoints.append(self._s.get_nested_transaction())
+        self._pending.append(
+            {
+                "at": now,
+                "type": entry.type,
+                "outcome": entry.outcome,
+                "actor": entry.actor,
+                "subject": entry.subject,
+                "client_id": entry.client_id,
+                "ip": entry.ip,
+                "user_agent": (entry.user_agent or "")[:256] or None,
+                "session_id": entry.session_id,
+                "details": dict(entry.details) or None,
+            }
         )
-        self._s.add(row)
-        if not self._unchained:
-            event.listen(self._s, "before_commit", self._chain, once=True)
-        self._unchained.append(row)
 
-    def _chain(self, session: Session) -> None:
-        # Rows a rolled-back savepoint took out of the session are not committed either.
-        rows, self._unchained = [r for r in self._unchained if r in session], []
-        audit_chain.append(session, rows, self._shard)
+    def _write_pending(self, session: Session | None = None) -> None:
+        """Chain and insert what was recorded: before the commit, or before this
+        transaction reads the trail (so it sees its own events, as autoflush did)."""
+        events, self._pending, self._savepoints = self._pending, [], []
+        if not events:
+            return
+        audit_chain.append(self._s, events, self._shard)
+        committed_audit.note_written(self._s, events)
+
+    def _forget_pending(self, session: Session, previous: SessionTransaction) -> None:
+        """A rollback takes back the events recorded in what it rolled back: all of
+        them, or for a savepoint those recorded while it was open."""
+        if not previous.nested:
+            self._pending, self._savepoints = [], []
+            return
+        kept = [
+            (v, sp)
+            for v, sp in zip(self._pending, self._savepoints, strict=True)
+            if sp is not previous
+        ]
+        self._pending = [v for v, _ in kept]
+        self._savepoints = [sp for _, sp in kept]
 
     def purge_before(self, cutoff: datetime, *, key: bytes, now: datetime) -> int:
         """Delete events older than the retention period (``idp retention apply`` only),
         leaving a signed checkpoint per segment so the rest still verifies."""
+        self._write_pending()
         return audit_chain.purge_before(self._s, cutoff, key=key, now=now)
 
     def verify(self, *, key: bytes, since: date | None = None) -> ChainBreak | None:
         """The first break in the hash chains (``idp audit verify``), or None."""
+        self._write_pending()
         return audit_chain.verify(self._s, key=key, since=since)
 
     def search(
         self, f: AuditFilter, *, limit: int = 50, after: Cursor | None = None
     ) -> audit_search.AuditPage:
         """A page of matching events, newest first (keyset paging)."""
+        self._write_pending()
         return audit_search.search(self._s, f, limit=limit, after=after)
 
     def stream(self, f: AuditFilter) -> Iterator[AuditRow]:
         """Every matching event, newest first, in bounded memory (exports)."""
+        self._write_pending()
         return audit_search.stream(self._s, f)
 
     def overview_events(
         self, rng: OverviewRange, *, scope: frozenset[str] | None = None
     ) -> Iterator[OverviewEvent]:
         """The sign-in overview's events of a range, streamed (idp/audit/overview.py)."""
+        self._write_pending()
         return audit_search.overview_events(self._s, rng, scope=scope)
 
     def count_before(self, cutoff: datetime) -> int:
+        self._write_pending()
         return int(
             self._s.scalar(select(func.count(m.AuditEvent.id)).where(m.AuditEvent.at < cutoff)) or 0
         )
 
     def tail(self, limit: int = 50) -> list[AuditRecord]:
+        self._write_pending()
         rows = self._s.scalars(select(m.AuditEvent).order_by(m.AuditEvent.id.desc()).limit(limit))
         return [_audit_record(r) for r in reversed(list(rows))]
 
     def for_subject(self, subject: str, types: Sequence[str], limit: int = 20) -> list[AuditRecord]:
         """The newest events of these types about one account, newest first."""
+        self._write_pending()
         rows = self._s.scalars(
             select(m.AuditEvent)
             .where(m.AuditEvent.subject == subject, m.AuditEvent.type.in_(list(types)))
@@ -894,6 +933,7 @@ class AuditLog:
     def by_actor(self, actor: str, types: Sequence[str], limit: int = 20) -> list[AuditRecord]:
         """The newest events of these types done by one actor, newest first (a
         representative's own proxy actions on the account page)."""
+        self._write_pending()
         rows = self._s.scalars(
             select(m.AuditEvent)
             .where(m.AuditEvent.actor == actor, m.AuditEvent.type.in_(list(types)))
