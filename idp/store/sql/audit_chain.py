@@ -64,6 +64,29 @@ _MOVE_HEAD = (
     .where(_HEADS.c.segment == bindparam("head_segment"))
     .values(seq=bindparam("head_seq"), last_hash=bindparam("head_hash"))
 )
+# PostgreSQL: ``WITH moved_head AS (UPDATE audit_chain_heads ...) INSERT INTO audit_events``.
+# The event's values are bound under "event_" names: a parameter named like a column
+# of audit_chain_heads (segment, seq) would otherwise join the UPDATE's SET clause.
+_EVENT_COLUMNS = (
+    "at",
+    "type",
+    "outcome",
+    "actor",
+    "subject",
+    "client_id",
+    "ip",
+    "user_agent",
+    "session_id",
+    "details",
+    "segment",
+    "seq",
+    "hash",
+)
+_INSERT_EVENT_MOVING_HEAD = (
+    _EVENTS.insert()
+    .values({name: bindparam(f"event_{name}") for name in _EVENT_COLUMNS})
+    .add_cte(_MOVE_HEAD.cte("moved_head"))
+)
 
 
 def append(session: Session, events: list[dict[str, Any]], shard: int) -> None:
@@ -90,6 +113,7 @@ def append(session: Session, events: list[dict[str, Any]], shard: int) -> None:
     postgres = connection.dialect.name == "postgresql"
     insert = pg_insert if postgres else sqlite_insert
     chained_rows: list[dict[str, Any]] = []
+    moved: list[dict[str, Any]] = []
     for segment in sorted(by_segment):  # one lock order for every writer
         # The head exists for all but a segment's first event of the day: lock it
         # straight away, and only when it is missing create it (one round trip less
@@ -112,9 +136,15 @@ def append(session: Session, events: list[dict[str, Any]], shard: int) -> None:
             values["segment"], values["seq"] = segment, seq
             values["hash"] = prev = event_hash(chained(SimpleNamespace(**values)), prev)
             chained_rows.append(values)
-        connection.execute(
-            _MOVE_HEAD, {"head_segment": segment, "head_seq": seq, "head_hash": prev}
-        )
+        moved.append({"head_segment": segment, "head_seq": seq, "head_hash": prev})
+    if postgres and len(chained_rows) == 1:
+        # The usual request: one event. Moving the head rides on the INSERT as a
+        # data-modifying CTE, one round trip instead of two.
+        event = {f"event_{name}": chained_rows[0][name] for name in _EVENT_COLUMNS}
+        connection.execute(_INSERT_EVENT_MOVING_HEAD, {**event, **moved[0]})
+        return
+    for head_values in moved:
+        connection.execute(_MOVE_HEAD, head_values)
     if chained_rows:
         connection.execute(_INSERT_EVENTS, chained_rows)
 
