@@ -834,10 +834,11 @@ class AuditLog:
             # As session.add() would: the event belongs to a transaction, and only a
             # begun one reports its rollback (after_soft_rollback) to take it back.
             self._s.begin()
-        if not self._pending:
-            event.listen(self._s, "before_commit", self._write_pending, once=True)
         if not self._listening:
-            event.listen(self._s, "after_soft_rollback", self._forget_pending)
+            # Class-level hooks (below) find this log here; listening per session cost
+            # more than the rest of recording (SQLAlchemy builds per-instance event
+            # collections: 9% of a token request, py-spy, issue 12).
+            self._s.info.setdefault(_AUDIT_LOGS, []).append(self)
             self._listening = True
         self._savepoints.append(self._s.get_nested_transaction())
         self._pending.append(
@@ -855,7 +856,7 @@ class AuditLog:
             }
         )
 
-    def _write_pending(self, session: Session | None = None) -> None:
+    def _write_pending(self) -> None:
         """Chain and insert what was recorded: before the commit, or before this
         transaction reads the trail (so it sees its own events, as autoflush did)."""
         events, self._pending, self._savepoints = self._pending, [], []
@@ -864,7 +865,7 @@ class AuditLog:
         audit_chain.append(self._s, events, self._shard)
         committed_audit.note_written(self._s, events)
 
-    def _forget_pending(self, session: Session, previous: SessionTransaction) -> None:
+    def _forget_pending(self, previous: SessionTransaction) -> None:
         """A rollback takes back the events recorded in what it rolled back: all of
         them, or for a savepoint those recorded while it was open."""
         if not previous.nested:
@@ -941,6 +942,23 @@ class AuditLog:
             .limit(limit)
         )
         return [_audit_record(r) for r in rows]
+
+
+# Session.info key: the audit logs of a session that have recorded events.
+_AUDIT_LOGS = "idp_audit_logs"
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending_audit(session: Session) -> None:
+    """Just before any commit: chain and insert what the session's audit logs hold."""
+    for log in session.info.get(_AUDIT_LOGS, ()):
+        log._write_pending()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending_audit(session: Session, previous: SessionTransaction) -> None:
+    for log in session.info.get(_AUDIT_LOGS, ()):
+        log._forget_pending(previous)
 
 
 # Session.info flag of the units of work Database.reader() opens.
