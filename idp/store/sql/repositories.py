@@ -810,10 +810,11 @@ def _audit_record(row: m.AuditEvent) -> AuditRecord:
 class AuditLog:
     """Append-only: no update at all; the only delete is the retention purge an operator runs.
 
-    Each event joins the hash chain of one segment (idp/audit/chain.py). The rows
-    are added at once (same transaction as the change) and chained just before the
-    commit; this unit of work keeps to one randomly chosen shard, so concurrent
-    transactions spread over the shards instead of queueing on one head row.
+    Each event joins the hash chain of one segment (idp/audit/chain.py). Events
+    are kept as column values and chained and inserted just before the commit of
+    the change's own transaction (or before this transaction reads the trail); this
+    unit of work keeps to one randomly chosen shard, so concurrent transactions
+    spread over the shards instead of queueing on one head row.
     """
 
     def __init__(self, session: Session, *, shard: int | None = None) -> None:
