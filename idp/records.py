@@ -144,6 +144,9 @@ class RefreshTokenRecord:
     acting_for: int | None = None
     # The SSO session this token ends with (no ``offline_access``), else None.
     sid: str | None = None
+    # Whether any token of the family was revoked (reuse, RFC 7009, logout): read in
+    # the same query as the token, one round trip less per refresh (issue 12).
+    family_revoked: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -311,7 +311,7 @@ class RefreshTokenGrant(ProxyScopes, grants.RefreshTokenGrant):  # type: ignore[
             return None
         if record.revoked_at is not None or record.expires_at <= now:
             return None
-        if uow.refresh_tokens.family_revoked(record.family_id):
+        if record.family_revoked:
             return None
         requested = self.request.payload.scope
         if requested and not set(requested.split()) <= set(record.scope.split()):

@@ -58,3 +58,49 @@ def test_recorded_events_join_the_hash_chain(clean_database: Database) -> None:
         uow.audit.record(_entry("logout", "sub-a"), now=NOW)
     with clean_database.transaction() as uow:
         assert uow.audit.verify(key=b"k" * 32) is None
+
+
+def test_a_transaction_reads_its_own_events_and_more_still_chain(clean_database: Database) -> None:
+    # Events wait in memory until the commit (issue 12); a read of the trail in the
+    # same transaction writes them first, and events recorded after that read chain on.
+    with clean_database.transaction() as uow:
+        uow.audit.record(_entry("login", "sub-a", n="0"), now=NOW)
+        assert [e.details["n"] for e in uow.audit.for_subject("sub-a", ["login"])] == ["0"]
+        uow.audit.record(_entry("login", "sub-a", n="1"), now=NOW + timedelta(seconds=1))
+    with clean_database.transaction() as uow:
+        assert [e.details["n"] for e in uow.audit.for_subject("sub-a", ["login"])] == ["1", "0"]
+        assert uow.audit.verify(key=b"k" * 32) is None
+
+
+def test_events_recorded_before_a_rollback_are_not_written_by_a_later_commit(
+    clean_database: Database,
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from idp.store.sql.repositories import UnitOfWork
+
+    with Session(clean_database.engine) as session:
+        uow = UnitOfWork(session)
+        uow.audit.record(_entry("login", "sub-a", n="dropped"), now=NOW)
+        session.rollback()
+        uow.audit.record(_entry("login", "sub-a", n="kept"), now=NOW)
+        session.commit()
+    with clean_database.transaction() as uow:
+        assert [e.details["n"] for e in uow.audit.for_subject("sub-a", ["login"])] == ["kept"]
+        assert uow.audit.verify(key=b"k" * 32) is None
+
+
+def test_events_of_a_rolled_back_savepoint_are_not_written(clean_database: Database) -> None:
+    from idp.store.sql.repositories import UnitOfWork
+
+    with clean_database.session() as session:
+        uow = UnitOfWork(session)
+        uow.audit.record(_entry("login", "sub-a", n="before"), now=NOW)
+        savepoint = session.begin_nested()
+        uow.audit.record(_entry("login", "sub-a", n="inside"), now=NOW)
+        savepoint.rollback()
+        uow.audit.record(_entry("login", "sub-a", n="after"), now=NOW)
+    with clean_database.transaction() as uow:
+        found = [e.details["n"] for e in uow.audit.for_subject("sub-a", ["login"])]
+        assert sorted(found) == ["after", "before"]
+        assert uow.audit.verify(key=b"k" * 32) is None

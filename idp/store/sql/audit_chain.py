@@ -10,9 +10,10 @@ import hmac
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
 from itertools import groupby
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, func, select, true, update
+from sqlalchemy import Table, bindparam, delete, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -50,9 +51,48 @@ def chained(row: Any) -> ChainedEvent:
     )
 
 
-def append(session: Session, rows: list[m.AuditEvent], shard: int) -> None:
-    """Give each of ``rows`` (recorded in this transaction, in order) its place in its
-    day's segment of ``shard``; called just before the transaction commits.
+_HEADS: Table = m.AuditChainHead.__table__  # type: ignore[assignment]
+_LOCK_HEAD = (
+    select(_HEADS.c.seq, _HEADS.c.last_hash)
+    .where(_HEADS.c.segment == bindparam("segment"))
+    .with_for_update()
+)
+_EVENTS: Table = m.AuditEvent.__table__  # type: ignore[assignment]
+_INSERT_EVENTS = _EVENTS.insert()
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.segment == bindparam("head_segment"))
+    .values(seq=bindparam("head_seq"), last_hash=bindparam("head_hash"))
+)
+# PostgreSQL: ``WITH moved_head AS (UPDATE audit_chain_heads ...) INSERT INTO audit_events``.
+# The event's values are bound under "event_" names: a parameter named like a column
+# of audit_chain_heads (segment, seq) would otherwise join the UPDATE's SET clause.
+_EVENT_COLUMNS = (
+    "at",
+    "type",
+    "outcome",
+    "actor",
+    "subject",
+    "client_id",
+    "ip",
+    "user_agent",
+    "session_id",
+    "details",
+    "segment",
+    "seq",
+    "hash",
+)
+_INSERT_EVENT_MOVING_HEAD = (
+    _EVENTS.insert()
+    .values({name: bindparam(f"event_{name}") for name in _EVENT_COLUMNS})
+    .add_cte(_MOVE_HEAD.cte("moved_head"))
+)
+
+
+def append(session: Session, events: list[dict[str, Any]], shard: int) -> None:
+    """Give each of ``events`` (the column values of events recorded in this
+    transaction, in order) its place in its day's segment of ``shard``, and insert
+    them; called just before the transaction commits.
 
     Per segment the head row is locked (created first if missing, ON CONFLICT DO
     NOTHING: two first writers of a day do not collide) until the commit, so no
@@ -60,41 +100,53 @@ def append(session: Session, rows: list[m.AuditEvent], shard: int) -> None:
     lock last, right before the commit, keeps it held for microseconds and means a
     transaction holding it never waits for another lock (no deadlock with the row
     locks flows take). On SQLite the INSERT takes the database's write lock instead.
+
+    Everything is Core on the session's connection: the head is read and moved with
+    prebuilt statements and the events go in as one INSERT already carrying
+    segment, seq and hash (issue 12: an ORM flush of the events, then an UPDATE per
+    event and the ORM's bulk-update machinery cost half of a token request).
     """
-    by_segment: dict[str, list[m.AuditEvent]] = {}
-    for row in rows:
-        by_segment.setdefault(segment_for(row.at, shard), []).append(row)
-    postgres = session.get_bind().dialect.name == "postgresql"
+    by_segment: dict[str, list[dict[str, Any]]] = {}
+    for values in events:
+        by_segment.setdefault(segment_for(values["at"], shard), []).append(values)
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
     insert = pg_insert if postgres else sqlite_insert
+    chained_rows: list[dict[str, Any]] = []
+    moved: list[dict[str, Any]] = []
     for segment in sorted(by_segment):  # one lock order for every writer
-        lock_head = (
-            select(m.AuditChainHead.seq, m.AuditChainHead.last_hash)
-            .where(m.AuditChainHead.segment == segment)
-            .with_for_update()
-        )
         # The head exists for all but a segment's first event of the day: lock it
         # straight away, and only when it is missing create it (one round trip less
         # on every audited request, issue 12).
         # On SQLite the INSERT must come first: it takes the database's write lock,
         # which FOR UPDATE (ignored there) does not.
-        head = session.execute(lock_head).one_or_none() if postgres else None
+        head = (
+            connection.execute(_LOCK_HEAD, {"segment": segment}).one_or_none() if postgres else None
+        )
         if head is None:
-            session.execute(
-                insert(m.AuditChainHead)
+            connection.execute(
+                insert(_HEADS)
                 .values(segment=segment, seq=0, last_hash=GENESIS)
                 .on_conflict_do_nothing()
             )
-            head = session.execute(lock_head).one()
+            head = connection.execute(_LOCK_HEAD, {"segment": segment}).one()
         seq, prev = head
-        for row in by_segment[segment]:
+        for values in by_segment[segment]:
             seq += 1
-            row.segment, row.seq = segment, seq
-            row.hash = prev = event_hash(chained(row), prev)
-        session.execute(
-            update(m.AuditChainHead)
-            .where(m.AuditChainHead.segment == segment)
-            .values(seq=seq, last_hash=prev)
-        )
+            values["segment"], values["seq"] = segment, seq
+            values["hash"] = prev = event_hash(chained(SimpleNamespace(**values)), prev)
+            chained_rows.append(values)
+        moved.append({"head_segment": segment, "head_seq": seq, "head_hash": prev})
+    if postgres and len(chained_rows) == 1:
+        # The usual request: one event. Moving the head rides on the INSERT as a
+        # data-modifying CTE, one round trip instead of two.
+        event = {f"event_{name}": chained_rows[0][name] for name in _EVENT_COLUMNS}
+        connection.execute(_INSERT_EVENT_MOVING_HEAD, {**event, **moved[0]})
+        return
+    for head_values in moved:
+        connection.execute(_MOVE_HEAD, head_values)
+    if chained_rows:
+        connection.execute(_INSERT_EVENTS, chained_rows)
 
 
 def purge_before(session: Session, cutoff: datetime, *, key: bytes, now: datetime) -> int:

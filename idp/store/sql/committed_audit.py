@@ -2,8 +2,9 @@
 
 Counting at the place an event is recorded would count requests that then roll
 back; counting from the audit table would cost a query per scrape. SQLAlchemy's
-session events give both right: rows are collected when they are flushed, handed
-over only after the commit succeeds, and dropped on rollback.
+session events give both right: events are collected when the audit log writes
+them (:func:`note_written`; ORM rows, should any be added, when they are
+flushed), handed over only after the commit succeeds, and dropped on rollback.
 
 One feed per :class:`~idp.store.sql.database.Database` (``db.committed_audit``).
 Listeners are held weakly: a test suite builds many apps over one database, and an
@@ -81,6 +82,20 @@ class AuditFeed:
 
     def _rolled_back(self, session: Session) -> None:
         session.info.pop(_PENDING, None)
+
+
+def note_written(session: Session, events: list[dict[str, Any]]) -> None:
+    """Events the audit log wrote with Core (no flush shows them): handed to the
+    subscribers after this transaction commits, dropped if it rolls back."""
+    session.info.setdefault(_PENDING, []).extend(
+        AuditFacts(
+            type=values["type"],
+            outcome=values["outcome"],
+            client_id=values["client_id"],
+            details=dict(values["details"] or {}),
+        )
+        for values in events
+    )
 
 
 def on_committed_audit(db: Any, listener: Listener) -> None:

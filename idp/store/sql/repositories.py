@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import Select, bindparam, event, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction, aliased
 
 from idp.audit.chain import SHARDS, ChainBreak
 from idp.audit.export import AuditRow
@@ -35,7 +35,7 @@ from idp.records import (
 from idp.store.accounts import DuplicateError, NewPerson
 from idp.store.usernames import username_key
 
-from . import audit_chain, audit_search
+from . import audit_chain, audit_search, committed_audit
 from . import models as m
 from .action_tokens import ActionTokenRepository
 from .candidates import CandidateRepository
@@ -90,6 +90,42 @@ def _portal(row: m.Portal | None) -> PortalRecord | None:
 # --- accounts ------------------------------------------------------------------------------
 
 
+# AccountRepository.by_id's columns: the AccountRecord fields, and the person's
+# under "person_" names (both tables have id, phone and email).
+_ACCOUNT_COLUMNS = (
+    m.Account.id,
+    m.Account.subject,
+    m.Account.username,
+    m.Account.password_hash,
+    m.Account.email,
+    m.Account.email_verified,
+    m.Account.phone,
+    m.Account.phone_verified,
+    m.Account.status,
+    m.Account.must_change_password,
+    m.Account.created_at,
+    m.Account.password_changed_at,
+)
+_PERSON_COLUMNS = (
+    m.Person.id.label("person_pk"),
+    m.Person.first_name.label("person_first_name"),
+    m.Person.last_name.label("person_last_name"),
+    m.Person.dob.label("person_dob"),
+    m.Person.zip.label("person_zip"),
+    m.Person.gender.label("person_gender"),
+    m.Person.phone.label("person_phone"),
+    m.Person.email.label("person_email"),
+)
+# Built once: a statement object memoizes its cache key, so executing it costs no
+# expression building and no cache-key walk per request (py-spy: a quarter of
+# UserInfo's own query time went to those, issue 12).
+_ACCOUNT_BY_ID = (
+    select(*_ACCOUNT_COLUMNS, *_PERSON_COLUMNS)
+    .outerjoin(m.Person, m.Person.id == m.Account.person_id)
+    .where(m.Account.id == bindparam("account_id"))
+)
+
+
 class AccountRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
@@ -122,12 +158,40 @@ class AccountRepository:
     def by_id(self, account_id: int) -> AccountRecord | None:
         # Account and person in one round trip: UserInfo and every token request read
         # the account by id (issue 12).
-        found = self._s.execute(
-            select(m.Account, m.Person)
-            .outerjoin(m.Person, m.Person.id == m.Account.person_id)
-            .where(m.Account.id == account_id)
-        ).first()
-        return None if found is None else self._record(found[0], found[1])
+        # Plain columns, not ORM entities: building and tracking two identity-mapped
+        # objects was a quarter of UserInfo's CPU (py-spy, issue 12).
+        found = self._s.execute(_ACCOUNT_BY_ID, {"account_id": account_id}).first()
+        if found is None:
+            return None
+        person = (
+            None
+            if found.person_pk is None
+            else PersonRecord(
+                id=found.person_pk,
+                first_name=found.person_first_name,
+                last_name=found.person_last_name,
+                dob=found.person_dob,
+                zip=found.person_zip,
+                gender=found.person_gender,
+                phone=found.person_phone,
+                email=found.person_email,
+            )
+        )
+        return AccountRecord(
+            id=found.id,
+            subject=found.subject,
+            username=found.username,
+            password_hash=found.password_hash,
+            email=found.email,
+            email_verified=found.email_verified,
+            phone=found.phone,
+            phone_verified=found.phone_verified,
+            status=found.status,
+            must_change_password=found.must_change_password,
+            person=person,
+            created_at=found.created_at,
+            password_changed_at=found.password_changed_at,
+        )
 
     def by_subject(self, subject: str) -> AccountRecord | None:
         row = self._s.scalar(select(m.Account).where(m.Account.subject == subject))
@@ -557,6 +621,53 @@ class ConsentRepository:
 # --- refresh tokens ------------------------------------------------------------------------
 
 
+def _refresh_token_by_hash() -> Select[Any]:
+    """A refresh token with its client's id and whether its family was revoked: one
+    query of plain columns, no ORM objects (issue 12)."""
+    token = m.RefreshToken
+    sibling = aliased(m.RefreshToken)
+    family_revoked = (
+        select(sibling.id)
+        .where(sibling.family_id == token.family_id, sibling.revoked_at.is_not(None))
+        .exists()
+    )
+    return (
+        select(
+            token.id,
+            token.family_id,
+            m.Client.client_id,
+            token.account_id,
+            token.scope,
+            token.claims,
+            token.auth_time,
+            token.issued_at,
+            token.expires_at,
+            token.rotated_at,
+            token.revoked_at,
+            token.acting_for_person_id,
+            token.sid,
+            family_revoked.label("family_revoked"),
+        )
+        .join(m.Client, m.Client.id == token.client_id)
+        .where(token.token_hash == bindparam("token_hash"))
+    )
+
+
+# Built once (memoized cache keys), like _ACCOUNT_BY_ID.
+_REFRESH_TOKEN_BY_HASH = _refresh_token_by_hash()
+_CLAIM_REFRESH_TOKEN = (
+    update(m.RefreshToken)
+    .where(
+        m.RefreshToken.token_hash == bindparam("claim_hash"),
+        m.RefreshToken.rotated_at.is_(None),
+        m.RefreshToken.revoked_at.is_(None),
+    )
+    .values(rotated_at=bindparam("claim_at"))
+    # find() loads no ORM objects, so there is nothing in the session to synchronise.
+    .execution_options(synchronize_session=False)
+)
+
+
 class RefreshTokenRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
@@ -591,31 +702,28 @@ class RefreshTokenRepository:
                 expires_at=expires_at,
             )
         )
-        self._s.flush()
+        # No flush here: the row joins the commit's one flush (autoflush still shows
+        # it to any query of this transaction before then).
 
     def find(self, token_hash: str) -> RefreshTokenRecord | None:
-        row = self._s.execute(
-            select(m.RefreshToken, m.Client.client_id)
-            .join(m.Client, m.Client.id == m.RefreshToken.client_id)
-            .where(m.RefreshToken.token_hash == token_hash)
-        ).first()
+        row = self._s.execute(_REFRESH_TOKEN_BY_HASH, {"token_hash": token_hash}).first()
         if row is None:
             return None
-        token, client_id = row
         return RefreshTokenRecord(
-            id=token.id,
-            family_id=token.family_id,
-            client_id=client_id,
-            account_id=token.account_id,
-            scope=token.scope,
-            claims=token.claims,
-            auth_time=token.auth_time,
-            issued_at=token.issued_at,
-            expires_at=token.expires_at,
-            rotated_at=token.rotated_at,
-            revoked_at=token.revoked_at,
-            acting_for=token.acting_for_person_id,
-            sid=token.sid,
+            id=row.id,
+            family_id=row.family_id,
+            client_id=row.client_id,
+            account_id=row.account_id,
+            scope=row.scope,
+            claims=row.claims,
+            auth_time=row.auth_time,
+            issued_at=row.issued_at,
+            expires_at=row.expires_at,
+            rotated_at=row.rotated_at,
+            revoked_at=row.revoked_at,
+            acting_for=row.acting_for_person_id,
+            family_revoked=bool(row.family_revoked),
+            sid=row.sid,
         )
 
     def mark_rotated(self, token_hash: str, *, now: datetime) -> bool:
@@ -624,15 +732,7 @@ class RefreshTokenRepository:
         ``UPDATE … WHERE rotated_at IS NULL`` lets exactly one of two concurrent
         refreshes win; the loser is treated as reuse.
         """
-        result = self._s.execute(
-            update(m.RefreshToken)
-            .where(
-                m.RefreshToken.token_hash == token_hash,
-                m.RefreshToken.rotated_at.is_(None),
-                m.RefreshToken.revoked_at.is_(None),
-            )
-            .values(rotated_at=now)
-        )
+        result = self._s.execute(_CLAIM_REFRESH_TOKEN, {"claim_hash": token_hash, "claim_at": now})
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def revoke(self, token_hash: str, *, now: datetime) -> bool:
@@ -732,79 +832,120 @@ def _audit_record(row: m.AuditEvent) -> AuditRecord:
 class AuditLog:
     """Append-only: no update at all; the only delete is the retention purge an operator runs.
 
-    Each event joins the hash chain of one segment (idp/audit/chain.py). The rows
-    are added at once (same transaction as the change) and chained just before the
-    commit; this unit of work keeps to one randomly chosen shard, so concurrent
-    transactions spread over the shards instead of queueing on one head row.
+    Each event joins the hash chain of one segment (idp/audit/chain.py). Events
+    are kept as column values and chained and inserted just before the commit of
+    the change's own transaction (or before this transaction reads the trail); this
+    unit of work keeps to one randomly chosen shard, so concurrent transactions
+    spread over the shards instead of queueing on one head row.
     """
 
     def __init__(self, session: Session, *, shard: int | None = None) -> None:
         self._s = session
         self._shard = secrets.randbelow(SHARDS) if shard is None else shard
-        self._unchained: list[m.AuditEvent] = []
+        # Column values of events recorded but not yet written: plain dicts, not ORM
+        # objects, written by one Core INSERT just before the commit (issue 12).
+        self._pending: list[dict[str, Any]] = []
+        # The savepoint open when each pending event was recorded (None: none was).
+        self._savepoints: list[SessionTransaction | None] = []
+        self._listening = False
 
     def record(self, entry: AuditEntry, *, now: datetime) -> None:
         if self._s.info.get(READ_ONLY):
             # An event that would be dropped with the read-only session: refuse loudly.
             raise ReadOnlyError("audit events need a transaction (Database.transaction)")
-        row = m.AuditEvent(
-            at=now,
-            type=entry.type,
-            outcome=entry.outcome,
-            actor=entry.actor,
-            subject=entry.subject,
-            client_id=entry.client_id,
-            ip=entry.ip,
-            user_agent=(entry.user_agent or "")[:256] or None,
-            session_id=entry.session_id,
-            details=dict(entry.details) or None,
+        if self._s.get_transaction() is None:
+            # As session.add() would: the event belongs to a transaction, and only a
+            # begun one reports its rollback (after_soft_rollback) to take it back.
+            self._s.begin()
+        if not self._listening:
+            # Class-level hooks (below) find this log here; listening per session cost
+            # more than the rest of recording (SQLAlchemy builds per-instance event
+            # collections: 9% of a token request, py-spy, issue 12).
+            self._s.info.setdefault(_AUDIT_LOGS, []).append(self)
+            self._listening = True
+        self._savepoints.append(self._s.get_nested_transaction())
+        self._pending.append(
+            {
+                "at": now,
+                "type": entry.type,
+                "outcome": entry.outcome,
+                "actor": entry.actor,
+                "subject": entry.subject,
+                "client_id": entry.client_id,
+                "ip": entry.ip,
+                "user_agent": (entry.user_agent or "")[:256] or None,
+                "session_id": entry.session_id,
+                "details": dict(entry.details) or None,
+            }
         )
-        self._s.add(row)
-        if not self._unchained:
-            event.listen(self._s, "before_commit", self._chain, once=True)
-        self._unchained.append(row)
 
-    def _chain(self, session: Session) -> None:
-        # Rows a rolled-back savepoint took out of the session are not committed either.
-        rows, self._unchained = [r for r in self._unchained if r in session], []
-        audit_chain.append(session, rows, self._shard)
+    def _write_pending(self) -> None:
+        """Chain and insert what was recorded: before the commit, or before this
+        transaction reads the trail (so it sees its own events, as autoflush did)."""
+        events, self._pending, self._savepoints = self._pending, [], []
+        if not events:
+            return
+        audit_chain.append(self._s, events, self._shard)
+        committed_audit.note_written(self._s, events)
+
+    def _forget_pending(self, previous: SessionTransaction) -> None:
+        """A rollback takes back the events recorded in what it rolled back: all of
+        them, or for a savepoint those recorded while it was open."""
+        if not previous.nested:
+            self._pending, self._savepoints = [], []
+            return
+        kept = [
+            (v, sp)
+            for v, sp in zip(self._pending, self._savepoints, strict=True)
+            if sp is not previous
+        ]
+        self._pending = [v for v, _ in kept]
+        self._savepoints = [sp for _, sp in kept]
 
     def purge_before(self, cutoff: datetime, *, key: bytes, now: datetime) -> int:
         """Delete events older than the retention period (``idp retention apply`` only),
         leaving a signed checkpoint per segment so the rest still verifies."""
+        self._write_pending()
         return audit_chain.purge_before(self._s, cutoff, key=key, now=now)
 
     def verify(self, *, key: bytes, since: date | None = None) -> ChainBreak | None:
         """The first break in the hash chains (``idp audit verify``), or None."""
+        self._write_pending()
         return audit_chain.verify(self._s, key=key, since=since)
 
     def search(
         self, f: AuditFilter, *, limit: int = 50, after: Cursor | None = None
     ) -> audit_search.AuditPage:
         """A page of matching events, newest first (keyset paging)."""
+        self._write_pending()
         return audit_search.search(self._s, f, limit=limit, after=after)
 
     def stream(self, f: AuditFilter) -> Iterator[AuditRow]:
         """Every matching event, newest first, in bounded memory (exports)."""
+        self._write_pending()
         return audit_search.stream(self._s, f)
 
     def overview_events(
         self, rng: OverviewRange, *, scope: frozenset[str] | None = None
     ) -> Iterator[OverviewEvent]:
         """The sign-in overview's events of a range, streamed (idp/audit/overview.py)."""
+        self._write_pending()
         return audit_search.overview_events(self._s, rng, scope=scope)
 
     def count_before(self, cutoff: datetime) -> int:
+        self._write_pending()
         return int(
             self._s.scalar(select(func.count(m.AuditEvent.id)).where(m.AuditEvent.at < cutoff)) or 0
         )
 
     def tail(self, limit: int = 50) -> list[AuditRecord]:
+        self._write_pending()
         rows = self._s.scalars(select(m.AuditEvent).order_by(m.AuditEvent.id.desc()).limit(limit))
         return [_audit_record(r) for r in reversed(list(rows))]
 
     def for_subject(self, subject: str, types: Sequence[str], limit: int = 20) -> list[AuditRecord]:
         """The newest events of these types about one account, newest first."""
+        self._write_pending()
         rows = self._s.scalars(
             select(m.AuditEvent)
             .where(m.AuditEvent.subject == subject, m.AuditEvent.type.in_(list(types)))
@@ -816,6 +957,7 @@ class AuditLog:
     def by_actor(self, actor: str, types: Sequence[str], limit: int = 20) -> list[AuditRecord]:
         """The newest events of these types done by one actor, newest first (a
         representative's own proxy actions on the account page)."""
+        self._write_pending()
         rows = self._s.scalars(
             select(m.AuditEvent)
             .where(m.AuditEvent.actor == actor, m.AuditEvent.type.in_(list(types)))
@@ -823,6 +965,23 @@ class AuditLog:
             .limit(limit)
         )
         return [_audit_record(r) for r in rows]
+
+
+# Session.info key: the audit logs of a session that have recorded events.
+_AUDIT_LOGS = "idp_audit_logs"
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending_audit(session: Session) -> None:
+    """Just before any commit: chain and insert what the session's audit logs hold."""
+    for log in session.info.get(_AUDIT_LOGS, ()):
+        log._write_pending()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending_audit(session: Session, previous: SessionTransaction) -> None:
+    for log in session.info.get(_AUDIT_LOGS, ()):
+        log._forget_pending(previous)
 
 
 # Session.info flag of the units of work Database.reader() opens.
