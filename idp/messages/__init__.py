@@ -6,6 +6,8 @@ unique across modules (a test checks it).
 
 from __future__ import annotations
 
+from idp.i18n import translate
+
 from . import account, core, invitations, recovery, signup
 
 _SOURCES = (
@@ -24,7 +26,9 @@ SCOPE_DESCRIPTIONS = core.SCOPE_DESCRIPTIONS
 
 
 def message(message_id: str) -> str:
-    return MESSAGES.get(message_id, message_id)
+    """The text in the active language (the page's, or the message being written)."""
+    text = MESSAGES.get(message_id)
+    return message_id if text is None else translate(text)
 
 
 def duplicate_ids() -> set[str]:
