@@ -55,6 +55,7 @@ def compile_catalogues(root: Path = TRANSLATIONS_DIR) -> list[Path]:
         try:
             with os.fdopen(fd, "wb") as mo_file:
                 write_mo(mo_file, catalog)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; every worker must read it
             os.replace(tmp, mo_path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

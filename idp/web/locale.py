@@ -9,6 +9,7 @@ speak, or cannot parse, falls through to the next source and finally to English.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from flask import Flask, Response, g, request
@@ -26,13 +27,16 @@ LANG_COOKIE_MAX_AGE = 365 * 86400
 MAX_HEADER_CHARS = 1024
 MAX_UI_LOCALES_CHARS = 256
 
+# A BCP 47 language tag's shape (RFC 5646 §2.1, loosely; "_" as browsers' cookies send it).
+_TAG = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,6}")
+
 # What each language is called in itself, for the switch.
 LANGUAGE_NAMES = {"en": "English", "es": "Español"}
 
 
 def supported(tag: str | None) -> str | None:
     """``es``, ``es-MX``, ``ES_us`` → ``es``; anything else (``xx``, ``../..``) → None."""
-    if not tag or len(tag) > 35:
+    if not tag or not _TAG.fullmatch(tag):
         return None
     primary = tag.replace("_", "-").split("-", 1)[0].lower()
     return primary if primary in SUPPORTED_LOCALES else None
