@@ -28,7 +28,15 @@ SCOPE_DESCRIPTIONS = core.SCOPE_DESCRIPTIONS
 def message(message_id: str) -> str:
     """The text in the active language (the page's, or the message being written)."""
     text = MESSAGES.get(message_id)
-    return message_id if text is None else translate(text)
+    if text is None:
+        return message_id
+    # Fixed limits are filled in here; any other {placeholder} is left for the caller.
+    return translate(text).format_map(_KeepOthers(signup.LIMITS))
+
+
+class _KeepOthers(dict[str, object]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 def duplicate_ids() -> set[str]:

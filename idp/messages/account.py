@@ -173,32 +173,32 @@ QUESTION_REASONS: dict[str, str] = {
 
 # Sign-in activity: what each audit event type is called on the activity page.
 ACTIVITY_LABELS: dict[str, str] = {
-    "login": "Sign-in",
-    "login_refused": "Sign-in refused",
-    "logout": "Sign-out",
-    "account_locked": "Account locked",
-    "reauthentication": "Password check on the account page",
-    "password_changed": "Password changed",
-    "email_change_requested": "Email change requested",
-    "email_changed": "Email address changed",
-    "phone_changed": "Phone number changed",
-    "security_questions_changed": "Security questions changed",
-    "account_closed": "Account closed",
-    "second_factor_added": "Second step added",
-    "second_factor_removed": "Second step removed",
-    "second_factor_renamed": "Second step renamed",
-    "recovery_codes_regenerated": "New recovery codes",
-    "second_factors_reset": "Second steps removed by staff",
+    "login": N_("Sign-in"),
+    "login_refused": N_("Sign-in refused"),
+    "logout": N_("Sign-out"),
+    "account_locked": N_("Account locked"),
+    "reauthentication": N_("Password check on the account page"),
+    "password_changed": N_("Password changed"),
+    "email_change_requested": N_("Email change requested"),
+    "email_changed": N_("Email address changed"),
+    "phone_changed": N_("Phone number changed"),
+    "security_questions_changed": N_("Security questions changed"),
+    "account_closed": N_("Account closed"),
+    "second_factor_added": N_("Second step added"),
+    "second_factor_removed": N_("Second step removed"),
+    "second_factor_renamed": N_("Second step renamed"),
+    "recovery_codes_regenerated": N_("New recovery codes"),
+    "second_factors_reset": N_("Second steps removed by staff"),
 }
 
 # Reason codes recorded with those events, in words (anything else: outcome only).
 ACTIVITY_REASONS: dict[str, str] = {
-    "signed_in": "Signed in",
-    "invalid_credentials": "Wrong password",
-    "locked": "Refused: too many attempts",
-    "temporarily_locked": "Locked for a while after too many attempts",
-    "hard_cap": "Locked until reset after too many attempts",
-    "hard_locked": "Refused: account locked",
+    "signed_in": N_("Signed in"),
+    "invalid_credentials": N_("Wrong password"),
+    "locked": N_("Refused: too many attempts"),
+    "temporarily_locked": N_("Locked for a while after too many attempts"),
+    "hard_cap": N_("Locked until reset after too many attempts"),
+    "hard_locked": N_("Refused: account locked"),
 }
 
 # The sessions and activity pages name devices from their User-Agent.

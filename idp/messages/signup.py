@@ -18,6 +18,14 @@ from idp.policies.security_questions import (
     MIN_CUSTOM_QUESTION,
 )
 
+# Limits filled into the texts above by idp.messages.message().
+LIMITS = {
+    "min_answer": MIN_ANSWER,
+    "max_answer": MAX_ANSWER,
+    "min_custom_question": MIN_CUSTOM_QUESTION,
+    "max_custom_question": MAX_CUSTOM_QUESTION,
+}
+
 MESSAGES: dict[str, str] = {
     # step 1: about you
     "signup_first_name_required": N_("Enter your first name."),
@@ -55,13 +63,15 @@ MESSAGES: dict[str, str] = {
     "signup_wrong_question_count": N_("Choose and answer {questions} security questions."),
     "signup_unknown_question": N_("Choose each question from the list, or write your own."),
     "signup_duplicate_question": N_("Choose a different question each time."),
-    "signup_answer_too_short": f"Each answer needs at least {MIN_ANSWER} letters or digits.",
-    "signup_answer_too_long": f"Each answer can have at most {MAX_ANSWER} characters.",
+    "signup_answer_too_short": N_("Each answer needs at least {min_answer} letters or digits."),
+    "signup_answer_too_long": N_("Each answer can have at most {max_answer} characters."),
     "signup_answer_repeated": N_("Give a different answer to each question."),
     "signup_answer_is_credential": N_("An answer must not be your user ID or your password."),
     "signup_custom_question_invalid": (
-        f"A question you write yourself needs {MIN_CUSTOM_QUESTION} to "
-        f"{MAX_CUSTOM_QUESTION} characters."
+        N_(
+            "A question you write yourself needs {min_custom_question} to "
+            "{max_custom_question} characters."
+        )
     ),
     # pages
     "signup_flow_expired": (

@@ -74,6 +74,7 @@ class TemplateRenderer:
             env.globals.update(globals or {})
             # The language is read at each call, from message_locale(): one environment
             # serves every language and every thread.
+            env.globals["translate"] = _gettext
             env.install_gettext_callables(  # type: ignore[attr-defined]
                 _gettext, _ngettext, newstyle=True
             )

@@ -17,7 +17,13 @@ from flask_babel import Babel, get_locale
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
-from idp.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, TRANSLATIONS_DIR, compile_catalogues
+from idp.i18n import (
+    DEFAULT_LOCALE,
+    SUPPORTED_LOCALES,
+    TRANSLATIONS_DIR,
+    compile_catalogues,
+    translate,
+)
 
 LANG_PARAM = "lang"
 LANG_COOKIE = "idp_lang"
@@ -143,6 +149,9 @@ def init_locale(app: Flask) -> None:
     app.after_request(remember_choice)
     app.jinja_env.globals.update(
         active_locale=active_locale,
+        # For text that comes from a variable (a curated question, a word from a table):
+        # looked up in the catalogue, never %-formatted, so user-written text is safe.
+        translate=translate,
         switch_url=switch_url,
         language_names=LANGUAGE_NAMES,
     )

@@ -74,18 +74,18 @@ ACCEPT_ERRORS = frozenset(
     }
 )
 RELATIONSHIP_WORDS = {
-    "parent": "parent",
-    "legal_guardian": "legal guardian",
-    "healthcare_poa": "health-care proxy or power of attorney",
-    "conservator": "conservator",
-    "other": "representative",
+    "parent": N_("parent"),
+    "legal_guardian": N_("legal guardian"),
+    "healthcare_poa": N_("health-care proxy or power of attorney"),
+    "conservator": N_("conservator"),
+    "other": N_("representative"),
 }
 MAX_GRANT_ID = 2**31 - 1
 EVENT_WORDS = {
-    "proxy_signin": "signed in to the portal for",
-    "record_chosen": "chose the record of",
-    "token_issued": "opened the record of",
-    "token_refreshed": "renewed access to the record of",
+    "proxy_signin": N_("signed in to the portal for"),
+    "record_chosen": N_("chose the record of"),
+    "token_issued": N_("opened the record of"),
+    "token_refreshed": N_("renewed access to the record of"),
 }
 
 
