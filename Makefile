@@ -27,9 +27,9 @@ catalogues: $(STAMP)
 # After changing user-visible text: re-extract messages.pot and merge it into each
 # language's .po; then translate the new entries (tests/i18n fails until you do).
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --width 100 \
 		--omit-header -o translations/messages.pot idp templates
-	$(BIN)/pybabel update --quiet --no-location --ignore-obsolete --no-fuzzy-matching \
+	$(BIN)/pybabel update --width 100 --ignore-obsolete --no-fuzzy-matching \
 		-i translations/messages.pot -d translations
 
 demo: $(STAMP)
