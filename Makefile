@@ -27,7 +27,7 @@ catalogues: $(STAMP)
 # After changing user-visible text: re-extract messages.pot and merge it into each
 # language's .po; then translate the new entries (tests/i18n fails until you do).
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --width 100 \
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k translate --no-location --sort-output --width 100 \
 		--omit-header -o translations/messages.pot idp templates
 	$(BIN)/pybabel update --width 100 --ignore-obsolete --no-fuzzy-matching \
 		-i translations/messages.pot -d translations

@@ -46,6 +46,8 @@ def test_the_template_is_up_to_date_with_the_sources(tmp_path: Path) -> None:
             "babel.cfg",
             "-k",
             "N_",
+            "-k",
+            "translate",
             "--no-location",
             "--omit-header",
             "-o",
