@@ -9,6 +9,7 @@ load through its cookie.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime
 
@@ -22,6 +23,7 @@ from tests.live import LiveProvider
 from tests.notify.conftest import SmtpServer
 
 from .conftest import chromium
+from .console import AXE, axe_violations
 from .test_forgot_password_journey import (  # noqa: F401 - the module's live provider and mail
     ANSWER,
     LINK_RE,
@@ -117,3 +119,28 @@ def test_forgot_password_in_spanish_from_the_language_switch(
             expect(page.locator("html")).to_have_attribute("lang", "es")
         finally:
             context.close()
+
+
+def test_axe_finds_no_violation_on_spanish_patient_pages(live: LiveProvider) -> None:  # noqa: F811
+    """The switch and the Spanish pages pass axe-core too (lang attribute, labels, contrast)."""
+    if not AXE.exists():
+        message = "axe-core is missing: run `make axe` (npm ci --prefix tests/browser/axe)"
+        if os.environ.get("IDP_REQUIRE_BROWSER") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    with chromium() as browser:
+        # Our CSP refuses inline scripts, and Playwright injects axe as one.
+        context = browser.new_context(bypass_csp=True, locale="es-ES")
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        found = {}
+        try:
+            for path in ("/login", "/forgot-password", "/forgot-user-id", "/signup", "/terms"):
+                page.goto(live.url + path)
+                expect(page.locator("html")).to_have_attribute("lang", "es")
+                violations = axe_violations(page)
+                if violations:
+                    found[path] = violations
+        finally:
+            context.close()
+    assert found == {}
