@@ -92,14 +92,16 @@ def _interaction_ui_locales() -> str | None:
     """``ui_locales`` of the authorization request this sign-in page serves, if any."""
     if "ui_locales" in request.args and request.endpoint and "authorize" in request.endpoint:
         return request.args.get("ui_locales")
-    interaction_id = request.values.get("i")
-    if not interaction_id:
-        return None
     from idp.web.deps import services
 
     try:
+        # The form only if it was read without trouble: an error page for a body too
+        # large must not fail again here while it renders.
+        interaction_id = request.args.get("i") or request.form.get("i")
+        if not interaction_id:
+            return None
         interaction = services().interactions.get(interaction_id)
-    except Exception:  # a store that is down must not stop a page from rendering
+    except Exception:  # nor must a store that is down stop a page from rendering
         return None
     return interaction.params.get("ui_locales") if interaction else None
 

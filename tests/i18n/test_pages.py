@@ -151,3 +151,14 @@ def test_every_reachable_page_in_spanish_has_no_english_sentinel(
     assert signed_in.status_code in (302, 303)
     checked += check_all()
     assert checked >= 20
+
+
+def test_an_error_page_for_a_body_too_large_is_in_spanish_too(client: FlaskClient) -> None:
+    """The locale rule reads the form for ``i``; a body it cannot read must not break it."""
+    refused = client.post(
+        "/login",
+        data={"i": "x" * 100_000},
+        headers={"Accept-Language": "es"},
+    )
+    assert refused.status_code == 413
+    assert _lang(refused.text) == "es" and "La solicitud era demasiado grande." in refused.text
