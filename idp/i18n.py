@@ -14,10 +14,12 @@ import os
 import tempfile
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -120,3 +122,27 @@ def active_locale() -> str:
 def translate(text: str) -> str:
     """``text`` (an English msgid) in the active language."""
     return translations(active_locale()).ugettext(text)
+
+
+# A date as each language writes it, by the strftime pattern the English text uses.
+# English keeps strftime (the texts and tests were written against it); another
+# language gets its month names and word order from CLDR through Babel.
+_DATE_PATTERNS: dict[str, dict[str, str]] = {
+    "es": {
+        "%d %b %Y": "d MMM y",
+        "%d %B %Y": "d 'de' MMMM 'de' y",
+        "%d %b %Y, %H:%M UTC": "d MMM y, HH:mm 'UTC'",
+        "%d %b %Y %H:%M UTC": "d MMM y, HH:mm 'UTC'",
+        "%d %B %Y at %H:%M UTC": "d 'de' MMMM 'de' y 'a las' HH:mm 'UTC'",
+    }
+}
+
+
+def format_when(moment: date | datetime, pattern: str) -> str:
+    """``moment`` written with ``pattern`` (strftime, as in English) in the active language."""
+    cldr = _DATE_PATTERNS.get(active_locale(), {}).get(pattern)
+    if cldr is None:
+        return moment.strftime(pattern)
+    if isinstance(moment, datetime):
+        return format_datetime(moment, cldr, locale=active_locale())
+    return format_date(moment, cldr, locale=active_locale())

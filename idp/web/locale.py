@@ -22,6 +22,7 @@ from idp.i18n import (
     SUPPORTED_LOCALES,
     TRANSLATIONS_DIR,
     compile_catalogues,
+    format_when,
     translate,
 )
 
@@ -154,6 +155,7 @@ def init_locale(app: Flask) -> None:
         # For text that comes from a variable (a curated question, a word from a table):
         # looked up in the catalogue, never %-formatted, so user-written text is safe.
         translate=translate,
+        format_when=format_when,
         switch_url=switch_url,
         language_names=LANGUAGE_NAMES,
     )

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from idp.clock import Clock
+from idp.i18n import format_when
 from idp.notify import InvalidEmailAddress, Notifier, check_email_address
 from idp.policies.staff_roles import Operation, StaffPrincipal
 from idp.records import AccountRecord, RequestMeta
@@ -325,7 +326,7 @@ class SupportDesk:
                     context={
                         "name": account.person.first_name if account.person else account.username,
                         "username": account.username,
-                        "when": now.strftime("%d %B %Y at %H:%M UTC"),
+                        "when": format_when(now, "%d %B %Y at %H:%M UTC"),
                         "ip": None,
                     },
                     now=now,
