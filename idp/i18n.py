@@ -53,7 +53,13 @@ def compile_catalogues(root: Path = TRANSLATIONS_DIR) -> list[Path]:
             continue
         with po_path.open("rb") as po_file:
             catalog = read_po(po_file, locale=po_path.parent.parent.name)
-        fd, tmp = tempfile.mkstemp(dir=po_path.parent, suffix=".mo.tmp")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=po_path.parent, suffix=".mo.tmp")
+        except OSError as exc:
+            # A read-only install (an image built without `make setup`): serve what is
+            # there, and say why the language may be stale rather than refuse to start.
+            log.warning("cannot compile %s (%s); build catalogues at install", po_path, exc)
+            continue
         try:
             with os.fdopen(fd, "wb") as mo_file:
                 write_mo(mo_file, catalog)

@@ -7,6 +7,7 @@ Fix a failure with ``make messages``, then translate the new entries of
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -95,3 +96,21 @@ def test_the_compiled_catalogue_is_the_committed_one(locale: str) -> None:
         ["git", "ls-files", "--", str(mo_path)], cwd=PROJECT_ROOT, capture_output=True, text=True
     )
     assert tracked.stdout.strip() == ""
+
+
+def test_a_missing_or_stale_binary_is_rebuilt_from_the_po(tmp_path: Path) -> None:
+    from babel.messages.mofile import read_mo
+
+    folder = tmp_path / "es" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    po = folder / "messages.po"
+    po.write_text('msgid "Sign in"\nmsgstr "Entrar"\n', encoding="utf-8")
+    assert compile_catalogues(tmp_path) == [folder / "messages.mo"]
+    assert compile_catalogues(tmp_path) == []  # fresh: left alone
+    po.write_text('msgid "Sign in"\nmsgstr "Iniciar sesión"\n', encoding="utf-8")
+    mo = folder / "messages.mo"
+    os.utime(mo, (0, 0))  # older than the .po, as after a `git pull`
+    assert compile_catalogues(tmp_path) == [mo]
+    with mo.open("rb") as file:
+        assert read_mo(file).get("Sign in").string == "Iniciar sesión"
+    assert oct(mo.stat().st_mode & 0o777) == "0o644"
