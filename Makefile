@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo serve test lint bench clean smart-app axe
+.PHONY: setup demo serve test lint bench clean smart-app axe messages catalogues
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) catalogues
+
+# The .mo binaries are build output, never committed: compiled from the .po files
+# (the app also recompiles a missing or stale one when it starts, idp/i18n.py).
+catalogues: $(STAMP)
+	$(BIN)/python -c 'from idp.i18n import compile_catalogues; compile_catalogues()'
+
+# After changing user-visible text: re-extract messages.pot and merge it into each
+# language's .po; then translate the new entries (tests/i18n fails until you do).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k translate --no-location --sort-output --width 100 \
+		--omit-header -o translations/messages.pot idp templates
+	$(BIN)/pybabel update --width 100 --ignore-obsolete --no-fuzzy-matching \
+		-i translations/messages.pot -d translations
 
 demo: $(STAMP)
 	IDP_ENV=$${IDP_ENV:-development} $(BIN)/idp demo
@@ -25,7 +38,7 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/idp serve
 
-test: $(STAMP)
+test: $(STAMP) catalogues
 	$(BIN)/ruff check idp tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -23,6 +23,7 @@ from idp.flows.methods.second_factors import SecondFactorMethods
 from idp.flows.proxy_grants import ProxyGrantFlow
 from idp.flows.staff.operations import StaffOperations
 from idp.flows.store import FlowStore
+from idp.i18n import active_locale
 from idp.messages import message
 from idp.metrics import Metrics, OutboxBacklog, multiprocess_dir
 from idp.notify import (
@@ -138,6 +139,7 @@ def build_services(
         message_id_domain=sender_domain(settings.smtp.sender),
         phone_region=settings.sms.phone_region,
         on_commit=outbox_worker.wake if background_delivery else None,
+        locale=active_locale,
     )
     devices = DeviceCookies(
         settings.secret_key, max_age=settings.lockout.device_cookie_days * 86400
@@ -378,6 +380,7 @@ def create_app(
     )
     from idp.web import admin as admin_console
     from idp.web.deps import commit_request_uow, request_meta, request_uow, rollback_request_uow
+    from idp.web.locale import init_locale
     from idp.web.metrics import MetricsMiddleware, ObservedFlask, init_metrics
     from idp.web.request_id import RequestIdMiddleware
     from idp.web.server import build_server
@@ -444,6 +447,9 @@ def create_app(
         message=message,
         signup_enabled=settings.accounts.signup_enabled,
     )
+
+    # Before the first render: English and Spanish pages (issue 14 item 5).
+    init_locale(app)
 
     ctx = OIDCContext(
         issuer=settings.issuer,

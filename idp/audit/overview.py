@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
+from idp.i18n import translate
+
 
 class Series(StrEnum):
     SIGN_INS = "sign_ins"
@@ -110,27 +112,38 @@ def parse_range(
     try:
         last = date.fromisoformat(until) if until else today
     except ValueError:
-        raise RangeError("to", f"{until!r} is not a date (YYYY-MM-DD)") from None
+        raise RangeError(
+            "to", translate("{until} is not a date (YYYY-MM-DD)").format(until=repr(until))
+        ) from None
     try:
         first = date.fromisoformat(since) if since else last - timedelta(days=6)
     except ValueError:
-        raise RangeError("from", f"{since!r} is not a date (YYYY-MM-DD)") from None
+        raise RangeError(
+            "from", translate("{since} is not a date (YYYY-MM-DD)").format(since=repr(since))
+        ) from None
     if first > last:
-        raise RangeError("to", "must not be before the start")
+        raise RangeError("to", translate("must not be before the start"))
     start = datetime.combine(first, time(), UTC)
     end = datetime.combine(last + timedelta(days=1), time(), UTC)
     if end - start > MAX_RANGE:
-        raise RangeError("from", f"the range may cover at most {MAX_RANGE.days} days")
+        raise RangeError(
+            "from", translate("the range may cover at most {days} days").format(days=MAX_RANGE.days)
+        )
     if bucket in (None, ""):
         chosen = Bucket.HOUR if end - start <= timedelta(days=2) else Bucket.DAY
     else:
         try:
             chosen = Bucket(bucket)
         except ValueError:
-            raise RangeError("bucket", "must be hour or day") from None
+            raise RangeError("bucket", translate("must be hour or day")) from None
     result = OverviewRange(start, end, chosen)
     if len(result.starts()) > MAX_BUCKETS:
-        raise RangeError("bucket", f"more than {MAX_BUCKETS} bars: choose day, or a shorter range")
+        raise RangeError(
+            "bucket",
+            translate("more than {MAX_BUCKETS} bars: choose day, or a shorter range").format(
+                MAX_BUCKETS=MAX_BUCKETS
+            ),
+        )
     return result
 
 

@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from idp.clock import Clock
+from idp.i18n import format_when
 from idp.notify import (
     InvalidEmailAddress,
     InvalidPhoneNumber,
@@ -211,7 +212,7 @@ def _hash(token: str) -> str:
 
 
 def _when(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%d %B %Y at %H:%M UTC")
+    return format_when(now.astimezone(UTC), "%d %B %Y at %H:%M UTC")
 
 
 class AccountSettings:

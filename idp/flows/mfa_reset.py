@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from idp.i18n import format_when
 from idp.notify import InvalidEmailAddress, InvalidPhoneNumber, Notifier
 from idp.records import AccountRecord, AuditEntry
 from idp.store.credentials import CredentialKind
@@ -99,7 +100,7 @@ def _notify_everywhere(
                 template="second_factors_reset",
                 context={
                     "name": name or account.username,
-                    "when": now.astimezone(UTC).strftime("%d %B %Y at %H:%M UTC"),
+                    "when": format_when(now.astimezone(UTC), "%d %B %Y at %H:%M UTC"),
                 },
                 now=now,
             )

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 from idp.clock import Clock
+from idp.i18n import translate
 from idp.notify import Notifier
 from idp.policies.proxy import GrantStatus, ProxyTransition, local_date, next_transitions
 from idp.records import AuditEntry, RequestMeta
@@ -129,8 +130,8 @@ class ProxyNoticeFlow:
             if rep is None or rep.person is None
             else f"{rep.person.first_name} {rep.person.last_name}",
             "kind": transition.kind.value,
-            "level_before": LEVEL_WORDS[transition.level_before],
-            "level_after": LEVEL_WORDS[transition.level_after],
+            "level_before": translate(LEVEL_WORDS[transition.level_before]),
+            "level_after": translate(LEVEL_WORDS[transition.level_after]),
             "on": local_date(transition.at, self._grants.rules_for(view.portal)).isoformat(),
             "account_url": f"{self._issuer}/account/proxy",
         }

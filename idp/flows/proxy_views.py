@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from idp.i18n import N_, translate
 from idp.notify import Notifier
 from idp.notify.phone import InvalidPhoneNumber, normalize_phone
 from idp.policies.proxy import (
@@ -36,11 +37,13 @@ from .proxy_terms import practice_rules
 
 # Plain words for emails and pages.
 LEVEL_WORDS = {
-    ProxyLevel.FULL: "full access",
-    ProxyLevel.TEEN_FULL: "full access (co-signed by the teen)",
-    ProxyLevel.TEEN_LIMITED: "limited teen access (scheduling, messages, immunizations, allergies)",
-    ProxyLevel.ADULT: "full access",
-    ProxyLevel.NONE: "no access",
+    ProxyLevel.FULL: N_("full access"),
+    ProxyLevel.TEEN_FULL: N_("full access (co-signed by the teen)"),
+    ProxyLevel.TEEN_LIMITED: N_(
+        "limited teen access (scheduling, messages, immunizations, allergies)"
+    ),
+    ProxyLevel.ADULT: N_("full access"),
+    ProxyLevel.NONE: N_("no access"),
 }
 _CATEGORY_VALUES = frozenset(c.value for c in Category)
 # A birth date gone missing: no age can be known, so no access (fail closed).
@@ -297,7 +300,7 @@ def notify_change(
         "practice": view.portal.name,
         "patient_first_name": "" if person is None else person.first_name,
         "representative_name": _display_name(rep),
-        "level": LEVEL_WORDS[view.decision.level],
+        "level": translate(LEVEL_WORDS[view.decision.level]),
         "status": view.grant.status,
         "account_url": f"{issuer}/account",
     }

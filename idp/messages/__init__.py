@@ -6,6 +6,8 @@ unique across modules (a test checks it).
 
 from __future__ import annotations
 
+from idp.i18n import translate
+
 from . import account, core, invitations, recovery, signup
 
 _SOURCES = (
@@ -24,7 +26,17 @@ SCOPE_DESCRIPTIONS = core.SCOPE_DESCRIPTIONS
 
 
 def message(message_id: str) -> str:
-    return MESSAGES.get(message_id, message_id)
+    """The text in the active language (the page's, or the message being written)."""
+    text = MESSAGES.get(message_id)
+    if text is None:
+        return message_id
+    # Fixed limits are filled in here; any other {placeholder} is left for the caller.
+    return translate(text).format_map(_KeepOthers(signup.LIMITS))
+
+
+class _KeepOthers(dict[str, object]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 def duplicate_ids() -> set[str]:

@@ -15,10 +15,12 @@ from datetime import datetime
 from email.utils import parseaddr
 from typing import Any, Protocol
 
+from idp.i18n import active_locale
 from idp.store.outbox import OutboxWriter
 
 from .messages import Channel, Message, new_message_id
 from .phone import DEFAULT_REGION, normalize_phone
+from .tasks import TASK_LOCALE_KEY
 from .templates import TemplateRenderer
 
 log = logging.getLogger("idp.notify")
@@ -58,8 +60,12 @@ class Notifier:
         message_id_domain: str = "localhost",
         phone_region: str = DEFAULT_REGION,
         on_commit: Callable[[], None] | None = None,
+        locale: Callable[[], str] | None = None,
     ) -> None:
         self._renderer = renderer
+        # The patient's language when the message is asked for (the page's, or the
+        # one a queued task carries); English without one.
+        self._locale = locale or active_locale
         self._domain = message_id_domain
         self._region = phone_region
         self._on_commit = on_commit
@@ -74,7 +80,7 @@ class Notifier:
         now: datetime,
     ) -> str:
         """Queue an email in ``uow``'s transaction; returns its Message-ID."""
-        rendered = self._renderer.email(template, context)
+        rendered = self._renderer.email(template, context, locale=self._locale())
         message = Message(
             channel=Channel.EMAIL,
             recipient=check_email_address(to),
@@ -94,7 +100,7 @@ class Notifier:
         branch with no one to write to renders the same template and drops it (issue 8,
         item 7), as a decoy argon2 verification stands in for a real one.
         """
-        self._renderer.email(template, context)
+        self._renderer.email(template, context, locale=self._locale())
 
     def sms(
         self,
@@ -111,7 +117,7 @@ class Notifier:
             recipient=normalize_phone(to, region=self._region),
             template=template,
             subject=None,
-            text=self._renderer.sms(template, context),
+            text=self._renderer.sms(template, context, locale=self._locale()),
             message_id=new_message_id(self._domain),
         )
         return self._enqueue(uow.outbox, message, now=now)
@@ -128,7 +134,8 @@ class Notifier:
             recipient="-",
             template=kind,
             subject=None,
-            text=json.dumps(dict(payload), sort_keys=True),
+            # The language travels with the task, so its message is in the patient's.
+            text=json.dumps({TASK_LOCALE_KEY: self._locale(), **payload}, sort_keys=True),
             message_id=new_message_id(self._domain),
         )
         return self._enqueue(uow.outbox, message, now=now)

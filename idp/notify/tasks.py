@@ -16,11 +16,16 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from idp.i18n import message_locale
+
 from .messages import Channel, Message, PermanentFailure
 
 log = logging.getLogger("idp.notify")
 
 TaskHandler = Callable[[Mapping[str, Any]], None]
+
+# The payload's key for the language the task's messages are written in.
+TASK_LOCALE_KEY = "_locale"
 
 
 class TaskRunner:
@@ -44,5 +49,7 @@ class TaskRunner:
             raise PermanentFailure("bad_payload") from exc
         if not isinstance(payload, dict):
             raise PermanentFailure("bad_payload")
-        handler(payload)
+        locale = payload.get(TASK_LOCALE_KEY)
+        with message_locale(locale if isinstance(locale, str) else None):
+            handler(payload)
         log.info("task done: %s %s", message.template, message.message_id)

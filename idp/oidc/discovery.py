@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.i18n import SUPPORTED_LOCALES
 from idp.policies.assurance import ACR_VALUES_SUPPORTED
 
 from .claims import SMART_SCOPES, STANDARD_SCOPES, SUPPORTED_CLAIMS
@@ -56,7 +57,7 @@ def discovery_document(issuer: str, endpoints: dict[str, str]) -> dict[str, Any]
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "display_values_supported": ["page", "popup", "touch", "wap"],
         "claim_types_supported": ["normal"],
-        "ui_locales_supported": ["en-US"],
+        "ui_locales_supported": list(SUPPORTED_LOCALES),
         "claims_locales_supported": ["en-US"],
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,

@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
+from idp.i18n import N_, translate
+
 
 @dataclass(frozen=True, slots=True)
 class PasswordPolicy:
@@ -158,15 +160,22 @@ def evaluate_password(
     return PasswordVerdict(tuple(reasons))
 
 
+REASON_TEXTS: dict[str, str] = {
+    TOO_SHORT: N_("Use at least {minimum} characters."),
+    TOO_LONG: N_("Use at most {maximum} characters."),
+    NEEDS_DIGIT_OR_UPPER: N_("Include at least one number or one upper-case letter."),
+    FORBIDDEN_CHARACTER: N_("Do not use these characters: {forbidden}"),
+    COMMON_PASSWORD: N_("This password is too common; attackers try it first."),
+    CONTAINS_CONTEXT_WORD: N_("Do not use your name, user ID, email or the portal's name."),
+}
+
+
 def describe(reason: str, policy: PasswordPolicy, *, has_second_factor: bool = False) -> str:
     """A readable message for a reason code under this policy."""
     minimum = policy.minimum(has_second_factor=has_second_factor)
     forbidden = " ".join(sorted(policy.forbidden_characters))
-    return {
-        TOO_SHORT: f"Use at least {minimum} characters.",
-        TOO_LONG: f"Use at most {policy.max_length} characters.",
-        NEEDS_DIGIT_OR_UPPER: "Include at least one number or one upper-case letter.",
-        FORBIDDEN_CHARACTER: f"Do not use these characters: {forbidden}",
-        COMMON_PASSWORD: "This password is too common; attackers try it first.",
-        CONTAINS_CONTEXT_WORD: "Do not use your name, user ID, email or the portal's name.",
-    }.get(reason, reason)
+    text = REASON_TEXTS.get(reason)
+    if text is None:
+        return reason
+    # In the reader's language (the page's or the message's), then filled in.
+    return translate(text).format(minimum=minimum, maximum=policy.max_length, forbidden=forbidden)

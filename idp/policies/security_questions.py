@@ -16,17 +16,19 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from idp.i18n import N_
+
 CURATED_QUESTIONS: dict[str, str] = {
-    "first_concert": "What was the first concert you went to?",
-    "childhood_friend": "What was the first name of your childhood best friend?",
-    "first_job_street": "On what street was your first job?",
-    "favorite_teacher": "What was the last name of your favorite teacher?",
-    "first_pet_toy": "What was your first pet's favorite toy?",
-    "dream_job": "What did you want to be when you grew up?",
-    "first_car_color": "What was the make and color of your first car?",
-    "grandparent_town": "In what town did one of your grandparents live?",
-    "childhood_nickname": "What was your childhood nickname?",
-    "first_book": "What is the first book you remember reading?",
+    "first_concert": N_("What was the first concert you went to?"),
+    "childhood_friend": N_("What was the first name of your childhood best friend?"),
+    "first_job_street": N_("On what street was your first job?"),
+    "favorite_teacher": N_("What was the last name of your favorite teacher?"),
+    "first_pet_toy": N_("What was your first pet's favorite toy?"),
+    "dream_job": N_("What did you want to be when you grew up?"),
+    "first_car_color": N_("What was the make and color of your first car?"),
+    "grandparent_town": N_("In what town did one of your grandparents live?"),
+    "childhood_nickname": N_("What was your childhood nickname?"),
+    "first_book": N_("What is the first book you remember reading?"),
 }
 CUSTOM = "custom"
 

@@ -22,6 +22,7 @@ from idp.flows.authn.flow import (
 )
 from idp.flows.base import Done, Outcome, Redirect, Render
 from idp.flows.devices import DEVICE_COOKIE
+from idp.i18n import translate
 from idp.messages import SCOPE_DESCRIPTIONS, message
 from idp.messages.account import QUESTION_REASONS
 from idp.policies.assurance import second_factor_requested
@@ -439,7 +440,7 @@ def consent() -> BaseResponse:
                 render_template(
                     "consent.html",
                     client=client,
-                    scopes=[(s, SCOPE_DESCRIPTIONS.get(s, s)) for s in requested],
+                    scopes=[(s, translate(SCOPE_DESCRIPTIONS.get(s, s))) for s in requested],
                     interaction_id=interaction.id,
                 )
             )

@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response as WebResponse
 
 from idp.flows.account_settings import MAX_PASSWORD, Outcome, Result
 from idp.flows.portal_links import MAX_CLIENT_ID, MAX_SLUG, PortalLinks
+from idp.i18n import N_, translate
 from idp.messages import MESSAGES, SCOPE_DESCRIPTIONS
 
 from .account import NOTICE_KEY, STATUS, _actor, _gone, signed_in
@@ -27,36 +28,47 @@ bp = Blueprint("portals", __name__, url_prefix="/account/portals")
 # tests use the IDs). They belong with the account texts in idp.messages.account.
 PORTAL_MESSAGES: dict[str, str] = {
     "portal_unlinked": (
-        "The practice was unlinked. Its portal and apps can no longer use your account "
-        "until you link it again."
+        N_(
+            "The practice was unlinked. Its portal and apps can no longer use your account "
+            "until you link it again."
+        )
     ),
-    "portal_not_linked": "That practice is not linked to your account.",
-    "portals_none": "No practice is linked to your account yet.",
+    "portal_not_linked": N_("That practice is not linked to your account."),
+    "portals_none": N_("No practice is linked to your account yet."),
     "consent_withdrawn": (
-        "Permission withdrawn. That portal or app can no longer use your account; if you "
-        "sign in there again, you will be asked to allow it again."
+        N_(
+            "Permission withdrawn. That portal or app can no longer use your account; if you "
+            "sign in there again, you will be asked to allow it again."
+        )
     ),
-    "consent_not_found": "You have not given that portal or app permission.",
-    "portals_allowed_none": "You have not allowed any portal or app yet.",
+    "consent_not_found": N_("You have not given that portal or app permission."),
+    "portals_allowed_none": N_("You have not allowed any portal or app yet."),
     "portals_allowed_explained": (
-        "Portals and apps you allowed to use your sign-in and read the details listed. "
-        "Withdrawing permission signs them out of your account; your records at the "
-        "practice are not affected."
+        N_(
+            "Portals and apps you allowed to use your sign-in and read the details listed. "
+            "Withdrawing permission signs them out of your account; your records at the "
+            "practice are not affected."
+        )
     ),
     "portals_pending_explained": (
-        "These practices invited you to link your records. Use the activation code in "
-        "their invitation email to link one."
+        N_(
+            "These practices invited you to link your records. Use the activation code in "
+            "their invitation email to link one."
+        )
     ),
     "portals_unlink_explained": (
-        "Unlinking a practice withdraws your permission for its portal and apps and "
-        "disconnects them. You stay signed in here; sign out of the practice's portal "
-        "yourself if it is open. Your records at the practice are not affected."
+        N_(
+            "Unlinking a practice withdraws your permission for its portal and apps and "
+            "disconnects them. You stay signed in here; sign out of the practice's portal "
+            "yourself if it is open. Your records at the practice are not affected."
+        )
     ),
 }
 
 
 def _message(message_id: str) -> str:
-    return PORTAL_MESSAGES.get(message_id) or MESSAGES.get(message_id, message_id)
+    text = PORTAL_MESSAGES.get(message_id) or MESSAGES.get(message_id)
+    return message_id if text is None else translate(text)
 
 
 def _flow() -> PortalLinks:

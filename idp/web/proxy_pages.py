@@ -22,6 +22,7 @@ from idp.flows.proxy_activity import acted_for_me, my_proxy_actions
 from idp.flows.proxy_grants import ProxyGrantFlow
 from idp.flows.proxy_invites import ProxyInviteFlow
 from idp.flows.proxy_views import LEVEL_WORDS
+from idp.i18n import N_, translate
 from idp.messages import MESSAGES
 
 from .account import NOTICE_KEY, _gone, signed_in
@@ -30,26 +31,34 @@ from .deps import request_meta, services
 bp = Blueprint("proxy_pages", __name__, url_prefix="/account/proxy")
 
 PROXY_MESSAGES: dict[str, str] = {
-    "proxy_revoked": "That access has ended. Both of you have been emailed.",
-    "proxy_cosigned": "Thank you. Your signature is recorded; the practice approves next.",
-    "proxy_not_found": "That access was not found, or has already ended.",
-    "proxy_none_for_me": "Nobody can see your record for you.",
-    "proxy_none_held": "You cannot act for anyone yet. A practice grants this access.",
-    "proxy_renewed": "Access renewed. Both of you have been emailed.",
-    "proxy_invited": "Invitation sent. The link in it works once, for 7 days.",
-    "proxy_accepted": "You can now act for this patient. Both of you have been emailed.",
-    "proxy_invite_refused": "That invitation could not be sent. Check the practice, the "
-    "relationship and the email address.",
-    "proxy_invite_limit": "You have sent many invitations today. Please try again tomorrow.",
-    "proxy_patient_not_adult": "Only adult patients can invite a representative online; "
-    "for a minor, the practice grants access on a signed form.",
-    "invitation_invalid": "This invitation link is not valid: it was used, replaced or "
-    "has expired. Ask the patient to send a new one.",
-    "representative_under_age": "A representative must be at least 18 years old.",
-    "representative_is_patient": "You cannot be your own representative.",
-    "grant_exists": "You can already act for this patient at this practice.",
-    "representative_birth_date_unknown": "Your account has no date of birth; the practice "
-    "must add it before you can be a representative.",
+    "proxy_revoked": N_("That access has ended. Both of you have been emailed."),
+    "proxy_cosigned": N_("Thank you. Your signature is recorded; the practice approves next."),
+    "proxy_not_found": N_("That access was not found, or has already ended."),
+    "proxy_none_for_me": N_("Nobody can see your record for you."),
+    "proxy_none_held": N_("You cannot act for anyone yet. A practice grants this access."),
+    "proxy_renewed": N_("Access renewed. Both of you have been emailed."),
+    "proxy_invited": N_("Invitation sent. The link in it works once, for 7 days."),
+    "proxy_accepted": N_("You can now act for this patient. Both of you have been emailed."),
+    "proxy_invite_refused": N_(
+        "That invitation could not be sent. Check the practice, the "
+        "relationship and the email address."
+    ),
+    "proxy_invite_limit": N_("You have sent many invitations today. Please try again tomorrow."),
+    "proxy_patient_not_adult": N_(
+        "Only adult patients can invite a representative online; "
+        "for a minor, the practice grants access on a signed form."
+    ),
+    "invitation_invalid": N_(
+        "This invitation link is not valid: it was used, replaced or "
+        "has expired. Ask the patient to send a new one."
+    ),
+    "representative_under_age": N_("A representative must be at least 18 years old."),
+    "representative_is_patient": N_("You cannot be your own representative."),
+    "grant_exists": N_("You can already act for this patient at this practice."),
+    "representative_birth_date_unknown": N_(
+        "Your account has no date of birth; the practice "
+        "must add it before you can be a representative."
+    ),
 }
 INVITE_ERRORS = {
     "patient_not_adult": "proxy_patient_not_adult",
@@ -65,23 +74,24 @@ ACCEPT_ERRORS = frozenset(
     }
 )
 RELATIONSHIP_WORDS = {
-    "parent": "parent",
-    "legal_guardian": "legal guardian",
-    "healthcare_poa": "health-care proxy or power of attorney",
-    "conservator": "conservator",
-    "other": "representative",
+    "parent": N_("parent"),
+    "legal_guardian": N_("legal guardian"),
+    "healthcare_poa": N_("health-care proxy or power of attorney"),
+    "conservator": N_("conservator"),
+    "other": N_("representative"),
 }
 MAX_GRANT_ID = 2**31 - 1
 EVENT_WORDS = {
-    "proxy_signin": "signed in to the portal for",
-    "record_chosen": "chose the record of",
-    "token_issued": "opened the record of",
-    "token_refreshed": "renewed access to the record of",
+    "proxy_signin": N_("signed in to the portal for"),
+    "record_chosen": N_("chose the record of"),
+    "token_issued": N_("opened the record of"),
+    "token_refreshed": N_("renewed access to the record of"),
 }
 
 
 def _message(message_id: str) -> str:
-    return PROXY_MESSAGES.get(message_id) or MESSAGES.get(message_id, message_id)
+    text = PROXY_MESSAGES.get(message_id) or MESSAGES.get(message_id)
+    return message_id if text is None else translate(text)
 
 
 def _flow() -> ProxyGrantFlow:

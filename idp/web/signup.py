@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from idp.flows.registration import MAX_PASSWORD_INPUT, CredentialsInput, RegistrationFlow
 from idp.flows.signup_common import SignupOutcome, SignupState
 from idp.flows.signup_phone import CODE_DIGITS
+from idp.i18n import N_
 from idp.messages import message
 from idp.policies.demographics import GENDERS, MAX_NAME, DemographicsInput, Refusal
 from idp.policies.password import PASSWORD_PRESETS, describe
@@ -33,7 +34,13 @@ bp = Blueprint("signup", __name__)
 
 # Longer than any phone number with punctuation; the flow refuses what it cannot parse.
 MAX_PHONE_INPUT = 64
-GENDER_LABELS = dict(zip(GENDERS, ("Female", "Male", "Other", "I prefer not to say"), strict=True))
+GENDER_LABELS = dict(
+    zip(
+        GENDERS,
+        (N_("Female"), N_("Male"), N_("Other"), N_("I prefer not to say")),
+        strict=True,
+    )
+)
 
 
 @bp.before_request

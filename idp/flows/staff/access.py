@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.i18n import translate
 from idp.policies.staff_roles import (
     Operation,
     Role,
@@ -24,7 +25,11 @@ def authorize(principal: StaffPrincipal, operation: Operation, portal: str | Non
     """Raise :class:`Forbidden` unless the principal's role and portals cover this."""
     if not may_on_portal(principal, operation, portal):
         where = f" on portal {portal!r}" if portal else ""
-        raise Forbidden(f"the {principal.role} role may not {operation.value}{where}")
+        raise Forbidden(
+            translate("the {role} role may not {value}{where}").format(
+                role=principal.role, value=operation.value, where=where
+            )
+        )
 
 
 def principal_of(staff: StaffRecord) -> StaffPrincipal:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from idp.clock import Clock
+from idp.i18n import translate
 from idp.policies.staff_roles import (
     Operation,
     Role,
@@ -52,9 +53,11 @@ class StaffDirectory:
         with self._db.transaction() as uow:
             account = uow.accounts.by_username(username)
             if account is None:
-                raise NotFound(f"no account {username!r}")
+                raise NotFound(translate("no account {username}").format(username=repr(username)))
             if account.status == "closed":
-                raise Conflict(f"account {account.username} is closed")
+                raise Conflict(
+                    translate("account {username} is closed").format(username=account.username)
+                )
             portal_ids = self._portal_ids(uow, scope or ())
             now = self._clock()
             before = uow.staff.by_account(account.id)
@@ -93,9 +96,9 @@ class StaffDirectory:
                 uow.staff.by_account(account.id) if account is not None else None
             )
             if account is None or staff is None:
-                raise NotFound(f"{username!r} is not staff")
+                raise NotFound(translate("{username} is not staff").format(username=repr(username)))
             if principal.account_id == account.id:
-                raise Conflict("staff cannot remove their own role")
+                raise Conflict(translate("staff cannot remove their own role"))
             uow.staff.remove(account.id)
             uow.audit.record(
                 staff_event(
@@ -131,7 +134,7 @@ class StaffDirectory:
         for slug in sorted(slugs):
             portal = uow.portals.by_slug(slug)
             if portal is None:
-                raise InvalidInput(f"no portal with slug {slug!r}")
+                raise InvalidInput(translate("no portal with slug {slug}").format(slug=repr(slug)))
             ids.append(portal.id)
         return ids
 

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from idp.clock import Clock
+from idp.i18n import translate
 from idp.policies.staff_roles import Operation, StaffPrincipal
 from idp.records import AccountRecord, RequestMeta
 from idp.store.interfaces import Transactions
@@ -102,16 +103,22 @@ def parse_lookup(raw: dict[str, str | None]) -> LookupQuery:
     values = {k: (v.strip() if isinstance(v, str) else None) or None for k, v in raw.items()}
     unknown = set(values) - set(LookupQuery.__dataclass_fields__)
     if unknown:
-        raise InvalidInput(f"unknown lookup field(s): {', '.join(sorted(unknown))}")
+        raise InvalidInput(
+            translate("unknown lookup field(s): {unknown}").format(
+                unknown=", ".join(sorted(unknown))
+            )
+        )
     for name, value in values.items():
         if value is not None and (len(value) > 254 or not value.isprintable()):
-            raise InvalidInput(f"{name} must be 1-254 printable characters")
+            raise InvalidInput(
+                translate("{name} must be 1-254 printable characters").format(name=name)
+            )
     dob = None
     if values.get("dob"):
         try:
             dob = date.fromisoformat(str(values["dob"]))
         except ValueError:
-            raise InvalidInput("dob must be a date, YYYY-MM-DD") from None
+            raise InvalidInput(translate("dob must be a date, YYYY-MM-DD")) from None
     query = LookupQuery(**{**values, "dob": dob})  # type: ignore[arg-type]
     ways = [
         bool(query.username),
@@ -121,15 +128,19 @@ def parse_lookup(raw: dict[str, str | None]) -> LookupQuery:
     ]
     if sum(ways) != 1:
         raise InvalidInput(
-            "look up by exactly one of: username; email; last_name (with first_name, dob); "
-            "portal and mrn"
+            translate(
+                "look up by exactly one of: username; email; last_name (with first_name, "
+                "dob); portal and mrn"
+            )
         )
     if (query.first_name or query.dob) and not query.last_name:
-        raise InvalidInput("first_name and dob go with last_name")
+        raise InvalidInput(translate("first_name and dob go with last_name"))
     if bool(query.portal) != bool(query.mrn):
-        raise InvalidInput("portal and mrn go together")
+        raise InvalidInput(translate("portal and mrn go together"))
     if query.username and len(query.username) > MAX_NAME:
-        raise InvalidInput(f"a user ID is at most {MAX_NAME} characters")
+        raise InvalidInput(
+            translate("a user ID is at most {MAX_NAME} characters").format(MAX_NAME=MAX_NAME)
+        )
     return query
 
 

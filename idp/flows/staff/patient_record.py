@@ -12,6 +12,7 @@ from typing import Any
 from idp.audit.export import AuditRow
 from idp.audit.search import AuditFilter
 from idp.clock import Clock
+from idp.i18n import translate
 from idp.policies.staff_roles import Operation, StaffPrincipal
 from idp.records import AccountRecord, RequestMeta
 from idp.store.interfaces import Transactions
@@ -57,7 +58,7 @@ class PatientRecords:
         with self._db.transaction() as uow:
             account: AccountRecord | None = uow.accounts.by_username(username)
             if account is None:
-                raise NotFound(f"no account {username!r}")
+                raise NotFound(translate("no account {username}").format(username=repr(username)))
             given = uow.proxy_grants.for_patient(account.person.id) if account.person else []
             held = uow.proxy_grants.for_representative(account.id)
             page = uow.audit.search(

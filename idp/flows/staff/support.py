@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from idp.clock import Clock
+from idp.i18n import format_when, translate
 from idp.notify import InvalidEmailAddress, Notifier, check_email_address
 from idp.policies.staff_roles import Operation, StaffPrincipal
 from idp.records import AccountRecord, RequestMeta
@@ -160,10 +161,16 @@ class SupportDesk:
             account = self._account(uow, username)
             if account.status not in RECOVERABLE:
                 raise Conflict(
-                    f"account {account.username} is {account.status}; it cannot be reset"
+                    translate("account {username} is {status}; it cannot be reset").format(
+                        username=account.username, status=account.status
+                    )
                 )
             if email and not (account.email and account.email_verified):
-                raise Conflict(f"account {account.username} has no verified email")
+                raise Conflict(
+                    translate("account {username} has no verified email").format(
+                        username=account.username
+                    )
+                )
             now = self._clock()
             data = {"mode": "choose", "issued_by": principal.actor}
             token = flow.issue_link(uow, account, data, now=now)
@@ -209,15 +216,21 @@ class SupportDesk:
             address = check_email_address(email)
         except InvalidEmailAddress:
             raise InvalidInput(
-                "the email must be one plain address such as name@example.org"
+                translate("the email must be one plain address such as name@example.org")
             ) from None
         with self._db.transaction() as uow:
             account = self._account(uow, username)
             if account.status == "closed":
-                raise Conflict(f"account {account.username} is closed")
+                raise Conflict(
+                    translate("account {username} is closed").format(username=account.username)
+                )
             old = account.email
             if old and old.casefold() == address.casefold() and account.email_verified:
-                raise Conflict(f"{address} is already the verified address of {account.username}")
+                raise Conflict(
+                    translate("{address} is already the verified address of {username}").format(
+                        address=address, username=account.username
+                    )
+                )
             now = self._clock()
             uow.accounts.set_email(account.id, address, verified=True, now=now)
             self._reindex(uow, account.id)
@@ -269,7 +282,9 @@ class SupportDesk:
         with self._db.transaction() as uow:
             account = self._account(uow, username)
             if account.status == "closed":
-                raise Conflict(f"account {account.username} is closed")
+                raise Conflict(
+                    translate("account {username} is closed").format(username=account.username)
+                )
             done = reset_second_factors(
                 uow,
                 account,
@@ -288,7 +303,11 @@ class SupportDesk:
                 ),
             )
             if done is None:
-                raise Conflict(f"account {account.username} has no second factor")
+                raise Conflict(
+                    translate("account {username} has no second factor").format(
+                        username=account.username
+                    )
+                )
         return done
 
     # --- close and reopen --------------------------------------------------------------------
@@ -310,7 +329,11 @@ class SupportDesk:
         with self._db.transaction() as uow:
             account = self._account(uow, username)
             if account.status == "closed":
-                raise Conflict(f"account {account.username} is already closed")
+                raise Conflict(
+                    translate("account {username} is already closed").format(
+                        username=account.username
+                    )
+                )
             now = self._clock()
             uow.accounts.close(account.id, now=now)
             families: Sequence[str] = uow.refresh_tokens.revoke_for_account(account.id, now=now)
@@ -325,7 +348,7 @@ class SupportDesk:
                     context={
                         "name": account.person.first_name if account.person else account.username,
                         "username": account.username,
-                        "when": now.strftime("%d %B %Y at %H:%M UTC"),
+                        "when": format_when(now, "%d %B %Y at %H:%M UTC"),
                         "ip": None,
                     },
                     now=now,
@@ -365,7 +388,9 @@ class SupportDesk:
         with self._db.transaction() as uow:
             account = self._account(uow, username)
             if account.status != "closed":
-                raise Conflict(f"account {account.username} is not closed")
+                raise Conflict(
+                    translate("account {username} is not closed").format(username=account.username)
+                )
             now = self._clock()
             uow.accounts.reopen(account.id, now=now)
             uow.audit.record(
@@ -387,5 +412,5 @@ class SupportDesk:
     def _account(uow: Any, username: str) -> AccountRecord:
         account: AccountRecord | None = uow.accounts.by_username(username)
         if account is None:
-            raise NotFound(f"no account {username!r}")
+            raise NotFound(translate("no account {username}").format(username=repr(username)))
         return account

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import render_template
 
+from idp.i18n import N_
 from idp.policies.staff_roles import Operation, may
 
 from ..staff_session import staff_required
@@ -14,15 +15,20 @@ from .refusals import staff
 SECTIONS = (
     (
         "admin.patient_lookup",
-        "Patients",
-        "Find a patient; unlock, send a reset link, change email, reset two-step, close.",
+        N_("Patients"),
+        N_("Find a patient; unlock, send a reset link, change email, reset two-step, close."),
         Operation.PATIENT_LOOKUP,
     ),
-    ("admin.audit_search", "Audit search", "Find and export events.", Operation.AUDIT_SEARCH),
+    (
+        "admin.audit_search",
+        N_("Audit search"),
+        N_("Find and export events."),
+        Operation.AUDIT_SEARCH,
+    ),
     (
         "admin.overview",
-        "Sign-in overview",
-        "Sign-ins, failures, lockouts, resets and two-step checks over time.",
+        N_("Sign-in overview"),
+        N_("Sign-ins, failures, lockouts, resets and two-step checks over time."),
         Operation.AUDIT_SEARCH,
     ),
 )

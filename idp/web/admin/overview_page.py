@@ -10,6 +10,7 @@ from flask import render_template, request
 
 from idp.audit.overview import Bucket, RangeError, Series, parse_range
 from idp.flows.staff.errors import StaffError
+from idp.i18n import N_, translate
 from idp.policies.staff_roles import Operation
 
 from ..deps import request_meta, services
@@ -21,11 +22,11 @@ from .readable import coarse_location
 from .refusals import refused, staff
 
 TITLES = {
-    Series.SIGN_INS: "Sign-ins",
-    Series.FAILURES: "Failed sign-ins",
-    Series.LOCKOUTS: "Lockouts",
-    Series.PASSWORD_RESETS: "Password resets",
-    Series.MFA_CHALLENGES: "Two-step verification checks",
+    Series.SIGN_INS: N_("Sign-ins"),
+    Series.FAILURES: N_("Failed sign-ins"),
+    Series.LOCKOUTS: N_("Lockouts"),
+    Series.PASSWORD_RESETS: N_("Password resets"),
+    Series.MFA_CHALLENGES: N_("Two-step verification checks"),
 }
 
 
@@ -49,7 +50,8 @@ def overview() -> Any:
     fmt = "%d %b %H:00" if rng.bucket is Bucket.HOUR else "%d %b"
     labels = [b.strftime(fmt) for b in result.buckets]
     charts = [
-        (series, bar_chart(TITLES[series], labels, result.counts[series])) for series in Series
+        (series, bar_chart(translate(TITLES[series]), labels, result.counts[series]))
+        for series in Series
     ]
     portals = sorted({p for counts in result.by_portal.values() for p in counts})
     return render_template(

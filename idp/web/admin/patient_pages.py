@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from idp.flows.staff.errors import StaffError
 from idp.flows.staff.lookup import parse_lookup
+from idp.i18n import N_, translate
 from idp.messages.account import ACTIVITY_LABELS
 from idp.policies.staff_roles import Operation, may
 
@@ -33,12 +34,12 @@ LOOKUP_FIELDS = ("username", "email", "portal", "mrn", "last_name", "first_name"
 NOTICE_KEY = "admin_notice"
 # action -> (operation, the notice after it); every one asks for a reason
 ACTIONS: dict[str, tuple[Operation, str]] = {
-    "unlock": (Operation.UNLOCK, "Unlocked: the patient can sign in again."),
-    "reset_link": (Operation.SEND_RESET_LINK, "A reset link was emailed to the patient."),
-    "change_email": (Operation.CHANGE_EMAIL, "The email address was changed."),
-    "reset_mfa": (Operation.MFA_RESET, "Two-step verification was reset."),
-    "close": (Operation.CLOSE_ACCOUNT, "The account was closed."),
-    "reopen": (Operation.REOPEN_ACCOUNT, "The account was reopened."),
+    "unlock": (Operation.UNLOCK, N_("Unlocked: the patient can sign in again.")),
+    "reset_link": (Operation.SEND_RESET_LINK, N_("A reset link was emailed to the patient.")),
+    "change_email": (Operation.CHANGE_EMAIL, N_("The email address was changed.")),
+    "reset_mfa": (Operation.MFA_RESET, N_("Two-step verification was reset.")),
+    "close": (Operation.CLOSE_ACCOUNT, N_("The account was closed.")),
+    "reopen": (Operation.REOPEN_ACCOUNT, N_("The account was reopened.")),
 }
 
 
@@ -88,7 +89,9 @@ def patient_action() -> Any:
     username = field(request.form, "user", limit=200)
     action = field(request.form, "action", limit=32)
     if action not in ACTIONS:
-        return _patient_page(username, error="Choose one of the actions on this page.", status=400)
+        return _patient_page(
+            username, error=translate("Choose one of the actions on this page."), status=400
+        )
     _, notice = ACTIONS[action]
     reason = field(request.form, "reason", limit=600) or None
     support = services().staff.support
