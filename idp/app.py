@@ -261,8 +261,10 @@ def _staff_operations(services: Services) -> StaffOperations:
     from idp.flows.recovery_common import RecoveryDeps
     from idp.flows.staff.audit_trail import AuditTrail
     from idp.flows.staff.directory import StaffDirectory
+    from idp.flows.staff.enrollment_queue import EnrollmentQueue
     from idp.flows.staff.lookup import PatientLookup
     from idp.flows.staff.patient_record import PatientRecords
+    from idp.flows.staff.refusals import StaffRefusals
     from idp.flows.staff.support import SupportDesk
     from idp.store.candidates import reindex_account
 
@@ -283,6 +285,26 @@ def _staff_operations(services: Services) -> StaffOperations:
         lookup=PatientLookup(db=services.db, clock=services.clock, locks=services.attempts),
         audit=AuditTrail(db=services.db, clock=services.clock),
         records=PatientRecords(db=services.db, clock=services.clock, locks=services.attempts),
+        enrollments=EnrollmentQueue(db=services.db, review=lambda: _enrollment_review(services)),
+        refusals=StaffRefusals(db=services.db, clock=services.clock),
+    )
+
+
+def _enrollment_review(services: Services) -> Any:
+    """The enrollment decision, releasing the sign-up's user-ID reservation on approval
+    where the ephemeral store is reachable (a CLI process with the embedded in-process
+    store gets one that refuses: the reservation then simply expires)."""
+    from idp.flows.enrollments import EnrollmentReview
+    from idp.store.unreachable import UnreachableEphemeralStore
+
+    shared = not isinstance(services.ephemeral, UnreachableEphemeralStore)
+    return EnrollmentReview(
+        notifier=services.notifier,
+        clock=services.clock,
+        issuer=services.settings.issuer,
+        verify_link_ttl=services.settings.accounts.verify_link_ttl,
+        matching_secret=services.settings.secret_key,
+        ephemeral=services.ephemeral if shared else None,
     )
 
 

@@ -955,7 +955,7 @@ def temporary_password() -> str:
 @click.option("--staff", "staff_name", help="Who is unlocking (audited; default: cli).")
 @click.option("--reason", help="Why, e.g. the support ticket (audited).")
 def users_unlock(username: str, staff_name: str | None, reason: str | None) -> None:
-    from idp.cli_staff import cli_principal
+    from idp.cli_staff import cli_principal, refused_or_fail
     from idp.flows.staff.errors import StaffError
 
     with _services(_settings()) as services:
@@ -967,7 +967,7 @@ def users_unlock(username: str, staff_name: str | None, reason: str | None) -> N
                 reason_required=False,
             )
         except StaffError as exc:
-            _fail(exc.message)
+            refused_or_fail(services, exc)
     click.echo(f"account {account.username} unlocked")
 
 
@@ -1061,21 +1061,6 @@ def enrollments() -> None:
     pass
 
 
-def _review(services: Any) -> Any:
-    from idp.flows.enrollments import EnrollmentReview
-
-    return EnrollmentReview(
-        notifier=services.notifier,
-        clock=_now,
-        issuer=services.settings.issuer,
-        verify_link_ttl=services.settings.accounts.verify_link_ttl,
-        matching_secret=services.settings.secret_key,
-        # This releases the sign-up's user-ID reservation on approval; with
-        # IDP_EPHEMERAL=memory it lives in the server's memory and simply expires.
-        ephemeral=None if services.settings.ephemeral_backend == "memory" else services.ephemeral,
-    )
-
-
 def _enrollment_line(row: dict[str, Any]) -> str:
     who = row.get("demographics") or {}
     candidate = row.get("candidate") or {}
@@ -1094,28 +1079,42 @@ def _enrollment_line(row: dict[str, Any]) -> str:
     default="pending",
     show_default=True,
 )
-@click.option("-n", "limit", default=100, show_default=True, type=click.IntRange(1, 10000))
+@click.option("-n", "limit", default=100, show_default=True, type=click.IntRange(1, 500))
+@click.option("--staff", help="The staff member listing (a practice sees its portals' only).")
 @click.option("--json", "as_json", is_flag=True)
-def enrollments_list(status: str, limit: int, as_json: bool) -> None:
-    with _services(_settings()) as services, services.db.transaction() as uow:
-        rows = _review(services).list(uow, status=None if status == "all" else status, limit=limit)
+def enrollments_list(status: str, limit: int, staff: str | None, as_json: bool) -> None:
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.staff.errors import StaffError
+
+    with _services(_settings()) as services:
+        who = cli_principal(services, staff)
+        try:
+            found = services.staff.enrollments.list(
+                who, status=None if status == "all" else status, limit=min(limit, 500)
+            )
+        except StaffError as exc:
+            refused_or_fail(services, exc)
+    rows = [row.view for row in found]
     _emit(rows, as_json, "\n".join(_enrollment_line(r) for r in rows) or "no enrollments")
 
 
 def _decide(action: str, enrollment_id: int, **kw: Any) -> None:
-    from idp.flows.enrollments import ReviewError
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.staff.errors import StaffError
 
     as_json = kw.pop("as_json")
-    try:
-        with _services(_link_settings()) as services:
-            review = _review(services)
-            with services.db.transaction() as uow:
-                decision = getattr(review, action)(uow, enrollment_id, **kw)
-                row = review.describe(uow, decision.enrollment)
-            # This process ends now: send here rather than wait for a worker.
-            services.dispatcher.send_due()
-    except ReviewError as exc:
-        _fail(f"{exc} ({exc.code})")
+    staff = kw.pop("staff")
+    with _services(_link_settings()) as services:
+        who = cli_principal(services, staff)
+        try:
+            done = getattr(services.staff.enrollments, action)(
+                who, enrollment_id, staff_name=staff, **kw
+            )
+        except StaffError as exc:
+            refused_or_fail(services, exc)
+        # This process ends now: send here rather than wait for a worker.
+        services.dispatcher.send_due()
+    row = done.view
     account = row.get("account") or {}
     text = f"enrollment #{enrollment_id} {row['status']}" + (
         f": account {account['username']} created, verification link sent to {row['email']}"
@@ -1279,7 +1278,7 @@ def audit_search(
     limit: int, after: str | None, staff_name: str | None, as_json: bool, **raw: Any
 ) -> None:
     from idp.audit.search import Cursor, FilterError
-    from idp.cli_staff import cli_principal
+    from idp.cli_staff import cli_principal, note_refusal
     from idp.flows.staff.errors import StaffError
 
     filters = _parse_audit_filter(raw)
@@ -1295,6 +1294,7 @@ def audit_search(
             # Reading the trail is itself on the trail, in the same transaction.
             page = services.staff.audit.search(principal, filters, limit=limit, after=cursor)
         except StaffError as exc:
+            note_refusal(services, exc)
             raise click.UsageError(exc.message) from None
     next_cursor = page.next.encode() if page.next else None
     if as_json:
@@ -1321,7 +1321,7 @@ def audit_search(
 @_STAFF_OPTION
 def audit_export(fmt: str, output: str | None, staff_name: str | None, **raw: Any) -> None:
     from idp.audit.export import write_export
-    from idp.cli_staff import cli_principal
+    from idp.cli_staff import cli_principal, note_refusal
     from idp.flows.staff.errors import StaffError
     from idp.policies.staff_roles import Operation
 
@@ -1331,6 +1331,7 @@ def audit_export(fmt: str, output: str | None, staff_name: str | None, **raw: An
         try:
             services.staff.audit.scope(principal, Operation.AUDIT_EXPORT, filters)
         except StaffError as exc:
+            note_refusal(services, exc)
             raise click.UsageError(exc.message) from None
         with services.db.transaction() as uow:
             _check_portal(uow, filters.portal)
@@ -1343,6 +1344,7 @@ def audit_export(fmt: str, output: str | None, staff_name: str | None, **raw: An
             try:
                 rows = services.staff.audit.export(principal, filters, fmt=fmt)
             except StaffError as exc:
+                note_refusal(services, exc)
                 raise click.UsageError(exc.message) from None
             count = write_export(fmt, rows, out or sys.stdout)
         finally:

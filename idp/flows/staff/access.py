@@ -13,6 +13,7 @@ from idp.policies.staff_roles import (
     Operation,
     Role,
     StaffPrincipal,
+    may,
     may_on_portal,
 )
 from idp.records import AuditEntry, RequestMeta, StaffRecord
@@ -24,7 +25,23 @@ def authorize(principal: StaffPrincipal, operation: Operation, portal: str | Non
     """Raise :class:`Forbidden` unless the principal's role and portals cover this."""
     if not may_on_portal(principal, operation, portal):
         where = f" on portal {portal!r}" if portal else ""
-        raise Forbidden(f"the {principal.role} role may not {operation.value}{where}")
+        raise Forbidden(
+            f"the {principal.role} role may not {operation.value}{where}",
+            principal=principal,
+            operation=operation,
+            portal=portal,
+        )
+
+
+def authorize_role(principal: StaffPrincipal, operation: Operation) -> None:
+    """Raise :class:`Forbidden` unless the role includes ``operation`` on some portal;
+    for an operation whose portal is known only after reading the target."""
+    if not may(principal.role, operation):
+        raise Forbidden(
+            f"the {principal.role} role may not {operation.value}",
+            principal=principal,
+            operation=operation,
+        )
 
 
 def principal_of(staff: StaffRecord) -> StaffPrincipal:

@@ -7,6 +7,8 @@ refusal happens before anything is written.
 
 from __future__ import annotations
 
+from idp.policies.staff_roles import Operation, StaffPrincipal
+
 
 class StaffError(Exception):
     status = 400
@@ -22,10 +24,27 @@ class InvalidInput(StaffError):
 
 
 class Forbidden(StaffError):
-    """The principal's role or portals do not cover this operation."""
+    """The principal's role or portals do not cover this operation.
+
+    It carries what was tried, so that the surface that catches it can put the attempt
+    on the record (``staff_refused``, :mod:`.refusals`) in a transaction of its own.
+    """
 
     status = 403
     code = "forbidden"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        principal: StaffPrincipal | None = None,
+        operation: Operation | None = None,
+        portal: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.principal = principal
+        self.operation = operation
+        self.portal = portal
 
 
 class NotFound(StaffError):

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 from .audit_trail import AuditTrail
 from .directory import StaffDirectory
+from .enrollment_queue import EnrollmentQueue
 from .lookup import PatientLookup
 from .patient_record import PatientRecords
+from .refusals import StaffRefusals
 from .support import SupportDesk
 
 
@@ -23,3 +25,5 @@ class StaffOperations:
     lookup: PatientLookup
     audit: AuditTrail
     records: PatientRecords
+    enrollments: EnrollmentQueue
+    refusals: StaffRefusals
