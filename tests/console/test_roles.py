@@ -46,11 +46,11 @@ def test_practice_sees_only_its_portals_events(client, as_staff, trail, services
     html = client.get("/admin/audit", query_string={"to": "2026-11-21"}).text
     assert len(ROW.findall(html)) == 2 and "Bob Jones" not in html
     assert "You see the events of your portals only: northside" in html
-    # Another portal's events are refused, not quietly empty; nothing is recorded.
+    # Another portal's events are refused, not quietly empty; only the refusal is recorded.
     before = audit_count(services)
     refused = client.get("/admin/audit", query_string={"portal": "southside"})
     assert refused.status_code == 403 and "southside" in refused.text
-    assert audit_count(services) == before
+    assert audit_count(services) == before + 1 == audit_count(services, "staff_refused") + before
     # The export is confined the same way.
     token = csrf_token(html)
     out = client.post("/admin/audit/export", data={"csrf_token": token, "format": "jsonl"})
