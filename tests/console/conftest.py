@@ -93,3 +93,41 @@ def audit_count(services: Services, event: str | None = None) -> int:
     query = "SELECT COUNT(*) FROM audit_events" + (" WHERE type = :t" if event else "")
     with services.db.session() as session:
         return int(session.scalar(text(query), {"t": event}) or 0)
+
+
+def pending_enrollment(
+    services: Services, *, portal: str | None, username: str, candidate: int | None = None
+) -> int:
+    """An enrollment waiting for review, as a close-match sign-up leaves it."""
+    with services.db.transaction() as uow:
+        portal_row = uow.portals.by_slug(portal) if portal else None
+        record = uow.enrollments.add(
+            email=f"{username}@example.org",
+            candidate_account_id=candidate,
+            now=AT,
+            portal_id=portal_row.id if portal_row else None,
+            data={
+                "username": username,
+                "password_hash": services.hashing.hash("correct horse battery"),
+                "answers": [],
+                "demographics": {
+                    "first_name": "Ada",
+                    "last_name": username.capitalize(),
+                    "dob": "1990-02-03",
+                    "zip": "02138",
+                    "gender": "female",
+                },
+                "terms_accepted_at": AT.isoformat(),
+                "match_reasons": ["same_dob", "similar_last_name"],
+                "match_score": 7.5,
+                "phone_verified": None,
+            },
+        )
+    return record.id
+
+
+def enrollment_status(services: Services, enrollment_id: int) -> str:
+    with services.db.transaction() as uow:
+        record = uow.enrollments.get(enrollment_id)
+    assert record is not None
+    return record.status

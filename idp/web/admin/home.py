@@ -18,6 +18,12 @@ SECTIONS = (
         "Find a patient; unlock, send a reset link, change email, reset two-step, close.",
         Operation.PATIENT_LOOKUP,
     ),
+    (
+        "admin.enrollments",
+        "Enrollments",
+        "Sign-ups awaiting review: approve or reject, with the reasons they matched.",
+        Operation.ENROLLMENT_LIST,
+    ),
     ("admin.audit_search", "Audit search", "Find and export events.", Operation.AUDIT_SEARCH),
     (
         "admin.overview",
