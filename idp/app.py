@@ -258,10 +258,12 @@ def build_services(
 def _staff_operations(services: Services) -> StaffOperations:
     """The staff operations every surface calls (console, admin API, CLI)."""
     from idp.flows.forgot_password import ForgotPasswordFlow
+    from idp.flows.invitations import InvitationFlow
     from idp.flows.recovery_common import RecoveryDeps
     from idp.flows.staff.audit_trail import AuditTrail
     from idp.flows.staff.directory import StaffDirectory
     from idp.flows.staff.enrollment_queue import EnrollmentQueue
+    from idp.flows.staff.invitation_desk import InvitationDesk
     from idp.flows.staff.lookup import PatientLookup
     from idp.flows.staff.patient_record import PatientRecords
     from idp.flows.staff.refusals import StaffRefusals
@@ -286,6 +288,9 @@ def _staff_operations(services: Services) -> StaffOperations:
         audit=AuditTrail(db=services.db, clock=services.clock),
         records=PatientRecords(db=services.db, clock=services.clock, locks=services.attempts),
         enrollments=EnrollmentQueue(db=services.db, review=lambda: _enrollment_review(services)),
+        invitations=InvitationDesk(
+            db=services.db, flow=lambda: InvitationFlow.from_services(services)
+        ),
         refusals=StaffRefusals(db=services.db, clock=services.clock),
     )
 

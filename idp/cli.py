@@ -1454,11 +1454,12 @@ def invitations_create(
     staff: str,
     as_json: bool,
 ) -> None:
-    from idp.flows.invitations import InvitationFlow, InvitationInput
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.invitations import InvitationInput
+    from idp.flows.staff.errors import StaffError
     from idp.messages import message
-    from idp.records import RequestMeta
 
-    actor = _staff_actor(staff)
+    _staff_actor(staff)
     form = InvitationInput(
         patient_id=patient_id,
         first_name=first_name,
@@ -1469,13 +1470,12 @@ def invitations_create(
         email=email,
     )
     with _services(_link_settings()) as services:
-        with services.db.transaction() as uow:
-            portal = uow.portals.by_slug(portal_slug)
-        if portal is None:
-            _fail(f"no portal with slug {portal_slug!r}")
-        created = InvitationFlow.from_services(services).create(
-            portal, form, actor=actor, meta=RequestMeta()
-        )
+        try:
+            created = services.staff.invitations.create(
+                cli_principal(services, staff), portal_slug, form
+            )
+        except StaffError as exc:
+            refused_or_fail(services, exc)
         if created.invitation is None:
             _fail(
                 "; ".join(
@@ -1497,20 +1497,23 @@ def invitations_create(
 @invitations.command("revoke", help="Withdraw a pending invitation: its code stops working.")
 @click.argument("invitation_id", type=click.IntRange(1, 2**31 - 1))
 @click.option("--staff", required=True, help="Who is revoking (audited).")
+@click.option("--reason", help="Why (audited).")
 @click.option("--json", "as_json", is_flag=True)
-def invitations_revoke(invitation_id: int, staff: str, as_json: bool) -> None:
-    from idp.flows.invitations import InvitationFlow, Revocation
-    from idp.records import RequestMeta
+def invitations_revoke(invitation_id: int, staff: str, reason: str | None, as_json: bool) -> None:
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.invitations import Revocation
+    from idp.flows.staff.errors import Conflict, StaffError
 
-    actor = _staff_actor(staff)
+    _staff_actor(staff)
     with _services(_settings()) as services:
-        outcome, found = InvitationFlow.from_services(services).revoke(
-            invitation_id, actor=actor, meta=RequestMeta()
-        )
-        if outcome is Revocation.NOT_FOUND or found is None:
-            _fail(f"no invitation {invitation_id}")
-        if outcome is Revocation.ALREADY_ACTIVATED:
+        try:
+            outcome, found = services.staff.invitations.revoke(
+                cli_principal(services, staff), invitation_id, reason=reason, reason_required=False
+            )
+        except Conflict:
             _fail(f"invitation {invitation_id} was already activated (unlink the account instead)")
+        except StaffError as exc:
+            refused_or_fail(services, exc)
         row = _invitation_row(found, services.clock())
     text = f"invitation {invitation_id} revoked"
     if outcome is Revocation.ALREADY_REVOKED:
@@ -1518,22 +1521,48 @@ def invitations_revoke(invitation_id: int, staff: str, as_json: bool) -> None:
     _emit(row, as_json, text)
 
 
+@invitations.command(
+    "resend",
+    help="Email a new activation code for a pending invitation; the old code stops working.",
+)
+@click.argument("invitation_id", type=click.IntRange(1, 2**31 - 1))
+@click.option("--staff", required=True, help="Who is resending (audited).")
+@click.option("--reason", required=True, help="Why, e.g. the patient's call (audited).")
+@click.option("--json", "as_json", is_flag=True)
+def invitations_resend(invitation_id: int, staff: str, reason: str, as_json: bool) -> None:
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.staff.errors import StaffError
+
+    _staff_actor(staff)
+    with _services(_link_settings()) as services:
+        try:
+            found = services.staff.invitations.resend(
+                cli_principal(services, staff), invitation_id, reason=reason
+            )
+        except StaffError as exc:
+            refused_or_fail(services, exc)
+        services.dispatcher.send_due()
+        row = _invitation_row(found, services.clock())
+    _emit(row, as_json, f"invitation {invitation_id}: a new code was emailed")
+
+
 @invitations.command("list", help="A practice's invitations, newest first (never the codes).")
 @click.option("--portal", "portal_slug", required=True, help="Slug of the practice.")
+@click.option("--staff", help="The staff member listing (a practice: its portals only).")
 @click.option("--json", "as_json", is_flag=True)
-def invitations_list(portal_slug: str, as_json: bool) -> None:
-    from idp.flows.invitations import InvitationFlow
+def invitations_list(portal_slug: str, staff: str | None, as_json: bool) -> None:
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.staff.errors import NotFound, StaffError
 
     with _services(_settings()) as services:
-        with services.db.transaction() as uow:
-            portal = uow.portals.by_slug(portal_slug)
-        if portal is None:
+        try:
+            found = services.staff.invitations.list(cli_principal(services, staff), portal_slug)
+        except NotFound:
             _fail(f"no portal with slug {portal_slug!r}")
+        except StaffError as exc:
+            refused_or_fail(services, exc)
         now = services.clock()
-        rows = [
-            _invitation_row(i, now)
-            for i in InvitationFlow.from_services(services).list_for_portal(portal.id)
-        ]
+        rows = [_invitation_row(i, now) for i in found.invitations]
     _emit(
         rows,
         as_json,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from .audit_trail import AuditTrail
 from .directory import StaffDirectory
 from .enrollment_queue import EnrollmentQueue
+from .invitation_desk import InvitationDesk
 from .lookup import PatientLookup
 from .patient_record import PatientRecords
 from .refusals import StaffRefusals
@@ -26,4 +27,5 @@ class StaffOperations:
     audit: AuditTrail
     records: PatientRecords
     enrollments: EnrollmentQueue
+    invitations: InvitationDesk
     refusals: StaffRefusals
