@@ -70,6 +70,13 @@ class InvitationDesk:
             raise NotFound(f"no invitation {invitation_id}")
         return int(found.portal_id)
 
+    def portals(self, principal: StaffPrincipal) -> list[PortalRecord]:
+        """The portals whose invitations this principal may list (a practice: its own)."""
+        authorize_role(principal, Operation.INVITATION_LIST)
+        with self._db.transaction() as uow:
+            every: list[PortalRecord] = uow.portals.list()
+        return [p for p in every if principal.portals is None or p.slug in principal.portals]
+
     def list(self, principal: StaffPrincipal, slug: str) -> PortalInvitations:
         portal = self._portal(principal, Operation.INVITATION_LIST, slug)
         return PortalInvitations(portal, self._flow().list_for_portal(portal.id))

@@ -24,6 +24,12 @@ SECTIONS = (
         "Sign-ups awaiting review: approve or reject, with the reasons they matched.",
         Operation.ENROLLMENT_LIST,
     ),
+    (
+        "admin.invitations",
+        "Invitations",
+        "Invite a patient record; resend a code or revoke an invitation.",
+        Operation.INVITATION_LIST,
+    ),
     ("admin.audit_search", "Audit search", "Find and export events.", Operation.AUDIT_SEARCH),
     (
         "admin.overview",
