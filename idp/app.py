@@ -266,6 +266,7 @@ def _staff_operations(services: Services) -> StaffOperations:
     from idp.flows.staff.invitation_desk import InvitationDesk
     from idp.flows.staff.lookup import PatientLookup
     from idp.flows.staff.patient_record import PatientRecords
+    from idp.flows.staff.proxy_queue import ProxyApprovals
     from idp.flows.staff.refusals import StaffRefusals
     from idp.flows.staff.support import SupportDesk
     from idp.store.candidates import reindex_account
@@ -291,6 +292,7 @@ def _staff_operations(services: Services) -> StaffOperations:
         invitations=InvitationDesk(
             db=services.db, flow=lambda: InvitationFlow.from_services(services)
         ),
+        proxy=ProxyApprovals(db=services.db, flow=lambda: ProxyGrantFlow.from_services(services)),
         refusals=StaffRefusals(db=services.db, clock=services.clock),
     )
 

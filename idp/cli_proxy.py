@@ -240,25 +240,30 @@ def register(main: click.Group) -> None:
     )
     @click.argument("grant_id", type=click.IntRange(1, 2**31 - 1))
     @click.option("--staff", required=True, help="The approving staff member (audited).")
+    @click.option("--reason", help="Why, e.g. how the relationship was checked (audited).")
     @click.option("--teen-signed", is_flag=True, help="The teen signed the form.")
     @click.option("--json", "as_json", is_flag=True)
-    def proxy_approve(grant_id: int, staff: str, teen_signed: bool, as_json: bool) -> None:
+    def proxy_approve(
+        grant_id: int, staff: str, reason: str | None, teen_signed: bool, as_json: bool
+    ) -> None:
         from idp.cli import _emit, _link_settings, _services, _staff_actor
-        from idp.flows.proxy_grants import ProxyGrantFlow
-        from idp.records import RequestMeta
+        from idp.cli_staff import cli_principal, refused_or_fail
+        from idp.flows.staff.errors import StaffError
 
         _staff_actor(staff)
         with _services(_link_settings()) as services:
             try:
-                view = ProxyGrantFlow.from_services(services).approve(
+                view = services.staff.proxy.approve(
+                    cli_principal(services, staff),
                     grant_id,
-                    staff=staff,
-                    actor=f"staff:{staff.strip()}",
-                    meta=RequestMeta(),
+                    reason=reason,
+                    staff_name=staff,
                     teen_signed=teen_signed,
                 )
-            except ProxyRefusal as exc:
-                _refused(exc)
+            except StaffError as exc:
+                if isinstance(exc.__cause__, ProxyRefusal):
+                    _refused(exc.__cause__)
+                refused_or_fail(services, exc)
             services.dispatcher.send_due()
         _emit(grant_row(view), as_json, _text(view))
 
@@ -269,17 +274,23 @@ def register(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def proxy_revoke(grant_id: int, staff: str, reason: str, as_json: bool) -> None:
         from idp.cli import _emit, _link_settings, _services, _staff_actor
-        from idp.flows.proxy_grants import ProxyGrantFlow
-        from idp.records import RequestMeta
+        from idp.cli_staff import cli_principal, refused_or_fail
+        from idp.flows.staff.errors import StaffError
+        from idp.policies.staff_roles import Operation
 
-        actor = _staff_actor(staff)
+        _staff_actor(staff)
         with _services(_link_settings()) as services:
             try:
-                view = ProxyGrantFlow.from_services(services).revoke(
-                    grant_id, actor=actor, meta=RequestMeta(), reason=reason
+                view = services.staff.proxy.reject(
+                    cli_principal(services, staff),
+                    grant_id,
+                    reason=reason,
+                    operation=Operation.PROXY_REVOKE,
                 )
-            except ProxyRefusal as exc:
-                _refused(exc)
+            except StaffError as exc:
+                if isinstance(exc.__cause__, ProxyRefusal):
+                    _refused(exc.__cause__)
+                refused_or_fail(services, exc)
             services.dispatcher.send_due()
         _emit(grant_row(view), as_json, _text(view))
 

@@ -15,6 +15,7 @@ from .enrollment_queue import EnrollmentQueue
 from .invitation_desk import InvitationDesk
 from .lookup import PatientLookup
 from .patient_record import PatientRecords
+from .proxy_queue import ProxyApprovals
 from .refusals import StaffRefusals
 from .support import SupportDesk
 
@@ -28,4 +29,5 @@ class StaffOperations:
     records: PatientRecords
     enrollments: EnrollmentQueue
     invitations: InvitationDesk
+    proxy: ProxyApprovals
     refusals: StaffRefusals
