@@ -26,22 +26,36 @@ AT = datetime(2026, 11, 20, tzinfo=UTC)
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
 
 
+def sign_in_staff(
+    oidc: OIDCActions,
+    factory: Factory,
+    services: Services,
+    client: FlaskClient,
+    role: Role,
+    *,
+    name: str = "carol",
+    portals: tuple[str, ...] = (),
+) -> StaffPrincipal:
+    """A staff account with an authenticator app signs in to ``client`` with password
+    and code, as the console requires."""
+    account = factory.account(username=name)
+    make_staff(services, account, role.value, *portals)
+    secret = enrol_totp(services, account.id)
+    parked = oidc.login("/login", username=name)
+    assert parked.headers["Location"] == "/login/second-factor", parked.text
+    done = submit_code(client, totp_now(services, secret))
+    assert done.status_code == 303, done.text
+    return StaffPrincipal(actor=f"staff:{name}", role=role, portals=frozenset(portals) or None)
+
+
 @pytest.fixture
 def as_staff(
     oidc: OIDCActions, factory: Factory, services: Services, client: FlaskClient
 ) -> Callable[..., StaffPrincipal]:
-    """``as_staff(Role.AUDITOR)``: a staff account with an authenticator app signs in
-    to ``client`` with password and code, as the console requires."""
+    """``as_staff(Role.AUDITOR)``: :func:`sign_in_staff` on the test's client."""
 
     def become(role: Role, *, name: str = "carol", portals: tuple[str, ...] = ()):
-        account = factory.account(username=name)
-        make_staff(services, account, role.value, *portals)
-        secret = enrol_totp(services, account.id)
-        parked = oidc.login("/login", username=name)
-        assert parked.headers["Location"] == "/login/second-factor", parked.text
-        done = submit_code(client, totp_now(services, secret))
-        assert done.status_code == 303, done.text
-        return StaffPrincipal(actor=f"staff:{name}", role=role, portals=frozenset(portals) or None)
+        return sign_in_staff(oidc, factory, services, client, role, name=name, portals=portals)
 
     return become
 

@@ -30,6 +30,12 @@ SECTIONS = (
         "Invite a patient record; resend a code or revoke an invitation.",
         Operation.INVITATION_LIST,
     ),
+    (
+        "admin.proxy_queue",
+        "Proxy approvals",
+        "Representatives waiting for approval or a teen's signature: approve or reject.",
+        Operation.PROXY_LIST,
+    ),
     ("admin.audit_search", "Audit search", "Find and export events.", Operation.AUDIT_SEARCH),
     (
         "admin.overview",

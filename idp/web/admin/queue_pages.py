@@ -1,12 +1,12 @@
 """The practice's work queues on the console (issue 11 item 1, "Queues"): enrollments
-awaiting review (approve, reject).
+awaiting review and proxy grants awaiting approval (approve, reject).
 
 Thin views over the staff operations the JSON API and the CLI call too
-(``services.staff.enrollments``). A practice's staff see only their portals' items; an
-item outside them answers as absent (404). Each decision is a POST with the CSRF token
-and a reason where the operation asks for one; success redirects (303) back to the
-queue with a notice, a refusal re-renders the queue with the message and status
-(400, 403, 404, 409) and nothing changed.
+(``services.staff.enrollments``, ``services.staff.proxy``). A practice's staff see
+only their portals' items; an item outside them answers as absent (404). Each
+decision is a POST with the CSRF token and a reason where the operation asks for one;
+success redirects (303) back to the queue with a notice, a refusal re-renders the
+queue with the message and status (400, 403, 404, 409) and nothing changed.
 """
 
 from __future__ import annotations
@@ -74,3 +74,54 @@ def enrollment_decide() -> Any:
         return _enrollments_page(error=exc.message, status=exc.status)
     session[NOTICE_KEY] = notice
     return redirect(url_for("admin.enrollments"), code=303)
+
+
+PROXY_DECISIONS = ("approve", "reject")
+
+
+def _proxy_page(*, error: str | None = None, status: int = 200) -> Any:
+    try:
+        queue = services().staff.proxy.pending(staff())
+    except StaffError as exc:
+        return refused(exc)
+    html = render_template(
+        "admin/proxy_queue.html",
+        queue=queue,
+        notice=session.pop(NOTICE_KEY, None),
+        error=error,
+        can_decide=may(staff().role, Operation.PROXY_APPROVE),
+    )
+    return html, status
+
+
+@bp.get("/proxy-grants")
+@staff_required(Operation.PROXY_LIST)
+def proxy_queue() -> Any:
+    return _proxy_page()
+
+
+@bp.post("/proxy-grants/decide")
+@staff_required(Operation.PROXY_APPROVE)
+def proxy_decide() -> Any:
+    decision = field(request.form, "decision", limit=16)
+    raw_id = field(request.form, "grant", limit=12)
+    if decision not in PROXY_DECISIONS or not raw_id.isdigit():
+        return _proxy_page(error="Choose approve or reject on one grant.", status=400)
+    approvals, grant_id = services().staff.proxy, int(raw_id)
+    reason = field(request.form, "reason", limit=600) or None
+    try:
+        if decision == "approve":
+            teen_signed = field(request.form, "teen_signed", limit=8) == "yes"
+            approvals.approve(
+                staff(), grant_id, reason=reason, teen_signed=teen_signed, meta=request_meta()
+            )
+            notice = f"Proxy grant #{grant_id} approved; both sides were told by email."
+        else:
+            approvals.reject(staff(), grant_id, reason=reason, meta=request_meta())
+            notice = f"Proxy grant #{grant_id} rejected; both sides were told by email."
+    except StaffError as exc:
+        if exc.status == 403:
+            return refused(exc)
+        return _proxy_page(error=exc.message, status=exc.status)
+    session[NOTICE_KEY] = notice
+    return redirect(url_for("admin.proxy_queue"), code=303)
