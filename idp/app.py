@@ -268,6 +268,7 @@ def _staff_operations(services: Services) -> StaffOperations:
     from idp.flows.staff.patient_record import PatientRecords
     from idp.flows.staff.proxy_queue import ProxyApprovals
     from idp.flows.staff.refusals import StaffRefusals
+    from idp.flows.staff.registry import PortalRegistry
     from idp.flows.staff.support import SupportDesk
     from idp.store.candidates import reindex_account
 
@@ -293,6 +294,9 @@ def _staff_operations(services: Services) -> StaffOperations:
             db=services.db, flow=lambda: InvitationFlow.from_services(services)
         ),
         proxy=ProxyApprovals(db=services.db, flow=lambda: ProxyGrantFlow.from_services(services)),
+        registry=PortalRegistry(
+            db=services.db, clock=services.clock, clients_changed=services.clients.changed
+        ),
         refusals=StaffRefusals(db=services.db, clock=services.clock),
     )
 

@@ -477,14 +477,13 @@ def portals_list(as_json: bool) -> None:
 
 
 def validate_redirect_uri(uri: str, *, option: str) -> str:
-    """Absolute http(s) URIs without fragments (RFC 6749 §3.1.2); http only on loopback."""
-    from urllib.parse import urlsplit
+    """Absolute http(s) URIs without fragments (RFC 6749 §3.1.2); http only on loopback
+    (``idp.policies.redirect_uris``, the console's and the API's rule too)."""
+    from idp.policies.redirect_uris import REASONS, check_redirect_uri
 
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
-        _fail(f"{option} {uri!r} must be an absolute http(s) URI without a fragment")
-    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
-        _fail(f"{option} {uri!r} must use https (http is allowed only on loopback)")
+    reason = check_redirect_uri(uri)
+    if reason is not None:
+        _fail(f"{option} {uri!r} {REASONS[reason]}")
     return uri
 
 
@@ -557,70 +556,43 @@ def clients_add(
     backchannel_sid: bool,
     as_json: bool,
 ) -> None:
-    from idp.oidc.claims import API_SCOPES, REGISTRABLE_SCOPES
-    from idp.oidc.models import secret_hash
-    from idp.oidc.smart import is_patient_scope
-    from idp.oidc.subject import SectorError, sector_identifier
-    from idp.store.sql.repositories import NewClient
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.staff.errors import StaffError
+    from idp.flows.staff.registry import ClientInput
 
+    # The same checks as the console and the admin API, with the options' names.
     name = name.strip()
     if not name or len(name) > 200:
         _fail("--name must be 1-200 characters")
-    uris = [validate_redirect_uri(u, option="--redirect-uri") for u in redirect_uris]
-    logout_uris = [
-        validate_redirect_uri(u, option="--post-logout-redirect-uri") for u in post_logout_uris
-    ]
+    for uri in redirect_uris:
+        validate_redirect_uri(uri, option="--redirect-uri")
+    for uri in post_logout_uris:
+        validate_redirect_uri(uri, option="--post-logout-redirect-uri")
     if backchannel_uri is not None:
         backchannel_uri = validate_backchannel_uri(backchannel_uri)
-    elif backchannel_sid:
-        _fail("--backchannel-logout-session-required needs --backchannel-logout-uri")
-    scopes = scope.split()
-    unknown = [s for s in scopes if s not in REGISTRABLE_SCOPES and not is_patient_scope(s)]
-    if "openid" not in scopes or unknown:
-        _fail(
-            f"--scope must include openid and only {' '.join(REGISTRABLE_SCOPES)} "
-            "or SMART v2 patient scopes (patient/Observation.rs, patient/*.rs)"
-        )
-    if set(scopes) & set(API_SCOPES) and not client_credentials:
-        _fail(f"API scopes ({' '.join(API_SCOPES)}) need --client-credentials")
-    if public and client_credentials:
-        _fail("a public client cannot use client_credentials (it has no secret)")
-    if subject_type == "pairwise":
-        try:
-            sector_identifier(uris)
-        except SectorError as exc:
-            _fail(str(exc))
-    grants = ["authorization_code", "refresh_token"] + (
-        ["client_credentials"] if client_credentials else []
+    new = ClientInput(
+        name=name,
+        redirect_uris=redirect_uris,
+        portal=portal_slug,
+        post_logout_redirect_uris=post_logout_uris,
+        scope=scope,
+        public=public,
+        first_party=first_party,
+        require_mfa=require_mfa,
+        client_credentials=client_credentials,
+        subject_type=subject_type,
+        id_token_alg=id_token_alg,
+        auth_method=auth_method,
+        pkce_optional=pkce_optional,
+        backchannel_logout_uri=backchannel_uri,
+        backchannel_logout_session_required=backchannel_sid,
     )
-    secret = None if public else secrets.token_urlsafe(32)
-    with _db(_settings()) as database, database.transaction() as uow:
-        portal_id = None
-        if portal_slug:
-            portal = uow.portals.by_slug(portal_slug)
-            if portal is None:
-                _fail(f"no portal with slug {portal_slug!r} (add it with `idp portals add`)")
-            portal_id = portal.id
-        record = uow.clients.add(
-            NewClient(
-                name=name,
-                redirect_uris=uris,
-                post_logout_redirect_uris=logout_uris,
-                scope=" ".join(dict.fromkeys(scopes)),
-                grant_types=grants,
-                token_endpoint_auth_method="none" if public else auth_method,
-                subject_type=subject_type,
-                id_token_signed_response_alg=id_token_alg,
-                first_party=first_party,
-                pkce_required=not pkce_optional,
-                require_mfa=require_mfa,
-                portal_id=portal_id,
-                backchannel_logout_uri=backchannel_uri,
-                backchannel_logout_session_required=backchannel_sid,
-            ),
-            secret_hash=secret_hash(secret) if secret else None,
-            now=_now(),
-        )
+    with _services(_settings()) as services:
+        try:
+            issued = services.staff.registry.create_client(cli_principal(services, None), new)
+        except StaffError as exc:
+            refused_or_fail(services, exc)
+    record, secret = issued.client, issued.secret
     data = {"client_id": record.client_id}
     if secret:
         data["client_secret"] = secret

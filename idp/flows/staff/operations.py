@@ -17,6 +17,7 @@ from .lookup import PatientLookup
 from .patient_record import PatientRecords
 from .proxy_queue import ProxyApprovals
 from .refusals import StaffRefusals
+from .registry import PortalRegistry
 from .support import SupportDesk
 
 
@@ -30,4 +31,5 @@ class StaffOperations:
     enrollments: EnrollmentQueue
     invitations: InvitationDesk
     proxy: ProxyApprovals
+    registry: PortalRegistry
     refusals: StaffRefusals

@@ -330,6 +330,15 @@ class PortalRepository:
         rows = self._s.scalars(select(m.Portal).order_by(m.Portal.id))
         return [r for r in map(_portal, rows) if r is not None]
 
+    def set_require_mfa(self, portal_id: int, required: bool) -> PortalRecord | None:
+        """Every client of the practice asks for a second factor (or no longer does)."""
+        row = self._s.get(m.Portal, portal_id)
+        if row is None:
+            return None
+        row.require_mfa = required
+        self._s.flush()
+        return _portal(row)
+
     def set_proxy_terms(
         self,
         portal_id: int,
@@ -435,6 +444,21 @@ class ClientRepository:
             select(m.Client).where(m.Client.removed_at.is_(None)).order_by(m.Client.id)
         )
         return [self._record(r) for r in rows]
+
+    def update(self, client_id: str, **changes: Any) -> ClientRecord | None:
+        """Change a live client's ``client_secret_hash``, ``redirect_uris`` or
+        ``require_mfa`` (the staff console's edits); None when there is no such client."""
+        allowed = {"client_secret_hash", "redirect_uris", "require_mfa"}
+        assert set(changes) <= allowed, set(changes) - allowed
+        row = self._s.scalar(
+            select(m.Client).where(m.Client.client_id == client_id, m.Client.removed_at.is_(None))
+        )
+        if row is None:
+            return None
+        for name, value in changes.items():
+            setattr(row, name, list(value) if name == "redirect_uris" else value)
+        self._s.flush()
+        return self._record(row)
 
     def set_backchannel_logout(
         self, client_id: str, *, uri: str | None, session_required: bool
