@@ -34,4 +34,5 @@ from . import (  # noqa: E402,F401
     overview_page,
     patient_pages,
     queue_pages,
+    registry_pages,
 )

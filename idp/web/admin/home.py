@@ -36,6 +36,12 @@ SECTIONS = (
         "Representatives waiting for approval or a teen's signature: approve or reject.",
         Operation.PROXY_LIST,
     ),
+    (
+        "admin.registry",
+        "Portals and clients",
+        "Add portals and clients; rotate a secret, edit redirect URIs, require two-step.",
+        Operation.PORTAL_LIST,
+    ),
     ("admin.audit_search", "Audit search", "Find and export events.", Operation.AUDIT_SEARCH),
     (
         "admin.overview",
