@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import click
 
 from idp.flows.staff.access import principal_of
-from idp.flows.staff.errors import Forbidden, StaffError
+from idp.flows.staff.errors import Refusal, StaffError
 from idp.flows.staff.inputs import check_name
 from idp.policies.staff_roles import Role, StaffPrincipal
 
@@ -33,7 +33,7 @@ def fail(message: str) -> NoReturn:
 def note_refusal(services: Any, exc: StaffError) -> None:
     """A refused role (403) goes on the record (``staff_refused``), as on the console
     and the API; other refusals (bad input, not found) are only reported."""
-    if isinstance(exc, Forbidden):
+    if isinstance(exc, Refusal):
         services.staff.refusals.record_forbidden(exc, surface="cli")
 
 

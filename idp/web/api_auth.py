@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from authlib.oauth2 import OAuth2Error
 from flask import Response, current_app, g, jsonify
 
-from idp.flows.staff.errors import Forbidden, StaffError
+from idp.flows.staff.errors import Refusal, StaffError
 from idp.policies.staff_roles import (
     SCOPE_ROLES,
     Operation,
@@ -160,7 +160,7 @@ def _record_refusal(caller: ApiCaller, operation: Operation) -> None:
 
 def staff_error(exc: StaffError) -> Response:
     """A staff operation's refusal as the API answers it; a 403 is recorded first."""
-    if isinstance(exc, Forbidden):
+    if isinstance(exc, Refusal):
         services().staff.refusals.record_forbidden(exc, surface="api", meta=request_meta())
     return api_error(exc.status, exc.code, exc.message)
 

@@ -22,7 +22,7 @@ from idp.store.interfaces import Transactions
 
 from ..enrollments import STATUSES, EnrollmentReview, ReviewError
 from .access import authorize, authorize_role
-from .errors import Conflict, InvalidInput, NotFound, StaffError
+from .errors import Conflict, InvalidInput, NotFound, OutOfScope, StaffError
 
 MAX_LIST = 500
 # ReviewError codes -> the staff error each surface already knows how to answer
@@ -151,8 +151,15 @@ class EnrollmentQueue:
             with self._db.transaction() as uow:
                 record = uow.enrollments.get(enrollment_id)
                 slug = self._slug(uow, record) if record is not None else None
-                if record is None or not self._visible(principal, slug):
+                if record is None:
                     raise NotFound(f"no enrollment {enrollment_id}")
+                if not self._visible(principal, slug):
+                    raise OutOfScope(
+                        f"no enrollment {enrollment_id}",
+                        principal=principal,
+                        operation=operation,
+                        portal=slug,
+                    )
                 if principal.portals is not None and slug is not None:
                     authorize(principal, operation, slug)
                 facts = {

@@ -23,15 +23,12 @@ class InvalidInput(StaffError):
     """Bad or missing input (a reason too short, an unknown role, a malformed address)."""
 
 
-class Forbidden(StaffError):
-    """The principal's role or portals do not cover this operation.
+class Refusal(StaffError):
+    """A refusal of who is asking (not of what they typed).
 
     It carries what was tried, so that the surface that catches it can put the attempt
     on the record (``staff_refused``, :mod:`.refusals`) in a transaction of its own.
     """
-
-    status = 403
-    code = "forbidden"
 
     def __init__(
         self,
@@ -47,8 +44,23 @@ class Forbidden(StaffError):
         self.portal = portal
 
 
+class Forbidden(Refusal):
+    """The principal's role or portals do not cover this operation."""
+
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(StaffError):
     """No such account, portal, invitation, enrollment or grant (within the scope)."""
+
+    status = 404
+    code = "not_found"
+
+
+class OutOfScope(Refusal):
+    """Another portal's item, answered exactly as one that does not exist (404), so ids
+    say nothing across practices; still a refused attempt on the record."""
 
     status = 404
     code = "not_found"

@@ -21,7 +21,7 @@ from idp.store.invitations import InvitationRecord
 
 from ..invitations import Created, InvitationFlow, InvitationInput, Reissue, Revocation
 from .access import authorize, authorize_role
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound, OutOfScope
 from .inputs import check_reason
 
 MAX_ID = 2**31 - 1
@@ -58,7 +58,9 @@ class InvitationDesk:
             raise NotFound(f"no portal {slug!r}")
         return portal
 
-    def _scope(self, principal: StaffPrincipal, invitation_id: int) -> int | None:
+    def _scope(
+        self, principal: StaffPrincipal, invitation_id: int, operation: Operation
+    ) -> int | None:
         """Which invitation ids the principal reaches: None (all), or by its portals."""
         if not 1 <= invitation_id <= MAX_ID:
             raise NotFound(f"no invitation {invitation_id}")
@@ -66,8 +68,15 @@ class InvitationDesk:
             return None
         with self._db.transaction() as uow:
             found = uow.invitations.by_id(invitation_id)
-        if found is None or found.portal_slug not in principal.portals:
+        if found is None:
             raise NotFound(f"no invitation {invitation_id}")
+        if found.portal_slug not in principal.portals:
+            raise OutOfScope(
+                f"no invitation {invitation_id}",
+                principal=principal,
+                operation=operation,
+                portal=found.portal_slug,
+            )
         return int(found.portal_id)
 
     def portals(self, principal: StaffPrincipal) -> list[PortalRecord]:
@@ -111,7 +120,7 @@ class InvitationDesk:
     ) -> InvitationRecord:
         authorize_role(principal, Operation.INVITATION_RESEND)
         why = check_reason(reason, required=True)
-        portal_id = self._scope(principal, invitation_id)
+        portal_id = self._scope(principal, invitation_id, Operation.INVITATION_RESEND)
         outcome, found = self._flow().reissue(
             invitation_id,
             actor=principal.actor,
@@ -144,7 +153,7 @@ class InvitationDesk:
         """
         authorize_role(principal, Operation.INVITATION_REVOKE)
         why = check_reason(reason, required=reason_required)
-        portal_id = self._scope(principal, invitation_id)
+        portal_id = self._scope(principal, invitation_id, Operation.INVITATION_REVOKE)
         facts: Mapping[str, Any] = _facts(principal, Operation.INVITATION_REVOKE, why)
         outcome, found = self._flow().revoke(
             invitation_id,

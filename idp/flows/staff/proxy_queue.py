@@ -21,7 +21,7 @@ from ..patients import ProxyRefusal
 from ..proxy_grants import PENDING, ProxyGrantFlow
 from ..proxy_views import GrantView
 from .access import authorize, authorize_role
-from .errors import Conflict, InvalidInput, NotFound, StaffError
+from .errors import Conflict, InvalidInput, NotFound, OutOfScope, StaffError
 from .inputs import check_reason
 
 MAX_ID = 2**31 - 1
@@ -66,7 +66,12 @@ class ProxyApprovals:
         except ProxyRefusal:
             raise NotFound(f"no grant {grant_id}") from None
         if principal.portals is not None and view.portal.slug not in principal.portals:
-            raise NotFound(f"no grant {grant_id}")
+            raise OutOfScope(
+                f"no grant {grant_id}",
+                principal=principal,
+                operation=operation,
+                portal=view.portal.slug,
+            )
         authorize(principal, operation, view.portal.slug)
         return view.portal.id
 

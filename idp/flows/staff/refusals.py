@@ -15,7 +15,7 @@ from idp.records import RequestMeta
 from idp.store.interfaces import Transactions
 
 from .access import staff_event
-from .errors import Forbidden
+from .errors import Refusal
 
 EVENT = "staff_refused"
 SURFACES = frozenset({"console", "api", "cli"})
@@ -49,7 +49,7 @@ class StaffRefusals:
             uow.audit.record(entry, now=self._clock())
 
     def record_forbidden(
-        self, error: Forbidden, *, surface: str, meta: RequestMeta | None = None
+        self, error: Refusal, *, surface: str, meta: RequestMeta | None = None
     ) -> None:
         """Record a refusal raised by an operation's own gate (it names what was tried)."""
         if error.principal is not None and error.operation is not None:

@@ -125,7 +125,7 @@ def invitation_act() -> Any:
             desk.revoke(staff(), invitation_id, reason=reason, meta=request_meta())
             notice = f"Invitation #{invitation_id} revoked: its code no longer works."
     except StaffError as exc:
-        if exc.status == 403:
+        if exc.status in (403, 404):
             return refused(exc)
         return _page(slug, error=exc.message, status=exc.status)
     return _back(slug, notice)

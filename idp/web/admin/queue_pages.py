@@ -122,6 +122,7 @@ def proxy_decide() -> Any:
     except StaffError as exc:
         if exc.status == 403:
             return refused(exc)
+        note_refusal(exc)
         return _proxy_page(error=exc.message, status=exc.status)
     session[NOTICE_KEY] = notice
     return redirect(url_for("admin.proxy_queue"), code=303)

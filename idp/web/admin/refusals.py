@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import render_template
 
-from idp.flows.staff.errors import Forbidden, StaffError
+from idp.flows.staff.errors import Refusal, StaffError
 from idp.policies.staff_roles import StaffPrincipal
 
 from ..deps import request_meta, services
@@ -27,5 +27,5 @@ def refused(error: StaffError) -> tuple[str, int]:
 
 def note_refusal(error: StaffError) -> None:
     """Record ``staff_refused`` for a role or portal the operation refused (403)."""
-    if isinstance(error, Forbidden):
+    if isinstance(error, Refusal):
         services().staff.refusals.record_forbidden(error, surface="console", meta=request_meta())
