@@ -31,6 +31,7 @@ from idp.policies.redirect_uris import MAX_URIS, REASONS, check_redirect_uris
 from idp.policies.staff_roles import Operation, StaffPrincipal
 from idp.records import ClientRecord, PortalRecord, RequestMeta
 from idp.store.accounts import DuplicateError
+from idp.store.clients import NewClient
 from idp.store.interfaces import Transactions
 
 from .access import authorize, staff_event
@@ -206,8 +207,6 @@ class PortalRegistry:
         reason: str | None = None,
         meta: RequestMeta | None = None,
     ) -> IssuedClient:
-        from idp.store.sql.repositories import NewClient
-
         authorize(principal, Operation.CLIENT_CREATE)
         name = _name(new.name, "client name")
         uris = check_uris(new.redirect_uris, "redirect URI")

@@ -10,7 +10,6 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -33,6 +32,7 @@ from idp.records import (
     RefreshTokenRecord,
 )
 from idp.store.accounts import DuplicateError, NewPerson
+from idp.store.clients import NewClient as NewClient
 from idp.store.usernames import username_key
 
 from . import audit_chain, audit_search
@@ -358,25 +358,6 @@ class PortalRepository:
         row.time_zone = time_zone
         self._s.flush()
         return _portal(row)
-
-
-@dataclass(frozen=True, slots=True)
-class NewClient:
-    name: str
-    redirect_uris: Sequence[str]
-    post_logout_redirect_uris: Sequence[str]
-    scope: str
-    grant_types: Sequence[str]
-    token_endpoint_auth_method: str
-    subject_type: str = "public"
-    id_token_signed_response_alg: str = "RS256"
-    first_party: bool = False
-    pkce_required: bool = True
-    require_mfa: bool = False
-    portal_id: int | None = None
-    client_id: str | None = None
-    backchannel_logout_uri: str | None = None
-    backchannel_logout_session_required: bool = False
 
 
 class ClientRepository:
