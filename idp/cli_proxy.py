@@ -16,6 +16,7 @@ import click
 from idp.flows.patients import ProxyRefusal
 from idp.flows.proxy_views import GrantView, grant_row
 from idp.policies.proxy import Category, Relationship
+from idp.policies.staff_roles import Operation
 
 
 def _refused(exc: ProxyRefusal) -> None:
@@ -40,6 +41,19 @@ def _text(view: GrantView) -> str:
         f"{view.representative_username} ({view.grant.relationship})  "
         f"{view.grant.status}  level {view.decision.level.value}"
     )
+
+
+def _gate(services: Any, staff: str | None, operation: Any, portal_slug: str) -> None:
+    """A --staff naming a staff account acts with its role and portals (a practice only
+    on its own portals); a refusal is recorded and exits 2 before anything is written."""
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.staff.access import authorize
+    from idp.flows.staff.errors import StaffError
+
+    try:
+        authorize(cli_principal(services, staff), operation, portal_slug)
+    except StaffError as exc:
+        refused_or_fail(services, exc)
 
 
 def register(main: click.Group) -> None:
@@ -79,6 +93,7 @@ def register(main: click.Group) -> None:
         actor = _staff_actor(staff)
         form = PatientInput(patient_id, first_name, last_name, dob, zip_code, gender)
         with _services(_settings()) as services:
+            _gate(services, staff, Operation.PATIENT_ADD, portal_slug)
             portal = _portal(services, portal_slug)
             try:
                 patient = PatientFlow.from_services(services).add(
@@ -211,6 +226,7 @@ def register(main: click.Group) -> None:
 
         _staff_actor(staff)
         with _services(_link_settings()) as services:
+            _gate(services, staff, Operation.PROXY_GRANT, portal_slug)
             portal = _portal(services, portal_slug)
             try:
                 view = ProxyGrantFlow.from_services(services).grant_by_staff(
@@ -297,12 +313,16 @@ def register(main: click.Group) -> None:
     @proxy.command("list", help="A practice's grants with what each allows now.")
     @click.option("--portal", "portal_slug", required=True, help="Slug of the practice.")
     @click.option("--patient-id", help="Only this patient's grants.")
+    @click.option("--staff", help="The staff member listing (a practice: its portals only).")
     @click.option("--json", "as_json", is_flag=True)
-    def proxy_list(portal_slug: str, patient_id: str | None, as_json: bool) -> None:
+    def proxy_list(
+        portal_slug: str, patient_id: str | None, staff: str | None, as_json: bool
+    ) -> None:
         from idp.cli import _emit, _services, _settings
         from idp.flows.proxy_grants import ProxyGrantFlow
 
         with _services(_settings()) as services:
+            _gate(services, staff, Operation.PROXY_LIST, portal_slug)
             portal = _portal(services, portal_slug)
             try:
                 views = ProxyGrantFlow.from_services(services).list_for_portal(

@@ -476,3 +476,25 @@ def test_role_operation_surface_table(
                 assert refused == refusals + 1, (op, who, surface, desk.said)
     expected = {op: who in ALLOWED[op] for op in outcomes}
     assert outcomes == expected
+
+
+@pytest.mark.parametrize(("portal", "code"), [("northside", 0), ("southside", 2)])
+def test_cli_practice_commands_keep_to_the_staff_members_portals(
+    factory: Factory, services: Services, run, portal: str, code: int
+) -> None:
+    """`idp patients add` and `idp proxy list` with --staff naming a practice account."""
+    with services.db.transaction() as uow:
+        for slug in ("northside", "southside"):
+            uow.portals.add(slug=slug, name=slug.capitalize(), now=AT)
+    make_staff(services, factory.account("carol"), "practice", "northside")
+    before = _state(services)
+    added = run(
+        "patients", "add", "--portal", portal, "--patient-id", "MRN-9", "--first-name", "Tim",
+        "--last-name", "Byron", "--dob", "2020-01-02", "--zip", "02139", "--staff", "carol",
+        code=code,
+    )  # fmt: skip
+    listed = run("proxy", "list", "--portal", portal, "--staff", "carol", code=code)
+    assert audit_count(services, "staff_refused") == (2 if code else 0)
+    if code:
+        assert "may not" in added.output and "may not" in listed.output
+        assert _state(services) == before
