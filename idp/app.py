@@ -262,11 +262,17 @@ def build_services(
 def _staff_operations(services: Services) -> StaffOperations:
     """The staff operations every surface calls (console, admin API, CLI)."""
     from idp.flows.forgot_password import ForgotPasswordFlow
+    from idp.flows.invitations import InvitationFlow
     from idp.flows.recovery_common import RecoveryDeps
     from idp.flows.staff.audit_trail import AuditTrail
     from idp.flows.staff.directory import StaffDirectory
+    from idp.flows.staff.enrollment_queue import EnrollmentQueue
+    from idp.flows.staff.invitation_desk import InvitationDesk
     from idp.flows.staff.lookup import PatientLookup
     from idp.flows.staff.patient_record import PatientRecords
+    from idp.flows.staff.proxy_queue import ProxyApprovals
+    from idp.flows.staff.refusals import StaffRefusals
+    from idp.flows.staff.registry import PortalRegistry
     from idp.flows.staff.support import SupportDesk
     from idp.store.candidates import reindex_account
 
@@ -287,6 +293,33 @@ def _staff_operations(services: Services) -> StaffOperations:
         lookup=PatientLookup(db=services.db, clock=services.clock, locks=services.attempts),
         audit=AuditTrail(db=services.db, clock=services.clock),
         records=PatientRecords(db=services.db, clock=services.clock, locks=services.attempts),
+        enrollments=EnrollmentQueue(db=services.db, review=lambda: _enrollment_review(services)),
+        invitations=InvitationDesk(
+            db=services.db, flow=lambda: InvitationFlow.from_services(services)
+        ),
+        proxy=ProxyApprovals(db=services.db, flow=lambda: ProxyGrantFlow.from_services(services)),
+        registry=PortalRegistry(
+            db=services.db, clock=services.clock, clients_changed=services.clients.changed
+        ),
+        refusals=StaffRefusals(db=services.db, clock=services.clock),
+    )
+
+
+def _enrollment_review(services: Services) -> Any:
+    """The enrollment decision, releasing the sign-up's user-ID reservation on approval
+    where the ephemeral store is reachable (a CLI process with the embedded in-process
+    store gets one that refuses: the reservation then simply expires)."""
+    from idp.flows.enrollments import EnrollmentReview
+    from idp.store.unreachable import UnreachableEphemeralStore
+
+    shared = not isinstance(services.ephemeral, UnreachableEphemeralStore)
+    return EnrollmentReview(
+        notifier=services.notifier,
+        clock=services.clock,
+        issuer=services.settings.issuer,
+        verify_link_ttl=services.settings.accounts.verify_link_ttl,
+        matching_secret=services.settings.secret_key,
+        ephemeral=services.ephemeral if shared else None,
     )
 
 
@@ -373,6 +406,7 @@ def create_app(
         proxy_api,
         proxy_pages,
         recovery,
+        registry_api,
         security,
         signup,
         smart,
@@ -484,11 +518,13 @@ def create_app(
     app.register_blueprint(proxy_api.api)
     app.register_blueprint(proxy_pages.bp)
     app.register_blueprint(enrollments.bp)
+    app.register_blueprint(registry_api.api)
     app.register_blueprint(admin_console.bp)
     # JSON APIs authenticate clients by bearer token, not browser cookies: no CSRF.
     security.csrf.exempt(invitations.api)
     security.csrf.exempt(proxy_api.api)
     security.csrf.exempt(enrollments.bp)
+    security.csrf.exempt(registry_api.api)
     if settings.is_development:
         from idp.web import dev_outbox
 

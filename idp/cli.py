@@ -477,14 +477,13 @@ def portals_list(as_json: bool) -> None:
 
 
 def validate_redirect_uri(uri: str, *, option: str) -> str:
-    """Absolute http(s) URIs without fragments (RFC 6749 §3.1.2); http only on loopback."""
-    from urllib.parse import urlsplit
+    """Absolute http(s) URIs without fragments (RFC 6749 §3.1.2); http only on loopback
+    (``idp.policies.redirect_uris``, the console's and the API's rule too)."""
+    from idp.policies.redirect_uris import REASONS, check_redirect_uri
 
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
-        _fail(f"{option} {uri!r} must be an absolute http(s) URI without a fragment")
-    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
-        _fail(f"{option} {uri!r} must use https (http is allowed only on loopback)")
+    reason = check_redirect_uri(uri)
+    if reason is not None:
+        _fail(f"{option} {uri!r} {REASONS[reason]}")
     return uri
 
 
@@ -557,70 +556,43 @@ def clients_add(
     backchannel_sid: bool,
     as_json: bool,
 ) -> None:
-    from idp.oidc.claims import API_SCOPES, REGISTRABLE_SCOPES
-    from idp.oidc.models import secret_hash
-    from idp.oidc.smart import is_patient_scope
-    from idp.oidc.subject import SectorError, sector_identifier
-    from idp.store.sql.repositories import NewClient
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.staff.errors import StaffError
+    from idp.flows.staff.registry import ClientInput
 
+    # The same checks as the console and the admin API, with the options' names.
     name = name.strip()
     if not name or len(name) > 200:
         _fail("--name must be 1-200 characters")
-    uris = [validate_redirect_uri(u, option="--redirect-uri") for u in redirect_uris]
-    logout_uris = [
-        validate_redirect_uri(u, option="--post-logout-redirect-uri") for u in post_logout_uris
-    ]
+    for uri in redirect_uris:
+        validate_redirect_uri(uri, option="--redirect-uri")
+    for uri in post_logout_uris:
+        validate_redirect_uri(uri, option="--post-logout-redirect-uri")
     if backchannel_uri is not None:
         backchannel_uri = validate_backchannel_uri(backchannel_uri)
-    elif backchannel_sid:
-        _fail("--backchannel-logout-session-required needs --backchannel-logout-uri")
-    scopes = scope.split()
-    unknown = [s for s in scopes if s not in REGISTRABLE_SCOPES and not is_patient_scope(s)]
-    if "openid" not in scopes or unknown:
-        _fail(
-            f"--scope must include openid and only {' '.join(REGISTRABLE_SCOPES)} "
-            "or SMART v2 patient scopes (patient/Observation.rs, patient/*.rs)"
-        )
-    if set(scopes) & set(API_SCOPES) and not client_credentials:
-        _fail(f"API scopes ({' '.join(API_SCOPES)}) need --client-credentials")
-    if public and client_credentials:
-        _fail("a public client cannot use client_credentials (it has no secret)")
-    if subject_type == "pairwise":
-        try:
-            sector_identifier(uris)
-        except SectorError as exc:
-            _fail(str(exc))
-    grants = ["authorization_code", "refresh_token"] + (
-        ["client_credentials"] if client_credentials else []
+    new = ClientInput(
+        name=name,
+        redirect_uris=redirect_uris,
+        portal=portal_slug,
+        post_logout_redirect_uris=post_logout_uris,
+        scope=scope,
+        public=public,
+        first_party=first_party,
+        require_mfa=require_mfa,
+        client_credentials=client_credentials,
+        subject_type=subject_type,
+        id_token_alg=id_token_alg,
+        auth_method=auth_method,
+        pkce_optional=pkce_optional,
+        backchannel_logout_uri=backchannel_uri,
+        backchannel_logout_session_required=backchannel_sid,
     )
-    secret = None if public else secrets.token_urlsafe(32)
-    with _db(_settings()) as database, database.transaction() as uow:
-        portal_id = None
-        if portal_slug:
-            portal = uow.portals.by_slug(portal_slug)
-            if portal is None:
-                _fail(f"no portal with slug {portal_slug!r} (add it with `idp portals add`)")
-            portal_id = portal.id
-        record = uow.clients.add(
-            NewClient(
-                name=name,
-                redirect_uris=uris,
-                post_logout_redirect_uris=logout_uris,
-                scope=" ".join(dict.fromkeys(scopes)),
-                grant_types=grants,
-                token_endpoint_auth_method="none" if public else auth_method,
-                subject_type=subject_type,
-                id_token_signed_response_alg=id_token_alg,
-                first_party=first_party,
-                pkce_required=not pkce_optional,
-                require_mfa=require_mfa,
-                portal_id=portal_id,
-                backchannel_logout_uri=backchannel_uri,
-                backchannel_logout_session_required=backchannel_sid,
-            ),
-            secret_hash=secret_hash(secret) if secret else None,
-            now=_now(),
-        )
+    with _services(_settings()) as services:
+        try:
+            issued = services.staff.registry.create_client(cli_principal(services, None), new)
+        except StaffError as exc:
+            refused_or_fail(services, exc)
+    record, secret = issued.client, issued.secret
     data = {"client_id": record.client_id}
     if secret:
         data["client_secret"] = secret
@@ -955,7 +927,7 @@ def temporary_password() -> str:
 @click.option("--staff", "staff_name", help="Who is unlocking (audited; default: cli).")
 @click.option("--reason", help="Why, e.g. the support ticket (audited).")
 def users_unlock(username: str, staff_name: str | None, reason: str | None) -> None:
-    from idp.cli_staff import cli_principal
+    from idp.cli_staff import cli_principal, refused_or_fail
     from idp.flows.staff.errors import StaffError
 
     with _services(_settings()) as services:
@@ -967,7 +939,7 @@ def users_unlock(username: str, staff_name: str | None, reason: str | None) -> N
                 reason_required=False,
             )
         except StaffError as exc:
-            _fail(exc.message)
+            refused_or_fail(services, exc)
     click.echo(f"account {account.username} unlocked")
 
 
@@ -1061,21 +1033,6 @@ def enrollments() -> None:
     pass
 
 
-def _review(services: Any) -> Any:
-    from idp.flows.enrollments import EnrollmentReview
-
-    return EnrollmentReview(
-        notifier=services.notifier,
-        clock=_now,
-        issuer=services.settings.issuer,
-        verify_link_ttl=services.settings.accounts.verify_link_ttl,
-        matching_secret=services.settings.secret_key,
-        # This releases the sign-up's user-ID reservation on approval; with
-        # IDP_EPHEMERAL=memory it lives in the server's memory and simply expires.
-        ephemeral=None if services.settings.ephemeral_backend == "memory" else services.ephemeral,
-    )
-
-
 def _enrollment_line(row: dict[str, Any]) -> str:
     who = row.get("demographics") or {}
     candidate = row.get("candidate") or {}
@@ -1094,28 +1051,42 @@ def _enrollment_line(row: dict[str, Any]) -> str:
     default="pending",
     show_default=True,
 )
-@click.option("-n", "limit", default=100, show_default=True, type=click.IntRange(1, 10000))
+@click.option("-n", "limit", default=100, show_default=True, type=click.IntRange(1, 500))
+@click.option("--staff", help="The staff member listing (a practice sees its portals' only).")
 @click.option("--json", "as_json", is_flag=True)
-def enrollments_list(status: str, limit: int, as_json: bool) -> None:
-    with _services(_settings()) as services, services.db.transaction() as uow:
-        rows = _review(services).list(uow, status=None if status == "all" else status, limit=limit)
+def enrollments_list(status: str, limit: int, staff: str | None, as_json: bool) -> None:
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.staff.errors import StaffError
+
+    with _services(_settings()) as services:
+        who = cli_principal(services, staff)
+        try:
+            found = services.staff.enrollments.list(
+                who, status=None if status == "all" else status, limit=min(limit, 500)
+            )
+        except StaffError as exc:
+            refused_or_fail(services, exc)
+    rows = [row.view for row in found]
     _emit(rows, as_json, "\n".join(_enrollment_line(r) for r in rows) or "no enrollments")
 
 
 def _decide(action: str, enrollment_id: int, **kw: Any) -> None:
-    from idp.flows.enrollments import ReviewError
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.staff.errors import StaffError
 
     as_json = kw.pop("as_json")
-    try:
-        with _services(_link_settings()) as services:
-            review = _review(services)
-            with services.db.transaction() as uow:
-                decision = getattr(review, action)(uow, enrollment_id, **kw)
-                row = review.describe(uow, decision.enrollment)
-            # This process ends now: send here rather than wait for a worker.
-            services.dispatcher.send_due()
-    except ReviewError as exc:
-        _fail(f"{exc} ({exc.code})")
+    staff = kw.pop("staff")
+    with _services(_link_settings()) as services:
+        who = cli_principal(services, staff)
+        try:
+            done = getattr(services.staff.enrollments, action)(
+                who, enrollment_id, staff_name=staff, **kw
+            )
+        except StaffError as exc:
+            refused_or_fail(services, exc)
+        # This process ends now: send here rather than wait for a worker.
+        services.dispatcher.send_due()
+    row = done.view
     account = row.get("account") or {}
     text = f"enrollment #{enrollment_id} {row['status']}" + (
         f": account {account['username']} created, verification link sent to {row['email']}"
@@ -1279,7 +1250,7 @@ def audit_search(
     limit: int, after: str | None, staff_name: str | None, as_json: bool, **raw: Any
 ) -> None:
     from idp.audit.search import Cursor, FilterError
-    from idp.cli_staff import cli_principal
+    from idp.cli_staff import cli_principal, note_refusal
     from idp.flows.staff.errors import StaffError
 
     filters = _parse_audit_filter(raw)
@@ -1295,6 +1266,7 @@ def audit_search(
             # Reading the trail is itself on the trail, in the same transaction.
             page = services.staff.audit.search(principal, filters, limit=limit, after=cursor)
         except StaffError as exc:
+            note_refusal(services, exc)
             raise click.UsageError(exc.message) from None
     next_cursor = page.next.encode() if page.next else None
     if as_json:
@@ -1321,7 +1293,7 @@ def audit_search(
 @_STAFF_OPTION
 def audit_export(fmt: str, output: str | None, staff_name: str | None, **raw: Any) -> None:
     from idp.audit.export import write_export
-    from idp.cli_staff import cli_principal
+    from idp.cli_staff import cli_principal, note_refusal
     from idp.flows.staff.errors import StaffError
     from idp.policies.staff_roles import Operation
 
@@ -1331,6 +1303,7 @@ def audit_export(fmt: str, output: str | None, staff_name: str | None, **raw: An
         try:
             services.staff.audit.scope(principal, Operation.AUDIT_EXPORT, filters)
         except StaffError as exc:
+            note_refusal(services, exc)
             raise click.UsageError(exc.message) from None
         with services.db.transaction() as uow:
             _check_portal(uow, filters.portal)
@@ -1343,6 +1316,7 @@ def audit_export(fmt: str, output: str | None, staff_name: str | None, **raw: An
             try:
                 rows = services.staff.audit.export(principal, filters, fmt=fmt)
             except StaffError as exc:
+                note_refusal(services, exc)
                 raise click.UsageError(exc.message) from None
             count = write_export(fmt, rows, out or sys.stdout)
         finally:
@@ -1452,11 +1426,12 @@ def invitations_create(
     staff: str,
     as_json: bool,
 ) -> None:
-    from idp.flows.invitations import InvitationFlow, InvitationInput
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.invitations import InvitationInput
+    from idp.flows.staff.errors import StaffError
     from idp.messages import message
-    from idp.records import RequestMeta
 
-    actor = _staff_actor(staff)
+    _staff_actor(staff)
     form = InvitationInput(
         patient_id=patient_id,
         first_name=first_name,
@@ -1467,13 +1442,12 @@ def invitations_create(
         email=email,
     )
     with _services(_link_settings()) as services:
-        with services.db.transaction() as uow:
-            portal = uow.portals.by_slug(portal_slug)
-        if portal is None:
-            _fail(f"no portal with slug {portal_slug!r}")
-        created = InvitationFlow.from_services(services).create(
-            portal, form, actor=actor, meta=RequestMeta()
-        )
+        try:
+            created = services.staff.invitations.create(
+                cli_principal(services, staff), portal_slug, form
+            )
+        except StaffError as exc:
+            refused_or_fail(services, exc)
         if created.invitation is None:
             _fail(
                 "; ".join(
@@ -1495,20 +1469,23 @@ def invitations_create(
 @invitations.command("revoke", help="Withdraw a pending invitation: its code stops working.")
 @click.argument("invitation_id", type=click.IntRange(1, 2**31 - 1))
 @click.option("--staff", required=True, help="Who is revoking (audited).")
+@click.option("--reason", help="Why (audited).")
 @click.option("--json", "as_json", is_flag=True)
-def invitations_revoke(invitation_id: int, staff: str, as_json: bool) -> None:
-    from idp.flows.invitations import InvitationFlow, Revocation
-    from idp.records import RequestMeta
+def invitations_revoke(invitation_id: int, staff: str, reason: str | None, as_json: bool) -> None:
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.invitations import Revocation
+    from idp.flows.staff.errors import Conflict, StaffError
 
-    actor = _staff_actor(staff)
+    _staff_actor(staff)
     with _services(_settings()) as services:
-        outcome, found = InvitationFlow.from_services(services).revoke(
-            invitation_id, actor=actor, meta=RequestMeta()
-        )
-        if outcome is Revocation.NOT_FOUND or found is None:
-            _fail(f"no invitation {invitation_id}")
-        if outcome is Revocation.ALREADY_ACTIVATED:
+        try:
+            outcome, found = services.staff.invitations.revoke(
+                cli_principal(services, staff), invitation_id, reason=reason, reason_required=False
+            )
+        except Conflict:
             _fail(f"invitation {invitation_id} was already activated (unlink the account instead)")
+        except StaffError as exc:
+            refused_or_fail(services, exc)
         row = _invitation_row(found, services.clock())
     text = f"invitation {invitation_id} revoked"
     if outcome is Revocation.ALREADY_REVOKED:
@@ -1516,22 +1493,48 @@ def invitations_revoke(invitation_id: int, staff: str, as_json: bool) -> None:
     _emit(row, as_json, text)
 
 
+@invitations.command(
+    "resend",
+    help="Email a new activation code for a pending invitation; the old code stops working.",
+)
+@click.argument("invitation_id", type=click.IntRange(1, 2**31 - 1))
+@click.option("--staff", required=True, help="Who is resending (audited).")
+@click.option("--reason", required=True, help="Why, e.g. the patient's call (audited).")
+@click.option("--json", "as_json", is_flag=True)
+def invitations_resend(invitation_id: int, staff: str, reason: str, as_json: bool) -> None:
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.staff.errors import StaffError
+
+    _staff_actor(staff)
+    with _services(_link_settings()) as services:
+        try:
+            found = services.staff.invitations.resend(
+                cli_principal(services, staff), invitation_id, reason=reason
+            )
+        except StaffError as exc:
+            refused_or_fail(services, exc)
+        services.dispatcher.send_due()
+        row = _invitation_row(found, services.clock())
+    _emit(row, as_json, f"invitation {invitation_id}: a new code was emailed")
+
+
 @invitations.command("list", help="A practice's invitations, newest first (never the codes).")
 @click.option("--portal", "portal_slug", required=True, help="Slug of the practice.")
+@click.option("--staff", help="The staff member listing (a practice: its portals only).")
 @click.option("--json", "as_json", is_flag=True)
-def invitations_list(portal_slug: str, as_json: bool) -> None:
-    from idp.flows.invitations import InvitationFlow
+def invitations_list(portal_slug: str, staff: str | None, as_json: bool) -> None:
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.staff.errors import NotFound, StaffError
 
     with _services(_settings()) as services:
-        with services.db.transaction() as uow:
-            portal = uow.portals.by_slug(portal_slug)
-        if portal is None:
+        try:
+            found = services.staff.invitations.list(cli_principal(services, staff), portal_slug)
+        except NotFound:
             _fail(f"no portal with slug {portal_slug!r}")
+        except StaffError as exc:
+            refused_or_fail(services, exc)
         now = services.clock()
-        rows = [
-            _invitation_row(i, now)
-            for i in InvitationFlow.from_services(services).list_for_portal(portal.id)
-        ]
+        rows = [_invitation_row(i, now) for i in found.invitations]
     _emit(
         rows,
         as_json,

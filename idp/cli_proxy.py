@@ -16,6 +16,7 @@ import click
 from idp.flows.patients import ProxyRefusal
 from idp.flows.proxy_views import GrantView, grant_row
 from idp.policies.proxy import Category, Relationship
+from idp.policies.staff_roles import Operation
 
 
 def _refused(exc: ProxyRefusal) -> None:
@@ -40,6 +41,19 @@ def _text(view: GrantView) -> str:
         f"{view.representative_username} ({view.grant.relationship})  "
         f"{view.grant.status}  level {view.decision.level.value}"
     )
+
+
+def _gate(services: Any, staff: str | None, operation: Any, portal_slug: str) -> None:
+    """A --staff naming a staff account acts with its role and portals (a practice only
+    on its own portals); a refusal is recorded and exits 2 before anything is written."""
+    from idp.cli_staff import cli_principal, refused_or_fail
+    from idp.flows.staff.access import authorize
+    from idp.flows.staff.errors import StaffError
+
+    try:
+        authorize(cli_principal(services, staff), operation, portal_slug)
+    except StaffError as exc:
+        refused_or_fail(services, exc)
 
 
 def register(main: click.Group) -> None:
@@ -79,6 +93,7 @@ def register(main: click.Group) -> None:
         actor = _staff_actor(staff)
         form = PatientInput(patient_id, first_name, last_name, dob, zip_code, gender)
         with _services(_settings()) as services:
+            _gate(services, staff, Operation.PATIENT_ADD, portal_slug)
             portal = _portal(services, portal_slug)
             try:
                 patient = PatientFlow.from_services(services).add(
@@ -211,6 +226,7 @@ def register(main: click.Group) -> None:
 
         _staff_actor(staff)
         with _services(_link_settings()) as services:
+            _gate(services, staff, Operation.PROXY_GRANT, portal_slug)
             portal = _portal(services, portal_slug)
             try:
                 view = ProxyGrantFlow.from_services(services).grant_by_staff(
@@ -240,25 +256,30 @@ def register(main: click.Group) -> None:
     )
     @click.argument("grant_id", type=click.IntRange(1, 2**31 - 1))
     @click.option("--staff", required=True, help="The approving staff member (audited).")
+    @click.option("--reason", help="Why, e.g. how the relationship was checked (audited).")
     @click.option("--teen-signed", is_flag=True, help="The teen signed the form.")
     @click.option("--json", "as_json", is_flag=True)
-    def proxy_approve(grant_id: int, staff: str, teen_signed: bool, as_json: bool) -> None:
+    def proxy_approve(
+        grant_id: int, staff: str, reason: str | None, teen_signed: bool, as_json: bool
+    ) -> None:
         from idp.cli import _emit, _link_settings, _services, _staff_actor
-        from idp.flows.proxy_grants import ProxyGrantFlow
-        from idp.records import RequestMeta
+        from idp.cli_staff import cli_principal, refused_or_fail
+        from idp.flows.staff.errors import StaffError
 
         _staff_actor(staff)
         with _services(_link_settings()) as services:
             try:
-                view = ProxyGrantFlow.from_services(services).approve(
+                view = services.staff.proxy.approve(
+                    cli_principal(services, staff),
                     grant_id,
-                    staff=staff,
-                    actor=f"staff:{staff.strip()}",
-                    meta=RequestMeta(),
+                    reason=reason,
+                    staff_name=staff,
                     teen_signed=teen_signed,
                 )
-            except ProxyRefusal as exc:
-                _refused(exc)
+            except StaffError as exc:
+                if isinstance(exc.__cause__, ProxyRefusal):
+                    _refused(exc.__cause__)
+                refused_or_fail(services, exc)
             services.dispatcher.send_due()
         _emit(grant_row(view), as_json, _text(view))
 
@@ -269,29 +290,39 @@ def register(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def proxy_revoke(grant_id: int, staff: str, reason: str, as_json: bool) -> None:
         from idp.cli import _emit, _link_settings, _services, _staff_actor
-        from idp.flows.proxy_grants import ProxyGrantFlow
-        from idp.records import RequestMeta
+        from idp.cli_staff import cli_principal, refused_or_fail
+        from idp.flows.staff.errors import StaffError
+        from idp.policies.staff_roles import Operation
 
-        actor = _staff_actor(staff)
+        _staff_actor(staff)
         with _services(_link_settings()) as services:
             try:
-                view = ProxyGrantFlow.from_services(services).revoke(
-                    grant_id, actor=actor, meta=RequestMeta(), reason=reason
+                view = services.staff.proxy.reject(
+                    cli_principal(services, staff),
+                    grant_id,
+                    reason=reason,
+                    operation=Operation.PROXY_REVOKE,
                 )
-            except ProxyRefusal as exc:
-                _refused(exc)
+            except StaffError as exc:
+                if isinstance(exc.__cause__, ProxyRefusal):
+                    _refused(exc.__cause__)
+                refused_or_fail(services, exc)
             services.dispatcher.send_due()
         _emit(grant_row(view), as_json, _text(view))
 
     @proxy.command("list", help="A practice's grants with what each allows now.")
     @click.option("--portal", "portal_slug", required=True, help="Slug of the practice.")
     @click.option("--patient-id", help="Only this patient's grants.")
+    @click.option("--staff", help="The staff member listing (a practice: its portals only).")
     @click.option("--json", "as_json", is_flag=True)
-    def proxy_list(portal_slug: str, patient_id: str | None, as_json: bool) -> None:
+    def proxy_list(
+        portal_slug: str, patient_id: str | None, staff: str | None, as_json: bool
+    ) -> None:
         from idp.cli import _emit, _services, _settings
         from idp.flows.proxy_grants import ProxyGrantFlow
 
         with _services(_settings()) as services:
+            _gate(services, staff, Operation.PROXY_LIST, portal_slug)
             portal = _portal(services, portal_slug)
             try:
                 views = ProxyGrantFlow.from_services(services).list_for_portal(

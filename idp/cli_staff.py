@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import click
 
 from idp.flows.staff.access import principal_of
-from idp.flows.staff.errors import StaffError
+from idp.flows.staff.errors import Refusal, StaffError
 from idp.flows.staff.inputs import check_name
 from idp.policies.staff_roles import Role, StaffPrincipal
 
@@ -28,6 +28,19 @@ from idp.policies.staff_roles import Role, StaffPrincipal
 def fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
+
+
+def note_refusal(services: Any, exc: StaffError) -> None:
+    """A refused role (403) goes on the record (``staff_refused``), as on the console
+    and the API; other refusals (bad input, not found) are only reported."""
+    if isinstance(exc, Refusal):
+        services.staff.refusals.record_forbidden(exc, surface="cli")
+
+
+def refused_or_fail(services: Any, exc: StaffError) -> NoReturn:
+    """Stop with the operation's message, the refusal on the record first."""
+    note_refusal(services, exc)
+    fail(exc.message)
 
 
 def cli_principal(
@@ -89,7 +102,7 @@ def register(main: click.Group) -> None:
                     portals=portals,
                 )
             except StaffError as exc:
-                fail(exc.message)
+                refused_or_fail(services, exc)
         where = f" for {', '.join(record.portals)}" if record.portals else ""
         _emit(_row(record), as_json, f"{record.username} is now {record.role}{where}")
 
@@ -103,7 +116,7 @@ def register(main: click.Group) -> None:
             try:
                 records = services.staff.directory.listing(cli_principal(services, staff_name))
             except StaffError as exc:
-                fail(exc.message)
+                refused_or_fail(services, exc)
         rows = [_row(r) for r in records]
         text = "\n".join(
             f"{r['username']:<24} {r['role']:<9} {','.join(r['portals']) or '-'}" for r in rows
@@ -123,5 +136,5 @@ def register(main: click.Group) -> None:
                     cli_principal(services, staff_name), username=username
                 )
             except StaffError as exc:
-                fail(exc.message)
+                refused_or_fail(services, exc)
         _emit(_row(record), as_json, f"{record.username} is no longer staff ({record.role})")

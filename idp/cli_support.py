@@ -48,7 +48,7 @@ def _reason(text: str) -> str:
 def _desk_call(staff_name: str, call: Any) -> Any:
     """Run one support operation as ``--staff``; a refusal exits 2 with its message."""
     from idp.cli import _services, _settings
-    from idp.cli_staff import cli_principal
+    from idp.cli_staff import cli_principal, refused_or_fail
     from idp.flows.staff.errors import StaffError
 
     _staff(staff_name)
@@ -56,7 +56,7 @@ def _desk_call(staff_name: str, call: Any) -> Any:
         try:
             result = call(services.staff.support, cli_principal(services, staff_name))
         except StaffError as exc:
-            _fail(exc.message)
+            refused_or_fail(services, exc)
         # This process ends now: send what was queued rather than wait for a worker.
         services.dispatcher.send_due()
     return result
@@ -82,7 +82,7 @@ def reset_link_command(users: click.Group) -> None:
         _staff(staff_name)
         _reason(reason)
         # Links are built on the recorded issuer (_link_settings), not the default one.
-        from idp.cli_staff import cli_principal
+        from idp.cli_staff import cli_principal, refused_or_fail
         from idp.flows.staff.errors import StaffError
 
         with _services(_link_settings()) as services:
@@ -94,7 +94,7 @@ def reset_link_command(users: click.Group) -> None:
                     email=send_email,
                 )
             except StaffError as exc:
-                _fail(exc.message)
+                refused_or_fail(services, exc)
             services.dispatcher.send_due()
         result: dict[str, Any] = {
             "username": issued.username,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import redis
 from aiosmtpd.controller import Controller
+from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -26,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from idp.app import build_services, create_app
 from idp.audit.chain import checkpoint_key
+from idp.cli import main
 from idp.oidc.keys import generate_keys
 from idp.oidc.models import secret_hash
 from idp.records import AccountRecord, ClientRecord
@@ -304,3 +306,43 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "audit_tampered: the test breaks the audit chain on purpose (not verified)"
     )
+
+
+# --- the `idp` command on the test database (staff, console role table) -------------------
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name in list(os.environ):
+        if (
+            name.startswith("IDP_")
+            and not name.startswith("IDP_TEST_")
+            and name not in ("IDP_REQUIRE_REDIS", "IDP_REQUIRE_BROWSER")
+        ):
+            monkeypatch.delenv(name)
+    env = {
+        "IDP_DATABASE_URL": database_url,
+        "IDP_KEYS_DIR": str(tmp_path / "keys"),
+        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
+        "IDP_ENV": "test",
+        "IDP_PASSWORD_HASHING": "test",
+        "IDP_SECRET_KEY": "cli-test-secret-" + "s" * 32,
+    }
+    if os.environ.get("IDP_TEST_REDIS_URL"):
+        env["IDP_REDIS_URL"] = os.environ["IDP_TEST_REDIS_URL"]
+    return env
+
+
+@pytest.fixture
+def run(clean_database: Database, cli_env: dict[str, str]) -> Run:
+    """``run("staff", "add", ..., code=0)``: the command's result, exit code checked."""
+
+    def invoke(*args: str, code: int | None = 0) -> Result:
+        """``code=None``: any exit code (the caller judges it)."""
+        result = CliRunner().invoke(main, list(args), env=cli_env)
+        assert code is None or result.exit_code == code, result.output
+        return result
+
+    return invoke

@@ -189,6 +189,7 @@ class EnrollmentReview:
         username: str | None = None,
         via: str | None = None,
         meta: RequestMeta | None = None,
+        facts: dict[str, Any] | None = None,
     ) -> Decision:
         """Create the account from the stored data (status pending) and mail the link.
 
@@ -251,7 +252,9 @@ class EnrollmentReview:
             now=now,
             template="signup_enrollment_approved",
         )
-        self._audit(uow, "enrollment_approved", staff, account, enrollment_id, why, via, meta)
+        self._audit(
+            uow, "enrollment_approved", staff, account, enrollment_id, why, via, meta, facts
+        )
         if self._reservations is not None and data.get("reservation") and data.get("username"):
             # The account (or another user ID) now stands for it; only its own holder goes.
             self._reservations.release(data["username"], data["reservation"])
@@ -268,6 +271,7 @@ class EnrollmentReview:
         reason: str,
         via: str | None = None,
         meta: RequestMeta | None = None,
+        facts: dict[str, Any] | None = None,
     ) -> Decision:
         """Nothing is created; the applicant gets a polite email (never the staff reason)."""
         staff, why = clean_staff(staff), clean_reason(reason, required=True)
@@ -291,7 +295,7 @@ class EnrollmentReview:
             )
         except InvalidEmailAddress:
             pass  # checked at sign-up; an address that fails today's check just gets nothing
-        self._audit(uow, "enrollment_rejected", staff, None, enrollment_id, why, via, meta)
+        self._audit(uow, "enrollment_rejected", staff, None, enrollment_id, why, via, meta, facts)
         decided = uow.enrollments.get(enrollment_id)
         assert decided is not None
         return Decision(decided)
@@ -306,8 +310,10 @@ class EnrollmentReview:
         reason: str | None,
         via: str | None,
         meta: RequestMeta | None,
+        facts: dict[str, Any] | None = None,
     ) -> None:
-        details: dict[str, Any] = {"enrollment_id": enrollment_id}
+        details: dict[str, Any] = {k: v for k, v in (facts or {}).items() if v is not None}
+        details["enrollment_id"] = enrollment_id
         if reason:
             details["reason"] = reason
         uow.audit.record(

@@ -272,6 +272,12 @@ class Revocation(StrEnum):
     NOT_FOUND = "not_found"
 
 
+class Reissue(StrEnum):
+    SENT = "sent"
+    NOT_LIVE = "not_live"  # activated, revoked or expired: nothing to resend
+    NOT_FOUND = "not_found"
+
+
 class Step(StrEnum):
     CODE = "code"  # type the activation code
     VERIFY = "verify"  # date of birth and zip
@@ -391,9 +397,18 @@ class InvitationFlow:
     # --- practice and staff side -------------------------------------------------------
 
     def create(
-        self, portal: PortalRecord, form: InvitationInput, *, actor: str, meta: RequestMeta
+        self,
+        portal: PortalRecord,
+        form: InvitationInput,
+        *,
+        actor: str,
+        meta: RequestMeta,
+        facts: Mapping[str, Any] | None = None,
     ) -> Created:
-        """Validate, store (replacing the record's pending invitations) and email the code."""
+        """Validate, store (replacing the record's pending invitations) and email the code.
+
+        ``facts`` (a staff operation's role, operation and reason) join the audit event.
+        """
         now = self._clock()
         new, fields = check_invitation(form, today=now.date(), min_age=self._min_age)
         if new is None:
@@ -425,7 +440,9 @@ class InvitationFlow:
                     portal=portal.slug,
                     reason="superseded",
                 )
-            self._audit(uow, meta, "invitation_created", "success", invitation, actor=actor)
+            self._audit(
+                uow, meta, "invitation_created", "success", invitation, actor=actor, **(facts or {})
+            )
             self._send_code(uow, invitation, code, now=now, resent=False)
         return Created(invitation=invitation)
 
@@ -448,6 +465,7 @@ class InvitationFlow:
         actor: str,
         meta: RequestMeta,
         portal_id: int | None = None,
+        facts: Mapping[str, Any] | None = None,
     ) -> tuple[Revocation, InvitationRecord | None]:
         """Revoke a pending invitation (its code stops working at once)."""
         with self._db.transaction() as uow:
@@ -459,9 +477,40 @@ class InvitationFlow:
             if not uow.invitations.revoke(found.id, now=self._clock()):
                 return Revocation.ALREADY_REVOKED, found
             self._audit(
-                uow, meta, "invitation_revoked", "success", found, actor=actor, reason="revoked"
+                uow,
+                meta,
+                "invitation_revoked",
+                "success",
+                found,
+                actor=actor,
+                **{"reason": "revoked", **(facts or {})},
             )
             return Revocation.REVOKED, uow.invitations.by_id(found.id)
+
+    def reissue(
+        self,
+        invitation_id: int,
+        *,
+        actor: str,
+        meta: RequestMeta,
+        portal_id: int | None = None,
+        facts: Mapping[str, Any] | None = None,
+    ) -> tuple[Reissue, InvitationRecord | None]:
+        """Staff resend: a new code emailed to the invitation's address; the old code
+        stops working in the same UPDATE (``replace_code``). Only a live invitation."""
+        now = self._clock()
+        code = secrets.token_urlsafe(CODE_BYTES)
+        with self._db.transaction() as uow:
+            found = uow.invitations.by_id(invitation_id)
+            if found is None or (portal_id is not None and found.portal_id != portal_id):
+                return Reissue.NOT_FOUND, None
+            if not uow.invitations.replace_code(found.id, code_hash(code), now=now):
+                return Reissue.NOT_LIVE, found
+            self._send_code(uow, found, code, now=now, resent=True)
+            self._audit(
+                uow, meta, "invitation_reissued", "success", found, actor=actor, **(facts or {})
+            )
+            return Reissue.SENT, found
 
     def _send_code(
         self,

@@ -279,8 +279,11 @@ class ProxyGrantFlow:
         meta: RequestMeta,
         teen_signed: bool = False,
         portal_id: int | None = None,
+        facts: dict[str, Any] | None = None,
     ) -> GrantView:
         """Staff approval: of a pending grant, or of full access for a teen who signed.
+
+        ``facts`` (a staff operation's role, operation and reason) join the audit event.
 
         ``pending_cosignature`` needs ``teen_signed`` (staff record the teen's signature);
         ``pending_approval`` (the teen signed online) needs only the approval; an active
@@ -319,7 +322,16 @@ class ProxyGrantFlow:
             view = grant_view(uow, self._rules, moved, now)
             if not view.decision.allowed and grant.status != GrantStatus.ACTIVE:
                 raise ProxyRefusal(_refusal(view.decision), 409, "grant")
-            record_change(uow, meta, now, "proxy_approved", view, actor=actor, staff=staff_actor)
+            record_change(
+                uow,
+                meta,
+                now,
+                "proxy_approved",
+                view,
+                actor=actor,
+                staff=staff_actor,
+                **(facts or {}),
+            )
             notify_change(
                 uow, self._notifier, view, issuer=self._issuer, now=now, change="approved"
             )
@@ -334,6 +346,7 @@ class ProxyGrantFlow:
         reason: str,
         by_account: AccountRecord | None = None,
         portal_id: int | None = None,
+        facts: dict[str, Any] | None = None,
     ) -> GrantView:
         """End a grant now: staff (``actor`` staff:…), or either side (``by_account``).
 
@@ -364,7 +377,9 @@ class ProxyGrantFlow:
             if moved is None:
                 raise ProxyRefusal("grant_changed", 409, "grant")
             view = grant_view(uow, self._rules, moved, now)
-            record_change(uow, meta, now, "proxy_revoked", view, actor=actor, reason=reason)
+            record_change(
+                uow, meta, now, "proxy_revoked", view, actor=actor, reason=reason, **(facts or {})
+            )
             notify_change(uow, self._notifier, view, issuer=self._issuer, now=now, change="revoked")
             return view
 

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from authlib.oauth2 import OAuth2Error
 from flask import Response, current_app, g, jsonify
 
+from idp.flows.staff.errors import Refusal, StaffError
 from idp.policies.staff_roles import (
     SCOPE_ROLES,
     Operation,
@@ -36,7 +37,7 @@ from idp.policies.staff_roles import (
 )
 from idp.records import ClientRecord
 
-from .deps import find_client
+from .deps import find_client, request_meta, services
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -134,6 +135,7 @@ def require_staff(operation: Operation) -> Callable[[F], F]:
                 return caller
             principal = _principal(caller, operation)
             if principal is None:
+                _record_refusal(caller, operation)
                 return api_error(
                     403, "insufficient_scope", f"the token's role may not {operation.value}"
                 )
@@ -147,6 +149,22 @@ def require_staff(operation: Operation) -> Callable[[F], F]:
     return decorator
 
 
+def _record_refusal(caller: ApiCaller, operation: Operation) -> None:
+    """A staff token trying what its role lacks is on the record (``staff_refused``);
+    a token with no staff scope at all is a client, not staff, and is only refused."""
+    roles = [role for scope, role in SCOPE_ROLES.items() if scope in caller.scopes]
+    if roles:
+        who = StaffPrincipal(actor=caller.actor, role=roles[0])
+        services().staff.refusals.record(who, operation, surface="api", meta=request_meta())
+
+
+def staff_error(exc: StaffError) -> Response:
+    """A staff operation's refusal as the API answers it; a 403 is recorded first."""
+    if isinstance(exc, Refusal):
+        services().staff.refusals.record_forbidden(exc, surface="api", meta=request_meta())
+    return api_error(exc.status, exc.code, exc.message)
+
+
 def api_principal() -> StaffPrincipal:
     return g.api_principal  # type: ignore[no-any-return]
 
@@ -157,6 +175,9 @@ def portal_allowed(slug: str | None) -> bool:
 
 
 def portal_forbidden(slug: str | None) -> Response:
+    services().staff.refusals.record(
+        api_principal(), g.api_operation, surface="api", portal=slug, meta=request_meta()
+    )
     where = f"portal {slug!r}" if slug else "every portal"
     return api_error(403, "forbidden", f"this token may not {g.api_operation.value} on {where}")
 

@@ -10,7 +10,8 @@ audit actor next to the client that carried the call::
     POST /api/admin/enrollments/<id>/reject   {"staff": "...", "reason": "..."}
 
 Errors: 400 ``invalid_request`` (bad body or parameter), 404 ``not_found``, 409
-``already_decided`` or ``username_taken``.
+``already_decided`` or ``username_taken``. The operation is the console's and the
+CLI's (``services.staff.enrollments``, :mod:`idp.flows.staff.enrollment_queue`).
 """
 
 from __future__ import annotations
@@ -19,52 +20,16 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from idp.flows.enrollments import EnrollmentReview, ReviewError
+from idp.flows.staff.errors import StaffError
 from idp.policies.staff_roles import Operation
 
-from .api_auth import api_caller, api_error, require_staff, scoped_portal_id
+from .api_auth import api_caller, api_error, api_principal, require_staff, staff_error
 from .deps import request_meta, services
 
 bp = Blueprint("enrollments", __name__)
 
 SCOPE = "idp:admin"
 MAX_LIST = 500
-_STATUS = {
-    "not_found": 404,
-    "already_decided": 409,
-    "username_taken": 409,
-}
-
-
-def _review() -> EnrollmentReview:
-    svc = services()
-    return EnrollmentReview(
-        notifier=svc.notifier,
-        clock=svc.clock,
-        issuer=svc.settings.issuer,
-        verify_link_ttl=svc.settings.accounts.verify_link_ttl,
-        matching_secret=svc.settings.secret_key,
-        ephemeral=svc.ephemeral,
-    )
-
-
-def _error(exc: ReviewError) -> Response:
-    status = _STATUS.get(exc.code, 400)
-    return api_error(status, exc.code if status != 400 else "invalid_request", str(exc))
-
-
-def _body() -> dict[str, Any] | None:
-    body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else None
-
-
-def _in_scope(uow: Any, enrollment_id: int) -> bool:
-    """A practice token sees only its portal's enrollments (others: as if absent)."""
-    portal_id = scoped_portal_id()
-    if portal_id is None:
-        return True
-    record = uow.enrollments.get(enrollment_id)
-    return record is not None and record.portal_id == portal_id
 
 
 @bp.get("/api/admin/enrollments")
@@ -78,55 +43,35 @@ def list_enrollments() -> Response:
     except ValueError:
         return api_error(400, "invalid_request", "limit must be a whole number")
     try:
-        with services().db.transaction() as uow:
-            rows = [
-                row
-                for row in _review().list(uow, status=status, limit=limit)
-                if _in_scope(uow, int(row["id"]))
-            ]
-    except ReviewError as exc:
-        return _error(exc)
-    return jsonify({"enrollments": rows})
+        rows = services().staff.enrollments.list(api_principal(), status=status, limit=limit)
+    except StaffError as exc:
+        return staff_error(exc)
+    return jsonify({"enrollments": [row.view for row in rows]})
 
 
 def _decide(enrollment_id: int, action: str) -> Response:
-    body = _body()
-    if body is None:
+    body: Any = request.get_json(silent=True)
+    if not isinstance(body, dict):
         return api_error(400, "invalid_request", "send a JSON object")
     text = {k: body.get(k) for k in ("staff", "reason", "username")}
     if any(v is not None and not isinstance(v, str) for v in text.values()):
         return api_error(400, "invalid_request", "staff, reason and username are strings")
-    review = _review()
-    via = api_caller().client.client_id
-    svc = services()
+    queue = services().staff.enrollments
+    common: dict[str, Any] = {
+        "reason": text["reason"],
+        "staff_name": text["staff"] or "",
+        "via": api_caller().client.client_id,
+        "meta": request_meta(),
+    }
+    who = api_principal()
     try:
-        # The decision, its account and its audit event commit together or not at all.
-        with svc.db.transaction() as uow:
-            if not _in_scope(uow, enrollment_id):
-                return api_error(404, "not_found", f"no enrollment {enrollment_id}")
-            if action == "approve":
-                decision = review.approve(
-                    uow,
-                    enrollment_id,
-                    staff=text["staff"] or "",
-                    reason=text["reason"],
-                    username=text["username"],
-                    via=via,
-                    meta=request_meta(),
-                )
-            else:
-                decision = review.reject(
-                    uow,
-                    enrollment_id,
-                    staff=text["staff"] or "",
-                    reason=text["reason"] or "",
-                    via=via,
-                    meta=request_meta(),
-                )
-            view = review.describe(uow, decision.enrollment)
-    except ReviewError as exc:
-        return _error(exc)
-    return jsonify({"enrollment": view})
+        if action == "approve":
+            done = queue.approve(who, enrollment_id, username=text["username"], **common)
+        else:
+            done = queue.reject(who, enrollment_id, **common)
+    except StaffError as exc:
+        return staff_error(exc)
+    return jsonify({"enrollment": done.view})
 
 
 @bp.post("/api/admin/enrollments/<int:enrollment_id>/approve")

@@ -19,7 +19,8 @@ JSON API (``api``, bearer tokens from the client_credentials grant, no CSRF)::
     POST   /api/admin/portals/<slug>/invitations  scope idp:admin (staff tools)
     GET    /api/admin/portals/<slug>/invitations
     GET    /api/admin/invitations/<id>
-    DELETE /api/admin/invitations/<id>
+    DELETE /api/admin/invitations/<id>           {"reason"?: "..."}
+    POST   /api/admin/invitations/<id>/resend    {"reason": "..."}: new code, old one dead
 
 Request bodies are JSON objects with exactly the fields patient_id, first_name,
 last_name, dob (YYYY-MM-DD), zip, gender and email, all strings. Unknown and repeated
@@ -48,6 +49,7 @@ from idp.flows.invitations import (
     Revocation,
     Step,
 )
+from idp.flows.staff.errors import StaffError
 from idp.messages import message
 from idp.messages.account import QUESTION_REASONS
 from idp.policies.password import PASSWORD_PRESETS, describe
@@ -60,14 +62,16 @@ from idp.store.invitations import InvitationRecord
 from .api_auth import (
     api_caller,
     api_error,
+    api_principal,
     portal_allowed,
     portal_forbidden,
     require_scope,
     require_staff,
     scoped_portal_id,
+    staff_error,
 )
 from .auth import authn_entry, park
-from .deps import request_meta, request_uow, services
+from .deps import request_meta, services
 from .forms import field, question_choices
 from .session_issuer import issue_session
 
@@ -399,8 +403,23 @@ def revoke_invitation(invitation_id: int) -> Response:
 # --- staff tools (idp:admin) ---------------------------------------------------------------
 
 
-def _portal_by_slug(slug: str) -> PortalRecord | None:
-    return request_uow().portals.by_slug(slug) if len(slug) <= 64 else None
+def _staff_invitation(call: Any) -> Response:
+    """Run one staff invitation operation; its refusal answers as the API does."""
+    try:
+        return call(services().staff.invitations, api_principal())  # type: ignore[no-any-return]
+    except StaffError as exc:
+        return staff_error(exc)
+
+
+def _json_reason() -> str | None | Response:
+    """The optional ``reason`` of a staff call's JSON body (no body: none)."""
+    if not request.get_data():
+        return None
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("reason", ""), str):
+        return api_error(400, "invalid_request", "send a JSON object with a string reason")
+    reason = body.get("reason")
+    return reason if isinstance(reason, str) else None
 
 
 @api.post("/admin/portals/<slug>/invitations")
@@ -408,10 +427,22 @@ def _portal_by_slug(slug: str) -> PortalRecord | None:
 def admin_create_invitation(slug: str) -> Response:
     if not portal_allowed(slug):
         return portal_forbidden(slug)
-    portal = _portal_by_slug(slug)
-    if portal is None:
-        return api_error(404, "not_found", "no such portal")
-    return _create(portal, api_caller().actor)
+    try:
+        form = _invitation_input()
+    except _BadBody as bad:
+        return bad.response
+
+    def create(desk: Any, who: Any) -> Response:
+        created = desk.create(who, slug, form, meta=request_meta())
+        if created.invitation is None:
+            return _invalid(created.fields)
+        response = _as_json(created.invitation, status=201)
+        response.headers["Location"] = url_for(
+            "invitations_api.get_invitation", invitation_id=created.invitation.id
+        )
+        return response
+
+    return _staff_invitation(create)
 
 
 @api.get("/admin/portals/<slug>/invitations")
@@ -419,22 +450,24 @@ def admin_create_invitation(slug: str) -> Response:
 def admin_list_invitations(slug: str) -> Response:
     if not portal_allowed(slug):
         return portal_forbidden(slug)
-    portal = _portal_by_slug(slug)
-    if portal is None:
-        return api_error(404, "not_found", "no such portal")
-    now = services().clock()
-    rows = [
-        {
-            "id": i.id,
-            "patient_id": i.patient_id,
-            "status": i.state(now),
-            "created_at": _iso(i.created_at),
-            "expires_at": _iso(i.expires_at),
-            "activated_at": _iso(i.activated_at),
-        }
-        for i in _flow().list_for_portal(portal.id)
-    ]
-    return jsonify({"portal": portal.slug, "invitations": rows})
+
+    def listing(desk: Any, who: Any) -> Response:
+        found = desk.list(who, slug)
+        now = services().clock()
+        rows = [
+            {
+                "id": i.id,
+                "patient_id": i.patient_id,
+                "status": i.state(now),
+                "created_at": _iso(i.created_at),
+                "expires_at": _iso(i.expires_at),
+                "activated_at": _iso(i.activated_at),
+            }
+            for i in found.invitations
+        ]
+        return jsonify({"portal": found.portal.slug, "invitations": rows})
+
+    return _staff_invitation(listing)
 
 
 @api.get("/admin/invitations/<int:invitation_id>")
@@ -446,4 +479,27 @@ def admin_get_invitation(invitation_id: int) -> Response:
 @api.delete("/admin/invitations/<int:invitation_id>")
 @require_staff(Operation.INVITATION_REVOKE)
 def admin_revoke_invitation(invitation_id: int) -> Response:
-    return _revoke(invitation_id, scoped_portal_id(), api_caller().actor)
+    reason = _json_reason()
+    if isinstance(reason, Response):
+        return reason
+    return _staff_invitation(
+        lambda desk, who: _as_json(
+            desk.revoke(
+                who, invitation_id, reason=reason, reason_required=False, meta=request_meta()
+            )[1]
+        )
+    )
+
+
+@api.post("/admin/invitations/<int:invitation_id>/resend")
+@require_staff(Operation.INVITATION_RESEND)
+def admin_resend_invitation(invitation_id: int) -> Response:
+    """A new code emailed to the invitation's address; the old code stops working."""
+    reason = _json_reason()
+    if isinstance(reason, Response):
+        return reason
+    return _staff_invitation(
+        lambda desk, who: _as_json(
+            desk.resend(who, invitation_id, reason=reason, meta=request_meta())
+        )
+    )

@@ -30,16 +30,19 @@ from flask import Blueprint, Response, jsonify, request
 from idp.flows.patients import PatientFlow, PatientInput, ProxyRefusal, check_text
 from idp.flows.proxy_grants import ProxyGrantFlow
 from idp.flows.proxy_views import grant_row
+from idp.flows.staff.errors import StaffError
 from idp.policies.staff_roles import Operation
 from idp.records import PortalRecord
 
 from .api_auth import (
     api_caller,
     api_error,
+    api_principal,
     portal_allowed,
     portal_forbidden,
     require_scope,
     require_staff,
+    staff_error,
 )
 from .deps import request_meta, request_uow, services
 
@@ -304,44 +307,49 @@ def admin_get_grant(grant_id: int) -> Response:
     return jsonify(grant_row(_grants().get(min(grant_id, MAX_ID + 1))))
 
 
+def _staff_refusal(exc: StaffError) -> Response:
+    """The proxy flow's own refusal keeps its API shape (code and field)."""
+    if isinstance(exc.__cause__, ProxyRefusal):
+        return _refusal(exc.__cause__)
+    return staff_error(exc)
+
+
 @api.post("/admin/proxy-grants/<int:grant_id>/approve")
 @require_staff(Operation.PROXY_APPROVE)
 def admin_approve_grant(grant_id: int) -> Response:
-    refused = _grant_in_scope(grant_id)
-    if refused is not None:
-        return refused
     try:
         body = _body(APPROVE_FIELDS, ("staff",))
-        view = _grants().approve(
+        view = services().staff.proxy.approve(
+            api_principal(),
             min(grant_id, MAX_ID + 1),
-            staff=body["staff"],
-            actor=api_caller().actor,
+            staff_name=body["staff"],
             meta=request_meta(),
             teen_signed=body.get("teen_signed", False),
         )
     except _BadBody as bad:
         return bad.response
-    except ProxyRefusal as exc:
-        return _refusal(exc)
+    except StaffError as exc:
+        return _staff_refusal(exc)
     return jsonify(grant_row(view))
 
 
 @api.post("/admin/proxy-grants/<int:grant_id>/revoke")
 @require_staff(Operation.PROXY_REVOKE)
 def admin_revoke_grant(grant_id: int) -> Response:
-    refused = _grant_in_scope(grant_id)
-    if refused is not None:
-        return refused
     try:
         body = _body(REVOKE_FIELDS, ("staff", "reason"))
-        view = _grants().revoke(
+        view = services().staff.proxy.reject(
+            api_principal(),
             min(grant_id, MAX_ID + 1),
+            reason=body["reason"],
+            operation=Operation.PROXY_REVOKE,
             actor="staff:" + check_text(body["staff"], "staff", 64),
             meta=request_meta(),
-            reason=body["reason"],
         )
     except _BadBody as bad:
         return bad.response
     except ProxyRefusal as exc:
         return _refusal(exc)
+    except StaffError as exc:
+        return _staff_refusal(exc)
     return jsonify(grant_row(view))

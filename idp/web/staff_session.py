@@ -32,7 +32,7 @@ from idp.policies.staff_roles import Operation, StaffPrincipal, may
 from idp.records import StaffRecord
 from idp.store.sessions import SSOSession
 
-from .deps import SESSION_COOKIE, current_session, now_ts, services
+from .deps import SESSION_COOKIE, current_session, now_ts, request_meta, services
 from .errors import error_page
 from .return_to import remember_return
 
@@ -124,6 +124,9 @@ def staff_required(operation: Operation | None) -> Callable[[F], F]:
             if principal is None:  # pragma: no cover - every reason is handled above
                 return _to_login()
             if operation is not None and not may(principal.role, operation):
+                services().staff.refusals.record(
+                    principal, operation, surface="console", meta=request_meta()
+                )
                 return error_page("staff_forbidden", status=403)
             _touch(session)
             return view(*args, **kwargs)

@@ -26,22 +26,36 @@ AT = datetime(2026, 11, 20, tzinfo=UTC)
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
 
 
+def sign_in_staff(
+    oidc: OIDCActions,
+    factory: Factory,
+    services: Services,
+    client: FlaskClient,
+    role: Role,
+    *,
+    name: str = "carol",
+    portals: tuple[str, ...] = (),
+) -> StaffPrincipal:
+    """A staff account with an authenticator app signs in to ``client`` with password
+    and code, as the console requires."""
+    account = factory.account(username=name)
+    make_staff(services, account, role.value, *portals)
+    secret = enrol_totp(services, account.id)
+    parked = oidc.login("/login", username=name)
+    assert parked.headers["Location"] == "/login/second-factor", parked.text
+    done = submit_code(client, totp_now(services, secret))
+    assert done.status_code == 303, done.text
+    return StaffPrincipal(actor=f"staff:{name}", role=role, portals=frozenset(portals) or None)
+
+
 @pytest.fixture
 def as_staff(
     oidc: OIDCActions, factory: Factory, services: Services, client: FlaskClient
 ) -> Callable[..., StaffPrincipal]:
-    """``as_staff(Role.AUDITOR)``: a staff account with an authenticator app signs in
-    to ``client`` with password and code, as the console requires."""
+    """``as_staff(Role.AUDITOR)``: :func:`sign_in_staff` on the test's client."""
 
     def become(role: Role, *, name: str = "carol", portals: tuple[str, ...] = ()):
-        account = factory.account(username=name)
-        make_staff(services, account, role.value, *portals)
-        secret = enrol_totp(services, account.id)
-        parked = oidc.login("/login", username=name)
-        assert parked.headers["Location"] == "/login/second-factor", parked.text
-        done = submit_code(client, totp_now(services, secret))
-        assert done.status_code == 303, done.text
-        return StaffPrincipal(actor=f"staff:{name}", role=role, portals=frozenset(portals) or None)
+        return sign_in_staff(oidc, factory, services, client, role, name=name, portals=portals)
 
     return become
 
@@ -93,3 +107,41 @@ def audit_count(services: Services, event: str | None = None) -> int:
     query = "SELECT COUNT(*) FROM audit_events" + (" WHERE type = :t" if event else "")
     with services.db.session() as session:
         return int(session.scalar(text(query), {"t": event}) or 0)
+
+
+def pending_enrollment(
+    services: Services, *, portal: str | None, username: str, candidate: int | None = None
+) -> int:
+    """An enrollment waiting for review, as a close-match sign-up leaves it."""
+    with services.db.transaction() as uow:
+        portal_row = uow.portals.by_slug(portal) if portal else None
+        record = uow.enrollments.add(
+            email=f"{username}@example.org",
+            candidate_account_id=candidate,
+            now=AT,
+            portal_id=portal_row.id if portal_row else None,
+            data={
+                "username": username,
+                "password_hash": services.hashing.hash("correct horse battery"),
+                "answers": [],
+                "demographics": {
+                    "first_name": "Ada",
+                    "last_name": username.capitalize(),
+                    "dob": "1990-02-03",
+                    "zip": "02138",
+                    "gender": "female",
+                },
+                "terms_accepted_at": AT.isoformat(),
+                "match_reasons": ["same_dob", "similar_last_name"],
+                "match_score": 7.5,
+                "phone_verified": None,
+            },
+        )
+    return record.id
+
+
+def enrollment_status(services: Services, enrollment_id: int) -> str:
+    with services.db.transaction() as uow:
+        record = uow.enrollments.get(enrollment_id)
+    assert record is not None
+    return record.status

@@ -130,7 +130,13 @@ def test_portal_client_and_user_lifecycle(run) -> None:
     run("users", "unlock", "nobody", code=2)
     events = [json.loads(line) for line in run("audit", "tail", "--json").output.splitlines()]
     assert {"at", "type", "outcome", "actor", "subject", "client_id", "ip"} <= set(events[0])
-    assert [e["type"] for e in events] == ["client_removed", "account_created", "account_unlocked"]
+    assert [e["type"] for e in events] == [
+        "client_created",
+        "client_created",
+        "client_removed",
+        "account_created",
+        "account_unlocked",
+    ]
 
 
 @pytest.mark.parametrize(

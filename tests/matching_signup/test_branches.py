@@ -185,7 +185,12 @@ def test_close_match_declined_waits_for_staff_who_approve(
     assert signup.login("ghopper", PASSWORD).status_code == 303
     [event] = audit_events(services, "enrollment_approved")
     assert event.actor == "staff:Dana Reviewer" and event.subject == account.subject
-    assert event.details == {"enrollment_id": pending.id, "reason": "called the patient back"}
+    assert event.details == {
+        "enrollment_id": pending.id,
+        "reason": "called the patient back",
+        "operation": "enrollment_approve",
+        "staff_role": "admin",
+    }
 
 
 def test_close_match_rejected_by_staff(signup: MatchingActions, services: Services, cli) -> None:

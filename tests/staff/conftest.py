@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from flask import Flask
 
 from idp.app import build_services, create_app
-from idp.cli import main
 from idp.policies.staff_roles import Operation
 from idp.records import AccountRecord
 from idp.services import Services
@@ -22,43 +19,8 @@ from idp.store.interfaces import EphemeralStore
 from idp.store.sql.database import Database
 from idp.web.staff_session import current_staff, staff_required
 
+from ..conftest import Run  # noqa: F401  (the `run` fixture lives in tests/conftest.py)
 from ..helpers import MovableClock
-
-Run = Callable[..., Result]
-
-
-@pytest.fixture
-def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name in list(os.environ):
-        if (
-            name.startswith("IDP_")
-            and not name.startswith("IDP_TEST_")
-            and name not in ("IDP_REQUIRE_REDIS", "IDP_REQUIRE_BROWSER")
-        ):
-            monkeypatch.delenv(name)
-    env = {
-        "IDP_DATABASE_URL": database_url,
-        "IDP_KEYS_DIR": str(tmp_path / "keys"),
-        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
-        "IDP_ENV": "test",
-        "IDP_PASSWORD_HASHING": "test",
-        "IDP_SECRET_KEY": "cli-test-secret-" + "s" * 32,
-    }
-    if os.environ.get("IDP_TEST_REDIS_URL"):
-        env["IDP_REDIS_URL"] = os.environ["IDP_TEST_REDIS_URL"]
-    return env
-
-
-@pytest.fixture
-def run(clean_database: Database, cli_env: dict[str, str]) -> Run:
-    """``run("staff", "add", ..., code=0)``: the command's result, exit code checked."""
-
-    def invoke(*args: str, code: int = 0) -> Result:
-        result = CliRunner().invoke(main, list(args), env=cli_env)
-        assert result.exit_code == code, result.output
-        return result
-
-    return invoke
 
 
 def as_json(result: Result) -> Any:

@@ -14,6 +14,7 @@ from idp.policies.staff_roles import (
     Operation,
     Role,
     StaffPrincipal,
+    may,
     may_on_portal,
 )
 from idp.records import AuditEntry, RequestMeta, StaffRecord
@@ -28,7 +29,23 @@ def authorize(principal: StaffPrincipal, operation: Operation, portal: str | Non
         raise Forbidden(
             translate("the {role} role may not {value}{where}").format(
                 role=principal.role, value=operation.value, where=where
-            )
+            ),
+            principal=principal,
+            operation=operation,
+            portal=portal,
+        )
+
+
+def authorize_role(principal: StaffPrincipal, operation: Operation) -> None:
+    """Raise :class:`Forbidden` unless the role includes ``operation`` on some portal;
+    for an operation whose portal is known only after reading the target."""
+    if not may(principal.role, operation):
+        raise Forbidden(
+            translate("the {role} role may not {value}").format(
+                role=principal.role, value=operation.value
+            ),
+            principal=principal,
+            operation=operation,
         )
 
 

@@ -7,6 +7,8 @@ refusal happens before anything is written.
 
 from __future__ import annotations
 
+from idp.policies.staff_roles import Operation, StaffPrincipal
+
 
 class StaffError(Exception):
     status = 400
@@ -21,7 +23,28 @@ class InvalidInput(StaffError):
     """Bad or missing input (a reason too short, an unknown role, a malformed address)."""
 
 
-class Forbidden(StaffError):
+class Refusal(StaffError):
+    """A refusal of who is asking (not of what they typed).
+
+    It carries what was tried, so that the surface that catches it can put the attempt
+    on the record (``staff_refused``, :mod:`.refusals`) in a transaction of its own.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        principal: StaffPrincipal | None = None,
+        operation: Operation | None = None,
+        portal: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.principal = principal
+        self.operation = operation
+        self.portal = portal
+
+
+class Forbidden(Refusal):
     """The principal's role or portals do not cover this operation."""
 
     status = 403
@@ -30,6 +53,14 @@ class Forbidden(StaffError):
 
 class NotFound(StaffError):
     """No such account, portal, invitation, enrollment or grant (within the scope)."""
+
+    status = 404
+    code = "not_found"
+
+
+class OutOfScope(Refusal):
+    """Another portal's item, answered exactly as one that does not exist (404), so ids
+    say nothing across practices; still a refused attempt on the record."""
 
     status = 404
     code = "not_found"

@@ -129,12 +129,16 @@ def parse_lookup(raw: dict[str, str | None]) -> LookupQuery:
     if sum(ways) != 1:
         raise InvalidInput(
             translate(
-                "look up by exactly one of: username; email; last_name (with first_name, "
-                "dob); portal and mrn"
+                "look up by exactly one of: username; email; last_name with dob (and "
+                "first_name); portal and mrn"
             )
         )
     if (query.first_name or query.dob) and not query.last_name:
         raise InvalidInput(translate("first_name and dob go with last_name"))
+    if query.last_name and query.dob is None:
+        # A last name alone lists strangers who share it; the birth date narrows the
+        # search to the caller's record (issue 11: name lookup needs the birth date).
+        raise InvalidInput(translate("a lookup by last name needs the birth date (dob) too"))
     if bool(query.portal) != bool(query.mrn):
         raise InvalidInput(translate("portal and mrn go together"))
     if query.username and len(query.username) > MAX_NAME:

@@ -11,8 +11,13 @@ from dataclasses import dataclass
 
 from .audit_trail import AuditTrail
 from .directory import StaffDirectory
+from .enrollment_queue import EnrollmentQueue
+from .invitation_desk import InvitationDesk
 from .lookup import PatientLookup
 from .patient_record import PatientRecords
+from .proxy_queue import ProxyApprovals
+from .refusals import StaffRefusals
+from .registry import PortalRegistry
 from .support import SupportDesk
 
 
@@ -23,3 +28,8 @@ class StaffOperations:
     lookup: PatientLookup
     audit: AuditTrail
     records: PatientRecords
+    enrollments: EnrollmentQueue
+    invitations: InvitationDesk
+    proxy: ProxyApprovals
+    registry: PortalRegistry
+    refusals: StaffRefusals

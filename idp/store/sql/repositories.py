@@ -10,7 +10,6 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -33,6 +32,7 @@ from idp.records import (
     RefreshTokenRecord,
 )
 from idp.store.accounts import DuplicateError, NewPerson
+from idp.store.clients import NewClient as NewClient
 from idp.store.usernames import username_key
 
 from . import audit_chain, audit_search, committed_audit
@@ -394,6 +394,15 @@ class PortalRepository:
         rows = self._s.scalars(select(m.Portal).order_by(m.Portal.id))
         return [r for r in map(_portal, rows) if r is not None]
 
+    def set_require_mfa(self, portal_id: int, required: bool) -> PortalRecord | None:
+        """Every client of the practice asks for a second factor (or no longer does)."""
+        row = self._s.get(m.Portal, portal_id)
+        if row is None:
+            return None
+        row.require_mfa = required
+        self._s.flush()
+        return _portal(row)
+
     def set_proxy_terms(
         self,
         portal_id: int,
@@ -413,25 +422,6 @@ class PortalRepository:
         row.time_zone = time_zone
         self._s.flush()
         return _portal(row)
-
-
-@dataclass(frozen=True, slots=True)
-class NewClient:
-    name: str
-    redirect_uris: Sequence[str]
-    post_logout_redirect_uris: Sequence[str]
-    scope: str
-    grant_types: Sequence[str]
-    token_endpoint_auth_method: str
-    subject_type: str = "public"
-    id_token_signed_response_alg: str = "RS256"
-    first_party: bool = False
-    pkce_required: bool = True
-    require_mfa: bool = False
-    portal_id: int | None = None
-    client_id: str | None = None
-    backchannel_logout_uri: str | None = None
-    backchannel_logout_session_required: bool = False
 
 
 class ClientRepository:
@@ -499,6 +489,21 @@ class ClientRepository:
             select(m.Client).where(m.Client.removed_at.is_(None)).order_by(m.Client.id)
         )
         return [self._record(r) for r in rows]
+
+    def update(self, client_id: str, **changes: Any) -> ClientRecord | None:
+        """Change a live client's ``client_secret_hash``, ``redirect_uris`` or
+        ``require_mfa`` (the staff console's edits); None when there is no such client."""
+        allowed = {"client_secret_hash", "redirect_uris", "require_mfa"}
+        assert set(changes) <= allowed, set(changes) - allowed
+        row = self._s.scalar(
+            select(m.Client).where(m.Client.client_id == client_id, m.Client.removed_at.is_(None))
+        )
+        if row is None:
+            return None
+        for name, value in changes.items():
+            setattr(row, name, list(value) if name == "redirect_uris" else value)
+        self._s.flush()
+        return self._record(row)
 
     def set_backchannel_logout(
         self, client_id: str, *, uri: str | None, session_required: bool

@@ -27,4 +27,12 @@ def _staff_context() -> dict[str, Any]:
 
 
 # Importing the view modules registers their routes on ``bp``.
-from . import audit_pages, home, overview_page, patient_pages  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    audit_pages,
+    home,
+    invitation_pages,
+    overview_page,
+    patient_pages,
+    queue_pages,
+    registry_pages,
+)

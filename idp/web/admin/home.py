@@ -20,6 +20,30 @@ SECTIONS = (
         Operation.PATIENT_LOOKUP,
     ),
     (
+        "admin.enrollments",
+        N_("Enrollments"),
+        N_("Sign-ups awaiting review: approve or reject, with the reasons they matched."),
+        Operation.ENROLLMENT_LIST,
+    ),
+    (
+        "admin.invitations",
+        N_("Invitations"),
+        N_("Invite a patient record; resend a code or revoke an invitation."),
+        Operation.INVITATION_LIST,
+    ),
+    (
+        "admin.proxy_queue",
+        N_("Proxy approvals"),
+        N_("Representatives waiting for approval or a teen's signature: approve or reject."),
+        Operation.PROXY_LIST,
+    ),
+    (
+        "admin.registry",
+        N_("Portals and clients"),
+        N_("Add portals and clients; rotate a secret, edit redirect URIs, require two-step."),
+        Operation.PORTAL_LIST,
+    ),
+    (
         "admin.audit_search",
         N_("Audit search"),
         N_("Find and export events."),

@@ -28,7 +28,7 @@ from ..forms import field
 from ..staff_session import staff_required
 from . import bp
 from .readable import coarse_location, describe_device
-from .refusals import refused, staff
+from .refusals import note_refusal, refused, staff
 
 LOOKUP_FIELDS = ("username", "email", "portal", "mrn", "last_name", "first_name", "dob")
 NOTICE_KEY = "admin_notice"
@@ -53,6 +53,7 @@ def patient_lookup() -> Any:
         query = parse_lookup({k: v or None for k, v in values.items()})
         found = services().staff.lookup.find(staff(), query, meta=request_meta())
     except StaffError as exc:
+        note_refusal(exc)
         html = render_template("admin/patients.html", values=values, error=exc.message)
         return html, exc.status
     return render_template("admin/patients.html", values=values, found=found)
@@ -111,7 +112,7 @@ def patient_action() -> Any:
         else:
             support.reopen_account(principal, username, reason=reason, meta=meta)
     except StaffError as exc:
-        if exc.status == 404:
+        if exc.status in (403, 404):
             return refused(exc)
         return _patient_page(username, error=exc.message, status=exc.status)
     session[NOTICE_KEY] = notice

@@ -1,12 +1,14 @@
-"""What a console page shows when a staff operation refuses (the operation's message)."""
+"""What a console page shows when a staff operation refuses (the operation's message),
+and the record of a refused role (``staff_refused``)."""
 
 from __future__ import annotations
 
 from flask import render_template
 
-from idp.flows.staff.errors import StaffError
+from idp.flows.staff.errors import Refusal, StaffError
 from idp.policies.staff_roles import StaffPrincipal
 
+from ..deps import request_meta, services
 from ..staff_session import current_staff
 
 
@@ -18,4 +20,12 @@ def staff() -> StaffPrincipal:
 
 
 def refused(error: StaffError) -> tuple[str, int]:
+    """The refusal page; a 403 (role or portal not covered) goes on the record first."""
+    note_refusal(error)
     return render_template("admin/refused.html", message=error.message), error.status
+
+
+def note_refusal(error: StaffError) -> None:
+    """Record ``staff_refused`` for a role or portal the operation refused (403)."""
+    if isinstance(error, Refusal):
+        services().staff.refusals.record_forbidden(error, surface="console", meta=request_meta())
