@@ -68,7 +68,7 @@ from .api_auth import (
 )
 from .auth import authn_entry, park
 from .deps import request_meta, request_uow, services
-from .forms import field, question_choices
+from .forms import field, question_choices, question_values
 from .session_issuer import issue_session
 
 bp = Blueprint("invitations", __name__)
@@ -125,6 +125,7 @@ def _render(view: ActivationView, values: Mapping[str, str] | None = None) -> Ba
             message_id=view.message_id,
             reasons=_texts(view.reasons),
             invalid=invalid,
+            values=values or {},
         )
     if view.step is Step.CHOOSE:
         message_id, status = view.message_id, view.status
@@ -160,13 +161,11 @@ def activate() -> BaseResponse:
         # well-formed code gets the same page (mail scanners open links too).
         return _render(_flow().open(request.args.get("code", "")[:200]))
     form = request.form
-    view = _flow().verify(
-        field(form, "flow", limit=64),
-        field(form, "dob", limit=10),
-        field(form, "zip", limit=10),
-        meta=request_meta(),
-    )
-    return _render(view)
+    typed = {"dob": field(form, "dob", limit=10), "zip": field(form, "zip", limit=10)}
+    view = _flow().verify(field(form, "flow", limit=64), typed["dob"], typed["zip"], meta=request_meta())
+    # A refused step shows the birth date and zip code again (they are the patient's own
+    # details, not a secret such as the code); a step that moves on does not use them.
+    return _render(view, typed)
 
 
 @bp.post("/activate/code")
@@ -205,14 +204,12 @@ def create_account() -> BaseResponse:
     view = _flow().create_account(
         field(form, "flow", limit=64), credentials, meta=request_meta(), entry=authn_entry(None)
     )
-    # Echo the user ID and chosen questions, never the password or the answers.
+    # Echo the user ID and the questions being chosen, never the password.
     values = {
         "username": credentials.username,
         "accept_terms": "yes" if form.get("accept_terms") == "yes" else "",
     }
-    for n, choice in enumerate(questions, start=1):
-        values[f"question_{n}"] = choice.question_id
-        values[f"custom_question_{n}"] = choice.custom_text or ""
+    values.update(question_values(questions))
     return _render(view, values)
 
 
