@@ -125,7 +125,6 @@ def _render(view: ActivationView, values: Mapping[str, str] | None = None) -> Ba
             message_id=view.message_id,
             reasons=_texts(view.reasons),
             invalid=invalid,
-            values=values or {},
         )
     if view.step is Step.CHOOSE:
         message_id, status = view.message_id, view.status
@@ -161,11 +160,15 @@ def activate() -> BaseResponse:
         # well-formed code gets the same page (mail scanners open links too).
         return _render(_flow().open(request.args.get("code", "")[:200]))
     form = request.form
-    typed = {"dob": field(form, "dob", limit=10), "zip": field(form, "zip", limit=10)}
-    view = _flow().verify(field(form, "flow", limit=64), typed["dob"], typed["zip"], meta=request_meta())
-    # A refused step shows the birth date and zip code again (they are the patient's own
-    # details, not a secret such as the code); a step that moves on does not use them.
-    return _render(view, typed)
+    # The birth date and zip code are this step's credentials (they count toward the
+    # lockout): like a password, a refused step does not show them again.
+    view = _flow().verify(
+        field(form, "flow", limit=64),
+        field(form, "dob", limit=10),
+        field(form, "zip", limit=10),
+        meta=request_meta(),
+    )
+    return _render(view)
 
 
 @bp.post("/activate/code")

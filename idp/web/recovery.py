@@ -66,8 +66,9 @@ def _page(template: str, outcome: Render, **context: Any) -> Response:
 
 
 def _kept(form: Mapping[str, str], *names: str) -> dict[str, str]:
-    """What a refused step shows again: what identifies the patient, never a security
-    answer or a password (those prove who they are, and are typed again)."""
+    """What a refused step shows again: what names the account, never what proves who
+    the patient is (birth date, security answer, password: they count toward the
+    lockout, and are typed again)."""
     return {name: form.get(name, "") for name in names}
 
 
@@ -95,7 +96,7 @@ def forgot_user_id() -> Response:
         "recovery_forgot_id.html",
         outcome,
         total_steps=3 if deps.questions_on else 2,
-        values=_kept(form, "email", "dob"),
+        values=_kept(form, "email"),
     )
 
 

@@ -71,8 +71,11 @@ def test_a_bad_set_shows_every_reason_and_writes_nothing(browser: Browser, servi
     assert "account_questions_rejected" in message_ids(response.text)
     for reason in ("duplicate_question", "answer_too_short", "answer_repeated"):
         assert f'data-reason="{reason}"' in response.text
-    # The chosen questions are kept in the form; the answers are not echoed back.
-    assert "Astronaut" not in response.text
+    # The questions and answers being chosen are kept in the form (issue 14, item 6);
+    # the current password is not.
+    assert 'name="answer_2" type="text" maxlength="100" autocomplete="off" required\n' in response.text
+    assert 'value="Astronaut"' in response.text
+    assert PASSWORD not in response.text
     assert snapshot(services) == before
 
 
