@@ -4,12 +4,13 @@ another), and buttons, inputs, nav links, switches and links standing alone are 
 least 44 x 44 px (WCAG 2.5.8 excepts links inside a sentence).
 
 How: every context a test opens (through ``tests.browser.conftest.chromium``) carries
-axe-core and a small runner as an init script. When a page has loaded, the runner asks
-:class:`PageAudit` whether the page is our server's; if so it runs axe and the layout
-checks in the page and hands the result back. A navigation away from a page whose
-audit is still running is held until the audit is done (Playwright cancels an
-``evaluate`` once a navigation starts, so the audit runs in the page, not from here):
-no page is missed and none is audited half-loaded. A test's teardown fails listing
+axe-core and a small runner as init scripts. The runner tells :class:`PageAudit` when
+a page is parsed, and once it has loaded runs axe and the layout checks in the page and
+hands the result back. Only our server's documents count (HTML with our CSP; not the
+test portals, not the browser's error pages). A navigation away from our page while
+its audit runs is held until the audit is done (Playwright cancels an ``evaluate``
+once a navigation starts, so the audit runs in the page, not from here): no page is
+missed and none is audited half-loaded. A test's teardown fails listing
 what was found, per URL. Contexts without JavaScript are not audited.
 """
 
@@ -64,17 +65,20 @@ _LAYOUT_JS = """
 # Runs in every document after axe's own source: once loaded, ask whether to audit,
 # audit, report. Errors are reported too, so a held navigation is always released.
 _RUNNER_JS = """
-if (window.top === window) {
+if (window.top === window && window.__pageAudit) {
   const layout = %(layout)s;
+  document.addEventListener('DOMContentLoaded', () => {
+    window.__pageAudit({stage: 'start', url: location.href});
+  });
   window.addEventListener('load', async () => {
     let report;
     try {
       const axeResult = window.axe ? (await window.axe.run(document)).violations : [];
       const violations = axeResult.map((v) => ({
         id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target)}));
-      report = {violations, layout: layout(%(min)d)};
+      report = {stage: 'done', violations, layout: layout(%(min)d)};
     } catch (e) {
-      report = {error: String(e)};
+      report = {stage: 'done', error: String(e)};
     }
     await window.__pageAudit(report);
   });
@@ -125,19 +129,21 @@ class PageAudit:
     axe: bool = True
     findings: dict[str, list[str]] = field(default_factory=dict)
     audited: list[str] = field(default_factory=list)
-    _ours: dict[int, bool] = field(default_factory=dict)
+    _ours: dict[int, str | None] = field(default_factory=dict)  # page: its document's URL
     _busy: set[int] = field(default_factory=set)
     _held: dict[int, list[Route]] = field(default_factory=dict)
 
-    def _loaded(self, page: Page) -> None:
-        """Our page has loaded: its runner is auditing it; hold navigations till done."""
-        if self._ours.get(id(page)):
-            self._busy.add(id(page))
-
     def _reported(self, source: dict[str, Any], payload: dict[str, Any]) -> None:
-        """The runner's result for its page (ignored unless the page is ours)."""
+        """The runner's calls: ``start`` (the page is parsed: hold its navigations if it
+        is ours) and ``done`` (its result; releases them)."""
         page, frame = source["page"], source["frame"]
-        if frame != page.main_frame or id(page) not in self._busy:
+        if frame != page.main_frame:
+            return
+        if payload["stage"] == "start":
+            if payload["url"].split("#")[0] == self._ours.get(id(page)):
+                self._busy.add(id(page))
+            return
+        if id(page) not in self._busy:
             return
         try:
             url = frame.url
@@ -152,9 +158,12 @@ class PageAudit:
             if problems:
                 self.findings.setdefault(url, []).extend(problems)
         finally:
-            self._busy.discard(id(page))
-            for route in self._held.pop(id(page), []):
-                route.continue_()
+            self._release(page)
+
+    def _release(self, page: Page) -> None:
+        self._busy.discard(id(page))
+        for route in self._held.pop(id(page), []):
+            route.continue_()
 
     def _before_navigation(self, route: Route) -> None:
         """Hold a page's navigation while its audit runs, so none is cut short."""
@@ -180,7 +189,9 @@ class PageAudit:
         except Error:
             return
         if frame.parent_frame is None:
-            self._ours[id(frame.page)] = served_by_us(response)
+            # A new document: the one before is gone, with any audit it was running.
+            self._release(frame.page)
+            self._ours[id(frame.page)] = response.url if served_by_us(response) else None
 
     def watch(self, context: BrowserContext) -> None:
         """Audit each loaded page of ``context``; on close, wait for audits still running."""
@@ -189,7 +200,6 @@ class PageAudit:
         context.add_init_script(script=_RUNNER_JS % {"layout": _LAYOUT_JS, "min": MIN_TARGET})
         context.expose_binding("__pageAudit", self._reported)
         context.on("response", self._document_arrived)
-        context.on("page", lambda page: page.on("load", lambda: self._loaded(page)))
         context.route("**/*", self._before_navigation)
         close = context.close
 
