@@ -41,6 +41,8 @@ def read_date(text: str) -> date | None:
     except ValueError:
         return None
     return None
+
+
 _ZIP = re.compile(r"[0-9]{5}(-[0-9]{4})?")
 # Control characters, unpaired surrogates, line and paragraph separators.
 _BAD_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
