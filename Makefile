@@ -60,6 +60,6 @@ clean:
 smart-app:
 	npm ci --prefix tests/e2e/smart_app --no-audit --no-fund --ignore-scripts
 
-# axe-core from npm, injected into every console page by the accessibility test.
+# axe-core from npm, run on every page the browser tests visit (tests/browser/audit.py).
 axe:
 	npm ci --prefix tests/browser/axe --no-audit --no-fund --ignore-scripts

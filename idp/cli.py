@@ -479,11 +479,11 @@ def portals_list(as_json: bool) -> None:
 def validate_redirect_uri(uri: str, *, option: str) -> str:
     """Absolute http(s) URIs without fragments (RFC 6749 §3.1.2); http only on loopback
     (``idp.policies.redirect_uris``, the console's and the API's rule too)."""
-    from idp.policies.redirect_uris import REASONS, check_redirect_uri
+    from idp.policies.redirect_uris import check_redirect_uri, reason_text
 
     reason = check_redirect_uri(uri)
     if reason is not None:
-        _fail(f"{option} {uri!r} {REASONS[reason]}")
+        _fail(f"{option} {uri!r} {reason_text(reason)}")
     return uri
 
 

@@ -24,6 +24,25 @@ MAX_NAME = 100
 EARLIEST_DOB = date(1900, 1, 1)
 
 _DOB = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_US_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
+
+
+def read_date(text: str) -> date | None:
+    """A date as a date input sends it (YYYY-MM-DD) or as the pages' hint asks a patient
+    to type it where the browser shows a plain text box (MM/DD/YYYY); None otherwise,
+    including impossible dates such as 02/30/2023."""
+    try:
+        if _DOB.fullmatch(text):
+            return date.fromisoformat(text)
+        us = _US_DATE.fullmatch(text)
+        if us:
+            month, day, year = (int(part) for part in us.groups())
+            return date(year, month, day)
+    except ValueError:
+        return None
+    return None
+
+
 _ZIP = re.compile(r"[0-9]{5}(-[0-9]{4})?")
 # Control characters, unpaired surrogates, line and paragraph separators.
 _BAD_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
@@ -101,12 +120,9 @@ def check_demographics(
     dob: date | None = None
     if not form.dob:
         refusals.append(Refusal("dob", "dob_required"))
-    elif not _DOB.fullmatch(form.dob):
-        refusals.append(Refusal("dob", "dob_invalid"))
     else:
-        try:
-            dob = date.fromisoformat(form.dob)
-        except ValueError:  # 2023-02-30 and friends
+        dob = read_date(form.dob)
+        if dob is None:  # not a date, or 2023-02-30 and friends
             refusals.append(Refusal("dob", "dob_invalid"))
     if dob is not None:
         if dob > today:

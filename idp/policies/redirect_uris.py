@@ -11,17 +11,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from idp.i18n import N_, translate
+
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 MAX_URI = 2000
 MAX_URIS = 20
 
+# English; :func:`reason_text` gives one in the active language ({MAX_URI} filled in).
 REASONS = {
-    "not_absolute": "must be an absolute http(s) URI",
-    "fragment": "must not carry a fragment (#...)",
-    "not_https": "must use https (http is allowed only on loopback)",
-    "too_long": f"must be at most {MAX_URI} characters",
-    "unprintable": "must not contain spaces or control characters",
+    "not_absolute": N_("must be an absolute http(s) URI"),
+    "fragment": N_("must not carry a fragment (#...)"),
+    "not_https": N_("must use https (http is allowed only on loopback)"),
+    "too_long": N_("must be at most {MAX_URI} characters"),
+    "unprintable": N_("must not contain spaces or control characters"),
 }
+
+
+def reason_text(reason: str) -> str:
+    """The message of a reason code (see ``REASONS``) in the active language."""
+    return translate(REASONS[reason]).format(MAX_URI=MAX_URI)
 
 
 def check_redirect_uri(uri: str) -> str | None:

@@ -52,7 +52,7 @@ from idp.policies.security_questions import CURATED_QUESTIONS
 
 from .deps import SESSION_COOKIE, request_meta, services
 from .errors import error_page
-from .forms import field, question_choices
+from .forms import field, question_choices, question_values
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -342,12 +342,8 @@ def questions() -> WebResponse:
         abort(404)
 
     def context() -> dict[str, Any]:
-        # The chosen questions go back into the form; answers and the password never do.
-        values = {
-            k: v[:300]
-            for k, v in request.form.items()
-            if k.startswith(("question_", "custom_question_"))
-        }
+        # The questions being chosen go back into the form; the password never does.
+        values = question_values(question_choices(request.form, flow.question_count))
         return {
             "questions": flow.questions(actor),
             "count": flow.question_count,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from idp.policies.security_questions import CUSTOM, QuestionChoice
 
@@ -29,3 +29,17 @@ def question_choices(form: Mapping[str, str], count: int) -> list[QuestionChoice
             )
         )
     return choices
+
+
+def question_values(choices: Sequence[QuestionChoice]) -> dict[str, str]:
+    """What a refused form shows again of the security questions being chosen: each
+    question, an own question's text and its answer, so that a refused password does not
+    make the patient type three answers again (issue 14, item 6). New answers are typed
+    in clear and are not yet a credential; passwords and codes are never echoed, and every
+    page is ``Cache-Control: no-store``."""
+    values = {}
+    for n, choice in enumerate(choices, start=1):
+        values[f"question_{n}"] = choice.question_id
+        values[f"custom_question_{n}"] = choice.custom_text or ""
+        values[f"answer_{n}"] = choice.answer
+    return values

@@ -72,7 +72,7 @@ from .api_auth import (
 )
 from .auth import authn_entry, park
 from .deps import request_meta, services
-from .forms import field, question_choices
+from .forms import field, question_choices, question_values
 from .session_issuer import issue_session
 
 bp = Blueprint("invitations", __name__)
@@ -164,6 +164,8 @@ def activate() -> BaseResponse:
         # well-formed code gets the same page (mail scanners open links too).
         return _render(_flow().open(request.args.get("code", "")[:200]))
     form = request.form
+    # The birth date and zip code are this step's credentials (they count toward the
+    # lockout): like a password, a refused step does not show them again.
     view = _flow().verify(
         field(form, "flow", limit=64),
         field(form, "dob", limit=10),
@@ -209,14 +211,12 @@ def create_account() -> BaseResponse:
     view = _flow().create_account(
         field(form, "flow", limit=64), credentials, meta=request_meta(), entry=authn_entry(None)
     )
-    # Echo the user ID and chosen questions, never the password or the answers.
+    # Echo the user ID and the questions being chosen, never the password.
     values = {
         "username": credentials.username,
         "accept_terms": "yes" if form.get("accept_terms") == "yes" else "",
     }
-    for n, choice in enumerate(questions, start=1):
-        values[f"question_{n}"] = choice.question_id
-        values[f"custom_question_{n}"] = choice.custom_text or ""
+    values.update(question_values(questions))
     return _render(view, values)
 
 

@@ -81,7 +81,8 @@ def _hint_names(session: SSOSession, end_request: Any, hint_sub: object) -> bool
     return hint_sub == account_sub
 
 
-# The signed-out page reloads itself every 2 s this many times while portals are pending.
+# The signed-out page checks again every 2 s this many times while portals are pending
+# (static/logout_status.js; a "Check again" link without script).
 STATUS_RELOADS = 10
 
 
@@ -89,7 +90,9 @@ def logged_out_page(notice: str | None, *, reloads: int = 0) -> Response:
     """The signed-out page; with a notice, which portals confirmed (back-channel logout).
 
     A portal is named as signed out only once it answered its logout token. While some
-    have not, the page reloads itself for a short while (no script needed).
+    have not, the page checks again for a short while: a script replaces the status in
+    place (a meta refresh would reload the page under a screen reader, WCAG 2.2.1), and
+    without script a "Check again" link does.
     """
     status = services().portal_logout.status(notice) if notice else None
     # The next reload's count, or 0 for none: an unreachable portal stops the reloading.

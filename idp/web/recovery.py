@@ -65,6 +65,13 @@ def _page(template: str, outcome: Render, **context: Any) -> Response:
     return Response(html, status=outcome.status)
 
 
+def _kept(form: Mapping[str, str], *names: str) -> dict[str, str]:
+    """What a refused step shows again: what names the account, never what proves who
+    the patient is (birth date, security answer, password: they count toward the
+    lockout, and are typed again)."""
+    return {name: form.get(name, "") for name in names}
+
+
 def _result(outcome: Render, *, journey: str) -> Response:
     return _page("recovery_result.html", outcome, journey=journey)
 
@@ -73,10 +80,11 @@ def _result(outcome: Render, *, journey: str) -> Response:
 def forgot_user_id() -> Response:
     deps = _deps()
     flow = ForgotUserIdFlow(deps)
+    form: Mapping[str, str] = {}
     if request.method == "GET":
         outcome = flow.begin()
     else:
-        form: Mapping[str, str] = {
+        form = {
             "email": field(request.form, "email", limit=254),
             "dob": field(request.form, "dob", limit=32),
             "answer": field(request.form, "answer", limit=400),
@@ -84,12 +92,18 @@ def forgot_user_id() -> Response:
         outcome = flow.submit(field(request.form, "flow", limit=64), form, meta=request_meta())
     if outcome.view in _RESULT_VIEWS:
         return _result(outcome, journey="user_id")
-    return _page("recovery_forgot_id.html", outcome, total_steps=3 if deps.questions_on else 2)
+    return _page(
+        "recovery_forgot_id.html",
+        outcome,
+        total_steps=3 if deps.questions_on else 2,
+        values=_kept(form, "email"),
+    )
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
 def forgot_password() -> Response:
     flow = ForgotPasswordFlow(_deps())
+    form: Mapping[str, str] = {}
     if request.method == "GET":
         outcome = flow.begin()
     else:
@@ -102,7 +116,9 @@ def forgot_password() -> Response:
         outcome = flow.submit(field(request.form, "flow", limit=64), form, meta=request_meta())
     if outcome.view in _RESULT_VIEWS:
         return _result(outcome, journey="password")
-    return _page("recovery_forgot_password.html", outcome, mode=flow.mode)
+    return _page(
+        "recovery_forgot_password.html", outcome, mode=flow.mode, values=_kept(form, "username")
+    )
 
 
 def _link(outcome: Render) -> Response:

@@ -28,7 +28,7 @@ from idp.policies.password import PASSWORD_PRESETS, describe
 from idp.policies.security_questions import CURATED_QUESTIONS
 
 from .deps import find_client, request_meta, services
-from .forms import field, question_choices
+from .forms import field, question_choices, question_values
 
 bp = Blueprint("signup", __name__)
 
@@ -53,8 +53,13 @@ def _flow() -> RegistrationFlow:
     return RegistrationFlow.from_services(services())
 
 
-def _reasons(refusals: Iterable[Refusal]) -> list[tuple[str, str]]:
-    """(code, text) pairs for the ``reasons`` macro, in the order the flow gave them."""
+# The field a refusal links to in the error summary, where its name is not the input's id.
+_FIELD_IDS = {"questions": "question_1"}
+
+
+def _reasons(refusals: Iterable[Refusal]) -> list[tuple[str, str, str]]:
+    """(code, text, field id) for the error summary, in the order the flow gave them: the
+    summary links each reason to its field, so a screen reader's user can jump to it."""
     settings = services().settings
     policy = PASSWORD_PRESETS[settings.password_policy]
     fill = {
@@ -67,7 +72,7 @@ def _reasons(refusals: Iterable[Refusal]) -> list[tuple[str, str]]:
             text = describe(refusal.code, policy)
         else:
             text = message(f"signup_{refusal.code}").format(**fill)
-        items.append((refusal.code, text))
+        items.append((refusal.code, text, _FIELD_IDS.get(refusal.field, refusal.field)))
     return items
 
 
@@ -234,11 +239,9 @@ def account() -> BaseResponse:
     outcome = _flow().submit_credentials(
         field(form, "f", limit=64), credentials, meta=request_meta()
     )
-    # Echo the user ID and chosen questions, never the password or answers.
+    # Echo the user ID and the questions being chosen, never the password.
     values = {"username": username, "accept_terms": "yes" if credentials.accept_terms else ""}
-    for n, choice in enumerate(questions, start=1):
-        values[f"question_{n}"] = choice.question_id
-        values[f"custom_question_{n}"] = choice.custom_text or ""
+    values.update(question_values(questions))
     return _render(outcome, values)
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from ..conftest import PASSWORD
-from ..helpers import message_ids
+from ..helpers import form_values, message_ids
 from .conftest import Browser, account, events, snapshot
 
 
@@ -70,3 +70,14 @@ def test_phone_change_needs_the_current_password(browser: Browser, services, ali
     assert response.status_code == 401
     assert "account_wrong_password" in message_ids(response.text)
     assert account(services, alice.id).phone == "+16175550100"
+
+
+def test_a_refused_phone_change_keeps_the_number_typed(browser: Browser, alice) -> None:
+    """Issue 14, item 6: the number stays in the form; the password does not."""
+    response = browser.submit(
+        "/account/profile", {"phone": "(617) 555-0123", "current_password": "guess"}
+    )
+    assert response.status_code == 401
+    kept = form_values(response.text)
+    assert kept["phone"] == "(617) 555-0123" and kept["current_password"] == ""
+    assert 'value="guess"' not in response.text

@@ -6,7 +6,7 @@ from idp.flows.credentials import answer_matches
 from idp.policies.security_questions import CURATED_QUESTIONS
 
 from ..conftest import PASSWORD
-from ..helpers import message_ids
+from ..helpers import form_values, message_ids
 from .conftest import Browser, Mail, body, events, snapshot
 
 ANSWERS = {"first_concert": "Blondie", "dream_job": "Astronaut", "first_book": "Matilda"}
@@ -71,8 +71,12 @@ def test_a_bad_set_shows_every_reason_and_writes_nothing(browser: Browser, servi
     assert "account_questions_rejected" in message_ids(response.text)
     for reason in ("duplicate_question", "answer_too_short", "answer_repeated"):
         assert f'data-reason="{reason}"' in response.text
-    # The chosen questions are kept in the form; the answers are not echoed back.
-    assert "Astronaut" not in response.text
+    # The questions and answers being chosen are kept in the form (issue 14, item 6);
+    # the current password is not.
+    kept = form_values(response.text)
+    assert [kept[f"answer_{n}"] for n in (1, 2, 3)] == ["ok", "Astronaut", "Astronaut"]
+    assert kept["question_3"] == "first_concert"
+    assert kept["current_password"] == "" and PASSWORD not in response.text
     assert snapshot(services) == before
 
 

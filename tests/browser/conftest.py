@@ -1,5 +1,9 @@
 """Browser fixtures: the live provider (shared with tests/e2e) and headless Chromium.
 
+Every page a browser test visits on our server is audited (tests/browser/audit.py):
+axe-core, no sideways scrolling at 320 px, 44 px targets; the test fails listing what
+was found.
+
 Chromium is Debian's (/usr/bin/chromium, `apt-get install -y chromium`); Playwright's
 own browser downloads are never used. Without it the browser tests are skipped,
 unless IDP_REQUIRE_BROWSER=1 (CI), where they fail and say what to install.
@@ -16,6 +20,8 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.e2e.conftest import live  # noqa: F401 - the same live-provider fixture
+
+from .audit import AXE, AXE_MISSING, PageAudit, audited_browser
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -43,14 +49,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+# The audit of the test running now; contexts opened during it report to it.
+_current: list[PageAudit] = []
+
+
+@pytest.fixture(autouse=True)
+def page_audit() -> Iterator[PageAudit]:
+    """The audit of every page this test visits; fails the test (at teardown) listing
+    each URL and what is wrong there."""
+    if not AXE.exists() and browser_required():
+        pytest.fail(AXE_MISSING, pytrace=False)
+    audit = PageAudit(axe=AXE.exists())
+    _current.append(audit)
+    try:
+        yield audit
+    finally:
+        _current.remove(audit)
+    fail_on_findings(audit)
+
+
+def fail_on_findings(audit: PageAudit) -> None:
+    if audit.findings:
+        pytest.fail("pages that fail the audit:\n" + audit.report(), pytrace=False)
+
+
 @contextmanager
 def chromium() -> Iterator[Browser]:
-    """Launch headless Chromium; fails the calling test (not an error) when it is missing."""
+    """Launch headless Chromium, its contexts phone-sized (320 px) and audited; fails the
+    calling test (not an error) when it is missing."""
     if not chromium_available():
         pytest.fail(f"IDP_REQUIRE_BROWSER=1 but {MISSING}", pytrace=False)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
-            yield browser
+            yield audited_browser(browser, lambda: _current[-1] if _current else None)
         finally:
             browser.close()

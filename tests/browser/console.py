@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyotp
 from playwright.sync_api import Page, expect
@@ -13,7 +12,6 @@ from playwright.sync_api import Page, expect
 from tests.live import LiveAccount, LiveProvider
 
 TIMEOUT_MS = 15_000
-AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def make_staff(provider: LiveProvider, role: str, *portal_ids: int) -> LiveAccount:
@@ -57,13 +55,3 @@ def staff_sign_in(page: Page, provider: LiveProvider, staff: LiveAccount, start:
     page.locator("input[name=code]").fill(totp.at(time.time() + 30))
     page.get_by_role("button", name="Verify").click()
     page.wait_for_url(provider.url + start)
-
-
-def axe_violations(page: Page) -> list[dict[str, object]]:
-    """axe-core's violations on the page as it stands (its default rules, WCAG 2.x A/AA)."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => (await axe.run(document)).violations")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-        for v in result
-    ]

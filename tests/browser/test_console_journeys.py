@@ -22,8 +22,9 @@ from playwright.sync_api import Browser, Page, expect
 from idp.records import AuditEntry
 from tests.live import LiveAccount, LiveProvider, live_provider
 
+from .audit import AXE, AXE_MISSING, axe_violations
 from .conftest import chromium
-from .console import AXE, TIMEOUT_MS, axe_violations, make_staff, password_step, staff_sign_in
+from .console import TIMEOUT_MS, make_staff, password_step, staff_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -151,10 +152,9 @@ def test_axe_finds_no_violation_on_any_console_page(
     provider: LiveProvider, browser: Browser
 ) -> None:
     if not AXE.exists():
-        message = "axe-core is missing: run `make axe` (npm ci --prefix tests/browser/axe)"
         if os.environ.get("IDP_REQUIRE_BROWSER") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+            pytest.fail(AXE_MISSING, pytrace=False)
+        pytest.skip(AXE_MISSING)
     patient = provider.add_account(first_name="Katherine", last_name="Johnson")
     sign_in_attempt(browser, provider, patient, "a wrong password")
     admin = make_staff(provider, "admin")

@@ -15,8 +15,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.live import LiveProvider, live_provider
 
+from .audit import AXE, axe_violations
 from .conftest import chromium
-from .console import AXE, TIMEOUT_MS, axe_violations, make_staff, staff_sign_in
+from .console import TIMEOUT_MS, make_staff, staff_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 

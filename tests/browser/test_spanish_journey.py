@@ -22,8 +22,8 @@ from idp.policies.security_questions import QuestionChoice
 from tests.live import LiveProvider
 from tests.notify.conftest import SmtpServer
 
+from .audit import AXE, axe_violations
 from .conftest import chromium
-from .console import AXE, axe_violations
 from .test_forgot_password_journey import (  # noqa: F401 - the module's live provider and mail
     ANSWER,
     LINK_RE,
@@ -111,7 +111,7 @@ def test_forgot_password_in_spanish_from_the_language_switch(
             # 5. Sign in with the new password; a wrong one is refused in Spanish.
             page.goto(live.url + "/login")
             _sign_in(page, patient.username, patient.password)
-            expect(page.locator("[data-message-id=invalid_credentials]")).to_have_text(
+            expect(page.locator("[data-message-id=invalid_credentials] li")).to_have_text(
                 "El ID de usuario o la contraseña que escribió no son correctos."
             )
             _sign_in(page, patient.username, NEW_PASSWORD)

@@ -12,7 +12,7 @@ from idp.policies.staff_roles import Role
 from idp.services import Services
 
 from ..conftest import PASSWORD, Factory
-from ..helpers import OIDCActions, csrf_token
+from ..helpers import OIDCActions, csrf_token, form_values
 from .conftest import audit_count
 
 AT_ROW = re.compile(r'<a href="/admin/patients/view\?user=([^"]+)">')
@@ -162,3 +162,17 @@ def test_unknown_action_and_missing_csrf(client, as_staff, patients, services) -
     data = {"user": "grace", "action": "unlock", "reason": "Caller verified"}
     assert client.post("/admin/patients/action", data=data).status_code == 400
     assert audit_count(services, "account_unlocked") == 0
+
+
+def test_a_refused_action_keeps_its_reason_and_address(
+    client, as_staff, patients, services: Services
+) -> None:
+    """Issue 14, item 6: the refused form shows what was typed; the other forms stay empty."""
+    as_staff(Role.ADMIN)
+    bad = _act(client, "change_email", email="not an address", reason="Patient asked")
+    assert bad.status_code == 400
+    kept = form_values(bad.text)
+    assert kept["email"] == "not an address"
+    reasons = re.findall(r'id="reason-(\w+)" name="reason"[^>]*value="([^"]*)"', bad.text)
+    assert ("change_email", "Patient asked") in reasons
+    assert all(value == "" for action, value in reasons if action != "change_email")

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from idp.policies.security_questions import CURATED_QUESTIONS
 
 from ..conftest import PASSWORD, Factory
-from ..helpers import OIDCActions, csrf_token, query
+from ..helpers import OIDCActions, csrf_token, form_values, query
 
 TEMPORARY = "k7m2-x9qp-4hsw-aa3d"
 NEW_PASSWORD = "a brand new passphrase for me"
@@ -146,3 +146,21 @@ def test_expired_temporary_password_is_refused(settings, clean_database, ephemer
 def test_ordinary_account_is_not_sent_to_setup(factory: Factory, client: FlaskClient) -> None:
     factory.account(username="mrivera")
     assert _sign_in(client, PASSWORD).headers["Location"] == "/"
+
+
+def test_a_refused_setup_keeps_the_questions_answers_and_terms(
+    factory: Factory, client: FlaskClient
+) -> None:
+    """Issue 14, item 6: a refused password no longer clears the answers being chosen."""
+    _office_account(factory)
+    _sign_in(client, TEMPORARY)
+    page = client.get("/login/setup")
+    form = _setup_form(password="short")
+    response = client.post("/login/setup", data={**form, "csrf_token": csrf_token(page.text)})
+    assert response.status_code == 400 and "too_short" in _message_ids(response.text)
+    kept = form_values(response.text)
+    for n in range(1, len(QUESTIONS) + 1):
+        assert kept[f"question_{n}"] == form[f"question_{n}"]
+        assert kept[f"answer_{n}"] == form[f"answer_{n}"]
+    assert kept["accept_terms"] == "yes"
+    assert kept["password"] == "" and 'value="short"' not in response.text

@@ -8,12 +8,13 @@ from sqlalchemy import select
 
 from idp.records import PortalRecord
 from idp.store.sql import models
-from tests.helpers import MovableClock, csrf_token
+from tests.helpers import MovableClock, csrf_token, form_values
 
 from .conftest import (
     DOB,
     PASSWORD,
     PATIENT,
+    QUESTIONS,
     Invites,
     domain_rows,
     flow_id,
@@ -336,3 +337,17 @@ def test_persons_made_from_invitations_stay_out_of_other_tables(
 
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_refused_password_keeps_the_new_accounts_other_fields(
+    invites: Invites, portal: PortalRecord, token: str
+) -> None:
+    """Issue 14, item 6: the user ID, questions, answers and terms stay; the password and
+    the step's credentials (birth date, zip) are never shown again."""
+    invites.invite(token)
+    refused = invites.create_account(invites.verified(invites.only_code()), password="short")
+    assert refused.status_code == 400 and "too_short" in reasons(refused)
+    kept = form_values(refused.text)
+    assert {name: kept[name] for name in QUESTIONS} == QUESTIONS
+    assert kept["username"] == "ghopper" and kept["accept_terms"] == "yes"
+    assert kept["password"] == "" and 'value="short"' not in refused.text

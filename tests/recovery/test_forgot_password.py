@@ -6,7 +6,7 @@ from idp.flows.recovery_common import decoy_question
 from idp.services import Services
 from idp.store.sql.repositories import username_key
 from tests.conftest import PASSWORD, Factory
-from tests.helpers import MovableClock, OIDCActions, audit_types, message_ids
+from tests.helpers import MovableClock, OIDCActions, audit_types, form_values, message_ids
 
 from .conftest import ANSWER, NEW_PASSWORD, Recovery, normalised, text_of
 
@@ -362,3 +362,11 @@ def test_requests_are_throttled_per_user_id_with_the_same_reply(recovery: Recove
     assert len({normalised(r) for r in replies}) == 1  # ...and said the same
     # ...and did not kill the third link.
     assert recovery.confirm(recovery.link(mails[-1])).status_code == 200
+
+
+def test_a_refused_user_id_stays_in_the_form(recovery: Recovery) -> None:
+    """Issue 14, item 6: the user ID typed stays; a refused answer step shows neither the
+    answer nor the passwords again (they prove who the patient is)."""
+    [refused] = recovery.forgot_password("x" * 65)
+    assert refused.status_code == 400 and "recovery_username_invalid" in message_ids(refused.text)
+    assert form_values(refused.text) == {"username": "x" * 65}

@@ -6,7 +6,7 @@ import pytest
 
 from idp.flows.recovery_common import decoy_question
 from idp.services import Services
-from tests.helpers import message_ids
+from tests.helpers import form_values, message_ids
 
 from .conftest import ANSWER, DOB, Recovery, normalised, text_of
 
@@ -337,3 +337,10 @@ def test_steps_are_throttled_per_client_address(recovery: Recovery) -> None:
     other = recovery.app.test_client()
     other.environ_base["REMOTE_ADDR"] = "192.0.2.7"
     assert recovery.forgot_id("alice@example.test", client=other)[0].status_code == 200
+
+
+def test_a_refused_address_stays_in_the_form(recovery: Recovery) -> None:
+    """Issue 14, item 6: what was typed stays, to be corrected rather than retyped."""
+    [refused] = recovery.forgot_id("grace at example")
+    assert refused.status_code == 400 and "recovery_email_invalid" in message_ids(refused.text)
+    assert form_values(refused.text) == {"email": "grace at example"}

@@ -194,9 +194,11 @@ def test_step_two_lists_every_reason_at_once(signup: SignupActions, services: Se
     ]
     # The password texts come from the active policy.
     assert "Use at least 15 characters." in response.text
-    # The page keeps the user ID and the questions, never the password or answers.
+    # The page keeps the user ID, the questions and the answers being chosen (issue 14,
+    # item 6: a refused password no longer clears them), never the password.
     assert 'value="x"' in response.text
-    assert 'value="grace"' not in response.text and "Rolling" not in response.text
+    assert 'value="grace"' not in response.text
+    assert 'name="answer_3" type="text"' in response.text and 'value="ab"' in response.text
     assert domain_rows(services) == NOTHING
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from idp.i18n import translate
 from idp.policies.staff_roles import Operation, StaffPrincipal
 from idp.records import RequestMeta
 from idp.store.enrollments import EnrollmentRecord
@@ -31,6 +32,10 @@ _ERRORS: dict[str, type[StaffError]] = {
     "already_decided": Conflict,
     "username_taken": Conflict,
 }
+
+
+def _no_enrollment(enrollment_id: int) -> str:
+    return translate("no enrollment {id}").format(id=enrollment_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +80,13 @@ class EnrollmentQueue:
         """Oldest first; a practice sees only its portals' enrollments."""
         authorize_role(principal, Operation.ENROLLMENT_LIST)
         if status is not None and status not in STATUSES:
-            raise InvalidInput(f"status must be one of {', '.join(STATUSES)} or all")
+            raise InvalidInput(
+                translate("status must be one of {statuses} or all").format(
+                    statuses=", ".join(STATUSES)
+                )
+            )
         if not 1 <= limit <= MAX_LIST:
-            raise InvalidInput(f"limit must be 1-{MAX_LIST}")
+            raise InvalidInput(translate("limit must be 1-{MAX_LIST}").format(MAX_LIST=MAX_LIST))
         review = self._review()
         found: list[QueuedEnrollment] = []
         with self._db.transaction() as uow:
@@ -152,10 +161,10 @@ class EnrollmentQueue:
                 record = uow.enrollments.get(enrollment_id)
                 slug = self._slug(uow, record) if record is not None else None
                 if record is None:
-                    raise NotFound(f"no enrollment {enrollment_id}")
+                    raise NotFound(_no_enrollment(enrollment_id))
                 if not self._visible(principal, slug):
                     raise OutOfScope(
-                        f"no enrollment {enrollment_id}",
+                        _no_enrollment(enrollment_id),
                         principal=principal,
                         operation=operation,
                         portal=slug,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from idp.i18n import translate
 from idp.policies.staff_roles import Operation, StaffPrincipal
 from idp.records import PortalRecord, RequestMeta
 from idp.store.interfaces import Transactions
@@ -25,6 +26,10 @@ from .errors import Conflict, InvalidInput, NotFound, OutOfScope
 from .inputs import check_reason
 
 MAX_ID = 2**31 - 1
+
+
+def _no_invitation(invitation_id: int) -> str:
+    return translate("no invitation {id}").format(id=invitation_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +53,14 @@ class InvitationDesk:
     def _portal(self, principal: StaffPrincipal, operation: Operation, slug: str) -> PortalRecord:
         authorize_role(principal, operation)
         if not slug or not slug.isprintable():
-            raise InvalidInput("choose a portal (its short name)")
+            raise InvalidInput(translate("choose a portal (its short name)"))
         authorize(principal, operation, slug)
         portal: PortalRecord | None = None
         if len(slug) <= 64:
             with self._db.transaction() as uow:
                 portal = uow.portals.by_slug(slug)
         if portal is None:
-            raise NotFound(f"no portal {slug!r}")
+            raise NotFound(translate("no portal {slug}").format(slug=repr(slug)))
         return portal
 
     def _scope(
@@ -63,16 +68,16 @@ class InvitationDesk:
     ) -> int | None:
         """Which invitation ids the principal reaches: None (all), or by its portals."""
         if not 1 <= invitation_id <= MAX_ID:
-            raise NotFound(f"no invitation {invitation_id}")
+            raise NotFound(_no_invitation(invitation_id))
         if principal.portals is None:
             return None
         with self._db.transaction() as uow:
             found = uow.invitations.by_id(invitation_id)
         if found is None:
-            raise NotFound(f"no invitation {invitation_id}")
+            raise NotFound(_no_invitation(invitation_id))
         if found.portal_slug not in principal.portals:
             raise OutOfScope(
-                f"no invitation {invitation_id}",
+                _no_invitation(invitation_id),
                 principal=principal,
                 operation=operation,
                 portal=found.portal_slug,
@@ -129,11 +134,13 @@ class InvitationDesk:
             facts=_facts(principal, Operation.INVITATION_RESEND, why),
         )
         if outcome is Reissue.NOT_FOUND or found is None:
-            raise NotFound(f"no invitation {invitation_id}")
+            raise NotFound(_no_invitation(invitation_id))
         if outcome is Reissue.NOT_LIVE:
             raise Conflict(
-                f"invitation {invitation_id} is no longer pending (activated, revoked or "
-                "expired): create a new one instead"
+                translate(
+                    "invitation {id} is no longer pending (activated, revoked or expired): "
+                    "create a new one instead"
+                ).format(id=invitation_id)
             )
         return found
 
@@ -163,7 +170,9 @@ class InvitationDesk:
             facts=facts,
         )
         if outcome is Revocation.NOT_FOUND or found is None:
-            raise NotFound(f"no invitation {invitation_id}")
+            raise NotFound(_no_invitation(invitation_id))
         if outcome is Revocation.ALREADY_ACTIVATED:
-            raise Conflict(f"invitation {invitation_id} was already activated")
+            raise Conflict(
+                translate("invitation {id} was already activated").format(id=invitation_id)
+            )
         return outcome, found

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from idp.i18n import translate
 from idp.policies.staff_roles import Operation, StaffPrincipal
 from idp.records import PortalRecord, RequestMeta
 from idp.store.interfaces import Transactions
@@ -26,6 +27,10 @@ from .inputs import check_reason
 
 MAX_ID = 2**31 - 1
 _BY_STATUS: dict[int, type[StaffError]] = {404: NotFound, 409: Conflict}
+
+
+def _no_grant(grant_id: int) -> str:
+    return translate("no grant {id}").format(id=grant_id)
 
 
 def _staff_error(exc: ProxyRefusal) -> StaffError:
@@ -60,14 +65,14 @@ class ProxyApprovals:
         """The portal id the grant must belong to (None: any), or NotFound."""
         authorize_role(principal, operation)
         if not 1 <= grant_id <= MAX_ID:
-            raise NotFound(f"no grant {grant_id}")
+            raise NotFound(_no_grant(grant_id))
         try:
             view = self._flow().get(grant_id)
         except ProxyRefusal:
-            raise NotFound(f"no grant {grant_id}") from None
+            raise NotFound(_no_grant(grant_id)) from None
         if principal.portals is not None and view.portal.slug not in principal.portals:
             raise OutOfScope(
-                f"no grant {grant_id}",
+                _no_grant(grant_id),
                 principal=principal,
                 operation=operation,
                 portal=view.portal.slug,

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idp.clock import Clock
+from idp.i18n import N_, translate
 from idp.oidc.backchannel import BackchannelUriError, check_backchannel_uri
 from idp.oidc.claims import API_SCOPES, REGISTRABLE_SCOPES
 from idp.oidc.models import secret_hash
 from idp.oidc.smart import is_patient_scope
 from idp.oidc.subject import SectorError, sector_identifier
-from idp.policies.redirect_uris import MAX_URIS, REASONS, check_redirect_uris
+from idp.policies.redirect_uris import MAX_URIS, check_redirect_uris, reason_text
 from idp.policies.staff_roles import Operation, StaffPrincipal
 from idp.records import ClientRecord, PortalRecord, RequestMeta
 from idp.store.accounts import DuplicateError
@@ -76,22 +77,36 @@ def check_uris(uris: Sequence[str], what: str) -> list[str]:
     kept, refused = check_redirect_uris([u.strip() for u in uris if u.strip()])
     if refused:
         uri, reason = refused[0]
-        raise InvalidInput(f"{what} {uri!r} {REASONS[reason]}")
+        raise InvalidInput(
+            translate("{what} {uri} {reason}").format(
+                what=translate(what), uri=repr(uri), reason=reason_text(reason)
+            )
+        )
     if len(kept) > MAX_URIS:
-        raise InvalidInput(f"at most {MAX_URIS} {what}s")
+        raise InvalidInput(
+            translate("at most {MAX_URIS} of: {what}").format(
+                MAX_URIS=MAX_URIS, what=translate(what)
+            )
+        )
     return kept
 
 
 def check_slug(slug: str) -> str:
     if not slug or set(slug) - SLUG_CHARS or len(slug) > 64:
-        raise InvalidInput("a portal's short name (slug) holds only a-z, 0-9 and '-' (at most 64)")
+        raise InvalidInput(
+            translate("a portal's short name (slug) holds only a-z, 0-9 and '-' (at most 64)")
+        )
     return slug
 
 
 def _name(text: str, what: str) -> str:
     value = " ".join(text.split())
     if not value or len(value) > MAX_NAME or not value.isprintable():
-        raise InvalidInput(f"the {what} must be 1-{MAX_NAME} printable characters")
+        raise InvalidInput(
+            translate("the {what} must be 1-{MAX_NAME} printable characters").format(
+                what=translate(what), MAX_NAME=MAX_NAME
+            )
+        )
     return value
 
 
@@ -100,11 +115,17 @@ def _scopes(new: ClientInput) -> list[str]:
     unknown = [s for s in scopes if s not in REGISTRABLE_SCOPES and not is_patient_scope(s)]
     if "openid" not in scopes or unknown:
         raise InvalidInput(
-            f"the scope must include openid and only {' '.join(REGISTRABLE_SCOPES)} "
-            "or SMART v2 patient scopes (patient/Observation.rs, patient/*.rs)"
+            translate(
+                "the scope must include openid and only {scopes} "
+                "or SMART v2 patient scopes (patient/Observation.rs, patient/*.rs)"
+            ).format(scopes=" ".join(REGISTRABLE_SCOPES))
         )
     if set(scopes) & set(API_SCOPES) and not new.client_credentials:
-        raise InvalidInput(f"API scopes ({' '.join(API_SCOPES)}) need the client_credentials grant")
+        raise InvalidInput(
+            translate("API scopes ({scopes}) need the client_credentials grant").format(
+                scopes=" ".join(API_SCOPES)
+            )
+        )
     return scopes
 
 
@@ -141,7 +162,7 @@ class PortalRegistry:
         meta: RequestMeta | None = None,
     ) -> PortalRecord:
         authorize(principal, Operation.PORTAL_CREATE)
-        name, slug = _name(name, "portal name"), check_slug(slug.strip())
+        name, slug = _name(name, N_("portal name")), check_slug(slug.strip())
         why = check_reason(reason, required=False)
         now = self._clock()
         try:
@@ -162,7 +183,9 @@ class PortalRegistry:
                     now=now,
                 )
         except DuplicateError:
-            raise Conflict(f"a portal with slug {slug!r} already exists") from None
+            raise Conflict(
+                translate("a portal with slug {slug} already exists").format(slug=repr(slug))
+            ) from None
         return portal
 
     def set_portal_mfa(
@@ -180,7 +203,7 @@ class PortalRegistry:
         with self._db.transaction() as uow:
             found = uow.portals.by_slug(slug) if len(slug) <= 64 else None
             if found is None:
-                raise NotFound(f"no portal {slug!r}")
+                raise NotFound(translate("no portal {slug}").format(slug=repr(slug)))
             portal: PortalRecord = uow.portals.set_require_mfa(found.id, required)
             uow.audit.record(
                 staff_event(
@@ -208,29 +231,37 @@ class PortalRegistry:
         meta: RequestMeta | None = None,
     ) -> IssuedClient:
         authorize(principal, Operation.CLIENT_CREATE)
-        name = _name(new.name, "client name")
-        uris = check_uris(new.redirect_uris, "redirect URI")
+        name = _name(new.name, N_("client name"))
+        uris = check_uris(new.redirect_uris, N_("redirect URI"))
         if not uris:
-            raise InvalidInput("a client needs at least one redirect URI")
-        logout_uris = check_uris(new.post_logout_redirect_uris, "post-logout redirect URI")
+            raise InvalidInput(translate("a client needs at least one redirect URI"))
+        logout_uris = check_uris(new.post_logout_redirect_uris, N_("post-logout redirect URI"))
         why = check_reason(reason, required=False)
         backchannel = new.backchannel_logout_uri
         if backchannel is not None:
             try:
                 backchannel = check_backchannel_uri(backchannel)
             except BackchannelUriError as exc:
-                raise InvalidInput(f"back-channel logout URI {backchannel!r} {exc}") from None
+                raise InvalidInput(
+                    translate("back-channel logout URI {uri} {problem}").format(
+                        uri=repr(backchannel), problem=exc
+                    )
+                ) from None
         elif new.backchannel_logout_session_required:
-            raise InvalidInput("session_required needs a back-channel logout URI")
+            raise InvalidInput(translate("session_required needs a back-channel logout URI"))
         scopes = _scopes(new)
         if new.public and new.client_credentials:
-            raise InvalidInput("a public client cannot use client_credentials (it has no secret)")
+            raise InvalidInput(
+                translate("a public client cannot use client_credentials (it has no secret)")
+            )
         if new.subject_type not in ("public", "pairwise"):
-            raise InvalidInput("the subject type is public or pairwise")
+            raise InvalidInput(translate("the subject type is public or pairwise"))
         if new.id_token_alg not in ("RS256", "ES256"):
-            raise InvalidInput("the ID token algorithm is RS256 or ES256")
+            raise InvalidInput(translate("the ID token algorithm is RS256 or ES256"))
         if new.auth_method not in ("client_secret_basic", "client_secret_post"):
-            raise InvalidInput("the auth method is client_secret_basic or client_secret_post")
+            raise InvalidInput(
+                translate("the auth method is client_secret_basic or client_secret_post")
+            )
         if new.subject_type == "pairwise":
             try:
                 sector_identifier(uris)
@@ -246,7 +277,9 @@ class PortalRegistry:
             if new.portal:
                 portal = uow.portals.by_slug(new.portal) if len(new.portal) <= 64 else None
                 if portal is None:
-                    raise NotFound(f"no portal with slug {new.portal!r}")
+                    raise NotFound(
+                        translate("no portal with slug {slug}").format(slug=repr(new.portal))
+                    )
                 portal_id = portal.id
             record: ClientRecord = uow.clients.add(
                 NewClient(
@@ -301,9 +334,9 @@ class PortalRegistry:
         with self._db.transaction() as uow:
             found = uow.clients.by_client_id(client_id) if len(client_id) <= 64 else None
             if found is None:
-                raise NotFound(f"no client {client_id!r}")
+                raise NotFound(translate("no client {client_id}").format(client_id=repr(client_id)))
             if operation is Operation.CLIENT_ROTATE_SECRET and found.is_public:
-                raise Conflict("a public client has no secret to rotate")
+                raise Conflict(translate("a public client has no secret to rotate"))
             record: ClientRecord = uow.clients.update(client_id, **changes)
             uow.audit.record(
                 staff_event(
@@ -354,9 +387,9 @@ class PortalRegistry:
     ) -> ClientRecord:
         """Replace the list; each URI is kept as the exact string (matching is exact)."""
         authorize(principal, Operation.CLIENT_EDIT_REDIRECT_URIS)
-        kept = check_uris(uris, "redirect URI")
+        kept = check_uris(uris, N_("redirect URI"))
         if not kept:
-            raise InvalidInput("a client needs at least one redirect URI")
+            raise InvalidInput(translate("a client needs at least one redirect URI"))
         return self._change(
             principal,
             Operation.CLIENT_EDIT_REDIRECT_URIS,

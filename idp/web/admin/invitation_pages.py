@@ -15,6 +15,7 @@ from flask import redirect, render_template, request, session, url_for
 
 from idp.flows.invitations import InvitationInput
 from idp.flows.staff.errors import StaffError
+from idp.i18n import N_, translate
 from idp.messages import message
 from idp.policies.staff_roles import Operation, may
 
@@ -27,6 +28,19 @@ from .refusals import refused, staff
 NOTICE_KEY = "admin_notice"
 FIELDS = ("patient_id", "first_name", "last_name", "dob", "zip", "gender", "email")
 GENDERS = ("female", "male", "other", "unknown")
+GENDER_LABELS = {
+    "female": N_("Female"),
+    "male": N_("Male"),
+    "other": N_("Other"),
+    "unknown": N_("Unknown"),
+}
+# An invitation's state (Invitation.state) as the list shows it.
+STATE_LABELS = {
+    "pending": N_("pending"),
+    "activated": N_("activated"),
+    "revoked": N_("revoked"),
+    "expired": N_("expired"),
+}
 ACTIONS = {"resend": Operation.INVITATION_RESEND, "revoke": Operation.INVITATION_REVOKE}
 
 
@@ -57,6 +71,8 @@ def _page(
         values=values or {},
         field_errors=field_errors or {},
         genders=GENDERS,
+        gender_labels=GENDER_LABELS,
+        state_labels=STATE_LABELS,
         can={
             "create": may(principal.role, Operation.INVITATION_CREATE),
             **{name: may(principal.role, op) for name, op in ACTIONS.items()},
@@ -99,12 +115,15 @@ def invitation_create() -> Any:
         }
         return _page(
             slug,
-            error="Check the fields marked below.",
+            error=translate("Check the fields marked below."),
             status=400,
             values=values,
             field_errors=errors,
         )
-    return _back(slug, f"Invitation #{created.invitation.id} emailed to the patient.")
+    return _back(
+        slug,
+        translate("Invitation #{id} emailed to the patient.").format(id=created.invitation.id),
+    )
 
 
 @bp.post("/invitations/act")
@@ -114,16 +133,22 @@ def invitation_act() -> Any:
     action = field(request.form, "action", limit=16)
     raw_id = field(request.form, "invitation", limit=12)
     if action not in ACTIONS or not raw_id.isdigit():
-        return _page(slug, error="Choose resend or revoke on one invitation.", status=400)
+        return _page(
+            slug, error=translate("Choose resend or revoke on one invitation."), status=400
+        )
     desk, invitation_id = services().staff.invitations, int(raw_id)
     reason = field(request.form, "reason", limit=600) or None
     try:
         if action == "resend":
             desk.resend(staff(), invitation_id, reason=reason, meta=request_meta())
-            notice = f"Invitation #{invitation_id}: a new code was emailed; the old one is dead."
+            notice = translate(
+                "Invitation #{id}: a new code was emailed; the old one is dead."
+            ).format(id=invitation_id)
         else:
             desk.revoke(staff(), invitation_id, reason=reason, meta=request_meta())
-            notice = f"Invitation #{invitation_id} revoked: its code no longer works."
+            notice = translate("Invitation #{id} revoked: its code no longer works.").format(
+                id=invitation_id
+            )
     except StaffError as exc:
         if exc.status in (403, 404):
             return refused(exc)

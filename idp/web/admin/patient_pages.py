@@ -59,7 +59,15 @@ def patient_lookup() -> Any:
     return render_template("admin/patients.html", values=values, found=found)
 
 
-def _patient_page(username: str, *, error: str | None = None, status: int = 200) -> Any:
+def _patient_page(
+    username: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    kept: dict[str, str] | None = None,
+) -> Any:
+    """The patient's page; after a refused action, ``kept`` holds what the staff member
+    typed into that action's form (its ``action``, ``reason`` and ``email``), shown again."""
     try:
         view = services().staff.records.view(staff(), username, meta=request_meta())
     except StaffError as exc:
@@ -70,6 +78,7 @@ def _patient_page(username: str, *, error: str | None = None, status: int = 200)
         view=view,
         notice=session.pop(NOTICE_KEY, None),
         error=error,
+        kept=kept or {},
         actions={name: may(role, op) for name, (op, _) in ACTIONS.items()},
         labels=ACTIVITY_LABELS,
         device=describe_device,
@@ -97,13 +106,13 @@ def patient_action() -> Any:
     reason = field(request.form, "reason", limit=600) or None
     support = services().staff.support
     principal, meta = staff(), request_meta()
+    email = field(request.form, "email", limit=320)
     try:
         if action == "unlock":
             support.unlock(principal, username, reason=reason, meta=meta)
         elif action == "reset_link":
             support.send_reset_link(principal, username, reason=reason, email=True, meta=meta)
         elif action == "change_email":
-            email = field(request.form, "email", limit=320)
             support.change_email(principal, username, email=email, reason=reason, meta=meta)
         elif action == "reset_mfa":
             support.reset_mfa(principal, username, reason=reason, meta=meta)
@@ -114,7 +123,8 @@ def patient_action() -> Any:
     except StaffError as exc:
         if exc.status in (403, 404):
             return refused(exc)
-        return _patient_page(username, error=exc.message, status=exc.status)
+        kept = {"action": action, "reason": reason or "", "email": email}
+        return _patient_page(username, error=exc.message, status=exc.status, kept=kept)
     session[NOTICE_KEY] = notice
     return _to_patient(username)
 

@@ -16,6 +16,7 @@ from typing import Any
 from flask import redirect, render_template, request, session, url_for
 
 from idp.flows.staff.errors import StaffError
+from idp.i18n import translate
 from idp.policies.staff_roles import Operation, may
 
 from ..deps import request_meta, services
@@ -56,7 +57,9 @@ def enrollment_decide() -> Any:
     decision = field(request.form, "decision", limit=16)
     raw_id = field(request.form, "enrollment", limit=12)
     if decision not in DECISIONS or not raw_id.isdigit():
-        return _enrollments_page(error="Choose approve or reject on one enrollment.", status=400)
+        return _enrollments_page(
+            error=translate("Choose approve or reject on one enrollment."), status=400
+        )
     queue = services().staff.enrollments
     reason = field(request.form, "reason", limit=600) or None
     try:
@@ -65,10 +68,14 @@ def enrollment_decide() -> Any:
             queue.approve(
                 staff(), int(raw_id), reason=reason, username=username, meta=request_meta()
             )
-            notice = f"Enrollment #{raw_id} approved: a verification link was emailed."
+            notice = translate(
+                "Enrollment #{id} approved: a verification link was emailed."
+            ).format(id=raw_id)
         else:
             queue.reject(staff(), int(raw_id), reason=reason, meta=request_meta())
-            notice = f"Enrollment #{raw_id} rejected: the applicant was told politely."
+            notice = translate(
+                "Enrollment #{id} rejected: the applicant was told politely."
+            ).format(id=raw_id)
     except StaffError as exc:
         note_refusal(exc)
         return _enrollments_page(error=exc.message, status=exc.status)
@@ -106,7 +113,7 @@ def proxy_decide() -> Any:
     decision = field(request.form, "decision", limit=16)
     raw_id = field(request.form, "grant", limit=12)
     if decision not in PROXY_DECISIONS or not raw_id.isdigit():
-        return _proxy_page(error="Choose approve or reject on one grant.", status=400)
+        return _proxy_page(error=translate("Choose approve or reject on one grant."), status=400)
     approvals, grant_id = services().staff.proxy, int(raw_id)
     reason = field(request.form, "reason", limit=600) or None
     try:
@@ -115,10 +122,14 @@ def proxy_decide() -> Any:
             approvals.approve(
                 staff(), grant_id, reason=reason, teen_signed=teen_signed, meta=request_meta()
             )
-            notice = f"Proxy grant #{grant_id} approved; both sides were told by email."
+            notice = translate("Proxy grant #{id} approved; both sides were told by email.").format(
+                id=grant_id
+            )
         else:
             approvals.reject(staff(), grant_id, reason=reason, meta=request_meta())
-            notice = f"Proxy grant #{grant_id} rejected; both sides were told by email."
+            notice = translate("Proxy grant #{id} rejected; both sides were told by email.").format(
+                id=grant_id
+            )
     except StaffError as exc:
         if exc.status == 403:
             return refused(exc)

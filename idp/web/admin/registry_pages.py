@@ -15,6 +15,7 @@ from flask import make_response, redirect, render_template, request, session, ur
 
 from idp.flows.staff.errors import StaffError
 from idp.flows.staff.registry import ClientInput, IssuedClient
+from idp.i18n import translate
 from idp.policies.staff_roles import Operation
 
 from ..deps import request_meta, services
@@ -96,7 +97,7 @@ def portal_create() -> Any:
             if exc.status == 403
             else _page(error=exc.message, status=exc.status, values=values)
         )
-    return _done(f"Portal {portal.slug} created.")
+    return _done(translate("Portal {slug} created.").format(slug=portal.slug))
 
 
 @bp.post("/portals/mfa")
@@ -110,8 +111,13 @@ def portal_mfa() -> Any:
         )
     except StaffError as exc:
         return refused(exc) if exc.status == 403 else _page(error=exc.message, status=exc.status)
-    state = "now needs" if required else "no longer needs"
-    return _done(f"Every client of {slug} {state} a second factor.")
+    if required:
+        return _done(
+            translate("Every client of {slug} now needs a second factor.").format(slug=slug)
+        )
+    return _done(
+        translate("Every client of {slug} no longer needs a second factor.").format(slug=slug)
+    )
 
 
 @bp.post("/clients/create")
@@ -165,7 +171,7 @@ def client_redirect_uris() -> Any:
         )
     except StaffError as exc:
         return refused(exc) if exc.status == 403 else _page(error=exc.message, status=exc.status)
-    return _done(f"Redirect URIs of {client_id} saved.")
+    return _done(translate("Redirect URIs of {client_id} saved.").format(client_id=client_id))
 
 
 @bp.post("/clients/mfa")
@@ -179,5 +185,8 @@ def client_mfa() -> Any:
         )
     except StaffError as exc:
         return refused(exc) if exc.status == 403 else _page(error=exc.message, status=exc.status)
-    state = "now needs" if required else "no longer needs"
-    return _done(f"Sign-ins to {client_id} {state} a second factor.")
+    if required:
+        text = translate("Sign-ins to {client_id} now need a second factor.")
+    else:
+        text = translate("Sign-ins to {client_id} no longer need a second factor.")
+    return _done(text.format(client_id=client_id))
