@@ -1,0 +1,307 @@
+"""The JSON admin API's patient, support and audit operations (issue 11 item 3), each
+response checked against idp/web/admin_openapi.json; and the document against the
+app's routes, both ways, so that it stays true.
+
+The operations are the console's: the same audit events, the same refusals
+(``staff_refused``), and bad input changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+
+from idp.services import Services
+
+from ..conftest import Factory
+from ..helpers import OIDCActions, bearer
+from ..openapi_check import SPEC, check
+from ..second_factor import enrol_totp
+from .conftest import audit_count
+
+WHY = "caller verified by phone"
+
+
+def token(oidc: OIDCActions, factory: Factory, scope: str, portal_id: int | None = None) -> str:
+    rp = factory.client(
+        scope=f"openid {scope}", grant_types=["client_credentials"], portal_id=portal_id
+    )
+    response = oidc.token(rp, {"grant_type": "client_credentials", "scope": scope})
+    assert response.status_code == 200, response.text
+    return str(response.get_json()["access_token"])
+
+
+@pytest.fixture
+def admin(oidc: OIDCActions, factory: Factory) -> dict[str, str]:
+    return bearer(token(oidc, factory, "idp:admin"))
+
+
+@pytest.fixture
+def support(oidc: OIDCActions, factory: Factory) -> dict[str, str]:
+    return bearer(token(oidc, factory, "idp:support"))
+
+
+def _status(services: Services, username: str) -> str:
+    with services.db.transaction() as uow:
+        account = uow.accounts.by_username(username)
+    assert account is not None
+    return str(account.status)
+
+
+# --- patients ---------------------------------------------------------------------------------
+
+
+def test_lookup_and_record(client, support, services, trail) -> None:
+    before = audit_count(services, "patient_lookup")
+    found = check(client.get("/api/admin/patients/search?username=alice", headers=support))
+    assert found.status_code == 200
+    assert [p["username"] for p in found.get_json()["patients"]] == ["alice"]
+    assert audit_count(services, "patient_lookup") == before + 1
+    by_email = check(
+        client.get("/api/admin/patients/search?email=bob@example.test", headers=support)
+    )
+    assert [p["username"] for p in by_email.get_json()["patients"]] == ["bob"]
+    none = check(client.get("/api/admin/patients/search?username=nobody", headers=support))
+    assert none.get_json() == {"patients": []}
+
+    record = check(client.get("/api/admin/patients/bob", headers=support))
+    body = record.get_json()
+    assert body["username"] == "bob" and body["subject"] == trail["bob"]
+    assert {e["type"] for e in body["recent"]} >= {"login", "account_locked"}
+    assert audit_count(services, "patient_viewed") == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "username=alice&email=alice@example.test",
+        "last_name=Smith",
+        "last_name=Smith&dob=not-a-date",
+        "portal=northside",
+        "colour=red",
+        "username=alice&username=bob",
+        "username=" + "x" * 300,
+    ],
+)
+def test_bad_lookup_is_400_and_unrecorded(client, support, services, trail, query) -> None:
+    before = audit_count(services)
+    response = check(client.get(f"/api/admin/patients/search?{query}", headers=support))
+    assert response.status_code == 400, response.text
+    assert response.get_json()["error"] == "invalid_request"
+    assert audit_count(services) == before
+
+
+def test_unknown_patient_is_404(client, support, services) -> None:
+    before = audit_count(services)
+    assert check(client.get("/api/admin/patients/nobody", headers=support)).status_code == 404
+    post = client.post("/api/admin/patients/nobody/unlock", json={"reason": WHY}, headers=support)
+    assert check(post).status_code == 404
+    assert audit_count(services) == before
+
+
+def test_support_actions(client, support, services, factory, smtp) -> None:
+    account = factory.account("dave", email="dave@example.test")
+    enrol_totp(services, account.id)
+    base = "/api/admin/patients/dave"
+
+    unlocked = check(client.post(f"{base}/unlock", json={"reason": WHY}, headers=support))
+    assert unlocked.get_json() == {"username": "dave", "action": "unlock"}
+    assert audit_count(services, "account_unlocked") == 1
+
+    changed = check(
+        client.post(
+            f"{base}/email", json={"email": "dave@new.example", "reason": WHY}, headers=support
+        )
+    )
+    assert changed.status_code == 200 and changed.get_json()["email"] == "dave@new.example"
+    same = client.post(
+        f"{base}/email", json={"email": "dave@new.example", "reason": WHY}, headers=support
+    )
+    assert check(same).status_code == 409
+
+    link = check(client.post(f"{base}/reset-link", json={"reason": WHY}, headers=support))
+    assert link.status_code == 200 and link.get_json()["sent_to"]
+    assert audit_count(services, "reset_link_issued") == 1
+
+    reset = check(client.post(f"{base}/mfa-reset", json={"reason": WHY}, headers=support))
+    assert reset.status_code == 200
+    again = client.post(f"{base}/mfa-reset", json={"reason": WHY}, headers=support)
+    assert check(again).status_code == 409  # no second factor left
+
+    early = client.post(f"{base}/reopen", json={"reason": WHY}, headers=support)
+    assert check(early).status_code == 409  # not closed
+    closed = check(client.post(f"{base}/close", json={"reason": WHY}, headers=support))
+    assert closed.status_code == 200 and _status(services, "dave") == "closed"
+    twice = client.post(f"{base}/close", json={"reason": WHY}, headers=support)
+    assert check(twice).status_code == 409
+    link_closed = client.post(f"{base}/reset-link", json={"reason": WHY}, headers=support)
+    assert check(link_closed).status_code == 409
+    reopened = check(client.post(f"{base}/reopen", json={"reason": WHY}, headers=support))
+    assert reopened.status_code == 200 and _status(services, "dave") == "active"
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("unlock", {}),
+        ("unlock", {"reason": "no"}),
+        ("unlock", {"reason": WHY, "extra": 1}),
+        ("close", {"reason": 42}),
+        ("close", ["not", "an", "object"]),
+        ("email", {"reason": WHY}),
+        ("email", {"email": "not an address", "reason": WHY}),
+        ("mfa-reset", {"reason": "x\x00y z"}),
+        ("reopen", None),
+    ],
+)
+def test_bad_action_input_changes_nothing(client, support, services, factory, action, body) -> None:
+    factory.account("erin")
+    before = audit_count(services)
+    response = check(client.post(f"/api/admin/patients/erin/{action}", json=body, headers=support))
+    assert response.status_code == 400, response.text
+    assert audit_count(services) == before and _status(services, "erin") == "active"
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+def test_audit_search_pages_newest_first(client, admin, services, trail) -> None:
+    first = check(client.get("/api/admin/audit?type=login&limit=2", headers=admin)).get_json()
+    assert [e["details"]["n"] for e in first["events"]] == [6, 3]
+    assert first["next"]
+    after = quote(first["next"])
+    second = check(
+        client.get(f"/api/admin/audit?type=login&limit=2&after={after}", headers=admin)
+    ).get_json()
+    assert [e["details"]["n"] for e in second["events"]] == [2, 1]
+    narrowed = check(
+        client.get(
+            "/api/admin/audit?from=2026-11-20&to=2026-11-20T23:59:59Z&outcome=failure"
+            "&ip=203.0.113.0/24&user=alice&portal=northside&client=" + trail["north"],
+            headers=admin,
+        )
+    ).get_json()
+    assert [e["details"]["n"] for e in narrowed["events"]] == [1]
+    assert audit_count(services, "audit_searched") == 3
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "outcome=maybe",
+        "ip=not-an-ip",
+        "from=yesterday",
+        "from=2026-11-22&to=2026-11-21",
+        "after=garbage",
+        "limit=0",
+        "limit=many",
+        "portal=nowhere",
+        "kind=login",
+    ],
+)
+def test_bad_audit_search_is_400(client, admin, services, trail, query) -> None:
+    before = audit_count(services)
+    response = check(client.get(f"/api/admin/audit?{query}", headers=admin))
+    assert response.status_code == 400, response.text
+    assert audit_count(services) == before
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_audit_export_streams(client, admin, services, trail, fmt) -> None:
+    response = check(client.get(f"/api/admin/audit/export?format={fmt}&user=bob", headers=admin))
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].endswith(f'.{fmt}"')
+    lines = response.get_data(as_text=True).splitlines()
+    if fmt == "jsonl":
+        assert [json.loads(line)["details"]["n"] for line in lines] == [6, 5, 4, 3]
+    else:
+        assert lines[0].startswith("id,at,type") and len(lines) == 5
+    assert audit_count(services, "audit_exported") == 1
+
+
+@pytest.mark.parametrize("query", ["", "format=xml", "format=csv&outcome=maybe"])
+def test_bad_export_is_400(client, admin, services, trail, query) -> None:
+    before = audit_count(services)
+    response = check(client.get(f"/api/admin/audit/export?{query}", headers=admin))
+    assert response.status_code == 400
+    assert audit_count(services) == before
+
+
+def test_a_practice_token_reads_only_its_portal(client, oidc, factory, services, trail) -> None:
+    with services.db.transaction() as uow:
+        north = uow.portals.by_slug("northside")
+    assert north is not None
+    practice = bearer(token(oidc, factory, "idp:practice", portal_id=north.id))
+    own = check(client.get("/api/admin/audit", headers=practice)).get_json()
+    assert sorted(e["details"]["n"] for e in own["events"] if "n" in e["details"]) == [1, 2]
+    assert trail["south"] not in {e["client_id"] for e in own["events"]}
+    before = audit_count(services, "staff_refused")
+    other = check(client.get("/api/admin/audit?portal=southside", headers=practice))
+    assert other.status_code == 403
+    export = check(
+        client.get("/api/admin/audit/export?format=csv&portal=southside", headers=practice)
+    )
+    assert export.status_code == 403
+    lookup = check(client.get("/api/admin/patients/search?username=alice", headers=practice))
+    assert lookup.status_code == 403
+    assert audit_count(services, "staff_refused") == before + 3
+
+
+@pytest.mark.parametrize(
+    ("scope", "method", "path", "body"),
+    [
+        ("idp:auditor", "get", "/api/admin/patients/search?username=alice", None),
+        ("idp:auditor", "get", "/api/admin/patients/alice", None),
+        ("idp:auditor", "post", "/api/admin/patients/alice/unlock", {"reason": WHY}),
+        ("idp:support", "get", "/api/admin/audit", None),
+        ("idp:support", "get", "/api/admin/audit/export?format=csv", None),
+        ("idp:practice", "post", "/api/admin/patients/alice/close", {"reason": WHY}),
+    ],
+)
+def test_roles_without_the_operation_are_refused(
+    client, oidc, factory, services, trail, scope, method, path, body
+) -> None:
+    headers = bearer(token(oidc, factory, scope))
+    before = audit_count(services)
+    response = check(getattr(client, method)(path, json=body, headers=headers))
+    assert response.status_code == 403
+    assert response.get_json()["error"] == "insufficient_scope"
+    assert audit_count(services) == before + 1
+    assert audit_count(services, "staff_refused") == 1
+    assert _status(services, "alice") == "active"
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic eDp5"}]
+)
+def test_no_or_bad_token_is_401(client, services, trail, headers) -> None:
+    before = audit_count(services)
+    for method, path in [
+        ("get", "/api/admin/patients/search?username=alice"),
+        ("get", "/api/admin/patients/alice"),
+        ("post", "/api/admin/patients/alice/close"),
+        ("get", "/api/admin/audit"),
+        ("get", "/api/admin/audit/export?format=csv"),
+    ]:
+        response = check(getattr(client, method)(path, json={"reason": WHY}, headers=headers))
+        assert response.status_code == 401, (path, response.text)
+    assert audit_count(services) == before
+    assert _status(services, "alice") == "active"
+
+
+def test_a_client_token_without_staff_scope_is_refused(client, oidc, factory, trail) -> None:
+    headers = bearer(token(oidc, factory, "portal:invitations"))
+    response = check(client.get("/api/admin/audit", headers=headers))
+    assert response.status_code == 403
+
+
+# --- the document -----------------------------------------------------------------------------
+
+
+def test_the_document_is_served_as_kept(client) -> None:
+    response = check(client.get("/api/admin/openapi.json"))
+    assert response.get_json() == json.loads(SPEC.read_text())
+    assert response.get_json()["openapi"].startswith("3.1")
