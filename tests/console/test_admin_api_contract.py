@@ -9,9 +9,12 @@ The operations are the console's: the same audit events, the same refusals
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 from urllib.parse import quote
 
 import pytest
+from flask import Flask
 
 from idp.services import Services
 
@@ -305,3 +308,41 @@ def test_the_document_is_served_as_kept(client) -> None:
     response = check(client.get("/api/admin/openapi.json"))
     assert response.get_json() == json.loads(SPEC.read_text())
     assert response.get_json()["openapi"].startswith("3.1")
+
+
+def _documented() -> set[tuple[str, str]]:
+    doc = json.loads(SPEC.read_text())
+    return {
+        (method.upper(), path)
+        for path, item in doc["paths"].items()
+        for method in item
+        if method in {"get", "put", "post", "delete", "patch"}
+    }
+
+
+def _routed(app: Flask) -> set[tuple[str, str]]:
+    found = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/admin/"):
+            continue
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+        for method in rule.methods or ():
+            if method not in {"HEAD", "OPTIONS"}:
+                found.add((method, path))
+    return found
+
+
+def test_every_admin_route_is_documented_and_every_documented_one_exists(app) -> None:
+    routed, documented = _routed(app), _documented()
+    assert routed - documented == set(), "routes missing from admin_openapi.json"
+    assert documented - routed == set(), "documented operations with no route"
+
+
+def test_every_documented_operation_names_its_responses() -> None:
+    doc: dict[str, Any] = json.loads(SPEC.read_text())
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if path == "/api/admin/openapi.json":
+                continue
+            assert {"401", "403"} <= set(op["responses"]), (method, path)
+            assert op["security"] and op["security"][0]["bearer"], (method, path)
