@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote
 
@@ -22,7 +23,8 @@ from ..conftest import Factory
 from ..helpers import OIDCActions, bearer
 from ..openapi_check import SPEC, check
 from ..second_factor import enrol_totp
-from .conftest import audit_count
+from .conftest import audit_count, pending_enrollment
+from .test_roles import _invitation_input, _prepare
 
 WHY = "caller verified by phone"
 
@@ -346,3 +348,152 @@ def test_every_documented_operation_names_its_responses() -> None:
                 continue
             assert {"401", "403"} <= set(op["responses"]), (method, path)
             assert op["security"] and op["security"][0]["bearer"], (method, path)
+
+
+# --- the earlier operations: every one, success and refusals, against the document ------------
+
+
+def test_every_earlier_operation_answers_as_documented(
+    client, oidc, factory, services, admin
+) -> None:
+    ids = _prepare(services, factory)
+    second = pending_enrollment(services, portal="northside", username="enrollee2")
+    with services.db.transaction() as uow:
+        south = uow.portals.by_slug("southside")
+    assert south is not None
+    other = bearer(token(oidc, factory, "idp:practice", portal_id=south.id))
+    invite = {k: str(v) for k, v in asdict(_invitation_input("MRN-C")).items()}
+    child = {
+        "patient_id": "MRN-U",
+        "first_name": "Una",
+        "last_name": "Byron",
+        "dob": "2019-05-06",
+        "zip": "02139",
+    }
+    grant = {
+        "patient_id": "MRN-U",
+        "representative": "grace",
+        "relationship": "parent",
+        "evidence": "form PCR-2",
+        "staff": "Dana",
+    }
+    e, g, r, v = ids["enrollment"], ids["grant"], ids["resend"], ids["revoke"]
+    north = "/api/admin/portals/northside"
+    calls: list[tuple[str, str, Any, int, dict[str, str] | None]] = [
+        ("get", "/api/admin/enrollments", None, 200, None),
+        ("get", "/api/admin/enrollments?status=all&limit=5", None, 200, None),
+        ("get", "/api/admin/enrollments?status=bogus", None, 400, None),
+        ("get", "/api/admin/enrollments?limit=many", None, 400, None),
+        ("post", f"/api/admin/enrollments/{e}/approve", {"staff": 5}, 400, None),
+        ("post", f"/api/admin/enrollments/{e}/approve", ["x"], 400, None),
+        ("post", f"/api/admin/enrollments/{e}/approve", {"staff": "Dana"}, 200, None),
+        ("post", f"/api/admin/enrollments/{e}/approve", {"staff": "Dana"}, 409, None),
+        ("post", "/api/admin/enrollments/999999/approve", {"staff": "Dana"}, 404, None),
+        (
+            "post",
+            f"/api/admin/enrollments/{second}/reject",
+            {"staff": "Dana", "reason": WHY},
+            200,
+            None,
+        ),
+        ("post", f"{north}/invitations", invite, 201, None),
+        ("post", f"{north}/invitations", {**invite, "colour": "red"}, 400, None),
+        ("post", f"{north}/invitations", "not json", 415, None),
+        ("post", f"{north}/invitations", invite, 403, other),
+        ("get", f"{north}/invitations", None, 200, None),
+        ("get", f"{north}/invitations", None, 403, other),
+        ("get", f"/api/admin/invitations/{r}", None, 200, None),
+        ("get", f"/api/admin/invitations/{r}", None, 404, other),
+        ("get", "/api/admin/invitations/999999", None, 404, None),
+        ("delete", f"/api/admin/invitations/{v}", {"reason": 5}, 400, None),
+        ("delete", f"/api/admin/invitations/{v}", None, 200, None),
+        ("post", f"/api/admin/invitations/{r}/resend", {"reason": WHY}, 200, None),
+        ("post", "/api/admin/invitations/999999/resend", {"reason": WHY}, 404, None),
+        ("post", f"{north}/patients", child, 201, None),
+        ("post", f"{north}/patients", child, 409, None),
+        ("post", f"{north}/patients", {"patient_id": "MRN-W"}, 400, None),
+        ("post", f"{north}/patients", "not json", 415, None),
+        ("post", "/api/admin/portals/nowhere/patients", child, 404, None),
+        ("get", f"{north}/patients/MRN-T/confidential", None, 200, None),
+        (
+            "put",
+            f"{north}/patients/MRN-T/confidential",
+            {"categories": [], "reason": "patient_request"},
+            200,
+            None,
+        ),
+        (
+            "put",
+            f"{north}/patients/MRN-T/confidential",
+            {"categories": "x", "reason": "patient_request"},
+            400,
+            None,
+        ),
+        ("get", f"{north}/patients/MRN-NONE/confidential", None, 404, None),
+        ("post", f"{north}/proxy-grants", grant, 201, None),
+        ("post", f"{north}/proxy-grants", {**grant, "full_access": "yes"}, 400, None),
+        ("post", f"{north}/proxy-grants", "not json", 415, None),
+        ("post", "/api/admin/portals/nowhere/proxy-grants", grant, 404, None),
+        ("get", f"{north}/proxy-grants", None, 200, None),
+        ("get", f"{north}/proxy-grants?patient_id=MRN-T", None, 200, None),
+        ("get", "/api/admin/portals/nowhere/proxy-grants", None, 404, None),
+        ("get", f"/api/admin/proxy-grants/{g}", None, 200, None),
+        ("get", f"/api/admin/proxy-grants/{g}", None, 404, other),
+        ("get", "/api/admin/proxy-grants/999999", None, 404, None),
+        ("post", f"/api/admin/proxy-grants/{g}/approve", {"staff": 1}, 400, None),
+        (
+            "post",
+            f"/api/admin/proxy-grants/{g}/approve",
+            {"staff": "Dana", "teen_signed": True},
+            200,
+            None,
+        ),
+        ("post", f"/api/admin/proxy-grants/{g}/approve", {"staff": "Dana"}, 409, None),
+        ("post", f"/api/admin/proxy-grants/{g}/revoke", {"staff": "Dana"}, 400, None),
+        (
+            "post",
+            f"/api/admin/proxy-grants/{g}/revoke",
+            {"staff": "Dana", "reason": WHY},
+            200,
+            None,
+        ),
+        (
+            "post",
+            "/api/admin/proxy-grants/999999/revoke",
+            {"staff": "Dana", "reason": WHY},
+            404,
+            None,
+        ),
+    ]
+    seen = set()
+    for method, path, body, status, headers in calls:
+        kw: dict[str, Any] = {"headers": headers or admin}
+        if isinstance(body, str):
+            kw.update(data=body, content_type="text/plain")
+        elif body is not None:
+            kw["json"] = body
+        response = check(getattr(client, method)(path, **kw))
+        assert response.status_code == status, (method, path, response.text)
+        seen.add((method.upper(), _template(path)))
+    earlier = {
+        (m, p)
+        for m, p in _documented()
+        if re.match(
+            r"/api/admin/(enrollments|invitations|proxy-grants|portals/\{slug\}/(?!require))", p
+        )
+    }
+    assert earlier - seen == set(), "documented operations this test does not call"
+
+
+def _template(path: str) -> str:
+    """The document's path of a concrete one (ids and slugs back to their names)."""
+    path = path.split("?")[0]
+    for pattern, name in (
+        (r"/portals/[^/]+", "/portals/{slug}"),
+        (r"/patients/(?!search$)[^/]+/confidential", "/patients/{patient_id}/confidential"),
+        (r"/enrollments/\d+", "/enrollments/{enrollment_id}"),
+        (r"/invitations/\d+", "/invitations/{invitation_id}"),
+        (r"/proxy-grants/\d+", "/proxy-grants/{grant_id}"),
+    ):
+        path = re.sub(pattern, name, path)
+    return path
