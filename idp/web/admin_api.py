@@ -252,10 +252,10 @@ def change_email(username: str) -> Response:
 def mfa_reset(username: str) -> Response:
     def call() -> Response:
         body = _body({"reason": True})
-        services().staff.support.reset_mfa(
+        done = services().staff.support.reset_mfa(
             api_principal(), username, reason=body["reason"], meta=request_meta()
         )
-        return _done(username, "mfa_reset")
+        return _done(username.strip(), "mfa_reset", removed=done.removed)
 
     return _run(call)
 

@@ -74,6 +74,7 @@ def test_lookup_and_record(client, support, services, trail) -> None:
     record = check(client.get("/api/admin/patients/bob", headers=support))
     body = record.get_json()
     assert body["username"] == "bob" and body["subject"] == trail["bob"]
+    assert record.headers["Cache-Control"] == "no-store"  # a patient's record stays out of caches
     assert {e["type"] for e in body["recent"]} >= {"login", "account_locked"}
     assert audit_count(services, "patient_viewed") == 1
 
@@ -132,7 +133,7 @@ def test_support_actions(client, support, services, factory, smtp) -> None:
     assert audit_count(services, "reset_link_issued") == 1
 
     reset = check(client.post(f"{base}/mfa-reset", json={"reason": WHY}, headers=support))
-    assert reset.status_code == 200
+    assert reset.status_code == 200 and reset.get_json()["removed"] == 1
     again = client.post(f"{base}/mfa-reset", json={"reason": WHY}, headers=support)
     assert check(again).status_code == 409  # no second factor left
 
