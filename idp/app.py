@@ -396,6 +396,7 @@ def create_app(
 ) -> Flask:
     from idp.web import (
         account,
+        admin_api,
         auth,
         enrollments,
         errors,
@@ -519,12 +520,14 @@ def create_app(
     app.register_blueprint(proxy_pages.bp)
     app.register_blueprint(enrollments.bp)
     app.register_blueprint(registry_api.api)
+    app.register_blueprint(admin_api.api)
     app.register_blueprint(admin_console.bp)
     # JSON APIs authenticate clients by bearer token, not browser cookies: no CSRF.
     security.csrf.exempt(invitations.api)
     security.csrf.exempt(proxy_api.api)
     security.csrf.exempt(enrollments.bp)
     security.csrf.exempt(registry_api.api)
+    security.csrf.exempt(admin_api.api)
     if settings.is_development:
         from idp.web import dev_outbox
 

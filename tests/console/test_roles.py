@@ -204,11 +204,7 @@ class Desk:
     # API -------------------------------------------------------------------------------
     def api(self, method: str, path: str, body: Any = None) -> int:
         call = getattr(self.client, method)
-        response = call(path, json=body, headers=self.headers)
-        documented = path == "/api/admin/portals" or path.endswith(("/require-mfa", "/resend"))
-        if documented or path.startswith("/api/admin/clients"):
-            check(response)
-        return int(response.status_code)
+        return int(check(call(path, json=body, headers=self.headers)).status_code)
 
     # CLI -------------------------------------------------------------------------------
     def cli(self, *args: str) -> int:
@@ -335,7 +331,19 @@ def _console(d: Desk, op: str) -> int | None:
 def _api(d: Desk, op: str) -> int | None:
     i = d.ids
     invite = {k: str(v) for k, v in asdict(_invitation_input("MRN-C")).items()}
+    patients = "/api/admin/patients"
     calls: dict[str, Callable[[], int]] = {
+        "lookup": lambda: d.api("get", f"{patients}/search?username=t_lookup"),
+        "unlock": lambda: d.api("post", f"{patients}/t_unlock/unlock", {"reason": WHY}),
+        "reset_link": lambda: d.api("post", f"{patients}/t_reset/reset-link", {"reason": WHY}),
+        "change_email": lambda: d.api(
+            "post", f"{patients}/t_email/email", {"email": "new@example.org", "reason": WHY}
+        ),
+        "mfa_reset": lambda: d.api("post", f"{patients}/t_mfa2/mfa-reset", {"reason": WHY}),
+        "close": lambda: d.api("post", f"{patients}/t_close/close", {"reason": WHY}),
+        "reopen": lambda: d.api("post", f"{patients}/t_reopen/reopen", {"reason": WHY}),
+        "audit_search": lambda: d.api("get", "/api/admin/audit?portal=northside"),
+        "audit_export": lambda: d.api("get", "/api/admin/audit/export?format=csv&portal=northside"),
         "enrollment_review": lambda: d.api(
             "post", f"/api/admin/enrollments/{i['enrollment']}/approve", {"staff": "Dana"}
         ),
