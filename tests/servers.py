@@ -128,6 +128,17 @@ class OwnPostgres:
         self._pg_ctl("-m", "fast", "-w", "stop")
 
 
+def _discard(server: OwnPostgres, base: Path) -> None:
+    """Stop a private cluster at once (whatever state the test left it in) and delete it."""
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", "pg_ctl", "-D", str(server.data)]
+        + ["-m", "immediate", "-w", "stop"],
+        capture_output=True,
+        timeout=60,
+    )
+    shutil.rmtree(base, ignore_errors=True)
+
+
 @contextmanager
 def own_postgres() -> Iterator[OwnPostgres]:
     base = Path(tempfile.mkdtemp(prefix="idp-pg-"))
@@ -145,13 +156,7 @@ def own_postgres() -> Iterator[OwnPostgres]:
     try:
         yield server
     finally:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", "pg_ctl", "-D", str(server.data)]
-            + ["-m", "immediate", "-w", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+        _discard(server, base)
 
 
 @contextmanager
@@ -176,10 +181,4 @@ def own_replica(primary: OwnPostgres) -> Iterator[OwnPostgres]:
     try:
         yield server
     finally:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", "pg_ctl", "-D", str(server.data)]
-            + ["-m", "immediate", "-w", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+        _discard(server, base)
