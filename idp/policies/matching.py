@@ -60,13 +60,14 @@ The decision, in order:
    at comparable frequency, different first letters unless one only lost its first
    letter, alike only in sound, a gendered ending that changes the sex like
    Daniel/Daniela) but not one name under two romanisations (Tatiana/Tatyana,
-   Ahmed/Ahmad, :mod:`idp.policies.transliteration`), or
+   Ahmed/Ahmad, :mod:`idp.policies.transliteration`) nor one keying slip between two
+   rare names (Kai/Kia, Michaela/Micaela: both rarer than 1 in 10,000), or
    names borne by different sexes (Erin/Aaron) unless a gender recorded alike on both
    records says otherwise (Paul filed as "Polly"), or a near name with an email or
    phone that disagrees and none that agrees; *siblings*: the same with another DOB;
-   *parent and child*: a DOB one digit or transposition away but 15+ years apart
-   (1958/1985) without an agreeing email or phone, with a disagreeing one, or with a
-   suffix.
+   *parent and child*: a DOB one digit or transposition away and 15 to 54 years apart
+   (1958/1985; 1929/1992 is older than parents get) without an agreeing email or
+   phone, with a disagreeing one, or with a suffix.
 5. **Close** when no rule above says none and the weights reach the model's
    threshold (23.1 bits: posterior odds 9:1 for a pair drawn from a million persons).
 
@@ -77,13 +78,15 @@ Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES`` and
   parent's email or phone come out *close*; so do twins whose alike names are in no
   name list. The phone code then goes to that parent.
 - One name spelled two ways that are both names of comparable frequency, with the same
-  DOB and surname, reads as twins: Alesha/Aleisha, Michaela/Micaela: *none*, and the
-  registrant goes to office verification. So does a typo that lands on another name
-  (Logan/Loan, Kai/Kia). Not so a final h (Hannah/Hanna) or the short vowels of an
+  DOB and surname, reads as twins unless it is one keying slip and both names are rare:
+  Jaden/Jayden, Eliza/Elia: *none*, and the registrant goes to office verification. So
+  does a typo that lands on a name of the other sex (Logan/Loan, Luke/Lue). Twins given
+  two rare names one slip apart (Kai and Kia) read as one person: *close*, the code
+  goes to the phone on record. Not so a final h (Hannah/Hanna) or the short vowels of an
   Arabic or Persian name (Ahmed/Ahmad, Mohamed/Mohammad: the script leaves them out),
   which are one name; the price is that twins Hamed and Hamad would read as one.
-- A one-digit DOB typo that moves the year by 15+ years needs an agreeing email or
-  phone (parent and child look the same).
+- A one-digit DOB typo that moves the year by 15 to 54 years needs an agreeing email
+  or phone (parent and child look the same).
 - Three-letter names allow one edit (Amy/Mac is *none*): with two, Wei Zhang and Li
   Wang would earn close-level weights.
 - Nicknames are English (carltonnorthern list); name frequencies are the 1990 US
@@ -527,6 +530,15 @@ OPPOSITE_SEXES = 0.8
 COMPARABLE_BITS = 3.0
 # A DOB variant this many years or more apart, same names: parent and child (Jr/Sr).
 GENERATION_YEARS = 15
+# ... but fewer than this many: a parent 55 or older at a child's birth is rare, far
+# rarer than a year typed with two digits swapped (1929/1992 are 63 years apart).
+OLDEST_PARENT_YEARS = 55
+# A given name this many bits or more above the exact-agreement weight (term frequency)
+# is rare: at least 32 times rarer than the chance that two strangers share a first
+# name, about 1 in 10,000 people in the census. A keying slip between two rare names
+# (Kai/Kia, Michaela/Micaela) is likelier a slip than twins given those two names;
+# Kristen/Kirsten (1 in 1,800 and 1 in 11,000) stay twins.
+RARE_NAME_BITS = 5.0
 
 
 def compare(
@@ -679,7 +691,8 @@ def _guards(
 
 
 def _generation_apart(a: NormalisedDemographics, b: NormalisedDemographics) -> bool:
-    return abs(a.dob.year - b.dob.year) >= GENERATION_YEARS
+    """Years apart as parent and child are (15 to 54), not as a grandparent or a typo."""
+    return GENERATION_YEARS <= abs(a.dob.year - b.dob.year) < OLDEST_PARENT_YEARS
 
 
 def _two_names(x: str, y: str, model: MatchModel) -> bool:
@@ -708,6 +721,12 @@ def _two_names(x: str, y: str, model: MatchModel) -> bool:
         sx, sy = known.get(x), known.get(y)
         if sx is None or sy is None or abs(sx - sy) >= OPPOSITE_SEXES:
             return True
+    if _is_slip(x, y) and _rare_name(x, model) and _rare_name(y, model):
+        # Kai keyed as Kia, Michaela as Micaela: the chance that twins were given two
+        # names this rare is smaller than the chance of one slip of the keyboard. Both
+        # must be in the census or FEBRL table (a newer name's frequency is unknown:
+        # Keiran/Kieran stay two names), and names of different sexes stay apart anyway.
+        return False
     # Micheal, Mathew, Ashely are in the census too, but ten or more times rarer than
     # the name they misspell; Kristen and Kirsten are names of comparable frequency. A
     # slip of the first letter is rare: Ava/Eva, Liam/Leah are two names; a first letter
@@ -720,6 +739,12 @@ def _two_names(x: str, y: str, model: MatchModel) -> bool:
         or (x[0] != y[0] and not first_letter_lost)
         or DamerauLevenshtein.distance(x, y) > _allowance(x, y)
     )
+
+
+def _rare_name(name: str, model: MatchModel) -> bool:
+    """A given name the frequency table knows to be rare (:data:`RARE_NAME_BITS`)."""
+    bits = model.tf_adjustment["first_name"].get(name)
+    return bits is not None and bits >= RARE_NAME_BITS
 
 
 def _opposite_sexes(x: str, y: str, model: MatchModel) -> bool:
