@@ -80,6 +80,10 @@ GUARD_TABLE = [
      _with(first_name="Kieran", gender="M"), "possible_twin"),
     ("twins_slip_one_name_common_sexes_unrecorded", _with(first_name="Kristen", gender=None),
      _with(first_name="Kirsten", gender=None, email=None, phone=None), "possible_twin"),
+    ("twins_one_edit_one_name_common", _with(first_name="Ava", gender="F"),
+     _with(first_name="Eva", gender="F"), "possible_twin"),
+    ("twins_one_edit_both_rare_sexes_differ", _with(first_name="Eli", gender=None),
+     _with(first_name="Ela", gender=None), "possible_twin"),
     ("siblings_slip_one_name_common", _with(first_name="Kristen", dob=date(1990, 6, 1)),
      _with(first_name="Kirsten", dob=date(1991, 6, 1)), "possible_sibling"),
     ("spouses", OLIVIA, _with(first_name="Patrick", gender="M", dob=date(1986, 2, 3)),
@@ -162,14 +166,16 @@ PASSING_TABLE = [
      "dob_year_transposed"),
     ("one_digit_day", OLIVIA, _with(dob=date(1988, 4, 13), email=None), "dob_one_digit"),
     ("moved_same_phone", OLIVIA, _with(zip="94110", email=None), "zip_differs"),
-    # A keying slip between two names that are both rare is a slip: Kai keyed as Kia is
-    # likelier than twins given those two rare names (FEBRL 3's misses).
+    # One edit between two names that are both rare is a typo: Kai keyed as Kia is
+    # likelier than twins given those two rare names (FEBRL 2's and 3's misses).
     ("slip_between_two_rare_names", _with(first_name="Kai", gender=None, email=None, phone=None),
      _with(first_name="Kia", gender=None, email=None, phone=None), "first_name_typo"),
     ("letter_dropped_between_two_rare_names", _with(first_name="Michaela", email=None, phone=None),
      _with(first_name="Micaela", email=None, phone=None), "first_name_typo"),
     ("letter_added_between_two_rare_names", _with(first_name="Alesha", dob=date(1988, 4, 13)),
      _with(first_name="Aleisha"), "first_name_typo"),
+    ("letter_dropped_short_name_both_rare", _with(first_name="Eliza", email=None, phone=None),
+     _with(first_name="Elia", email=None, phone=None), "first_name_one_edit"),
     # A year transposed 63 years apart: older than parents get (FEBRL 3's 1929/1992).
     ("year_transposed_beyond_a_generation", _with(dob=date(1929, 4, 21), email=None, phone=None),
      _with(dob=date(1992, 4, 21), email=None, phone=None), "dob_year_transposed"),
