@@ -60,8 +60,9 @@ The decision, in order:
    at comparable frequency, different first letters unless one only lost its first
    letter, alike only in sound, a gendered ending that changes the sex like
    Daniel/Daniela) but not one name under two romanisations (Tatiana/Tatyana,
-   Ahmed/Ahmad, :mod:`idp.policies.transliteration`) nor one edit between two
-   rare names (Kai/Kia, Michaela/Micaela: both rarer than 1 in 10,000), or
+   Ahmed/Ahmad, :mod:`idp.policies.transliteration`) nor one keyboard slip, first
+   letter kept, between two rare names (Kai/Kia, Michaela/Micaela: both rarer than 1
+   in 10,000), or
    names borne by different sexes (Erin/Aaron) unless a gender recorded alike on both
    records says otherwise (Paul filed as "Polly"), or a near name with an email or
    phone that disagrees and none that agrees; *siblings*: the same with another DOB;
@@ -78,13 +79,15 @@ Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES`` and
   parent's email or phone come out *close*; so do twins whose alike names are in no
   name list. The phone code then goes to that parent.
 - One name spelled two ways that are both names of comparable frequency, with the same
-  DOB and surname, reads as twins unless it is one edit and both names are rare:
-  Jaden/Jayden, Andrew/Andre: *none*, and the registrant goes to office verification. So
-  does a typo that lands on a name of the other sex (Logan/Loan, Luke/Lue). Twins given
-  two rare names of one sex an edit apart (Kai and Kia) read as one person: *close*, the code
-  goes to the phone on record. Not so a final h (Hannah/Hanna) or the short vowels of an
-  Arabic or Persian name (Ahmed/Ahmad, Mohamed/Mohammad: the script leaves them out),
-  which are one name; the price is that twins Hamed and Hamad would read as one.
+  DOB and surname, reads as twins unless it is one keyboard slip between two rare names:
+  Jaden/Jayden, Andrew/Andre, Eliza/Elia: *none*, and the registrant goes to office
+  verification. So does a typo that lands on a name of the other sex (Logan/Loan,
+  Luke/Lue). Twins given two rare names of one sex a keyboard slip apart (Kai and Kia,
+  Rosana and Rosanna; about 800 such census pairs) read as one person: *close*,
+  and the code goes to the phone on record, often the parent's. Not so a final h
+  (Hannah/Hanna) or the short vowels of an Arabic or Persian name (Ahmed/Ahmad,
+  Mohamed/Mohammad: the script leaves them out), which are one name; the price is that
+  twins Hamed and Hamad would read as one.
 - A one-digit DOB typo that moves the year by 15 to 54 years needs an agreeing email
   or phone (parent and child look the same).
 - Three-letter names allow one edit (Amy/Mac is *none*): with two, Wei Zhang and Li
@@ -535,9 +538,9 @@ GENERATION_YEARS = 15
 OLDEST_PARENT_YEARS = 55
 # A given name this many bits or more above the exact-agreement weight (term frequency)
 # is rare: at least 32 times rarer than the chance that two strangers share a first
-# name, about 1 in 10,000 people in the census. One edit between two rare names
-# (Kai/Kia, Michaela/Micaela, Eliza/Elia) is likelier a typo than twins given those two
-# names; Kristen/Kirsten (1 in 1,800 and 1 in 11,000) stay twins.
+# name, about 1 in 10,000 people in the census. A keyboard slip between two rare names
+# (Kai/Kia, Michaela/Micaela) is likelier a typo than twins given those two names;
+# Kristen/Kirsten (1 in 1,800 and 1 in 11,000) stay twins.
 RARE_NAME_BITS = 5.0
 
 
@@ -721,14 +724,13 @@ def _two_names(x: str, y: str, model: MatchModel) -> bool:
         sx, sy = known.get(x), known.get(y)
         if sx is None or sy is None or abs(sx - sy) >= OPPOSITE_SEXES:
             return True
-    if DamerauLevenshtein.distance(x, y) == 1 and _rare_name(x, model) and _rare_name(y, model):
-        # Kai keyed as Kia, Michaela as Micaela, Eliza as Elia: twins given two names
-        # this rare are a smaller chance than one letter wrong, missing, added or swapped
-        # (the chance of a twin pair goes with the rarer name's frequency, a typo's does
-        # not). Both must be in the census or FEBRL table (a newer name's frequency is
-        # unknown: Keiran/Kieran stay two names); names of different sexes (Eli/Ela) stay
-        # apart by the sexes rule, a common name and its neighbour (Kristen/Kirsten,
-        # Ava/Eva) by the frequencies below.
+    if x[0] == y[0] and _is_slip(x, y) and _rare_name(x, model) and _rare_name(y, model):
+        # Kai keyed as Kia, Michaela as Micaela: a keyboard's slip (swapped, neighbouring,
+        # doubled or dropped letters) between two names this rare is likelier than twins
+        # given both. Not a common name and its neighbour (Kristen/Kirsten), not a newer
+        # name of unknown frequency (Keiran/Kieran), not names of different sexes (the
+        # sexes rule), not another first letter (rhyming twins, Gena/Tena), and not an
+        # edit no keyboard makes (Eliza/Elia, Jaden/Jayden): names parents choose.
         return False
     # Micheal, Mathew, Ashely are in the census too, but ten or more times rarer than
     # the name they misspell; Kristen and Kirsten are names of comparable frequency. A
