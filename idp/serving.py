@@ -19,14 +19,15 @@ PostgreSQL + Redis; figures in bench/README.md):
   (client_credentials p99/p50 3.2 at 4 threads, 4.3-6.1 at 8 in two pairs of runs;
   the other endpoints' tails, like the Flask yardstick's own, were set by the
   shared machine's load). So: the fewest threads that do not stall sign-ins.
-- Sign-ins must not stall the cheap requests. A default-profile argon2 hash takes 100-150
-  ms of CPU and releases the GIL (other threads run meanwhile); each worker runs at most ``hash_slots()``
-  (one per core: 2 here) at once, and further sign-ins wait for a slot holding a
-  thread. With 2 threads, two sign-ins would occupy the whole worker for that long;
-  with 4, two threads keep answering tokens, introspection and discovery while two
-  hashes run. (A storm of more sign-ins than threads fills a worker whatever the
-  count: sign-ins waiting for a slot hold threads too.) On a machine with more
-  cores, keep threads at least two above ``hash_slots()``.
+- Sign-ins must not stall the cheap requests. A default-profile argon2 hash
+  takes 100-150 ms of CPU and releases the GIL (other threads run meanwhile); each
+  worker runs at most ``hash_slots()`` (one per core: 2 here) at once, and further
+  sign-ins wait for a slot holding a thread. With 2 threads, two sign-ins would
+  occupy the whole worker for that long; with 4, two threads keep answering tokens,
+  introspection and discovery while two hashes run. (A storm of more sign-ins than
+  threads fills a worker whatever the count: sign-ins waiting for a slot hold
+  threads too.) On a machine with more cores, keep threads at least two above
+  ``hash_slots()``.
 """
 
 from __future__ import annotations
