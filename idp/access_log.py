@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import traceback
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
@@ -78,8 +79,14 @@ def redact_query(query: str) -> str:
     return "&".join(parts)
 
 
+# The same test over a whole path at once: a token-like run that is a whole segment
+# (between slashes or the ends). One C-level pass instead of a split and a match per
+# segment: every access line redacts the path twice (issue 12).
+_TOKEN_SEGMENT_IN_PATH = re.compile(r"(?<![^/])" + _TOKEN_SEGMENT.pattern + r"(?![^/])")
+
+
 def redact_path(path: str) -> str:
-    return "/".join(_redact_segment(segment) for segment in path.split("/"))
+    return _TOKEN_SEGMENT_IN_PATH.sub(REDACTED, path)
 
 
 def _redact_segment(segment: str) -> str:
@@ -190,6 +197,9 @@ class AccessAtoms(dict):  # type: ignore[type-arg]
         super().__init__()
         self._logger, self._resp, self._req = logger, resp, req
         self._environ, self._time = environ, request_time
+        # Each atom worked out once: the format and the JSON line read several twice
+        # (``in`` then ``[]``), and the request line's redaction is the dearest part.
+        self._memo: dict[str, Any] = {}
 
     def __bool__(self) -> bool:
         return True  # empty as a dict, but logging must take it as the format's mapping
@@ -206,6 +216,13 @@ class AccessAtoms(dict):  # type: ignore[type-arg]
         return default if value is _MISSING else value
 
     def _value(self, key: str) -> Any:
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = self._compute(key)
+            return value
+
+    def _compute(self, key: str) -> Any:
         if key.startswith("{"):
             key = key.lower()
             value = self._variable(key)
@@ -214,10 +231,8 @@ class AccessAtoms(dict):  # type: ignore[type-arg]
             if key in _NEVER_LOGGED_ALL:
                 return REDACTED
         else:
-            simple = _SIMPLE_ATOMS.get(key)
-            if simple is None:
-                return _MISSING
-            value = simple(self)
+            finished = _FINISHED_ATOMS.get(key)
+            return _MISSING if finished is None else finished(self)
         redact = _ATOMS.get(key)
         if redact is not None and isinstance(value, str):
             value = redact(value)
@@ -279,8 +294,35 @@ _SIMPLE_ATOMS: dict[str, Any] = {
     "D": AccessAtoms._micros,
     "M": lambda a: a._time.seconds * 1000 + int(a._time.microseconds / 1000),
     "L": lambda a: f"{a._time.seconds:d}.{a._time.microseconds:06d}",
-    "p": lambda a: f"<{os.getpid()}>",
+    "p": lambda a: f"<{current_pid()}>",
 }
+
+
+def _finished(key: str, atom: Callable[[AccessAtoms], Any]) -> Callable[[AccessAtoms], Any]:
+    """``atom`` redacted and escaped as :meth:`AccessAtoms._compute` does, in one call."""
+    redact = _ATOMS.get(key)
+
+    def finished(atoms: AccessAtoms) -> Any:
+        value = atom(atoms)
+        if isinstance(value, str):
+            if redact is not None:
+                value = redact(value)
+            return value.replace('"', '\\"')
+        return value
+
+    return finished
+
+
+_FINISHED_ATOMS = {key: _finished(key, atom) for key, atom in _SIMPLE_ATOMS.items()}
+
+
+def current_pid() -> int:
+    """``os.getpid()`` without a system call per access line; renewed in a forked child."""
+    return _pid[0]
+
+
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
 
 class RedactingRequestHandler(WSGIRequestHandler):

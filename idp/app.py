@@ -388,6 +388,26 @@ def build_metrics(services: Services) -> Metrics:
     return metrics
 
 
+def _prebuilt_documents(app: Flask, services: Services) -> Any:
+    from idp.web import oidc, smart
+    from idp.web.prebuilt import PrebuiltDocuments, PrebuiltRoute
+
+    return PrebuiltDocuments(
+        app.wsgi_app,
+        url_map=app.url_map,
+        routes=[
+            # Built by Flask at its first request (with that request's script root).
+            PrebuiltRoute("oidc.discovery", lambda: app.extensions.get(oidc.DISCOVERY_KEY)),
+            PrebuiltRoute(
+                "smart.configuration", lambda: app.extensions.get(smart.EXTENSION_KEY), cors=True
+            ),
+            # Read from the key ring every time: a rotation shows as soon as Flask showed it.
+            PrebuiltRoute("oidc.jwks", services.keys.jwks_document),
+        ],
+        secure=services.settings.secure_cookies,
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -455,6 +475,9 @@ def create_app(
             "client_credentials": settings.tokens.access_token,
         },
     )
+    # Discovery, SMART configuration and the JWKS answered without Flask when nothing
+    # else in the request could change the answer (issue 12); behind every check below.
+    app.wsgi_app = _prebuilt_documents(app, services)  # type: ignore[method-assign]
     # Innermost, so a Host taken from X-Forwarded-Host is checked as well.
     app.wsgi_app = HostGuard(app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxies:

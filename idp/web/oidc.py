@@ -62,10 +62,14 @@ def _server() -> AuthorizationServer:
     return current_app.extensions["idp_server"]  # type: ignore[no-any-return]
 
 
+# Where the built discovery document is kept (idp/web/prebuilt.py serves it from there too).
+DISCOVERY_KEY = "idp_discovery"
+
+
 @bp.get("/.well-known/openid-configuration")
 def discovery() -> Response:
     """Prebuilt bytes: the document depends only on the issuer and the routes."""
-    cached = current_app.extensions.get("idp_discovery")
+    cached = current_app.extensions.get(DISCOVERY_KEY)
     if cached is None:
         issuer = services().settings.issuer
 
@@ -84,15 +88,14 @@ def discovery() -> Response:
                 "end_session": url("oidc.end_session"),
             },
         )
-        cached = current_app.extensions["idp_discovery"] = json_document(doc)
-    return document_response(cached, max_age=300)
+        cached = current_app.extensions[DISCOVERY_KEY] = json_document(doc)
+    return document_response(cached)
 
 
 @bp.get("/jwks.json")
 def jwks() -> Response:
-    # Short cache: clients must see a rotated key soon after it starts signing. The
-    # bytes are rebuilt only when the published keys change (KeyRing.jwks_document).
-    return document_response(services().keys.jwks_document(), max_age=300)
+    # The bytes are rebuilt only when the published keys change (KeyRing.jwks_document).
+    return document_response(services().keys.jwks_document())
 
 
 # --- authorization endpoint ----------------------------------------------------------------

@@ -109,14 +109,33 @@ def clear_session_cookie(response: Response) -> None:
     )
 
 
+# Set on every response (idp/web/prebuilt.py adds the same to the documents it
+# answers before Flask): never sniffed, never framed, no Referer leaving a page.
+FIXED_SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+)
+# Behind HTTPS only (secure cookies): browsers remember to use HTTPS for a year.
+HSTS_HEADER = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
+def added_security_headers(*, secure: bool) -> list[tuple[str, str]]:
+    """What :func:`_security_headers` adds, in its order, to a response that sets
+    none of these itself and has its own Cache-Control (a prebuilt document)."""
+    headers = [("Content-Security-Policy", CONTENT_SECURITY_POLICY), *FIXED_SECURITY_HEADERS]
+    if secure:
+        headers.append(HSTS_HEADER)
+    return headers
+
+
 def _security_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    for name, value in FIXED_SECURITY_HEADERS:
+        response.headers[name] = value
     response.headers.setdefault("Cache-Control", "no-store")
     if services().settings.secure_cookies:
-        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        response.headers[HSTS_HEADER[0]] = HSTS_HEADER[1]
     if g.get("idp_clear_cookie"):
         clear_session_cookie(response)
     return response
