@@ -49,7 +49,10 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         atoms = record.args if isinstance(record.args, dict) else None
-        doc = _head(record.created, record.levelname, record.name, record.getMessage())
+        # As logging.Formatter.format does: handlers and tests that share this record
+        # (pytest's caplog, a second handler) read ``record.message`` after formatting.
+        record.message = record.getMessage()
+        doc = _head(record.created, record.levelname, record.name, record.message)
         if atoms is not None and "{x-request-id}o" in atoms:
             _add_access_fields(doc, atoms)
         else:

@@ -47,3 +47,11 @@ def test_a_record_the_filter_refuses_is_not_written() -> None:
     log.info("a plain line")
     writer.drain()
     assert stream.getvalue() == "a plain line\n"
+
+
+def test_formatting_sets_the_records_message_as_logging_formatter_does() -> None:
+    """pytest's caplog and any second handler read ``record.message`` once a formatter
+    ran; JsonFormatter left it unset, so a test reading it failed depending on order."""
+    record = logging.LogRecord("idp", logging.WARNING, __file__, 1, "policy %s", ("x",), None)
+    line = json.loads(JsonFormatter().format(record))
+    assert record.message == "policy x" == line["message"]

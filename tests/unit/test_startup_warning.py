@@ -26,4 +26,4 @@ def test_start_up_warns_for_non_nist_preset(
     with caplog.at_level(logging.WARNING, logger="idp"):
         app = create_app(settings)
     app.extensions["idp"].close()
-    assert any("does not meet NIST" in r.message for r in caplog.records) is warned
+    assert any("does not meet NIST" in r.getMessage() for r in caplog.records) is warned
