@@ -7,13 +7,14 @@ The rules (what is hashed, what counts as a break) are in ``idp/audit/chain.py``
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
 from itertools import groupby
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, select, true, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -89,7 +90,7 @@ _INSERT_EVENT_MOVING_HEAD = (
 )
 
 
-def append(session: Session, events: list[dict[str, Any]], shard: int) -> None:
+def append(session: Session | Connection, events: list[dict[str, Any]], shard: int) -> None:
     """Give each of ``events`` (the column values of events recorded in this
     transaction, in order) its place in its day's segment of ``shard``, and insert
     them; called just before the transaction commits.
@@ -109,7 +110,7 @@ def append(session: Session, events: list[dict[str, Any]], shard: int) -> None:
     by_segment: dict[str, list[dict[str, Any]]] = {}
     for values in events:
         by_segment.setdefault(segment_for(values["at"], shard), []).append(values)
-    connection = session.connection()
+    connection = session.connection() if isinstance(session, Session) else session
     postgres = connection.dialect.name == "postgresql"
     insert = pg_insert if postgres else sqlite_insert
     chained_rows: list[dict[str, Any]] = []
@@ -147,6 +148,89 @@ def append(session: Session, events: list[dict[str, Any]], shard: int) -> None:
         connection.execute(_MOVE_HEAD, head_values)
     if chained_rows:
         connection.execute(_INSERT_EVENTS, chained_rows)
+
+
+# PostgreSQL, the group committer's one statement (idp/store/sql/audit_committer.py):
+# the head moves only if it still is what the events were chained from, and the
+# events go in only if it moved. One statement, so in autocommit it is one atomic
+# transaction and one round trip: no BEGIN, no lock taken by a separate SELECT, no
+# COMMIT. A head that moved meanwhile (another process appended to this segment)
+# inserts nothing; the caller re-reads the head and chains again.
+_GUARDED_APPEND = text(
+    """
+    WITH moved AS (
+        UPDATE audit_chain_heads SET seq = :new_seq, last_hash = :new_hash
+        WHERE segment = :segment AND seq = :old_seq AND last_hash = :old_hash
+        RETURNING segment
+    )
+    INSERT INTO audit_events (at, type, outcome, actor, subject, client_id, ip,
+                              user_agent, session_id, details, segment, seq, hash)
+    SELECT r.at, r.type, r.outcome, r.actor, r.subject, r.client_id, r.ip,
+           r.user_agent, r.session_id, r.details, moved.segment, r.seq, r.hash
+    FROM moved, jsonb_to_recordset(CAST(:events AS jsonb)) AS r(
+        at timestamptz, type text, outcome text, actor text, subject text,
+        client_id text, ip text, user_agent text, session_id text, details json,
+        seq integer, hash text)
+    """
+)
+_READ_HEAD = select(_HEADS.c.seq, _HEADS.c.last_hash).where(
+    _HEADS.c.segment == bindparam("segment")
+)
+
+
+def read_head(connection: Connection, segment: str) -> tuple[int, str]:
+    """A segment's head as committed now (created at the genesis if missing); no lock:
+    :func:`append_if_head` is what guards against a concurrent writer."""
+    head = connection.execute(_READ_HEAD, {"segment": segment}).one_or_none()
+    if head is None:
+        connection.execute(
+            pg_insert(_HEADS)
+            .values(segment=segment, seq=0, last_hash=GENESIS)
+            .on_conflict_do_nothing()
+        )
+        head = connection.execute(_READ_HEAD, {"segment": segment}).one()
+    return int(head.seq), str(head.last_hash)
+
+
+def append_if_head(
+    connection: Connection, events: list[dict[str, Any]], segment: str, head: tuple[int, str]
+) -> tuple[int, str] | None:
+    """Chain ``events`` onto ``segment`` from ``head`` and insert them, in one statement,
+    only if ``head`` is still the segment's head (PostgreSQL, autocommit connection).
+
+    Returns the new head, or None when another writer moved the head first (nothing
+    was written). Every event must belong to ``segment``.
+    """
+    seq, prev = head
+    start = head
+    rows = []
+    for values in events:
+        seq += 1
+        values["segment"], values["seq"] = segment, seq
+        values["hash"] = prev = event_hash(chained(SimpleNamespace(**values)), prev)
+        rows.append(
+            {
+                **{k: values[k] for k in _EVENT_COLUMNS if k not in ("at", "segment")},
+                "at": values["at"].astimezone(UTC).isoformat(timespec="microseconds"),
+            }
+        )
+    result = connection.execute(
+        _GUARDED_APPEND,
+        {
+            "segment": segment,
+            "old_seq": start[0],
+            "old_hash": start[1],
+            "new_seq": seq,
+            "new_hash": prev,
+            "events": json.dumps(rows, separators=(",", ":")),
+        },
+    )
+    written = int(result.rowcount)
+    if written == 0:
+        return None
+    if written != len(events):  # the statement is all or nothing; anything else is a bug
+        raise RuntimeError(f"audit append wrote {written} of {len(events)} events")
+    return seq, prev
 
 
 def purge_before(session: Session, cutoff: datetime, *, key: bytes, now: datetime) -> int:

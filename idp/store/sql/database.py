@@ -18,7 +18,8 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from idp.errors import UnavailableError
 from idp.settings import PROJECT_ROOT
 
-from .repositories import READ_ONLY, ReadOnlyError, UnitOfWork
+from .audit_committer import AuditGroupCommitter
+from .repositories import AUDIT_COMMITTER, READ_ONLY, ReadOnlyError, UnitOfWork
 
 if TYPE_CHECKING:
     from .committed_audit import AuditFeed
@@ -161,7 +162,17 @@ class Database:
         # A streaming read replica (``IDP_DATABASE_REPLICA_URL``) takes the readers'
         # queries off the primary; None: they run on the primary.
         self.replica = replica
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # PostgreSQL: transactions that write only audit events hand them to one
+        # committer thread per process (group commit, issue 12). Not SQLite: an
+        # in-memory database is a different one on another thread's connection.
+        self.audit_committer = (
+            AuditGroupCommitter(engine) if engine.dialect.name == "postgresql" else None
+        )
+        self._sessions = sessionmaker(
+            engine,
+            expire_on_commit=False,
+            info={AUDIT_COMMITTER: self.audit_committer} if self.audit_committer else {},
+        )
         # Reads that need no transaction: an autocommit connection sends no BEGIN and
         # no COMMIT, and the session refuses to write (see :meth:`reader`).
         self._readers = sessionmaker(

@@ -847,6 +847,9 @@ class AuditLog:
     def __init__(self, session: Session, *, shard: int | None = None) -> None:
         self._s = session
         self._shard = secrets.randbelow(SHARDS) if shard is None else shard
+        # A log pinned to a shard (tests, tools) keeps to it: only one left to chance
+        # may hand its events to the group committer, which picks its own shard.
+        self._any_shard = shard is None
         # Column values of events recorded but not yet written: plain dicts, not ORM
         # objects, written by one Core INSERT just before the commit (issue 12).
         self._pending: list[dict[str, Any]] = []
@@ -884,13 +887,23 @@ class AuditLog:
             }
         )
 
-    def _write_pending(self) -> None:
+    def _write_pending(self, *, at_commit: bool = False) -> None:
         """Chain and insert what was recorded: before the commit, or before this
-        transaction reads the trail (so it sees its own events, as autoflush did)."""
+        transaction reads the trail (so it sees its own events, as autoflush did).
+
+        At the commit of a transaction that wrote nothing else (no statement sent,
+        nothing to flush: a client_credentials grant), the events go to the
+        process's group committer instead (idp/store/sql/audit_committer.py), which
+        returns once they are durable; this transaction then commits nothing.
+        """
         events, self._pending, self._savepoints = self._pending, [], []
         if not events:
             return
-        audit_chain.append(self._s, events, self._shard)
+        committer = self._s.info.get(AUDIT_COMMITTER)
+        if at_commit and self._any_shard and committer is not None and _wrote_nothing(self._s):
+            committer.write(events)
+        else:
+            audit_chain.append(self._s, events, self._shard)
         committed_audit.note_written(self._s, events)
 
     def _forget_pending(self, previous: SessionTransaction) -> None:
@@ -974,13 +987,28 @@ class AuditLog:
 
 # Session.info key: the audit logs of a session that have recorded events.
 _AUDIT_LOGS = "idp_audit_logs"
+# Session.info key: the AuditGroupCommitter of the database (PostgreSQL only).
+AUDIT_COMMITTER = "idp_audit_committer"
+
+
+def _wrote_nothing(session: Session) -> bool:
+    """True when this transaction has sent no statement and has nothing to flush:
+    committing its audit events on their own is then the same as committing it."""
+    transaction = session.get_transaction()
+    connections = getattr(transaction, "_connections", None)
+    if transaction is None or transaction.nested or connections is None or connections:
+        return False
+    return not (session.new or session.dirty or session.deleted)
 
 
 @event.listens_for(Session, "before_commit")
 def _write_pending_audit(session: Session) -> None:
     """Just before any commit: chain and insert what the session's audit logs hold."""
-    for log in session.info.get(_AUDIT_LOGS, ()):
-        log._write_pending()
+    logs = session.info.get(_AUDIT_LOGS, ())
+    # Only the first log may hand its events over: once it has, a second log of the
+    # same session must not see a transaction that still "wrote nothing".
+    for number, log in enumerate(logs):
+        log._write_pending(at_commit=number == 0 and len(logs) == 1)
 
 
 @event.listens_for(Session, "after_soft_rollback")

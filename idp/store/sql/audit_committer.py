@@ -1,0 +1,142 @@
+"""Group commit of audit-only transactions on PostgreSQL (issue 12).
+
+A client_credentials grant changes nothing durable but its ``token_issued`` event,
+and that event must be durable before the token is handed out (security invariant
+9). Committing it in the request's own transaction cost a third of the request:
+a pooled connection, BEGIN, locking the chain head, the INSERT, COMMIT, per event.
+
+Here every such transaction of a process hands its events to one committer thread
+and waits. The committer takes everything queued, chains it onto its segment and
+writes it with one statement on an autocommit connection
+(:func:`~idp.store.sql.audit_chain.append_if_head`): one round trip for all the
+requests that queued while the previous batch was being written. Each request
+returns only after its events are committed; if the write fails, every request of
+the batch fails with it (an outage: a 503), and nothing of the batch is written
+(one statement: all or nothing).
+
+The committer keeps the head it last wrote, so it needs no read before writing.
+Another process appending to the same segment makes that head stale: the statement
+then inserts nothing, and the committer re-reads the head (and moves to another
+shard, so two processes do not keep colliding) and tries again. A batch that spans
+two days (two segments) is written in one ordinary transaction with the head locked,
+as every other transaction writes its events.
+
+Only transactions that wrote nothing else are handed over (see
+``AuditLog._write_pending``): anything else keeps its events in its own transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy import exc as sa_exc
+
+from idp.audit.chain import SHARDS, segment_for
+from idp.errors import UnavailableError
+
+from . import audit_chain
+
+_log = logging.getLogger("idp.audit")
+
+# Attempts at the one-statement append before falling back to a locking transaction.
+_OPTIMISTIC_ATTEMPTS = 4
+
+
+class AuditCommitFailed(RuntimeError):
+    """The batch holding this transaction's events could not be written (not an outage)."""
+
+
+class _Waiter:
+    __slots__ = ("done", "error", "events")
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class AuditGroupCommitter:
+    """One committer thread per process (started on first use, again after a fork)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._locking_engine = engine
+        self._cond = threading.Condition()
+        self._queue: list[_Waiter] = []
+        self._pid = 0
+        self._shard = random.randrange(SHARDS)
+        # segment -> (seq, hash) as this process last committed it.
+        self._heads: dict[str, tuple[int, str]] = {}
+
+    def write(self, events: list[dict[str, Any]]) -> None:
+        """Return once ``events`` are committed; raise if they could not be.
+
+        ``events`` are column values as ``AuditLog`` keeps them; they come back with
+        ``segment``, ``seq`` and ``hash`` set.
+        """
+        waiter = _Waiter(events)
+        with self._cond:
+            if self._pid != os.getpid():
+                self._start()
+            self._queue.append(waiter)
+            self._cond.notify()
+        waiter.done.wait()
+        if waiter.error is None:
+            return
+        if isinstance(waiter.error, UnavailableError):
+            # A new exception per request: one object raised in many threads would
+            # collect all their tracebacks.
+            raise UnavailableError(waiter.error.kind, "audit commit failed") from waiter.error
+        raise AuditCommitFailed("the audit batch could not be committed") from waiter.error
+
+    def _start(self) -> None:
+        # After a fork the parent's thread and queue are gone from this process.
+        self._pid = os.getpid()
+        self._queue = []
+        self._heads = {}
+        self._shard = random.randrange(SHARDS)
+        threading.Thread(target=self._run, name="idp-audit-commit", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                batch, self._queue = self._queue, []
+            error: BaseException | None = None
+            try:
+                self._commit([values for waiter in batch for values in waiter.events])
+            except sa_exc.TimeoutError:
+                # No pooled connection freed up in time: saturated or gone (as
+                # Database.transaction says it).
+                error = UnavailableError("database", "no connection available")
+            except BaseException as failure:  # handed to every waiter; the thread lives on
+                error = failure
+            for waiter in batch:
+                waiter.error = error
+                waiter.done.set()
+
+    def _commit(self, events: list[dict[str, Any]]) -> None:
+        days = {segment_for(values["at"], 0) for values in events}
+        if len(days) == 1:
+            with self._engine.connect() as connection:
+                for _ in range(_OPTIMISTIC_ATTEMPTS):
+                    segment = segment_for(events[0]["at"], self._shard)
+                    head = self._heads.get(segment) or audit_chain.read_head(connection, segment)
+                    moved = audit_chain.append_if_head(connection, events, segment, head)
+                    if moved is not None:
+                        self._heads = {segment: moved}
+                        return
+                    # Another process writes this segment too: read it afresh next
+                    # time, and move to another shard so we stop meeting.
+                    self._heads.pop(segment, None)
+                    self._shard = random.randrange(SHARDS)
+        # Around midnight, or under heavy contention: the locking path, one transaction.
+        self._heads = {}
+        with self._locking_engine.begin() as connection:
+            audit_chain.append(connection, events, self._shard)
