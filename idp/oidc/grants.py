@@ -383,8 +383,16 @@ def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:
         family_expires = now_dt
         event = "token_issued"
         sid = None
+    # The token is written before the transaction holding its audit event commits.
+    # That order is safe: the token reaches the client only in this response, which
+    # is sent after the commit (commit_request_uow); if the commit fails the response
+    # is a 503 and the undo step below deletes the token, so no token that was never
+    # audited can be used. Writing it after the commit instead would leave, on a
+    # Redis outage, an audited "token_issued" for a token that never existed.
+    access_token = token["access_token"]
+    uow.on_rollback(lambda: _forget(ctx, access_token))
     ctx.access_tokens.save(
-        token["access_token"],
+        access_token,
         AccessTokenGrant(
             grant_id=grant_id,
             client_id=client.client_id,
@@ -427,6 +435,11 @@ def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:
         client_id=client.client_id,
         details=details,
     )
+
+
+def _forget(ctx: OIDCContext, access_token: str) -> None:
+    """Undo step: the access token of a request that did not commit is deleted."""
+    ctx.access_tokens.revoke(access_token)
 
 
 def proxy_details(user: EndUser) -> dict[str, Any]:

@@ -115,3 +115,24 @@ def test_database_down_fails_every_waiter_and_writes_nothing(run, clean_database
         AuditLog(session).record(_entry(1), now=datetime.now(UTC))
     down.dispose()
     assert _count(clean_database) == 0
+
+
+def test_committer_recovers_after_its_connection_is_killed(run, clean_database: Database) -> None:
+    """A server-side disconnect fails at most the batch in flight (503); the next
+    batch writes on a fresh connection from a head read afresh."""
+    committer = clean_database.audit_committer
+    assert committer is not None
+    _audit_only(clean_database, 1)
+    held = committer._held
+    assert held is not None
+    backend = held.connection.driver_connection.info.backend_pid  # type: ignore[union-attr]
+    with clean_database.session() as session:
+        session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    try:
+        _audit_only(clean_database, 2)
+    except UnavailableError:
+        written = 2
+    else:
+        written = 3
+    _audit_only(clean_database, 3)
+    assert _count(clean_database) == written

@@ -31,9 +31,10 @@ import logging
 import os
 import random
 import threading
+import time
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
 from idp.audit.chain import SHARDS, segment_for
@@ -63,7 +64,9 @@ class _Waiter:
 class AuditGroupCommitter:
     """One committer thread per process (started on first use, again after a fork)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, idle_seconds: float) -> None:
+        # A held connection idle this long is returned and checked out afresh (pinged).
+        self._idle_seconds = idle_seconds
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._locking_engine = engine
         self._cond = threading.Condition()
@@ -72,6 +75,8 @@ class AuditGroupCommitter:
         self._shard = random.randrange(SHARDS)
         # segment -> (seq, hash) as this process last committed it.
         self._heads: dict[str, tuple[int, str]] = {}
+        self._held: Connection | None = None
+        self._used_at = 0.0
 
     def write(self, events: list[dict[str, Any]]) -> None:
         """Return once ``events`` are committed; raise if they could not be.
@@ -99,6 +104,7 @@ class AuditGroupCommitter:
         self._pid = os.getpid()
         self._queue = []
         self._heads = {}
+        self._held = None  # the parent's connection is not this process's to use
         self._shard = random.randrange(SHARDS)
         threading.Thread(target=self._run, name="idp-audit-commit", daemon=True).start()
 
@@ -121,22 +127,55 @@ class AuditGroupCommitter:
                 waiter.error = error
                 waiter.done.set()
 
+    def _connection(self) -> Connection:
+        """The committer's own autocommit connection, kept between batches (a pool
+        checkout and return cost as much as the write). One idle for longer than the
+        pool's ping threshold goes back, and a fresh checkout pings it as usual."""
+        now = time.monotonic()
+        if self._held is not None and now - self._used_at > self._idle_seconds:
+            self._release()
+        if self._held is None:
+            self._held = self._engine.connect()
+        self._used_at = now
+        return self._held
+
+    def _release(self, *, broken: bool = False) -> None:
+        held, self._held = self._held, None
+        if held is None:
+            return
+        try:
+            if broken:
+                held.invalidate()  # never handed out again
+            held.close()
+        except Exception as error:  # closing a dead connection may fail too
+            _log.warning("audit committer connection close failed: %s", type(error).__name__)
+
     def _commit(self, events: list[dict[str, Any]]) -> None:
-        days = {segment_for(values["at"], 0) for values in events}
-        if len(days) == 1:
-            with self._engine.connect() as connection:
-                for _ in range(_OPTIMISTIC_ATTEMPTS):
-                    segment = segment_for(events[0]["at"], self._shard)
-                    head = self._heads.get(segment) or audit_chain.read_head(connection, segment)
-                    moved = audit_chain.append_if_head(connection, events, segment, head)
-                    if moved is not None:
-                        self._heads = {segment: moved}
-                        return
-                    # Another process writes this segment too: read it afresh next
-                    # time, and move to another shard so we stop meeting.
-                    self._heads.pop(segment, None)
-                    self._shard = random.randrange(SHARDS)
+        try:
+            self._write(events)
+        except BaseException:
+            # State unknown after a failure: start the next batch on a fresh connection
+            # and a head read from the database.
+            self._release(broken=True)
+            self._heads = {}
+            raise
+
+    def _write(self, events: list[dict[str, Any]]) -> None:
+        if len({segment_for(values["at"], 0) for values in events}) == 1:
+            connection = self._connection()
+            for _ in range(_OPTIMISTIC_ATTEMPTS):
+                segment = segment_for(events[0]["at"], self._shard)
+                head = self._heads.get(segment) or audit_chain.read_head(connection, segment)
+                moved = audit_chain.append_if_head(connection, events, segment, head)
+                if moved is not None:
+                    self._heads = {segment: moved}
+                    return
+                # Another process writes this segment too: read it afresh next time,
+                # and move to another shard so we stop meeting.
+                self._heads.pop(segment, None)
+                self._shard = random.randrange(SHARDS)
         # Around midnight, or under heavy contention: the locking path, one transaction.
         self._heads = {}
+        self._release()
         with self._locking_engine.begin() as connection:
             audit_chain.append(connection, events, self._shard)

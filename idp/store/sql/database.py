@@ -166,7 +166,9 @@ class Database:
         # committer thread per process (group commit, issue 12). Not SQLite: an
         # in-memory database is a different one on another thread's connection.
         self.audit_committer = (
-            AuditGroupCommitter(engine) if engine.dialect.name == "postgresql" else None
+            AuditGroupCommitter(engine, idle_seconds=PING_AFTER_IDLE_SECONDS)
+            if engine.dialect.name == "postgresql"
+            else None
         )
         self._sessions = sessionmaker(
             engine,
