@@ -390,7 +390,6 @@ def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:
     # audited can be used. Writing it after the commit instead would leave, on a
     # Redis outage, an audited "token_issued" for a token that never existed.
     access_token = token["access_token"]
-    uow.on_rollback(lambda: _forget(ctx, access_token))
     ctx.access_tokens.save(
         access_token,
         AccessTokenGrant(
@@ -405,6 +404,8 @@ def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:
             acting_for=proxy.person_id if proxy else None,
         ),
     )
+    # Registered once stored: a save that failed (Redis down) has nothing to undo.
+    uow.on_rollback(lambda: _forget(ctx, access_token))
     if token.get("refresh_token") and user is not None:
         uow.refresh_tokens.add(
             token_hash=token_hash(token["refresh_token"]),
