@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
 from itertools import groupby
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, text, true, update
+import psycopg
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from idp.audit.chain import (
     segment_for,
     verify_segment,
 )
+from idp.errors import UnavailableError
 
 from . import models as m
 
@@ -156,23 +158,23 @@ def append(session: Session | Connection, events: list[dict[str, Any]], shard: i
 # transaction and one round trip: no BEGIN, no lock taken by a separate SELECT, no
 # COMMIT. A head that moved meanwhile (another process appended to this segment)
 # inserts nothing; the caller re-reads the head and chains again.
-_GUARDED_APPEND = text(
-    """
+# psycopg's own placeholders: sent on the driver connection (see append_if_head).
+_GUARDED_APPEND = """
     WITH moved AS (
-        UPDATE audit_chain_heads SET seq = :new_seq, last_hash = :new_hash
-        WHERE segment = :segment AND seq = :old_seq AND last_hash = :old_hash
+        UPDATE audit_chain_heads SET seq = %(new_seq)s, last_hash = %(new_hash)s
+        WHERE segment = %(segment)s AND seq = %(old_seq)s AND last_hash = %(old_hash)s
         RETURNING segment
     )
     INSERT INTO audit_events (at, type, outcome, actor, subject, client_id, ip,
                               user_agent, session_id, details, segment, seq, hash)
     SELECT r.at, r.type, r.outcome, r.actor, r.subject, r.client_id, r.ip,
            r.user_agent, r.session_id, r.details, moved.segment, r.seq, r.hash
-    FROM moved, jsonb_to_recordset(CAST(:events AS jsonb)) AS r(
+    FROM moved, jsonb_to_recordset(%(events)s::jsonb) AS r(
         at timestamptz, type text, outcome text, actor text, subject text,
         client_id text, ip text, user_agent text, session_id text, details json,
         seq integer, hash text)
     """
-)
+
 _READ_HEAD = select(_HEADS.c.seq, _HEADS.c.last_hash).where(
     _HEADS.c.segment == bindparam("segment")
 )
@@ -214,18 +216,22 @@ def append_if_head(
                 "at": values["at"].astimezone(UTC).isoformat(timespec="microseconds"),
             }
         )
-    result = connection.execute(
-        _GUARDED_APPEND,
-        {
-            "segment": segment,
-            "old_seq": start[0],
-            "old_hash": start[1],
-            "new_seq": seq,
-            "new_hash": prev,
-            "events": json.dumps(rows, separators=(",", ":")),
-        },
-    )
-    written = int(result.rowcount)
+    # Straight on the driver, prepared once per connection: SQLAlchemy's execution
+    # context cost twice the statement itself (py-spy, issue 12). Its outage
+    # translation is done here instead.
+    driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+    params = {
+        "segment": segment,
+        "old_seq": start[0],
+        "old_hash": start[1],
+        "new_seq": seq,
+        "new_hash": prev,
+        "events": json.dumps(rows, separators=(",", ":")),
+    }
+    try:
+        written = driver.execute(_GUARDED_APPEND, params, prepare=True).rowcount
+    except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+        raise UnavailableError("database", type(error).__name__) from error
     if written == 0:
         return None
     if written != len(events):  # the statement is all or nothing; anything else is a bug
