@@ -137,6 +137,39 @@ _ACCOUNT_BY_ID = (
 )
 
 
+def _account_from_row(found: Any) -> AccountRecord:
+    """An AccountRecord from a row of ``_ACCOUNT_COLUMNS`` and ``_PERSON_COLUMNS``."""
+    person = (
+        None
+        if found.person_pk is None
+        else PersonRecord(
+            id=found.person_pk,
+            first_name=found.person_first_name,
+            last_name=found.person_last_name,
+            dob=found.person_dob,
+            zip=found.person_zip,
+            gender=found.person_gender,
+            phone=found.person_phone,
+            email=found.person_email,
+        )
+    )
+    return AccountRecord(
+        id=found.id,
+        subject=found.subject,
+        username=found.username,
+        password_hash=found.password_hash,
+        email=found.email,
+        email_verified=found.email_verified,
+        phone=found.phone,
+        phone_verified=found.phone_verified,
+        status=found.status,
+        must_change_password=found.must_change_password,
+        person=person,
+        created_at=found.created_at,
+        password_changed_at=found.password_changed_at,
+    )
+
+
 class AccountRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
@@ -172,37 +205,7 @@ class AccountRepository:
         # Plain columns, not ORM entities: building and tracking two identity-mapped
         # objects was a quarter of UserInfo's CPU (py-spy, issue 12).
         found = _core(self._s, _ACCOUNT_BY_ID, {"account_id": account_id}).first()
-        if found is None:
-            return None
-        person = (
-            None
-            if found.person_pk is None
-            else PersonRecord(
-                id=found.person_pk,
-                first_name=found.person_first_name,
-                last_name=found.person_last_name,
-                dob=found.person_dob,
-                zip=found.person_zip,
-                gender=found.person_gender,
-                phone=found.person_phone,
-                email=found.person_email,
-            )
-        )
-        return AccountRecord(
-            id=found.id,
-            subject=found.subject,
-            username=found.username,
-            password_hash=found.password_hash,
-            email=found.email,
-            email_verified=found.email_verified,
-            phone=found.phone,
-            phone_verified=found.phone_verified,
-            status=found.status,
-            must_change_password=found.must_change_password,
-            person=person,
-            created_at=found.created_at,
-            password_changed_at=found.password_changed_at,
-        )
+        return None if found is None else _account_from_row(found)
 
     def by_subject(self, subject: str) -> AccountRecord | None:
         row = self._s.scalar(select(m.Account).where(m.Account.subject == subject))
@@ -637,9 +640,11 @@ class ConsentRepository:
 # --- refresh tokens ------------------------------------------------------------------------
 
 
-def _refresh_token_by_hash() -> Select[Any]:
+def _refresh_token_by_hash(*, with_account: bool = False) -> Select[Any]:
     """A refresh token with its client's id and whether its family was revoked: one
-    query of plain columns, no ORM objects (issue 12)."""
+    query of plain columns, no ORM objects (issue 12). ``with_account``: the token's
+    columns under "rt_" names, and its account and person as ``_ACCOUNT_BY_ID`` reads
+    them (the refresh grant needs both: one round trip instead of two)."""
     token = m.RefreshToken
     sibling = aliased(m.RefreshToken)
     family_revoked = (
@@ -647,30 +652,58 @@ def _refresh_token_by_hash() -> Select[Any]:
         .where(sibling.family_id == token.family_id, sibling.revoked_at.is_not(None))
         .exists()
     )
-    return (
-        select(
-            token.id,
-            token.family_id,
-            m.Client.client_id,
-            token.account_id,
-            token.scope,
-            token.claims,
-            token.auth_time,
-            token.issued_at,
-            token.expires_at,
-            token.rotated_at,
-            token.revoked_at,
-            token.acting_for_person_id,
-            token.sid,
-            family_revoked.label("family_revoked"),
+    prefix = "rt_" if with_account else ""
+    columns: list[Any] = [
+        token.id.label(f"{prefix}id"),
+        token.family_id.label(f"{prefix}family_id"),
+        m.Client.client_id.label(f"{prefix}client_id"),
+        token.account_id.label(f"{prefix}account_id"),
+        token.scope.label(f"{prefix}scope"),
+        token.claims.label(f"{prefix}claims"),
+        token.auth_time.label(f"{prefix}auth_time"),
+        token.issued_at.label(f"{prefix}issued_at"),
+        token.expires_at.label(f"{prefix}expires_at"),
+        token.rotated_at.label(f"{prefix}rotated_at"),
+        token.revoked_at.label(f"{prefix}revoked_at"),
+        token.acting_for_person_id.label(f"{prefix}acting_for_person_id"),
+        token.sid.label(f"{prefix}sid"),
+        family_revoked.label(f"{prefix}family_revoked"),
+    ]
+    query: Select[Any] = select(*columns).join(m.Client, m.Client.id == token.client_id)
+    if with_account:
+        query = (
+            query.add_columns(*_ACCOUNT_COLUMNS, *_PERSON_COLUMNS)
+            .outerjoin(m.Account, m.Account.id == token.account_id)
+            .outerjoin(m.Person, m.Person.id == m.Account.person_id)
         )
-        .join(m.Client, m.Client.id == token.client_id)
-        .where(token.token_hash == bindparam("token_hash"))
+    return query.where(token.token_hash == bindparam("token_hash"))
+
+
+def _refresh_token_from_row(row: Any, prefix: str = "") -> RefreshTokenRecord:
+    def col(name: str) -> Any:
+        return getattr(row, prefix + name)
+
+    return RefreshTokenRecord(
+        id=col("id"),
+        family_id=col("family_id"),
+        client_id=col("client_id"),
+        account_id=col("account_id"),
+        scope=col("scope"),
+        claims=col("claims"),
+        auth_time=col("auth_time"),
+        issued_at=col("issued_at"),
+        expires_at=col("expires_at"),
+        rotated_at=col("rotated_at"),
+        revoked_at=col("revoked_at"),
+        acting_for=col("acting_for_person_id"),
+        family_revoked=bool(col("family_revoked")),
+        sid=col("sid"),
     )
 
 
 # Built once (memoized cache keys), like _ACCOUNT_BY_ID.
 _REFRESH_TOKEN_BY_HASH = _refresh_token_by_hash()
+_REFRESH_TOKEN_WITH_ACCOUNT = _refresh_token_by_hash(with_account=True)
 _CLAIM_REFRESH_TOKEN = (
     update(m.RefreshToken)
     .where(
@@ -743,24 +776,17 @@ class RefreshTokenRepository:
 
     def find(self, token_hash: str) -> RefreshTokenRecord | None:
         row = _core(self._s, _REFRESH_TOKEN_BY_HASH, {"token_hash": token_hash}).first()
+        return None if row is None else _refresh_token_from_row(row)
+
+    def find_with_account(
+        self, token_hash: str
+    ) -> tuple[RefreshTokenRecord, AccountRecord | None] | None:
+        """The token and its account (None if the account is gone), in one query."""
+        row = _core(self._s, _REFRESH_TOKEN_WITH_ACCOUNT, {"token_hash": token_hash}).first()
         if row is None:
             return None
-        return RefreshTokenRecord(
-            id=row.id,
-            family_id=row.family_id,
-            client_id=row.client_id,
-            account_id=row.account_id,
-            scope=row.scope,
-            claims=row.claims,
-            auth_time=row.auth_time,
-            issued_at=row.issued_at,
-            expires_at=row.expires_at,
-            rotated_at=row.rotated_at,
-            revoked_at=row.revoked_at,
-            acting_for=row.acting_for_person_id,
-            family_revoked=bool(row.family_revoked),
-            sid=row.sid,
-        )
+        account = None if row.id is None else _account_from_row(row)
+        return _refresh_token_from_row(row, "rt_"), account
 
     def mark_rotated(self, token_hash: str, *, now: datetime) -> bool:
         """Atomically claim a live token for rotation; False if someone already did.
