@@ -67,9 +67,7 @@ _MOVE_HEAD = (
     .where(_HEADS.c.segment == bindparam("head_segment"))
     .values(seq=bindparam("head_seq"), last_hash=bindparam("head_hash"))
 )
-# PostgreSQL: ``WITH moved_head AS (UPDATE audit_chain_heads ...) INSERT INTO audit_events``.
-# The event's values are bound under "event_" names: a parameter named like a column
-# of audit_chain_heads (segment, seq) would otherwise join the UPDATE's SET clause.
+# The columns of an event row, as append_if_head sends them.
 _EVENT_COLUMNS = (
     "at",
     "type",
@@ -85,11 +83,6 @@ _EVENT_COLUMNS = (
     "seq",
     "hash",
 )
-_INSERT_EVENT_MOVING_HEAD = (
-    _EVENTS.insert()
-    .values({name: bindparam(f"event_{name}") for name in _EVENT_COLUMNS})
-    .add_cte(_MOVE_HEAD.cte("moved_head"))
-)
 
 
 def append(session: Session | Connection, events: list[dict[str, Any]], shard: int) -> None:
@@ -104,52 +97,73 @@ def append(session: Session | Connection, events: list[dict[str, Any]], shard: i
     transaction holding it never waits for another lock (no deadlock with the row
     locks flows take). On SQLite the INSERT takes the database's write lock instead.
 
-    Everything is Core on the session's connection: the head is read and moved with
-    prebuilt statements and the events go in as one INSERT already carrying
-    segment, seq and hash (issue 12: an ORM flush of the events, then an UPDATE per
-    event and the ORM's bulk-update machinery cost half of a token request).
+    No ORM (issue 12: an ORM flush of the events, then an UPDATE per event and the
+    ORM's bulk-update machinery cost half of a token request): on PostgreSQL two
+    prepared statements per segment straight on psycopg (lock the head; move it and
+    insert the events), on SQLite prebuilt Core statements.
     """
     by_segment: dict[str, list[dict[str, Any]]] = {}
     for values in events:
         by_segment.setdefault(segment_for(values["at"], shard), []).append(values)
     connection = session.connection() if isinstance(session, Session) else session
-    postgres = connection.dialect.name == "postgresql"
-    insert = pg_insert if postgres else sqlite_insert
+    if connection.dialect.name == "postgresql":
+        _append_postgres(connection, by_segment)
+        return
+    # SQLite: the INSERT of the head comes first, as it takes the database's write
+    # lock (which FOR UPDATE, ignored there, does not); writers queue on that lock.
     chained_rows: list[dict[str, Any]] = []
-    moved: list[dict[str, Any]] = []
-    for segment in sorted(by_segment):  # one lock order for every writer
-        # The head exists for all but a segment's first event of the day: lock it
-        # straight away, and only when it is missing create it (one round trip less
-        # on every audited request, issue 12).
-        # On SQLite the INSERT must come first: it takes the database's write lock,
-        # which FOR UPDATE (ignored there) does not.
-        head = (
-            connection.execute(_LOCK_HEAD, {"segment": segment}).one_or_none() if postgres else None
+    for segment in sorted(by_segment):
+        connection.execute(
+            sqlite_insert(_HEADS)
+            .values(segment=segment, seq=0, last_hash=GENESIS)
+            .on_conflict_do_nothing()
         )
-        if head is None:
-            connection.execute(
-                insert(_HEADS)
-                .values(segment=segment, seq=0, last_hash=GENESIS)
-                .on_conflict_do_nothing()
-            )
-            head = connection.execute(_LOCK_HEAD, {"segment": segment}).one()
-        seq, prev = head
+        seq, prev = connection.execute(_LOCK_HEAD, {"segment": segment}).one()
         for values in by_segment[segment]:
             seq += 1
             values["segment"], values["seq"] = segment, seq
             values["hash"] = prev = event_hash(chained(SimpleNamespace(**values)), prev)
             chained_rows.append(values)
-        moved.append({"head_segment": segment, "head_seq": seq, "head_hash": prev})
-    if postgres and len(chained_rows) == 1:
-        # The usual request: one event. Moving the head rides on the INSERT as a
-        # data-modifying CTE, one round trip instead of two.
-        event = {f"event_{name}": chained_rows[0][name] for name in _EVENT_COLUMNS}
-        connection.execute(_INSERT_EVENT_MOVING_HEAD, {**event, **moved[0]})
-        return
-    for head_values in moved:
-        connection.execute(_MOVE_HEAD, head_values)
-    if chained_rows:
-        connection.execute(_INSERT_EVENTS, chained_rows)
+        connection.execute(
+            _MOVE_HEAD, {"head_segment": segment, "head_seq": seq, "head_hash": prev}
+        )
+    connection.execute(_INSERT_EVENTS, chained_rows)
+
+
+_LOCK_HEAD_SQL = (
+    "SELECT seq, last_hash FROM audit_chain_heads WHERE segment = %(segment)s FOR UPDATE"
+)
+
+
+def _append_postgres(connection: Connection, by_segment: dict[str, list[dict[str, Any]]]) -> None:
+    """PostgreSQL: per segment, lock the head, then chain and insert the events with the
+    head moved in the same statement (:func:`append_if_head`, whose guard always holds
+    under the lock). Both statements go straight to psycopg, prepared (issue 12)."""
+    for segment in sorted(by_segment):  # one lock order for every writer
+        head = _driver(connection, _LOCK_HEAD_SQL, {"segment": segment}).fetchone()
+        if head is None:
+            # A segment's first event of the day: create its head (two first writers
+            # do not collide), then lock it.
+            connection.execute(
+                pg_insert(_HEADS)
+                .values(segment=segment, seq=0, last_hash=GENESIS)
+                .on_conflict_do_nothing()
+            )
+            head = _driver(connection, _LOCK_HEAD_SQL, {"segment": segment}).fetchone()
+        if head is None or append_if_head(connection, by_segment[segment], segment, head) is None:
+            raise RuntimeError(f"audit chain head of {segment} missing or moved under its lock")
+
+
+def _driver(connection: Connection, sql: str, params: dict[str, Any]) -> psycopg.Cursor[Any]:
+    """Execute on the psycopg connection under ``connection`` (same transaction),
+    prepared; SQLAlchemy's execution context cost twice the statement itself (py-spy,
+    issue 12). Its outage translation is done here instead: a lost or refused
+    connection is an :class:`UnavailableError` (a 503)."""
+    driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+    try:
+        return driver.execute(sql, params, prepare=True)
+    except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+        raise UnavailableError("database", type(error).__name__) from error
 
 
 # PostgreSQL, the group committer's one statement (idp/store/sql/audit_committer.py):
@@ -216,10 +230,6 @@ def append_if_head(
                 "at": values["at"].astimezone(UTC).isoformat(timespec="microseconds"),
             }
         )
-    # Straight on the driver, prepared once per connection: SQLAlchemy's execution
-    # context cost twice the statement itself (py-spy, issue 12). Its outage
-    # translation is done here instead.
-    driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
     params = {
         "segment": segment,
         "old_seq": start[0],
@@ -228,10 +238,7 @@ def append_if_head(
         "new_hash": prev,
         "events": json.dumps(rows, separators=(",", ":")),
     }
-    try:
-        written = driver.execute(_GUARDED_APPEND, params, prepare=True).rowcount
-    except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-        raise UnavailableError("database", type(error).__name__) from error
+    written = _driver(connection, _GUARDED_APPEND, params).rowcount
     if written == 0:
         return None
     if written != len(events):  # the statement is all or nothing; anything else is a bug
