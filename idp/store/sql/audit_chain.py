@@ -12,9 +12,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
 from itertools import groupby
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, Table, bindparam, delete, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -31,9 +30,9 @@ from idp.audit.chain import (
     segment_for,
     verify_segment,
 )
-from idp.errors import UnavailableError
 
 from . import models as m
+from . import pg_driver
 
 
 def chained(row: Any) -> ChainedEvent:
@@ -140,7 +139,7 @@ def _append_postgres(connection: Connection, by_segment: dict[str, list[dict[str
     head moved in the same statement (:func:`append_if_head`, whose guard always holds
     under the lock). Both statements go straight to psycopg, prepared (issue 12)."""
     for segment in sorted(by_segment):  # one lock order for every writer
-        head = _driver(connection, _LOCK_HEAD_SQL, {"segment": segment}).fetchone()
+        head = pg_driver.execute(connection, _LOCK_HEAD_SQL, {"segment": segment}).fetchone()
         if head is None:
             # A segment's first event of the day: create its head (two first writers
             # do not collide), then lock it.
@@ -149,21 +148,9 @@ def _append_postgres(connection: Connection, by_segment: dict[str, list[dict[str
                 .values(segment=segment, seq=0, last_hash=GENESIS)
                 .on_conflict_do_nothing()
             )
-            head = _driver(connection, _LOCK_HEAD_SQL, {"segment": segment}).fetchone()
+            head = pg_driver.execute(connection, _LOCK_HEAD_SQL, {"segment": segment}).fetchone()
         if head is None or append_if_head(connection, by_segment[segment], segment, head) is None:
             raise RuntimeError(f"audit chain head of {segment} missing or moved under its lock")
-
-
-def _driver(connection: Connection, sql: str, params: dict[str, Any]) -> psycopg.Cursor[Any]:
-    """Execute on the psycopg connection under ``connection`` (same transaction),
-    prepared; SQLAlchemy's execution context cost twice the statement itself (py-spy,
-    issue 12). Its outage translation is done here instead: a lost or refused
-    connection is an :class:`UnavailableError` (a 503)."""
-    driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
-    try:
-        return driver.execute(sql, params, prepare=True)
-    except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-        raise UnavailableError("database", type(error).__name__) from error
 
 
 # PostgreSQL, the group committer's one statement (idp/store/sql/audit_committer.py):
@@ -238,7 +225,7 @@ def append_if_head(
         "new_hash": prev,
         "events": json.dumps(rows, separators=(",", ":")),
     }
-    written = _driver(connection, _GUARDED_APPEND, params).rowcount
+    written = pg_driver.execute(connection, _GUARDED_APPEND, params).rowcount
     if written == 0:
         return None
     if written != len(events):  # the statement is all or nothing; anything else is a bug

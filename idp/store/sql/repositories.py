@@ -46,7 +46,7 @@ from idp.store.accounts import DuplicateError, NewPerson
 from idp.store.clients import NewClient as NewClient
 from idp.store.usernames import username_key
 
-from . import audit_chain, audit_search, committed_audit
+from . import audit_chain, audit_search, committed_audit, pg_driver
 from . import models as m
 from .action_tokens import ActionTokenRepository
 from .candidates import CandidateRepository
@@ -704,6 +704,7 @@ def _refresh_token_from_row(row: Any, prefix: str = "") -> RefreshTokenRecord:
 # Built once (memoized cache keys), like _ACCOUNT_BY_ID.
 _REFRESH_TOKEN_BY_HASH = _refresh_token_by_hash()
 _REFRESH_TOKEN_WITH_ACCOUNT = _refresh_token_by_hash(with_account=True)
+_REFRESH_TOKEN_WITH_ACCOUNT_PG = pg_driver.sql_of(_REFRESH_TOKEN_WITH_ACCOUNT)
 _CLAIM_REFRESH_TOKEN = (
     update(m.RefreshToken)
     .where(
@@ -720,6 +721,14 @@ _CLAIM_REFRESH_TOKEN = (
 _INSERT_REFRESH_TOKEN = insert(m.RefreshToken)
 
 
+def _pending_changes(session: Session) -> bool:
+    """Whether a flush would write anything. ``Session.dirty`` walks the identity map
+    and cost 2 % of a token request on its own: an empty map has nothing dirty."""
+    if session.new or session.deleted:
+        return True
+    return bool(len(session.identity_map) and session.dirty)
+
+
 def _core(session: Session, statement: Executable, params: dict[str, Any]) -> CursorResult[Any]:
     """Run a Core statement on the session's connection, without the ORM's execute
     machinery (compile state, autoflush checks: a seventh of a refresh, issue 12).
@@ -728,7 +737,7 @@ def _core(session: Session, statement: Executable, params: dict[str, Any]) -> Cu
     statement still sees this transaction's pending ORM changes. A read-only unit of
     work still refuses anything but a SELECT (its connection autocommits).
     """
-    if session.new or session.dirty or session.deleted:
+    if _pending_changes(session):
         return session.execute(statement, params)  # type: ignore[return-value]
     if session.info.get(READ_ONLY) and not getattr(statement, "is_select", False):
         raise ReadOnlyError("a read-only unit of work cannot write")
@@ -781,8 +790,22 @@ class RefreshTokenRepository:
     def find_with_account(
         self, token_hash: str
     ) -> tuple[RefreshTokenRecord, AccountRecord | None] | None:
-        """The token and its account (None if the account is gone), in one query."""
-        row = _core(self._s, _REFRESH_TOKEN_WITH_ACCOUNT, {"token_hash": token_hash}).first()
+        """The token and its account (None if the account is gone), in one query.
+
+        Every refresh's first statement: on PostgreSQL straight to psycopg
+        (idp/store/sql/pg_driver.py), SQLAlchemy's result processing of its 33
+        columns being most of its cost (issue 12).
+        """
+        params = {"token_hash": token_hash}
+        row: Any
+        if _pending_changes(self._s):
+            row = self._s.execute(_REFRESH_TOKEN_WITH_ACCOUNT, params).first()
+        else:
+            connection = self._s.connection()
+            if connection.dialect.name == "postgresql":
+                row = pg_driver.first(connection, _REFRESH_TOKEN_WITH_ACCOUNT_PG, params)
+            else:
+                row = connection.execute(_REFRESH_TOKEN_WITH_ACCOUNT, params).first()
         if row is None:
             return None
         account = None if row.id is None else _account_from_row(row)
@@ -1055,7 +1078,7 @@ def _wrote_nothing(session: Session) -> bool:
     connections = getattr(transaction, "_connections", None)
     if transaction is None or transaction.nested or connections is None or connections:
         return False
-    return not (session.new or session.dirty or session.deleted)
+    return not _pending_changes(session)
 
 
 @event.listens_for(Session, "before_commit")
