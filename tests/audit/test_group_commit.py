@@ -4,6 +4,7 @@ its transaction returns, chains whole across processes, failures fail every wait
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -136,3 +137,28 @@ def test_committer_recovers_after_its_connection_is_killed(run, clean_database: 
         written = 3
     _audit_only(clean_database, 3)
     assert _count(clean_database) == written
+
+
+def test_an_idle_committer_gives_its_connection_back_and_ends(
+    run, clean_database: Database, database_url: str
+) -> None:
+    """Nothing is held by a process that stopped auditing: after a second idle the
+    thread ends and its connection is back in the pool; the next write starts anew.
+    Disposing of the database gives the connection back at once."""
+    committer = clean_database.audit_committer
+    assert committer is not None
+    _audit_only(clean_database, 1)
+    deadline = time.monotonic() + 10
+    while committer._running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not committer._running
+    assert committer._held is None
+    _audit_only(clean_database, 2)
+    assert _count(clean_database) == 2
+
+    other = Database.from_url(database_url)
+    assert other.audit_committer is not None
+    _audit_only(other, 3)
+    assert other.audit_committer._held is not None
+    other.dispose()
+    assert other.audit_committer._held is None

@@ -76,8 +76,10 @@ class AuditGroupCommitter:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._locking_engine = engine
         self._start_lock = threading.Lock()
-        self._queue: queue.SimpleQueue[_Waiter] = queue.SimpleQueue()
-        self._pid = 0
+        # Waiters, or a bare lock from close().
+        self._queue: queue.SimpleQueue[_Waiter | threading.Lock] = queue.SimpleQueue()
+        self._owner_pid = os.getpid()
+        self._running = False
         self._shard = random.randrange(SHARDS)
         # segment -> (seq, hash) as this process last committed it.
         self._heads: dict[str, tuple[int, str]] = {}
@@ -90,12 +92,14 @@ class AuditGroupCommitter:
         ``events`` are column values as ``AuditLog`` keeps them; they come back with
         ``segment``, ``seq`` and ``hash`` set.
         """
-        if self._pid != os.getpid():
-            with self._start_lock:
-                if self._pid != os.getpid():
-                    self._start()
         waiter = _Waiter(events)
-        self._queue.put(waiter)
+        with self._start_lock:  # the thread's exit checks the queue under this lock too
+            if self._owner_pid != os.getpid():
+                self._forget_parent()
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="idp-audit-commit", daemon=True).start()
+            self._queue.put(waiter)
         waiter.done.acquire()  # released by the committer once written (or failed)
         if waiter.error is None:
             return
@@ -105,24 +109,55 @@ class AuditGroupCommitter:
             raise UnavailableError(waiter.error.kind, "audit commit failed") from waiter.error
         raise AuditCommitFailed("the audit batch could not be committed") from waiter.error
 
-    def _start(self) -> None:
-        # After a fork the parent's thread and queue are gone from this process.
-        self._queue = queue.SimpleQueue()
-        self._heads = {}
-        self._held = None  # the parent's connection is not this process's to use
-        self._shard = random.randrange(SHARDS)
-        threading.Thread(target=self._run, name="idp-audit-commit", daemon=True).start()
-        self._pid = os.getpid()
+    def close(self) -> None:
+        """Give the held connection back now (``Database.dispose``): an idle committer
+        would otherwise return it to a pool already disposed of."""
+        with self._start_lock:
+            if not self._running or self._owner_pid != os.getpid():
+                return
+            released = threading.Lock()
+            released.acquire()
+            self._queue.put(released)
+        released.acquire(timeout=5)
 
-    def _run(self) -> None:
-        while True:
-            # Everything queued while the previous batch was written forms the next.
-            batch = [self._queue.get()]
+    def _forget_parent(self) -> None:
+        # After a fork the parent's thread, queue and connection are not this process's.
+        self._owner_pid = os.getpid()
+        self._queue = queue.SimpleQueue()
+        self._running = False
+        self._heads = {}
+        self._held = None
+        self._shard = random.randrange(SHARDS)
+
+    def _next_batch(self) -> list[_Waiter] | None:
+        """Everything queued while the previous batch was written; None once idle for
+        ``idle_seconds`` (the thread then ends, its connection given back, and the next
+        write starts another: nothing is held by a process that stopped auditing)."""
+        batch: list[_Waiter] = []
+        while not batch:
+            try:
+                item = self._queue.get(timeout=self._idle_seconds)
+            except queue.Empty:
+                with self._start_lock:
+                    if self._queue.empty():
+                        self._running = False
+                        self._release()
+                        return None
+                continue
             while True:
+                if isinstance(item, _Waiter):
+                    batch.append(item)
+                else:  # close(): give the connection back, then go on
+                    self._release()
+                    item.release()
                 try:
-                    batch.append(self._queue.get_nowait())
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
+        return batch
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
             error: BaseException | None = None
             try:
                 self._commit([values for waiter in batch for values in waiter.events])

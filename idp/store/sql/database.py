@@ -270,6 +270,8 @@ class Database:
             raise DatabaseUnavailable("the database has no schema: run `idp db upgrade`")
 
     def dispose(self) -> None:
+        if self.audit_committer is not None:
+            self.audit_committer.close()  # its held connection back before the pool goes
         self.engine.dispose()
         if self.replica is not None:
             self.replica.dispose()
