@@ -35,6 +35,7 @@ from authlib.oidc.core import OpenIDCode as _OpenIDCode
 from joserfc.jwk import KeySet
 
 from idp.policies.proxy_scopes import cut_scopes
+from idp.records import AccountRecord
 
 from .backchannel import refresh_token_sid, session_sid
 from .claims import (
@@ -298,6 +299,8 @@ class RefreshTokenGrant(ProxyScopes, grants.RefreshTokenGrant):  # type: ignore[
     def __init__(self, request: Any, server: Any) -> None:
         super().__init__(request, server)
         self.register_hook("after_create_token_response", add_launch_context)
+        # The refresh token's account, read with the token (find_with_account).
+        self._account: AccountRecord | None = None
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshTokenView | None:
         ctx = _ctx(self)
@@ -305,9 +308,13 @@ class RefreshTokenGrant(ProxyScopes, grants.RefreshTokenGrant):  # type: ignore[
             return None
         uow = ctx.uow()
         now = ctx.clock()
-        record = uow.refresh_tokens.find(token_hash(refresh_token))
+        # The token and its account in one query; authenticate_user uses the account.
+        found = uow.refresh_tokens.find_with_account(token_hash(refresh_token))
         client: OAuthClient = self.request.client
-        if record is None or record.client_id != client.client_id:
+        if found is None:
+            return None
+        record, self._account = found
+        if record.client_id != client.client_id:
             return None
         if record.revoked_at is not None or record.expires_at <= now:
             return None
@@ -329,7 +336,9 @@ class RefreshTokenGrant(ProxyScopes, grants.RefreshTokenGrant):  # type: ignore[
 
     def authenticate_user(self, refresh_token: RefreshTokenView) -> EndUser | None:
         ctx = _ctx(self)
-        account = ctx.uow().accounts.by_id(refresh_token.record.account_id)
+        account = self._account
+        if account is None or account.id != refresh_token.record.account_id:
+            account = ctx.uow().accounts.by_id(refresh_token.record.account_id)
         if account is None or not account.is_active:
             # The grant is no longer valid (RFC 6749 §5.2); Authlib would answer
             # invalid_request for a missing user.
@@ -383,8 +392,15 @@ def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:
         family_expires = now_dt
         event = "token_issued"
         sid = None
+    # The token is written before the transaction holding its audit event commits.
+    # That order is safe: the token reaches the client only in this response, which
+    # is sent after the commit (commit_request_uow); if the commit fails the response
+    # is a 503 and the undo step below deletes the token, so no token that was never
+    # audited can be used. Writing it after the commit instead would leave, on a
+    # Redis outage, an audited "token_issued" for a token that never existed.
+    access_token = token["access_token"]
     ctx.access_tokens.save(
-        token["access_token"],
+        access_token,
         AccessTokenGrant(
             grant_id=grant_id,
             client_id=client.client_id,
@@ -397,6 +413,8 @@ def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:
             acting_for=proxy.person_id if proxy else None,
         ),
     )
+    # Registered once stored: a save that failed (Redis down) has nothing to undo.
+    uow.on_rollback(lambda: _forget(ctx, access_token))
     if token.get("refresh_token") and user is not None:
         uow.refresh_tokens.add(
             token_hash=token_hash(token["refresh_token"]),
@@ -427,6 +445,11 @@ def save_token(ctx: OIDCContext, token: dict[str, Any], request: Any) -> None:
         client_id=client.client_id,
         details=details,
     )
+
+
+def _forget(ctx: OIDCContext, access_token: str) -> None:
+    """Undo step: the access token of a request that did not commit is deleted."""
+    ctx.access_tokens.revoke(access_token)
 
 
 def proxy_details(user: EndUser) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from idp.store.interfaces import EphemeralStore
@@ -150,7 +150,7 @@ class AccessTokenStore:
 
     def save(self, token: str, grant: AccessTokenGrant) -> None:
         ttl = max(1, grant.expires_at - grant.issued_at)
-        self._store.put(f"at:{token_hash(token)}", json.dumps(asdict(grant)), ttl=ttl)
+        self._store.put(f"at:{token_hash(token)}", _grant_json(grant), ttl=ttl)
 
     def find(self, token: str, *, now: int) -> AccessTokenGrant | None:
         """The live, unrevoked grant of an access token, or None.
@@ -192,6 +192,15 @@ class AccessTokenStore:
 
     def grant_revoked(self, grant_id: str) -> bool:
         return self._store.get(f"grant-revoked:{grant_id}") is not None
+
+
+_GRANT_FIELDS = tuple(f.name for f in fields(AccessTokenGrant))
+
+
+def _grant_json(grant: AccessTokenGrant) -> str:
+    """The stored form: what ``asdict`` gives, without its deep copy (a token request's
+    hot path; the values are str, int, None and a dict of lists)."""
+    return json.dumps({name: getattr(grant, name) for name in _GRANT_FIELDS})
 
 
 def as_dict(grant: AccessTokenGrant) -> dict[str, Any]:

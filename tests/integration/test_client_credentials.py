@@ -123,3 +123,35 @@ def test_malformed_scope_is_invalid_scope(oidc: OIDCActions, factory: Factory, s
     response = _grant(oidc, rp, scope=scope)
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_scope"
+
+
+def test_a_token_whose_audit_event_did_not_commit_is_deleted(
+    oidc: OIDCActions, factory: Factory, services, monkeypatch
+) -> None:
+    """The token is stored before its audit event commits; when that commit fails
+    (the database went away) the answer is a 503 and the token is gone, so no
+    unaudited token can ever be used (security invariants 9 and 10)."""
+    from idp.errors import UnavailableError
+    from idp.store.sql import audit_chain
+
+    rp = factory.client()
+    saved: list[str] = []
+    save = services.access_tokens.save
+    monkeypatch.setattr(
+        services.access_tokens,
+        "save",
+        lambda token, grant: (saved.append(token), save(token, grant)),
+    )
+
+    def down(*_args, **_kwargs):
+        raise UnavailableError("database", "test outage")
+
+    monkeypatch.setattr(audit_chain, "append", down)
+    if services.db.audit_committer is not None:
+        monkeypatch.setattr(services.db.audit_committer, "write", down)
+    response = _grant(oidc, rp)
+    assert response.status_code == 503, response.text
+    assert len(saved) == 1
+    assert services.access_tokens.find(saved[0], now=0) is None
+    monkeypatch.undo()
+    assert _grant(oidc, rp).status_code == 200

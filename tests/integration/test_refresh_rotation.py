@@ -196,3 +196,22 @@ def test_disabled_account_cannot_refresh_or_redeem(oidc: OIDCActions, rp, servic
     assert _error(oidc.refresh(rp, tokens["refresh_token"])) == "invalid_grant"
     assert _error(oidc.exchange(rp, req, code)) == "invalid_grant"
     assert oidc.introspect(rp, tokens["access_token"]).get_json() == {"active": False}
+
+
+def test_token_and_account_in_one_query_read_as_separately(oidc: OIDCActions, rp, services) -> None:
+    """find_with_account (on PostgreSQL straight on psycopg) gives exactly the records
+    find and accounts.by_id give: same values, timestamps in UTC, claims as a dict."""
+    from idp.oidc.tokens import token_hash
+
+    tokens = oidc.tokens(rp)
+    key = token_hash(tokens["refresh_token"])
+    with services.db.transaction() as uow:
+        found = uow.refresh_tokens.find_with_account(key)
+        record = uow.refresh_tokens.find(key)
+        assert record is not None
+        account = uow.accounts.by_id(record.account_id)
+    assert found == (record, account)
+    assert account is not None and account.person is not None
+    assert found[0].issued_at.tzinfo == UTC and found[1].created_at.tzinfo == UTC
+    with services.db.transaction() as uow:
+        assert uow.refresh_tokens.find_with_account(token_hash("unknown")) is None

@@ -7,13 +7,14 @@ The rules (what is hashed, what counts as a break) are in ``idp/audit/chain.py``
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
 from itertools import groupby
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, select, true, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ from idp.audit.chain import (
 )
 
 from . import models as m
+from . import pg_driver
 
 
 def chained(row: Any) -> ChainedEvent:
@@ -64,9 +66,7 @@ _MOVE_HEAD = (
     .where(_HEADS.c.segment == bindparam("head_segment"))
     .values(seq=bindparam("head_seq"), last_hash=bindparam("head_hash"))
 )
-# PostgreSQL: ``WITH moved_head AS (UPDATE audit_chain_heads ...) INSERT INTO audit_events``.
-# The event's values are bound under "event_" names: a parameter named like a column
-# of audit_chain_heads (segment, seq) would otherwise join the UPDATE's SET clause.
+# The columns of an event row, as append_if_head sends them.
 _EVENT_COLUMNS = (
     "at",
     "type",
@@ -82,14 +82,9 @@ _EVENT_COLUMNS = (
     "seq",
     "hash",
 )
-_INSERT_EVENT_MOVING_HEAD = (
-    _EVENTS.insert()
-    .values({name: bindparam(f"event_{name}") for name in _EVENT_COLUMNS})
-    .add_cte(_MOVE_HEAD.cte("moved_head"))
-)
 
 
-def append(session: Session, events: list[dict[str, Any]], shard: int) -> None:
+def append(session: Session | Connection, events: list[dict[str, Any]], shard: int) -> None:
     """Give each of ``events`` (the column values of events recorded in this
     transaction, in order) its place in its day's segment of ``shard``, and insert
     them; called just before the transaction commits.
@@ -101,52 +96,141 @@ def append(session: Session, events: list[dict[str, Any]], shard: int) -> None:
     transaction holding it never waits for another lock (no deadlock with the row
     locks flows take). On SQLite the INSERT takes the database's write lock instead.
 
-    Everything is Core on the session's connection: the head is read and moved with
-    prebuilt statements and the events go in as one INSERT already carrying
-    segment, seq and hash (issue 12: an ORM flush of the events, then an UPDATE per
-    event and the ORM's bulk-update machinery cost half of a token request).
+    No ORM (issue 12: an ORM flush of the events, then an UPDATE per event and the
+    ORM's bulk-update machinery cost half of a token request): on PostgreSQL two
+    prepared statements per segment straight on psycopg (lock the head; move it and
+    insert the events), on SQLite prebuilt Core statements.
     """
     by_segment: dict[str, list[dict[str, Any]]] = {}
     for values in events:
         by_segment.setdefault(segment_for(values["at"], shard), []).append(values)
-    connection = session.connection()
-    postgres = connection.dialect.name == "postgresql"
-    insert = pg_insert if postgres else sqlite_insert
+    connection = session.connection() if isinstance(session, Session) else session
+    if connection.dialect.name == "postgresql":
+        _append_postgres(connection, by_segment)
+        return
+    # SQLite: the INSERT of the head comes first, as it takes the database's write
+    # lock (which FOR UPDATE, ignored there, does not); writers queue on that lock.
     chained_rows: list[dict[str, Any]] = []
-    moved: list[dict[str, Any]] = []
-    for segment in sorted(by_segment):  # one lock order for every writer
-        # The head exists for all but a segment's first event of the day: lock it
-        # straight away, and only when it is missing create it (one round trip less
-        # on every audited request, issue 12).
-        # On SQLite the INSERT must come first: it takes the database's write lock,
-        # which FOR UPDATE (ignored there) does not.
-        head = (
-            connection.execute(_LOCK_HEAD, {"segment": segment}).one_or_none() if postgres else None
+    for segment in sorted(by_segment):
+        connection.execute(
+            sqlite_insert(_HEADS)
+            .values(segment=segment, seq=0, last_hash=GENESIS)
+            .on_conflict_do_nothing()
         )
-        if head is None:
-            connection.execute(
-                insert(_HEADS)
-                .values(segment=segment, seq=0, last_hash=GENESIS)
-                .on_conflict_do_nothing()
-            )
-            head = connection.execute(_LOCK_HEAD, {"segment": segment}).one()
-        seq, prev = head
+        seq, prev = connection.execute(_LOCK_HEAD, {"segment": segment}).one()
         for values in by_segment[segment]:
             seq += 1
             values["segment"], values["seq"] = segment, seq
             values["hash"] = prev = event_hash(chained(SimpleNamespace(**values)), prev)
             chained_rows.append(values)
-        moved.append({"head_segment": segment, "head_seq": seq, "head_hash": prev})
-    if postgres and len(chained_rows) == 1:
-        # The usual request: one event. Moving the head rides on the INSERT as a
-        # data-modifying CTE, one round trip instead of two.
-        event = {f"event_{name}": chained_rows[0][name] for name in _EVENT_COLUMNS}
-        connection.execute(_INSERT_EVENT_MOVING_HEAD, {**event, **moved[0]})
-        return
-    for head_values in moved:
-        connection.execute(_MOVE_HEAD, head_values)
-    if chained_rows:
-        connection.execute(_INSERT_EVENTS, chained_rows)
+        connection.execute(
+            _MOVE_HEAD, {"head_segment": segment, "head_seq": seq, "head_hash": prev}
+        )
+    connection.execute(_INSERT_EVENTS, chained_rows)
+
+
+_LOCK_HEAD_SQL = (
+    "SELECT seq, last_hash FROM audit_chain_heads WHERE segment = %(segment)s FOR UPDATE"
+)
+
+
+def _append_postgres(connection: Connection, by_segment: dict[str, list[dict[str, Any]]]) -> None:
+    """PostgreSQL: per segment, lock the head, then chain and insert the events with the
+    head moved in the same statement (:func:`append_if_head`, whose guard always holds
+    under the lock). Both statements go straight to psycopg, prepared (issue 12)."""
+    for segment in sorted(by_segment):  # one lock order for every writer
+        head = pg_driver.execute(connection, _LOCK_HEAD_SQL, {"segment": segment}).fetchone()
+        if head is None:
+            # A segment's first event of the day: create its head (two first writers
+            # do not collide), then lock it.
+            connection.execute(
+                pg_insert(_HEADS)
+                .values(segment=segment, seq=0, last_hash=GENESIS)
+                .on_conflict_do_nothing()
+            )
+            head = pg_driver.execute(connection, _LOCK_HEAD_SQL, {"segment": segment}).fetchone()
+        if head is None or append_if_head(connection, by_segment[segment], segment, head) is None:
+            raise RuntimeError(f"audit chain head of {segment} missing or moved under its lock")
+
+
+# PostgreSQL, the group committer's one statement (idp/store/sql/audit_committer.py):
+# the head moves only if it still is what the events were chained from, and the
+# events go in only if it moved. One statement, so in autocommit it is one atomic
+# transaction and one round trip: no BEGIN, no lock taken by a separate SELECT, no
+# COMMIT. A head that moved meanwhile (another process appended to this segment)
+# inserts nothing; the caller re-reads the head and chains again.
+# psycopg's own placeholders: sent on the driver connection (see append_if_head).
+_GUARDED_APPEND = """
+    WITH moved AS (
+        UPDATE audit_chain_heads SET seq = %(new_seq)s, last_hash = %(new_hash)s
+        WHERE segment = %(segment)s AND seq = %(old_seq)s AND last_hash = %(old_hash)s
+        RETURNING segment
+    )
+    INSERT INTO audit_events (at, type, outcome, actor, subject, client_id, ip,
+                              user_agent, session_id, details, segment, seq, hash)
+    SELECT r.at, r.type, r.outcome, r.actor, r.subject, r.client_id, r.ip,
+           r.user_agent, r.session_id, r.details, moved.segment, r.seq, r.hash
+    FROM moved, jsonb_to_recordset(%(events)s::jsonb) AS r(
+        at timestamptz, type text, outcome text, actor text, subject text,
+        client_id text, ip text, user_agent text, session_id text, details json,
+        seq integer, hash text)
+    """
+
+_READ_HEAD = select(_HEADS.c.seq, _HEADS.c.last_hash).where(
+    _HEADS.c.segment == bindparam("segment")
+)
+
+
+def read_head(connection: Connection, segment: str) -> tuple[int, str]:
+    """A segment's head as committed now (created at the genesis if missing); no lock:
+    :func:`append_if_head` is what guards against a concurrent writer."""
+    head = connection.execute(_READ_HEAD, {"segment": segment}).one_or_none()
+    if head is None:
+        connection.execute(
+            pg_insert(_HEADS)
+            .values(segment=segment, seq=0, last_hash=GENESIS)
+            .on_conflict_do_nothing()
+        )
+        head = connection.execute(_READ_HEAD, {"segment": segment}).one()
+    return int(head.seq), str(head.last_hash)
+
+
+def append_if_head(
+    connection: Connection, events: list[dict[str, Any]], segment: str, head: tuple[int, str]
+) -> tuple[int, str] | None:
+    """Chain ``events`` onto ``segment`` from ``head`` and insert them, in one statement,
+    only if ``head`` is still the segment's head (PostgreSQL, autocommit connection).
+
+    Returns the new head, or None when another writer moved the head first (nothing
+    was written). Every event must belong to ``segment``.
+    """
+    seq, prev = head
+    start = head
+    rows = []
+    for values in events:
+        seq += 1
+        values["segment"], values["seq"] = segment, seq
+        values["hash"] = prev = event_hash(chained(SimpleNamespace(**values)), prev)
+        rows.append(
+            {
+                **{k: values[k] for k in _EVENT_COLUMNS if k not in ("at", "segment")},
+                "at": values["at"].astimezone(UTC).isoformat(timespec="microseconds"),
+            }
+        )
+    params = {
+        "segment": segment,
+        "old_seq": start[0],
+        "old_hash": start[1],
+        "new_seq": seq,
+        "new_hash": prev,
+        "events": json.dumps(rows, separators=(",", ":")),
+    }
+    written = pg_driver.execute(connection, _GUARDED_APPEND, params).rowcount
+    if written == 0:
+        return None
+    if written != len(events):  # the statement is all or nothing; anything else is a bug
+        raise RuntimeError(f"audit append wrote {written} of {len(events)} events")
+    return seq, prev
 
 
 def purge_before(session: Session, cutoff: datetime, *, key: bytes, now: datetime) -> int:

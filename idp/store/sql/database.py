@@ -18,7 +18,8 @@ from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from idp.errors import UnavailableError
 from idp.settings import PROJECT_ROOT
 
-from .repositories import READ_ONLY, ReadOnlyError, UnitOfWork
+from .audit_committer import AuditGroupCommitter
+from .repositories import AUDIT_COMMITTER, READ_ONLY, ReadOnlyError, UnitOfWork
 
 if TYPE_CHECKING:
     from .committed_audit import AuditFeed
@@ -161,7 +162,19 @@ class Database:
         # A streaming read replica (``IDP_DATABASE_REPLICA_URL``) takes the readers'
         # queries off the primary; None: they run on the primary.
         self.replica = replica
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # PostgreSQL: transactions that write only audit events hand them to one
+        # committer thread per process (group commit, issue 12). Not SQLite: an
+        # in-memory database is a different one on another thread's connection.
+        self.audit_committer = (
+            AuditGroupCommitter(engine, idle_seconds=PING_AFTER_IDLE_SECONDS)
+            if engine.dialect.name == "postgresql"
+            else None
+        )
+        self._sessions = sessionmaker(
+            engine,
+            expire_on_commit=False,
+            info={AUDIT_COMMITTER: self.audit_committer} if self.audit_committer else {},
+        )
         # Reads that need no transaction: an autocommit connection sends no BEGIN and
         # no COMMIT, and the session refuses to write (see :meth:`reader`).
         self._readers = sessionmaker(
@@ -257,6 +270,8 @@ class Database:
             raise DatabaseUnavailable("the database has no schema: run `idp db upgrade`")
 
     def dispose(self) -> None:
+        if self.audit_committer is not None:
+            self.audit_committer.close()  # its held connection back before the pool goes
         self.engine.dispose()
         if self.replica is not None:
             self.replica.dispose()

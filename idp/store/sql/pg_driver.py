@@ -1,0 +1,57 @@
+"""Hot statements sent straight to psycopg, under SQLAlchemy's own connection.
+
+Why: SQLAlchemy's execution context (compiled-cache lookup, parameter processing,
+result metadata and per-column processors) cost about twice the statement itself
+on the token path (py-spy, issue 12). A few prebuilt statements run on the same
+DBAPI connection, so in the same transaction, prepared once per connection.
+
+What SQLAlchemy did for them is done here: a lost or refused connection becomes
+:class:`~idp.errors.UnavailableError` (a 503), and timestamps come back as UTC like
+``UTCDateTime`` returns them. Only for PostgreSQL; SQLite keeps the Core path.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, cast
+
+import psycopg
+from psycopg.rows import dict_row
+from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
+from sqlalchemy.sql import ClauseElement
+
+from idp.errors import UnavailableError
+
+
+def sql_of(statement: ClauseElement) -> str:
+    """A Core statement as psycopg SQL (``%(name)s`` parameters), compiled once."""
+    return str(statement.compile(dialect=pg_dialect.dialect()))  # type: ignore[no-untyped-call]
+
+
+def execute(
+    connection: Connection, sql: str, params: dict[str, Any], *, dict_rows: bool = False
+) -> psycopg.Cursor[Any]:
+    """Run ``sql`` on the psycopg connection under ``connection``, prepared."""
+    driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+    try:
+        if dict_rows:
+            cursor: psycopg.Cursor[Any] = driver.cursor(row_factory=dict_row)
+            return cursor.execute(sql, params, prepare=True)
+        return driver.execute(sql, params, prepare=True)
+    except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+        raise UnavailableError("database", type(error).__name__) from error
+
+
+def first(connection: Connection, sql: str, params: dict[str, Any]) -> SimpleNamespace | None:
+    """The first row, its columns as attributes, timestamps in UTC; None if none."""
+    row = execute(connection, sql, params, dict_rows=True).fetchone()
+    if row is None:
+        return None
+    return SimpleNamespace(
+        **{
+            name: value.astimezone(UTC) if isinstance(value, datetime) else value
+            for name, value in row.items()
+        }
+    )
