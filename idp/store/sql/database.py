@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +19,7 @@ from idp.errors import UnavailableError
 from idp.settings import PROJECT_ROOT
 
 from .repositories import READ_ONLY, ReadOnlyError, UnitOfWork
+from .user_data_changes import watch_user_data
 
 if TYPE_CHECKING:
     from .committed_audit import AuditFeed
@@ -143,6 +144,10 @@ def _ping_after_idle(engine: Engine) -> None:
             raise exc.DisconnectionError("a pooled connection failed its ping") from error
 
 
+def _nothing() -> None:
+    """No one to tell (the default ``on_user_data_change``)."""
+
+
 def _refuse_writes(state: ORMExecuteState) -> None:
     if not state.is_select:
         raise ReadOnlyError("a read-only unit of work cannot write")
@@ -162,6 +167,11 @@ class Database:
         # queries off the primary; None: they run on the primary.
         self.replica = replica
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Called after each commit that wrote accounts, persons or practice links, so
+        # that every process's UserInfo cache drops them (idp.store.user_data). The
+        # services set it; a bare Database (a migration, a test) announces nothing.
+        self.on_user_data_change: Callable[[], None] = _nothing
+        watch_user_data(self._sessions, lambda: self.on_user_data_change())
         # Reads that need no transaction: an autocommit connection sends no BEGIN and
         # no COMMIT, and the session refuses to write (see :meth:`reader`).
         self._readers = sessionmaker(
