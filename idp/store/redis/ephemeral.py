@@ -7,6 +7,7 @@ from the server, not from locks that only one process could see.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import threading
 import time
@@ -156,7 +157,9 @@ class RedisEphemeralStore:
         # A Cluster spreads the keys a value names over other slots, which neither a
         # script nor MGET may touch: there ``get_linked`` takes two round trips.
         self._cluster = isinstance(client, RedisCluster)
-        self._get_linked = None if self._cluster else client.register_script(_GET_LINKED)
+        self._get_linked_sha = (
+            None if self._cluster else hashlib.sha1(_GET_LINKED.encode()).hexdigest()
+        )
 
     @classmethod
     def from_url(
@@ -224,11 +227,11 @@ class RedisEphemeralStore:
     @_unavailable_on_error
     def get_linked(self, key: str, links: Sequence[Link]) -> tuple[str | None, list[str | None]]:
         """One EVALSHA (a Lua script); on a Cluster a GET, then the linked GETs pipelined."""
-        if self._get_linked is not None:
+        if self._get_linked_sha is not None:
             args = [self._prefix]
             for field, prefix in links:
                 args += [field or "", prefix]
-            reply = self._get_linked(keys=[self._key(key)], args=args)
+            reply = self._evalsha(self._get_linked_sha, _GET_LINKED, self._key(key), args)
             if not reply:
                 return None, []
             raw, *found = reply
@@ -240,6 +243,16 @@ class RedisEphemeralStore:
         wanted = [self._key(name) for name in names if name is not None]
         values = iter(self._get_pipelined(wanted) if wanted else [])
         return raw, [None if name is None else next(values) for name in names]
+
+    def _evalsha(self, sha: str, script: str, key: str, args: list[str]) -> Any:
+        """EVALSHA straight through ``execute_command`` (redis-py's ``Script`` adds a
+        few layers per call); a server that lacks the script (restarted, failed over)
+        is given it once and asked again."""
+        try:
+            return self._client.execute_command("EVALSHA", sha, 1, key, *args)  # type: ignore[no-untyped-call]
+        except redis.exceptions.NoScriptError:
+            self._client.script_load(script)
+            return self._client.execute_command("EVALSHA", sha, 1, key, *args)  # type: ignore[no-untyped-call]
 
     @_unavailable_on_error
     def take(self, key: str) -> str | None:
