@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from idp.records import AccountRecord
 
@@ -74,12 +74,16 @@ class UserDirectory:
     def account(
         self, version: str | None, account_id: int, load: Callable[[int], AccountRecord | None]
     ) -> AccountRecord | None:
-        """The account as of ``version`` (read before calling), from here or ``load``."""
+        """The account as of ``version`` (read before calling), from here or ``load``,
+        without its password hash (kept in no cache)."""
         now = self._monotonic()
         entry = self._live(version, account_id, now)
         if entry is not None and entry.account is not None:
             return entry.account
         record = load(account_id)
+        if record is not None:
+            # Nothing served from here checks a password: its hash stays in SQL only.
+            record = replace(record, password_hash="")
         if record is not None and self._keepable(now):
             with self._lock:
                 self._entry(version, account_id, now, entry).account = record

@@ -47,7 +47,9 @@ def test_same_version_is_served_from_memory() -> None:
     users, load = _directory(now), Loads()
     assert users.account("v1", 7, load).email == "a@example.test"
     load.email = "b@example.test"
-    assert users.account("v1", 7, load).email == "a@example.test"
+    cached = users.account("v1", 7, load)
+    assert cached.email == "a@example.test"
+    assert cached.password_hash == ""  # never kept in memory
     assert load.count == 1
 
 
