@@ -705,7 +705,12 @@ class _UserDataAnnouncer:
             except ConnectionError as exc:
                 click.echo(f"warning: running servers were not told of the change: {exc}", err=True)
                 return
-        Announcer(self._store)()
+        if not Announcer(self._store)():
+            click.echo(
+                "warning: running servers were not told of the change; UserInfo may show "
+                "the old data for up to a minute",
+                err=True,
+            )
 
     def close(self) -> None:
         close = getattr(self._store, "close", None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 
 from idp.store.interfaces import EphemeralStore
 
@@ -38,15 +39,26 @@ def announce_user_data_change(store: EphemeralStore) -> None:
 class Announcer:
     """:func:`announce_user_data_change` that never raises: the change has committed.
 
-    A failure (the store is down) is logged; the caches then notice at the latest
-    when their entries age out, and a Redis outage fails the UserInfo calls anyway.
+    A store that refuses (SQLite busy past its timeout, a Redis blip) is asked again
+    twice; a final failure is logged and reported by the return value. Caches then
+    notice at the latest when their entries age out (a minute), and a Redis outage
+    fails the UserInfo calls themselves meanwhile.
     """
+
+    ATTEMPTS = 3
+    PAUSE_SECONDS = 0.05
 
     def __init__(self, store: EphemeralStore) -> None:
         self._store = store
 
-    def __call__(self) -> None:
-        try:
-            announce_user_data_change(self._store)
-        except Exception as error:  # any store failure: the commit stands
-            _log.warning("user data change not announced: %s", error.__class__.__name__)
+    def __call__(self) -> bool:
+        for attempt in range(self.ATTEMPTS):
+            try:
+                announce_user_data_change(self._store)
+                return True
+            except Exception as error:  # any store failure: the commit stands
+                failure = error.__class__.__name__
+            if attempt + 1 < self.ATTEMPTS:
+                time.sleep(self.PAUSE_SECONDS)
+        _log.error("user data change not announced (caches age out in a minute): %s", failure)
+        return False

@@ -170,7 +170,7 @@ class Database:
         # Called after each commit that wrote accounts, persons or practice links, so
         # that every process's UserInfo cache drops them (idp.store.user_data). The
         # services set it; a bare Database (a migration, a test) announces nothing.
-        self.on_user_data_change: Callable[[], None] = _nothing
+        self.on_user_data_change: Callable[[], object] = _nothing
         watch_user_data(self._sessions, lambda: self.on_user_data_change())
         # Reads that need no transaction: an autocommit connection sends no BEGIN and
         # no COMMIT, and the session refuses to write (see :meth:`reader`).

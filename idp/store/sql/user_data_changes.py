@@ -41,7 +41,7 @@ def _mark_flush(session: Session, _context: Any) -> None:
             return
 
 
-def watch_user_data(sessions: sessionmaker[Session], notify: Callable[[], None]) -> None:
+def watch_user_data(sessions: sessionmaker[Session], notify: Callable[[], object]) -> None:
     """Call ``notify`` after each commit of a session that wrote a watched table."""
 
     def _committed(session: Session) -> None:
