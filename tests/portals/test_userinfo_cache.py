@@ -128,3 +128,14 @@ def test_only_committed_writes_to_user_tables_change_the_version(
     with services.db.transaction() as uow:
         uow.accounts.set_status(alice.id, "active", now=datetime.now(UTC))
     assert services.ephemeral.get(VERSION_KEY) not in (before, None)
+
+
+def test_introspecting_an_access_token_runs_no_sql(
+    oidc: OIDCActions, services: Services, north: Practice
+) -> None:
+    token = _signed_in(oidc, north)
+    assert oidc.introspect(north.client, token).get_json()["active"] is True  # client cached
+    with sql_statements(services) as statements:
+        response = oidc.introspect(north.client, token)
+    assert response.get_json()["active"] is True
+    assert statements == []
