@@ -44,6 +44,8 @@ from idp.oidc.client_directory import MAX_AGE_SECONDS, ClientDirectory
 from idp.oidc.context import OIDCContext
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore, new_token
+from idp.oidc.user_directory import MAX_AGE_SECONDS as USER_MAX_AGE_SECONDS
+from idp.oidc.user_directory import UserDirectory
 from idp.policies.lockout import LockoutRules, address_failure_budget
 from idp.policies.password import PASSWORD_PRESETS
 from idp.policies.session import SessionRules
@@ -61,6 +63,8 @@ from idp.store.sql.committed_audit import on_committed_audit
 from idp.store.sql.database import Database
 from idp.store.sqlite import SqliteEphemeralStore
 from idp.store.throttle import Throttle
+from idp.store.unreachable import UnreachableEphemeralStore
+from idp.store.user_data import Announcer
 from idp.web.converters import RowIdConverter
 from idp.web.hosts import HostGuard
 
@@ -117,6 +121,10 @@ def build_services(
         replica_url=settings.database_replica_url,
     )
     ephemeral = ephemeral or build_ephemeral(settings)
+    # Every commit that changes what UserInfo shows tells every process's cache
+    # (idp/store/user_data.py); a command without the server's store cannot.
+    if not isinstance(ephemeral, UnreachableEphemeralStore):
+        db.on_user_data_change = Announcer(ephemeral)
     rules = LockoutRules(
         max_failures=settings.lockout.max_failures,
         lock_seconds=settings.lockout.lock_seconds,
@@ -252,6 +260,11 @@ def build_services(
             max_age=0.0
             if settings.ephemeral_backend == "memory" and not settings.redis_url
             else MAX_AGE_SECONDS,
+        ),
+        users=UserDirectory(
+            max_age=0.0
+            if settings.ephemeral_backend == "memory" and not settings.redis_url
+            else USER_MAX_AGE_SECONDS
         ),
     )
     services.staff = _staff_operations(services)
@@ -517,6 +530,7 @@ def create_app(
         lifetimes=settings.tokens,
         clock=services.clock,
         clients=services.clients,
+        users=services.users,
         uow=request_uow,
         request_meta=request_meta,
         proxy=services.proxy_grants,

@@ -101,6 +101,8 @@ def _db(settings: Settings) -> Iterator[Any]:
     from idp.store.sql.database import Database, DatabaseUnavailable
 
     db = Database.from_url(settings.database_url, connect_timeout=settings.database_connect_timeout)
+    announcer = _UserDataAnnouncer(settings)
+    db.on_user_data_change = announcer
     try:
         try:
             db.check()
@@ -108,6 +110,7 @@ def _db(settings: Settings) -> Iterator[Any]:
             _fail(str(exc))
         yield db
     finally:
+        announcer.close()
         db.dispose()
 
 
@@ -677,6 +680,42 @@ def clients_backchannel_logout(
         )
     _announce_client_change(_settings())
     click.echo(f"{client_id}: back-channel logout {'to ' + uri if uri else 'off'}")
+
+
+class _UserDataAnnouncer:
+    """After a commit that changed accounts, persons or practice links: running servers'
+    UserInfo caches drop them at once (idp/store/user_data.py). The store is opened at
+    the first such commit and kept for the command's next ones. A server on the
+    in-process store caches none. Never fails the command: the change is saved."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._store: Any = None
+
+    def __call__(self) -> None:
+        from idp.app import build_ephemeral
+        from idp.store.user_data import Announcer
+
+        settings = self._settings
+        if settings.ephemeral_backend == "memory" and not settings.redis_url:
+            return
+        if self._store is None:
+            try:
+                self._store = build_ephemeral(settings)
+            except ConnectionError as exc:
+                click.echo(f"warning: running servers were not told of the change: {exc}", err=True)
+                return
+        if not Announcer(self._store)():
+            click.echo(
+                "warning: running servers were not told of the change; UserInfo may show "
+                "the old data for up to a minute",
+                err=True,
+            )
+
+    def close(self) -> None:
+        close = getattr(self._store, "close", None)
+        if close is not None:
+            close()
 
 
 def _announce_client_change(settings: Settings) -> None:

@@ -22,6 +22,7 @@ from idp.oidc.backchannel import PortalLogout
 from idp.oidc.client_directory import ClientDirectory
 from idp.oidc.keys import KeyRing
 from idp.oidc.tokens import AccessTokenStore, CodeStore
+from idp.oidc.user_directory import UserDirectory
 from idp.settings import Settings
 from idp.store.attempts import AttemptCounter
 from idp.store.interactions import InteractionStore
@@ -64,6 +65,9 @@ class Services:
     portal_logout: PortalLogout
     # Clients by client_id, cached per process; see idp/oidc/client_directory.py.
     clients: ClientDirectory
+    # Accounts and practice links UserInfo shows, cached per process; see
+    # idp/oidc/user_directory.py.
+    users: UserDirectory
     # Staff operations (issue 11): set by build_services once the rest exists.
     staff: StaffOperations = field(init=False)
 

@@ -12,11 +12,13 @@ from idp.records import AccountRecord, AuditEntry, ClientRecord, ProxyAct, Reque
 from idp.settings import TokenLifetimes
 from idp.store.sql.repositories import UnitOfWork
 
+from .claims import patient_identifier
 from .client_directory import ClientDirectory
 from .keys import KeyRing
 from .models import EndUser
 from .subject import person_subject, subject_for
 from .tokens import AccessTokenStore, CodeStore
+from .user_directory import UserDirectory
 
 if TYPE_CHECKING:
     from idp.store.sessions import SSOSessionStore
@@ -45,6 +47,8 @@ class OIDCContext:
     lifetimes: TokenLifetimes
     clock: Clock
     clients: ClientDirectory
+    # Accounts and practice links as UserInfo shows them, cached per process.
+    users: UserDirectory
     # The current request's unit of work (one transaction per protocol request).
     uow: Callable[[], UnitOfWork]
     request_meta: Callable[[], RequestMeta]
@@ -56,6 +60,29 @@ class OIDCContext:
     def client(self, client_id: str) -> ClientRecord | None:
         """A registered, not removed client (cached per process; SQL on a miss)."""
         return self.clients.lookup(client_id, lambda cid: self.uow().clients.by_client_id(cid))
+
+    def account(self, account_id: int, *, version: str | None) -> AccountRecord | None:
+        """An account as of the user-data ``version`` read with the access token.
+
+        From this process's cache while that version holds, else from SQL (no SQL
+        transaction at all on a hit: UserInfo then writes and reads nothing durable).
+        """
+        return self.users.account(version, account_id, lambda aid: self.uow().accounts.by_id(aid))
+
+    def patient_identifier(
+        self, account_id: int, client: ClientRecord, *, version: str | None
+    ) -> str | None:
+        """The account's identifier at the client's practice, as of ``version`` (cached
+        like :meth:`account`); None for a client without a practice or without an
+        active link (``idp.oidc.claims.patient_identifier``)."""
+        if client.portal is None:
+            return None
+        return self.users.patient_id(
+            version,
+            account_id,
+            client.portal.id,
+            lambda: patient_identifier(self.uow().portal_links, account_id, client),
+        )
 
     def now(self) -> int:
         return int(self.clock().timestamp())

@@ -22,11 +22,14 @@ def find_access_token(
 
     Without the account (introspection, revocation) nothing touches SQL: the token,
     its grant's and its account's revocation markers come from the ephemeral store
-    and the client from this process's cache.
+    in one round trip and the client from this process's cache. The account comes
+    from this process's cache too while the user-data version read with the token
+    holds (``idp.oidc.user_directory``).
     """
-    grant = ctx.access_tokens.find(value, now=ctx.now())
-    if grant is None:
+    found = ctx.access_tokens.lookup(value, now=ctx.now())
+    if found is None:
         return None
+    grant = found.grant
     client = ctx.client(grant.client_id)
     if client is None:
         return None
@@ -34,14 +37,14 @@ def find_access_token(
     # A proxy token is read with its account whatever the caller: it lives only while
     # the representative's access does, judged now (revocation, majority).
     if grant.account_id is not None and (with_user or grant.acting_for is not None):
-        account = ctx.uow().accounts.by_id(grant.account_id)
+        account = ctx.account(grant.account_id, version=found.user_data_version)
         if account is None or not account.is_active:
             return None
         # A proxy token lives only while the access does (revocation, majority: at once).
         user = ctx.acting_user(account, client, grant.claims, grant.acting_for)
         if user is None:
             return None
-    return AccessTokenView(value, grant, user)
+    return AccessTokenView(value, grant, user, user_data_version=found.user_data_version)
 
 
 def find_refresh_token(

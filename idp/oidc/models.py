@@ -102,11 +102,20 @@ class AccessTokenView(TokenMixin):  # type: ignore[misc]
 
     kind = "access_token"
 
-    def __init__(self, value: str, grant: AccessTokenGrant, user: EndUser | None) -> None:
+    def __init__(
+        self,
+        value: str,
+        grant: AccessTokenGrant,
+        user: EndUser | None,
+        *,
+        user_data_version: str | None = None,
+    ) -> None:
         self.value = value
         self.grant = grant
         self.user = user
         self.scope = grant.scope
+        # Read with the token: which cached user data is still current (UserInfo).
+        self.user_data_version = user_data_version
 
     def check_client(self, client: OAuthClient) -> bool:
         return client.client_id == self.grant.client_id

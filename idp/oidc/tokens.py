@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from idp.store.interfaces import EphemeralStore
+from idp.store.user_data import VERSION_KEY as USER_DATA_VERSION_KEY
 
 
 def token_hash(value: str) -> str:
@@ -92,6 +93,23 @@ class AccessTokenGrant:
     acting_for: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FoundAccessToken:
+    """A live access token's grant, and the user-data version read with it."""
+
+    grant: AccessTokenGrant
+    user_data_version: str | None
+
+
+# What an access token's record names: its grant's and its account's revocation
+# markers, and (a fixed key) the version of the user data UserInfo shows.
+_TOKEN_LINKS: tuple[tuple[str | None, str], ...] = (
+    ("grant_id", "grant-revoked:"),
+    ("account_id", "account-revoked:"),
+    (None, USER_DATA_VERSION_KEY),
+)
+
+
 class CodeStore:
     """Authorization codes: single use, short-lived, replay-detecting."""
 
@@ -153,30 +171,34 @@ class AccessTokenStore:
         self._store.put(f"at:{token_hash(token)}", _grant_json(grant), ttl=ttl)
 
     def find(self, token: str, *, now: int) -> AccessTokenGrant | None:
-        """The live, unrevoked grant of an access token, or None.
+        """The live, unrevoked grant of an access token, or None."""
+        found = self.lookup(token, now=now)
+        return None if found is None else found.grant
 
-        Two round trips to the store and no SQL: the token, then its grant's and its
-        account's revocation markers together (an account that was closed or locked
-        voids its tokens through :meth:`revoke_account`).
+    def lookup(self, token: str, *, now: int) -> FoundAccessToken | None:
+        """The live, unrevoked grant of an access token and the user-data version, or None.
+
+        One round trip to the store and no SQL (``EphemeralStore.get_linked``): the
+        token, its grant's and its account's revocation markers (an account that was
+        closed or locked voids its tokens through :meth:`revoke_account`), and the
+        version of what UserInfo shows (``idp.store.user_data``), read before any of
+        it is loaded so that a cached copy is never newer than the version says.
         """
         if not token or len(token) > 512:
             return None
-        raw = self._store.get(f"at:{token_hash(token)}")
+        raw, markers = self._store.get_linked(f"at:{token_hash(token)}", _TOKEN_LINKS)
         if raw is None:
             return None
         grant = AccessTokenGrant(**json.loads(raw))
         if grant.expires_at <= now:
             return None
-        keys = [f"grant-revoked:{grant.grant_id}"]
-        if grant.account_id is not None:
-            keys.append(f"account-revoked:{grant.account_id}")
-        grant_marker, *account_marker = self._store.get_many(*keys)
+        grant_marker, account_marker, version = markers
         if grant_marker is not None:
             return None
-        if account_marker and account_marker[0] is not None:
-            if grant.issued_at <= int(account_marker[0]):
+        if grant.account_id is not None and account_marker is not None:
+            if grant.issued_at <= int(account_marker):
                 return None
-        return grant
+        return FoundAccessToken(grant, version)
 
     def revoke(self, token: str) -> bool:
         return bool(self._store.delete(f"at:{token_hash(token)}"))

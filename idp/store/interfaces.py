@@ -14,6 +14,7 @@ Zitadel's lockout, GHSA-7h8m-vrxx-vr4m).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,6 +45,19 @@ class EphemeralStore(Protocol):
     def get_many(self, *keys: str) -> list[str | None]:
         """:meth:`get` of several keys in one round trip, in order (a token and its
         revocation markers, read together on every introspection)."""
+
+    def get_linked(
+        self, key: str, links: Sequence[tuple[str | None, str]]
+    ) -> tuple[str | None, list[str | None]]:
+        """:meth:`get` of ``key`` and, in the same round trip, of the keys its value names.
+
+        The value is read as a JSON object; each link ``(field, prefix)`` reads the
+        key ``prefix + value[field]`` when that field is a string or an integer, and
+        ``(None, key)`` reads ``key`` itself (``idp.store.linked``). Returns the value
+        and one result per link (None where the key is absent or no key is named);
+        ``(None, [])`` when ``key`` is absent. An access token and its revocation
+        markers are read this way on every introspection and UserInfo call.
+        """
 
     def take(self, key: str) -> str | None:
         """Return and delete in one step (GETDEL): at most one caller gets it."""

@@ -28,7 +28,7 @@ class UnreachableEphemeralStore:
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
         raise EphemeralUnreachableError(REASON)
 
-    put = put_new = get = get_many = take = delete = hit = expire = ttl = _refuse
+    put = put_new = get = get_many = get_linked = take = delete = hit = expire = ttl = _refuse
     add_member = members = remove_member = _refuse
 
     def ping(self) -> None:

@@ -27,7 +27,6 @@ from idp.oidc.claims import (
     ClaimsRequestError,
     account_claims,
     parse_claims_request,
-    patient_identifier,
     select_claims,
 )
 from idp.oidc.discovery import discovery_document
@@ -466,8 +465,11 @@ def userinfo() -> Response:
         claims[PATIENT_CLAIM] = user.proxy.patient_id
         claims[PROXY_CLAIM] = {"relationship": user.proxy.relationship, "level": user.proxy.level}
         return jsonify(claims)
-    # Read at each call: an ended link stops showing at once (issue 5).
-    patient = patient_identifier(request_uow().portal_links, user.account.id, user.client)
+    # Current at each call: an ended link stops showing at once (issue 5). Cached in
+    # this process while the user-data version read with the token holds.
+    patient = _server().ctx.patient_identifier(
+        user.account.id, user.client, version=access.user_data_version
+    )
     if patient is not None:
         claims[PATIENT_CLAIM] = patient
     return jsonify(claims)

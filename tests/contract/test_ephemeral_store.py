@@ -199,6 +199,41 @@ def test_get_many_reads_each_key_in_order(store: Store) -> None:
     assert store.get_many() == []
 
 
+LINKS = [("grant", "revoked:"), ("account", "account:"), (None, "version"), ("missing", "x:")]
+
+
+def test_get_linked_reads_the_value_and_the_keys_it_names(store: Store) -> None:
+    store.put("token", '{"grant": "g1", "account": 42, "other": true}', ttl=60)
+    store.put("revoked:g1", "1", ttl=60)
+    store.put("version", "v7", ttl=60)
+    store.put("account:42", "stamp", ttl=60)
+    value, linked = store.get_linked("token", LINKS)
+    assert value == '{"grant": "g1", "account": 42, "other": true}'
+    assert linked == ["1", "stamp", "v7", None]
+
+
+def test_get_linked_names_keys_only_from_strings_and_integers(store: Store) -> None:
+    store.put("account:True", "no", ttl=60)
+    store.put("account:1", "no", ttl=60)
+    store.put("account:None", "no", ttl=60)
+    store.put("revoked:[]", "no", ttl=60)
+    for document in ('{"account": true, "grant": []}', '{"account": null}', "[1, 2]", "{bad"):
+        store.put("token", document, ttl=60)
+        assert store.get_linked("token", LINKS) == (document, [None, None, None, None])
+
+
+def test_get_linked_of_an_absent_or_expired_key_is_none(store: Store) -> None:
+    store.put("version", "v7", ttl=60)
+    assert store.get_linked("token", LINKS) == (None, [])
+    store.put("token", '{"grant": "g1"}', ttl=SHORT)
+    time.sleep(PAST_SHORT)
+    assert store.get_linked("token", LINKS) == (None, [])
+    store.put("token", '{"grant": "g1"}', ttl=60)
+    store.put("revoked:g1", "1", ttl=SHORT)
+    time.sleep(PAST_SHORT)
+    assert store.get_linked("token", LINKS) == ('{"grant": "g1"}', [None, None, "v7", None])
+
+
 # -- take / delete -------------------------------------------------------------
 
 

@@ -12,7 +12,9 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+from idp.store.linked import Link, linked_keys
 
 # Redis INCR accepts only a canonical signed 64-bit decimal: no "+", no spaces,
 # no leading zeros, no "-0", ASCII digits only. int() is laxer, so check first.
@@ -104,6 +106,19 @@ class MemoryEphemeralStore:
         with self._lock:
             now = self._clock()
             return [None if (e := self._live(k, now)) is None else e[0] for k in keys]
+
+    def get_linked(self, key: str, links: Sequence[Link]) -> tuple[str | None, list[str | None]]:
+        """The value and the keys it names, read under one lock (``idp.store.linked``)."""
+        with self._lock:
+            now = self._clock()
+            entry = self._live(key, now)
+            if entry is None:
+                return None, []
+            found = []
+            for name in linked_keys(entry[0], links):
+                linked = None if name is None else self._live(name, now)
+                found.append(None if linked is None else linked[0])
+            return entry[0], found
 
     def take(self, key: str) -> str | None:
         """Return and delete under the lock, so a one-time code is used at most once."""

@@ -7,16 +7,19 @@ from the server, not from locks that only one process could see.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.cluster import RedisCluster
 
 from idp.errors import UnavailableError
+from idp.store.linked import Link, linked_keys
 
 from .connect import connect
 
@@ -60,6 +63,35 @@ def _unavailable_on_error(method: F) -> F:
             raise RedisUnavailableError(f"{self._url}: {exc.__class__.__name__}") from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+# GET a JSON value and the keys its fields name, in one round trip (``get_linked``;
+# the naming rule is ``idp.store.linked.linked_key``'s). ARGV: the store's key prefix,
+# then (field, prefix) pairs, an empty field meaning "read the prefix as a key".
+_GET_LINKED = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local ok, doc = pcall(cjson.decode, raw)
+local out = {raw}
+for i = 2, #ARGV - 1, 2 do
+  local field, tail = ARGV[i], ARGV[i + 1]
+  local name = nil
+  if field == '' then
+    name = tail
+  elseif ok and type(doc) == 'table' then
+    local value = doc[field]
+    if type(value) == 'string' then
+      name = tail .. value
+    elseif type(value) == 'number' and value == math.floor(value) then
+      name = tail .. string.format('%d', value)
+    end
+  end
+  local found = false
+  if name then found = redis.call('GET', ARGV[1] .. name) end
+  out[#out + 1] = found
+end
+return out
+"""
 
 
 def _ttl_ms(ttl: float) -> int:
@@ -122,6 +154,12 @@ class RedisEphemeralStore:
         self._timeout = timeout
         self._down_until = 0.0
         self._lock = threading.Lock()
+        # A Cluster spreads the keys a value names over other slots, which neither a
+        # script nor MGET may touch: there ``get_linked`` takes two round trips.
+        self._cluster = isinstance(client, RedisCluster)
+        self._get_linked_sha = (
+            None if self._cluster else hashlib.sha1(_GET_LINKED.encode()).hexdigest()
+        )
 
     @classmethod
     def from_url(
@@ -179,13 +217,48 @@ class RedisEphemeralStore:
 
     @_unavailable_on_error
     def get_many(self, *keys: str) -> list[str | None]:
-        """GETs in one pipeline (not MGET: the keys may live on different Cluster slots)."""
+        """MGET; on a Cluster GETs in one pipeline (MGET may not span slots there)."""
         if not keys:
             return []
+        if not self._cluster:
+            return [_text(v) for v in self._client.mget([self._key(k) for k in keys])]
+        return self._get_pipelined([self._key(k) for k in keys])
+
+    def _get_pipelined(self, keys: list[str]) -> list[str | None]:
         with self._client.pipeline(transaction=False) as pipe:
             for key in keys:
-                pipe.get(self._key(key))
-            return list(pipe.execute())
+                pipe.get(key)
+            return [_text(v) for v in pipe.execute()]
+
+    @_unavailable_on_error
+    def get_linked(self, key: str, links: Sequence[Link]) -> tuple[str | None, list[str | None]]:
+        """One EVALSHA (a Lua script); on a Cluster a GET, then the linked GETs pipelined."""
+        if self._get_linked_sha is not None:
+            args = [self._prefix]
+            for field, prefix in links:
+                args += [field or "", prefix]
+            reply = self._evalsha(self._get_linked_sha, _GET_LINKED, self._key(key), args)
+            if not reply:
+                return None, []
+            raw, *found = reply
+            return _text(raw), [_text(v) for v in found]
+        raw = _text(self._client.get(self._key(key)))
+        if raw is None:
+            return None, []
+        names = linked_keys(raw, links)
+        wanted = [self._key(name) for name in names if name is not None]
+        values = iter(self._get_pipelined(wanted) if wanted else [])
+        return raw, [None if name is None else next(values) for name in names]
+
+    def _evalsha(self, sha: str, script: str, key: str, args: list[str]) -> Any:
+        """EVALSHA straight through ``execute_command`` (redis-py's ``Script`` adds a
+        few layers per call); a server that lacks the script (restarted, failed over)
+        is given it once and asked again."""
+        try:
+            return self._client.execute_command("EVALSHA", sha, 1, key, *args)  # type: ignore[no-untyped-call]
+        except redis.exceptions.NoScriptError:
+            self._client.script_load(script)
+            return self._client.execute_command("EVALSHA", sha, 1, key, *args)  # type: ignore[no-untyped-call]
 
     @_unavailable_on_error
     def take(self, key: str) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +20,7 @@ from idp.settings import PROJECT_ROOT
 
 from .audit_committer import AuditGroupCommitter
 from .repositories import AUDIT_COMMITTER, READ_ONLY, ReadOnlyError, UnitOfWork
+from .user_data_changes import watch_user_data
 
 if TYPE_CHECKING:
     from .committed_audit import AuditFeed
@@ -144,6 +145,10 @@ def _ping_after_idle(engine: Engine) -> None:
             raise exc.DisconnectionError("a pooled connection failed its ping") from error
 
 
+def _nothing() -> None:
+    """No one to tell (the default ``on_user_data_change``)."""
+
+
 def _refuse_writes(state: ORMExecuteState) -> None:
     if not state.is_select:
         raise ReadOnlyError("a read-only unit of work cannot write")
@@ -175,6 +180,11 @@ class Database:
             expire_on_commit=False,
             info={AUDIT_COMMITTER: self.audit_committer} if self.audit_committer else {},
         )
+        # Called after each commit that wrote accounts, persons or practice links, so
+        # that every process's UserInfo cache drops them (idp.store.user_data). The
+        # services set it; a bare Database (a migration, a test) announces nothing.
+        self.on_user_data_change: Callable[[], object] = _nothing
+        watch_user_data(self._sessions, lambda: self.on_user_data_change())
         # Reads that need no transaction: an autocommit connection sends no BEGIN and
         # no COMMIT, and the session refuses to write (see :meth:`reader`).
         self._readers = sessionmaker(

@@ -23,12 +23,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from idp.errors import UnavailableError
+from idp.store.linked import Link, linked_keys
 from idp.store.memory.ephemeral import _INT64_MAX, _INT64_MIN, _REDIS_INT, _ttl_ms
 
 _SCHEMA = (
@@ -237,6 +238,29 @@ class SqliteEphemeralStore:
         )
         found = {str(k): str(v) for k, v in rows}
         return [found.get(key) for key in keys]
+
+    @_unavailable_on_error
+    def get_linked(self, key: str, links: Sequence[Link]) -> tuple[str | None, list[str | None]]:
+        """Two SELECTs on one connection: the value, then the keys it names."""
+        conn = self._conn()
+        now = self._now()
+        row = conn.execute(
+            "SELECT value FROM entries WHERE key = ? AND expires_at > ?", (key, now)
+        ).fetchone()
+        if row is None:
+            return None, []
+        value = str(row[0])
+        names = linked_keys(value, links)
+        wanted = [name for name in names if name is not None]
+        found: dict[str, str] = {}
+        if wanted:
+            marks = ",".join("?" * len(wanted))
+            rows = conn.execute(
+                f"SELECT key, value FROM entries WHERE key IN ({marks}) AND expires_at > ?",
+                (*wanted, now),
+            ).fetchall()
+            found = {str(k): str(v) for k, v in rows}
+        return value, [None if name is None else found.get(name) for name in names]
 
     @_unavailable_on_error
     def take(self, key: str) -> str | None:
