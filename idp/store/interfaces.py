@@ -118,6 +118,9 @@ class StaffReader(Protocol):
 
     def by_account(self, account_id: int) -> StaffRecord | None: ...
 
+    def is_staff(self, account_id: int) -> bool:
+        """``by_account(...) is not None``, without building the record."""
+
 
 class AuthnTx(Protocol):
     """One durable transaction, as the authentication flow uses it."""

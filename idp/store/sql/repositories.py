@@ -125,6 +125,47 @@ _ACCOUNT_BY_ID = (
     .where(m.Account.id == bindparam("account_id"))
 )
 
+_ACCOUNT_BY_USERNAME_KEY = (
+    select(*_ACCOUNT_COLUMNS, *_PERSON_COLUMNS)
+    .outerjoin(m.Person, m.Person.id == m.Account.person_id)
+    .where(m.Account.username_key == bindparam("key"))
+)
+
+
+def _account_record(found: Any) -> AccountRecord | None:
+    """An AccountRecord from a row of ``_ACCOUNT_COLUMNS`` + ``_PERSON_COLUMNS``."""
+    if found is None:
+        return None
+    person = (
+        None
+        if found.person_pk is None
+        else PersonRecord(
+            id=found.person_pk,
+            first_name=found.person_first_name,
+            last_name=found.person_last_name,
+            dob=found.person_dob,
+            zip=found.person_zip,
+            gender=found.person_gender,
+            phone=found.person_phone,
+            email=found.person_email,
+        )
+    )
+    return AccountRecord(
+        id=found.id,
+        subject=found.subject,
+        username=found.username,
+        password_hash=found.password_hash,
+        email=found.email,
+        email_verified=found.email_verified,
+        phone=found.phone,
+        phone_verified=found.phone_verified,
+        status=found.status,
+        must_change_password=found.must_change_password,
+        person=person,
+        created_at=found.created_at,
+        password_changed_at=found.password_changed_at,
+    )
+
 
 class AccountRepository:
     def __init__(self, session: Session) -> None:
@@ -150,48 +191,18 @@ class AccountRepository:
         )
 
     def by_username(self, username: str) -> AccountRecord | None:
-        row = self._s.scalar(
-            select(m.Account).where(m.Account.username_key == username_key(username))
-        )
-        return None if row is None else self._record(row)
+        # Every password sign-in starts here: account and person in one statement built
+        # once, as by_id (the ORM entity and a second SELECT for the person cost a
+        # sign-in two round trips and the identity map's work; issue 12 item 3).
+        found = self._s.execute(_ACCOUNT_BY_USERNAME_KEY, {"key": username_key(username)}).first()
+        return _account_record(found)
 
     def by_id(self, account_id: int) -> AccountRecord | None:
         # Account and person in one round trip: UserInfo and every token request read
         # the account by id (issue 12).
         # Plain columns, not ORM entities: building and tracking two identity-mapped
         # objects was a quarter of UserInfo's CPU (py-spy, issue 12).
-        found = self._s.execute(_ACCOUNT_BY_ID, {"account_id": account_id}).first()
-        if found is None:
-            return None
-        person = (
-            None
-            if found.person_pk is None
-            else PersonRecord(
-                id=found.person_pk,
-                first_name=found.person_first_name,
-                last_name=found.person_last_name,
-                dob=found.person_dob,
-                zip=found.person_zip,
-                gender=found.person_gender,
-                phone=found.person_phone,
-                email=found.person_email,
-            )
-        )
-        return AccountRecord(
-            id=found.id,
-            subject=found.subject,
-            username=found.username,
-            password_hash=found.password_hash,
-            email=found.email,
-            email_verified=found.email_verified,
-            phone=found.phone,
-            phone_verified=found.phone_verified,
-            status=found.status,
-            must_change_password=found.must_change_password,
-            person=person,
-            created_at=found.created_at,
-            password_changed_at=found.password_changed_at,
-        )
+        return _account_record(self._s.execute(_ACCOUNT_BY_ID, {"account_id": account_id}).first())
 
     def by_subject(self, subject: str) -> AccountRecord | None:
         row = self._s.scalar(select(m.Account).where(m.Account.subject == subject))
