@@ -68,10 +68,19 @@ class AttemptCounter:
     def _total(self, key: str) -> str:
         return f"failures-total:{self._scope}{key}"
 
-    def reserve(self, key: str) -> Slot | None:
-        """Take a free slot before checking a credential; None: refuse it unchecked."""
-        if self._store.get(self._lock(key)) is not None:
-            return None
+    def reserve(self, key: str, *, hard_cap: int | None = None) -> Slot | None:
+        """Take a free slot before checking a credential; None: refuse it unchecked.
+
+        ``hard_cap``: also refuse when the key's hard-cap count (:meth:`total`) is at
+        or above it; read with the lock marker in one round trip (issue 12 item 3).
+        """
+        if hard_cap is None:
+            if self._store.get(self._lock(key)) is not None:
+                return None
+        else:
+            lock, total = self._store.get_many(self._lock(key), self._total(key))
+            if lock is not None or (int(total) if total is not None else 0) >= hard_cap:
+                return None
         token = secrets.token_hex(8)
         for number in range(1, self._rules.max_failures + 1):
             if self._store.put_new(self._slot(key, number), token, ttl=IN_FLIGHT_SECONDS):
@@ -121,11 +130,15 @@ class AttemptCounter:
 
     def clear(self, key: str) -> None:
         """A success: the key's slots, lock and hard-cap count all go."""
-        self._store.delete(
+        self._store.delete(*self._keys(key))
+
+    def _keys(self, key: str) -> list[str]:
+        """The key's lock marker, hard-cap count and slots: what :meth:`clear` deletes."""
+        return [
             self._lock(key),
             self._total(key),
             *(self._slot(key, n) for n in range(1, self._rules.max_failures + 1)),
-        )
+        ]
 
     def locked_for(self, key: str) -> float | None:
         """Seconds left on a temporary lock, or None (for staff tools, never for replies)."""
@@ -136,9 +149,12 @@ class AttemptCounter:
         self._store.add_member(f"device-locks:{key}", device_id, ttl=self._rules.lock_seconds)
 
     def unlock(self, key: str) -> None:
-        """Staff unlock or recovery: every lock and both hard-cap counts of a user ID go."""
-        self.clear(key)
-        self._store.delete(self._total(trusted_key(key)))
+        """Staff unlock or recovery: every lock and both hard-cap counts of a user ID go.
+
+        Also every successful sign-in's: the user ID's keys and its trusted hard-cap
+        count go in one DEL (one round trip, not two; issue 12 item 3).
+        """
+        self._store.delete(*self._keys(key), self._total(trusted_key(key)))
         for device_id in self._store.members(f"device-locks:{key}"):
             self.clear(device_key(device_id))
             self._store.remove_member(f"device-locks:{key}", device_id)
