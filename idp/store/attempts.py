@@ -72,31 +72,34 @@ class AttemptCounter:
         """Take a free slot before checking a credential; None: refuse it unchecked.
 
         ``hard_cap``: also refuse when the key's hard-cap count (:meth:`total`) is at
-        or above it; read with the lock marker in one round trip (issue 12 item 3).
+        or above it.
+
+        Each try takes a slot (SET NX) and reads the lock marker (and the count) after
+        it, in one round trip (issue 12 item 3): a lock started before the slot was
+        taken is seen, and one started after it empties the slots (start_lock sets
+        the marker first), so a check never runs under a lock. A slot taken while
+        locked or capped goes straight back.
         """
-        if hard_cap is None:
-            if self._store.get(self._lock(key)) is not None:
-                return None
-        else:
-            lock, total = self._store.get_many(self._lock(key), self._total(key))
-            if lock is not None or (int(total) if total is not None else 0) >= hard_cap:
-                return None
         token = secrets.token_hex(8)
+        reads = [self._lock(key)] if hard_cap is None else [self._lock(key), self._total(key)]
         for number in range(1, self._rules.max_failures + 1):
-            if self._store.put_new(self._slot(key, number), token, ttl=IN_FLIGHT_SECONDS):
-                slot = Slot(key, number, token)
-                # A lock may have started (and emptied the slots) since the first look.
-                if self._store.get(self._lock(key)) is not None:
+            slot = Slot(key, number, token)
+            stored, (lock, *total) = self._store.put_new_then_get(
+                self._slot(key, number), token, ttl=IN_FLIGHT_SECONDS, read=reads
+            )
+            capped = hard_cap is not None and int(total[0] or 0) >= hard_cap
+            if lock is not None or capped:
+                if stored:
                     self.release(slot)
-                    return None
+                return None
+            if stored:
                 return slot
         return None
 
     def release(self, slot: Slot) -> None:
-        """Free a slot whose attempt did not fail; a kept or reused slot stays as it is."""
-        name = self._slot(slot.key, slot.number)
-        if self._store.get(name) == slot.token:
-            self._store.delete(name)
+        """Free a slot whose attempt did not fail; a kept or reused slot stays as it is
+        (compare and delete in one atomic step: the slot still holds our token)."""
+        self._store.delete_if(self._slot(slot.key, slot.number), slot.token)
 
     def keep(self, slot: Slot) -> int:
         """Record the slot's attempt as a failure for the window; returns failures held."""

@@ -14,6 +14,7 @@ Zitadel's lockout, GHSA-7h8m-vrxx-vr4m).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,6 +48,17 @@ class EphemeralStore(Protocol):
 
     def take(self, key: str) -> str | None:
         """Return and delete in one step (GETDEL): at most one caller gets it."""
+
+    def put_new_then_get(
+        self, key: str, value: str, *, ttl: float, read: Sequence[str]
+    ) -> tuple[bool, list[str | None]]:
+        """:meth:`put_new`, then :meth:`get` of each key of ``read``, in one round trip
+        where the backend can keep that order (a lockout slot and its lock marker, read
+        after the slot is taken). Returns whether this call stored, and the values."""
+
+    def delete_if(self, key: str, value: str) -> bool:
+        """Delete ``key`` only while it holds ``value``, in one atomic step; True if
+        deleted (a lockout slot released only by the request that holds it)."""
 
     def delete(self, *keys: str) -> int:
         """Delete keys; returns how many existed."""
