@@ -107,11 +107,15 @@ class AttemptCounter:
         return self.failures(slot.key)
 
     def failures(self, key: str) -> int:
-        """Failures recorded on the key's slots (attempts in flight are not failures)."""
-        return sum(
-            self._store.get(self._slot(key, n)) == _FAILED
-            for n in range(1, self._rules.max_failures + 1)
+        """Failures recorded on the key's slots (attempts in flight are not failures).
+
+        All slots in one round trip (get_many), not one GET per slot: every failed
+        attempt counts them (issue 12 item 3), and an address's budget has many slots.
+        """
+        slots = self._store.get_many(
+            *(self._slot(key, n) for n in range(1, self._rules.max_failures + 1))
         )
+        return sum(value == _FAILED for value in slots)
 
     def start_lock(self, key: str) -> bool:
         """Lock the key for ``lock_seconds``; True for the one call that started it."""
