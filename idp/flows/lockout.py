@@ -80,9 +80,13 @@ class CredentialLockout:
         other browsers never block it (invariant 12).
         """
         refused = Reservation(key=key, number=self.rules.max_failures + 1, locked=True)
-        if device is None and self.counter.total(key) >= self.rules.hard_cap:
-            return refused  # unknown browsers past the hard cap (see decide_hard_cap)
-        slot = self.counter.reserve(device_key(device) if device else key)
+        # Unknown browsers are also refused past the hard cap (see decide_hard_cap),
+        # checked in the same round trip as the lock marker.
+        slot = (
+            self.counter.reserve(device_key(device))
+            if device
+            else self.counter.reserve(key, hard_cap=self.rules.hard_cap)
+        )
         if slot is None:
             refused.device = device
             return refused

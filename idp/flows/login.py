@@ -59,6 +59,9 @@ class LoginResult:
     device_cookie: str | None = None
     # The account's second factors (TOTP, passkeys, recovery codes) after a right password.
     factors: frozenset[str] = frozenset()
+    # Whether the signed-in account is staff, when the caller asked (``check_staff``):
+    # read in the sign-in's own transaction rather than a second one (issue 12 item 3).
+    staff: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -126,7 +129,13 @@ class LoginFlow:
         password: str,
         meta: RequestMeta,
         device_cookie: str | None = None,
+        check_staff: bool = False,
     ) -> LoginResult:
+        """Check the password under the lockout rule.
+
+        ``check_staff``: also say (``LoginResult.staff``) whether a signed-in account
+        is staff, read in the same transaction.
+        """
         username = username.strip()
         malformed = any(ord(c) < 32 or ord(c) == 127 for c in username)
         if (
@@ -155,7 +164,7 @@ class LoginFlow:
                     self._hashing.verify_decoy(password)
                     self._audit(None, "login_refused", "address_throttled", meta, key=key)
                     return LoginResult(LoginReason.THROTTLED)
-            return self._check(username, password, meta, reservation, address)
+            return self._check(username, password, meta, reservation, address, check_staff)
         finally:
             # An attempt that ended in an exception (a database or store that is down)
             # is no failure: its reservations go back (invariant 10; issue 8, item 3).
@@ -170,6 +179,7 @@ class LoginFlow:
         meta: RequestMeta,
         reservation: Reservation,
         address: Slot | None,
+        check_staff: bool = False,
     ) -> LoginResult:
         with self._db.transaction() as uow:
             account = uow.accounts.by_username(username)
@@ -209,8 +219,11 @@ class LoginFlow:
                         device_cookie=cookie,
                         factors=factors,
                     )
+                staff = uow.staff.is_staff(account.id) if check_staff else None
                 uow.audit.record(self._entry(account, "login", "signed_in", meta, ok=True), now=now)
-                return LoginResult(LoginReason.SIGNED_IN, account, device_cookie=cookie)
+                return LoginResult(
+                    LoginReason.SIGNED_IN, account, device_cookie=cookie, staff=staff
+                )
 
             if address is not None and self.addresses is not None:
                 if self.addresses.keep(address) >= self._address_limit.failures:

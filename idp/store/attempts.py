@@ -68,26 +68,38 @@ class AttemptCounter:
     def _total(self, key: str) -> str:
         return f"failures-total:{self._scope}{key}"
 
-    def reserve(self, key: str) -> Slot | None:
-        """Take a free slot before checking a credential; None: refuse it unchecked."""
-        if self._store.get(self._lock(key)) is not None:
-            return None
+    def reserve(self, key: str, *, hard_cap: int | None = None) -> Slot | None:
+        """Take a free slot before checking a credential; None: refuse it unchecked.
+
+        ``hard_cap``: also refuse when the key's hard-cap count (:meth:`total`) is at
+        or above it.
+
+        Each try takes a slot (SET NX) and reads the lock marker (and the count) after
+        it, in one round trip (issue 12 item 3): a lock started before the slot was
+        taken is seen, and one started after it empties the slots (start_lock sets
+        the marker first), so a check never runs under a lock. A slot taken while
+        locked or capped goes straight back.
+        """
         token = secrets.token_hex(8)
+        reads = [self._lock(key)] if hard_cap is None else [self._lock(key), self._total(key)]
         for number in range(1, self._rules.max_failures + 1):
-            if self._store.put_new(self._slot(key, number), token, ttl=IN_FLIGHT_SECONDS):
-                slot = Slot(key, number, token)
-                # A lock may have started (and emptied the slots) since the first look.
-                if self._store.get(self._lock(key)) is not None:
+            slot = Slot(key, number, token)
+            stored, (lock, *total) = self._store.put_new_then_get(
+                self._slot(key, number), token, ttl=IN_FLIGHT_SECONDS, read=reads
+            )
+            capped = hard_cap is not None and int(total[0] or 0) >= hard_cap
+            if lock is not None or capped:
+                if stored:
                     self.release(slot)
-                    return None
+                return None
+            if stored:
                 return slot
         return None
 
     def release(self, slot: Slot) -> None:
-        """Free a slot whose attempt did not fail; a kept or reused slot stays as it is."""
-        name = self._slot(slot.key, slot.number)
-        if self._store.get(name) == slot.token:
-            self._store.delete(name)
+        """Free a slot whose attempt did not fail; a kept or reused slot stays as it is
+        (compare and delete in one atomic step: the slot still holds our token)."""
+        self._store.delete_if(self._slot(slot.key, slot.number), slot.token)
 
     def keep(self, slot: Slot) -> int:
         """Record the slot's attempt as a failure for the window; returns failures held."""
@@ -95,11 +107,15 @@ class AttemptCounter:
         return self.failures(slot.key)
 
     def failures(self, key: str) -> int:
-        """Failures recorded on the key's slots (attempts in flight are not failures)."""
-        return sum(
-            self._store.get(self._slot(key, n)) == _FAILED
-            for n in range(1, self._rules.max_failures + 1)
+        """Failures recorded on the key's slots (attempts in flight are not failures).
+
+        All slots in one round trip (get_many), not one GET per slot: every failed
+        attempt counts them (issue 12 item 3), and an address's budget has many slots.
+        """
+        slots = self._store.get_many(
+            *(self._slot(key, n) for n in range(1, self._rules.max_failures + 1))
         )
+        return sum(value == _FAILED for value in slots)
 
     def start_lock(self, key: str) -> bool:
         """Lock the key for ``lock_seconds``; True for the one call that started it."""
@@ -121,11 +137,15 @@ class AttemptCounter:
 
     def clear(self, key: str) -> None:
         """A success: the key's slots, lock and hard-cap count all go."""
-        self._store.delete(
+        self._store.delete(*self._keys(key))
+
+    def _keys(self, key: str) -> list[str]:
+        """The key's lock marker, hard-cap count and slots: what :meth:`clear` deletes."""
+        return [
             self._lock(key),
             self._total(key),
             *(self._slot(key, n) for n in range(1, self._rules.max_failures + 1)),
-        )
+        ]
 
     def locked_for(self, key: str) -> float | None:
         """Seconds left on a temporary lock, or None (for staff tools, never for replies)."""
@@ -136,9 +156,12 @@ class AttemptCounter:
         self._store.add_member(f"device-locks:{key}", device_id, ttl=self._rules.lock_seconds)
 
     def unlock(self, key: str) -> None:
-        """Staff unlock or recovery: every lock and both hard-cap counts of a user ID go."""
-        self.clear(key)
-        self._store.delete(self._total(trusted_key(key)))
+        """Staff unlock or recovery: every lock and both hard-cap counts of a user ID go.
+
+        Also every successful sign-in's: the user ID's keys and its trusted hard-cap
+        count go in one DEL (one round trip, not two; issue 12 item 3).
+        """
+        self._store.delete(*self._keys(key), self._total(trusted_key(key)))
         for device_id in self._store.members(f"device-locks:{key}"):
             self.clear(device_key(device_id))
             self._store.remove_member(f"device-locks:{key}", device_id)

@@ -62,6 +62,17 @@ class EphemeralStore(Protocol):
     def take(self, key: str) -> str | None:
         """Return and delete in one step (GETDEL): at most one caller gets it."""
 
+    def put_new_then_get(
+        self, key: str, value: str, *, ttl: float, read: Sequence[str]
+    ) -> tuple[bool, list[str | None]]:
+        """:meth:`put_new`, then :meth:`get` of each key of ``read``, in one round trip
+        where the backend can keep that order (a lockout slot and its lock marker, read
+        after the slot is taken). Returns whether this call stored, and the values."""
+
+    def delete_if(self, key: str, value: str) -> bool:
+        """Delete ``key`` only while it holds ``value``, in one atomic step; True if
+        deleted (a lockout slot released only by the request that holds it)."""
+
     def delete(self, *keys: str) -> int:
         """Delete keys; returns how many existed."""
 
@@ -131,6 +142,9 @@ class StaffReader(Protocol):
     """Which accounts are staff (issue 11): they always need a second factor."""
 
     def by_account(self, account_id: int) -> StaffRecord | None: ...
+
+    def is_staff(self, account_id: int) -> bool:
+        """``by_account(...) is not None``, without building the record."""
 
 
 class AuthnTx(Protocol):

@@ -29,6 +29,7 @@ class UnreachableEphemeralStore:
         raise EphemeralUnreachableError(REASON)
 
     put = put_new = get = get_many = get_linked = take = delete = hit = expire = ttl = _refuse
+    put_new_then_get = delete_if = _refuse
     add_member = members = remove_member = _refuse
 
     def ping(self) -> None:

@@ -32,7 +32,7 @@ from idp.policies.security_questions import CURATED_QUESTIONS
 from idp.records import AuditEntry
 from idp.store.interactions import Interaction
 
-from .deps import current_session, find_client, request_meta, services
+from .deps import current_session, find_client, pending_interaction, request_meta, services
 from .errors import error_page
 from .forms import field, question_choices
 from .security import flow_binding
@@ -59,7 +59,7 @@ def _render_login(
 def login() -> BaseResponse:
     svc = services()
     interaction_id = request.values.get("i") or None
-    interaction = svc.interactions.get(interaction_id) if interaction_id else None
+    interaction = pending_interaction(interaction_id)
     done = already_signed_in(interaction_id, interaction)
     if done is not None:
         return done

@@ -12,6 +12,7 @@ from flask import Response, current_app, g, request
 from idp.errors import UnavailableError
 from idp.records import ClientRecord, RequestMeta
 from idp.services import Services
+from idp.store.interactions import Interaction
 from idp.store.sessions import SSOSession
 from idp.store.sql.repositories import UnitOfWork
 
@@ -129,3 +130,24 @@ def current_session() -> SSOSession | None:
         cookie = request.cookies.get(SESSION_COOKIE, "")
         g.idp_sso = services().sessions.resume(cookie, now=now_ts()) if cookie else None
     return g.idp_sso  # type: ignore[no-any-return]
+
+
+_PENDING_INTERACTION = "idp_pending_interaction"
+
+
+def pending_interaction(interaction_id: str | None) -> Interaction | None:
+    """The pending authorization request ``interaction_id``, read once per request.
+
+    The sign-in page reads it, and so does the locale selector (its ``ui_locales``)
+    when the page renders: one round trip instead of two (issue 12 item 3). Only for
+    reading what does not change after the request started (client, params); a flow
+    that updates the interaction reads it afresh from ``services().interactions``.
+    """
+    if not interaction_id:
+        return None
+    cached = g.get(_PENDING_INTERACTION)
+    if cached is not None and cached[0] == interaction_id:
+        return cached[1]  # type: ignore[no-any-return]
+    interaction = services().interactions.get(interaction_id)
+    g.setdefault(_PENDING_INTERACTION, (interaction_id, interaction))
+    return interaction

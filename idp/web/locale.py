@@ -93,7 +93,7 @@ def _interaction_ui_locales() -> str | None:
     """``ui_locales`` of the authorization request this sign-in page serves, if any."""
     if "ui_locales" in request.args and request.endpoint and "authorize" in request.endpoint:
         return request.args.get("ui_locales")
-    from idp.web.deps import services
+    from idp.web.deps import pending_interaction
 
     try:
         # The form only if it was read without trouble: an error page for a body too
@@ -101,7 +101,8 @@ def _interaction_ui_locales() -> str | None:
         interaction_id = request.args.get("i") or request.form.get("i")
         if not interaction_id:
             return None
-        interaction = services().interactions.get(interaction_id)
+        # Usually already read by the view (the sign-in page): no second round trip.
+        interaction = pending_interaction(interaction_id)
     except Exception:  # nor must a store that is down stop a page from rendering
         return None
     return interaction.params.get("ui_locales") if interaction else None

@@ -50,3 +50,31 @@ def test_a_reused_slot_is_not_released_by_its_first_holder(ephemeral: EphemeralS
     assert second is not None
     counter.release(first)  # late: must not free the second holder's slot
     assert counter.reserve("k") is None
+
+
+def test_reserve_under_a_hard_cap_refuses_at_the_cap_and_unlock_clears_it(
+    ephemeral: EphemeralStore,
+) -> None:
+    """The hard-cap count is read with the lock marker (one round trip): at the cap a
+    reservation is refused unchecked, below it one is taken, and unlock resets both
+    the user ID's count and its owner's trusted count."""
+    counter = AttemptCounter(ephemeral, RULES)
+    assert counter.record_failure("k") == 1
+    assert counter.record_failure("k") == 2
+    below = counter.reserve("k", hard_cap=3)
+    assert below is not None
+    counter.release(below)
+    assert counter.record_failure("k") == 3
+    assert counter.reserve("k", hard_cap=3) is None
+    assert counter.reserve("k") is not None  # without a cap only the lock counts
+    assert counter.record_failure("trusted:k") == 1
+    counter.unlock("k")
+    assert counter.total("k") == 0
+    assert counter.total("trusted:k") == 0
+    assert counter.reserve("k", hard_cap=3) is not None
+
+
+def test_reserve_under_a_hard_cap_still_refuses_while_locked(ephemeral: EphemeralStore) -> None:
+    counter = AttemptCounter(ephemeral, RULES)
+    assert counter.start_lock("k") is True
+    assert counter.reserve("k", hard_cap=99) is None

@@ -374,6 +374,37 @@ def test_concurrent_put_new_has_one_winner(store: Store) -> None:
     assert results.count(False) == THREADS - 1
 
 
+def test_put_new_then_get_stores_once_and_reads_after_the_write(store: Store) -> None:
+    store.put("marker", "on", ttl=60)
+    stored, values = store.put_new_then_get("slot", "a", ttl=60, read=["marker", "slot", "none"])
+    assert stored is True
+    assert values == ["on", "a", None]  # the read of "slot" sees this call's write
+    stored, values = store.put_new_then_get("slot", "b", ttl=60, read=["slot"])
+    assert stored is False
+    assert values == ["a"]
+    assert store.ttl("slot") is not None
+
+
+def test_concurrent_put_new_then_get_has_one_winner(store: Store) -> None:
+    results = race(lambda: store.put_new_then_get("slot", "x", ttl=60, read=[])[0])
+    assert results.count(True) == 1
+
+
+def test_delete_if_deletes_only_the_value_it_names(store: Store) -> None:
+    store.put("slot", "mine", ttl=60)
+    assert store.delete_if("slot", "theirs") is False
+    assert store.get("slot") == "mine"
+    assert store.delete_if("slot", "mine") is True
+    assert store.get("slot") is None
+    assert store.delete_if("slot", "mine") is False  # gone: nothing to delete
+
+
+def test_concurrent_delete_if_has_one_winner(store: Store) -> None:
+    store.put("slot", "token", ttl=60)
+    results = race(lambda: store.delete_if("slot", "token"))
+    assert results.count(True) == 1
+
+
 # -- memory backend only -------------------------------------------------------
 
 

@@ -233,7 +233,12 @@ class AuthnFlow:
     ) -> Outcome:
         MACHINE.check(AuthnState.IDENTIFY, AuthnState.FIRST_FACTOR)
         login = self._login.submit(
-            username=username, password=password, meta=meta, device_cookie=device_cookie
+            username=username,
+            password=password,
+            meta=meta,
+            device_cookie=device_cookie,
+            # The staff question of _mfa_required, answered in the sign-in's transaction.
+            check_staff=not entry.require_mfa and entry.interaction_id is not None,
         )
         account = login.account
         if login.reason is LoginReason.SETUP_REQUIRED and account is not None:
@@ -246,7 +251,7 @@ class AuthnFlow:
         if login.reason is not LoginReason.SIGNED_IN or account is None:
             message_id, status = _LOGIN_REFUSALS.get(login.reason, ("invalid_credentials", 401))
             return Render("login", status, (message_id,), {"reason": str(login.reason)})
-        if self._mfa_required(entry, account):
+        if self._mfa_required(entry, account, staff=login.staff):
             return self._enrolment_required(account, meta)
         MACHINE.check(AuthnState.FIRST_FACTOR, AuthnState.DONE)
         return self._done(entry, account, ("pwd",), device_cookie=login.device_cookie)
@@ -715,7 +720,9 @@ class AuthnFlow:
                 return verdict
         return NotMine()
 
-    def _mfa_required(self, entry: Entry, account: AccountRecord) -> bool:
+    def _mfa_required(
+        self, entry: Entry, account: AccountRecord, *, staff: bool | None = None
+    ) -> bool:
         """The relying party asks for MFA, or the account is staff (issue 9 item 7).
 
         A staff account without a factor still gets the provider's own pages (no
@@ -726,8 +733,10 @@ class AuthnFlow:
             return True
         if entry.interaction_id is None:
             return False
+        if staff is not None:  # already read in the caller's transaction
+            return staff
         with self._db.transaction() as uow:
-            return uow.staff.by_account(account.id) is not None
+            return bool(uow.staff.is_staff(account.id))
 
     def _factors(self, account_id: int) -> frozenset[str]:
         with self._db.transaction() as uow:

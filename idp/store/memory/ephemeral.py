@@ -129,6 +129,28 @@ class MemoryEphemeralStore:
             del self._entries[key]
             return entry[0]
 
+    def put_new_then_get(
+        self, key: str, value: str, *, ttl: float, read: Sequence[str]
+    ) -> tuple[bool, list[str | None]]:
+        """put_new and the reads under one hold of the lock: nothing comes between."""
+        ms = _ttl_ms(ttl)
+        with self._lock:
+            now = self._clock()
+            stored = self._live(key, now) is None
+            if stored:
+                self._entries[key] = (value, now + ms / 1000)
+                self._wrote(now)
+            return stored, [None if (e := self._live(k, now)) is None else e[0] for k in read]
+
+    def delete_if(self, key: str, value: str) -> bool:
+        """Compare and delete under the lock."""
+        with self._lock:
+            entry = self._live(key, self._clock())
+            if entry is None or entry[0] != value:
+                return False
+            del self._entries[key]
+            return True
+
     def delete(self, *keys: str) -> int:
         """Delete keys; returns how many existed (a repeated key counts once)."""
         with self._lock:

@@ -135,6 +135,15 @@ def _text(value: bytes | str | None) -> str | None:
     return value
 
 
+# KEYS[1] holds ARGV[1]: delete it. Atomic on the server, unlike a GET then a DEL.
+_DELETE_IF = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
 class RedisEphemeralStore:
     """Every key is stored as ``prefix + key`` so several apps can share a database.
 
@@ -267,6 +276,28 @@ class RedisEphemeralStore:
         GET followed by DEL would let two parallel redemptions both succeed.
         """
         return _text(self._client.getdel(self._key(key)))
+
+    @_unavailable_on_error
+    def put_new_then_get(
+        self, key: str, value: str, *, ttl: float, read: Sequence[str]
+    ) -> tuple[bool, list[str | None]]:
+        """SET NX PX and the GETs in one pipeline on one connection, which one server
+        runs in order. A Cluster pipeline may run the keys' nodes in any order, so
+        there the reads wait for the write (two round trips, as before)."""
+        if isinstance(self._client, RedisCluster):
+            stored = bool(self._client.set(self._key(key), value, px=_ttl_ms(ttl), nx=True))
+            return stored, self.get_many(*read)
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.set(self._key(key), value, px=_ttl_ms(ttl), nx=True)
+            for name in read:
+                pipe.get(self._key(name))
+            stored, *values = pipe.execute()
+        return bool(stored), [_text(v) for v in values]
+
+    @_unavailable_on_error
+    def delete_if(self, key: str, value: str) -> bool:
+        """One Lua script on one key (so also on a Cluster): GET, compare, DEL."""
+        return bool(self._client.eval(_DELETE_IF, 1, self._key(key), value))
 
     @_unavailable_on_error
     def delete(self, *keys: str) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -25,6 +25,17 @@ _TOTP = CredentialKind.TOTP.value
 _WEBAUTHN = CredentialKind.WEBAUTHN.value
 _RECOVERY = CredentialKind.RECOVERY_CODE.value
 
+# Built once: every password sign-in asks which second factors the account has, and a
+# statement object memoizes its cache key (no expression building per call; issue 12).
+_KINDS = (
+    select(m.Credential.kind)
+    .where(
+        m.Credential.account_id == bindparam("account_id"),
+        or_(m.Credential.kind != _RECOVERY, m.Credential.used_at.is_(None)),
+    )
+    .distinct()
+)
+
 
 class CredentialRepository:
     """Implements CredentialIndex, TotpSecrets, RecoveryCodeStore and PasskeyStore."""
@@ -35,14 +46,7 @@ class CredentialRepository:
     # --- what an account has -----------------------------------------------------------------
 
     def kinds(self, account_id: int) -> frozenset[CredentialKind]:
-        rows = self._s.scalars(
-            select(m.Credential.kind)
-            .where(
-                m.Credential.account_id == account_id,
-                or_(m.Credential.kind != _RECOVERY, m.Credential.used_at.is_(None)),
-            )
-            .distinct()
-        )
+        rows = self._s.scalars(_KINDS, {"account_id": account_id})
         return frozenset(CredentialKind(kind) for kind in rows)
 
     def listing(self, account_id: int) -> list[CredentialSummary]:

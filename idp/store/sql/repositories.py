@@ -137,9 +137,17 @@ _ACCOUNT_BY_ID = (
     .where(m.Account.id == bindparam("account_id"))
 )
 
+_ACCOUNT_BY_USERNAME_KEY = (
+    select(*_ACCOUNT_COLUMNS, *_PERSON_COLUMNS)
+    .outerjoin(m.Person, m.Person.id == m.Account.person_id)
+    .where(m.Account.username_key == bindparam("key"))
+)
 
-def _account_from_row(found: Any) -> AccountRecord:
-    """An AccountRecord from a row of ``_ACCOUNT_COLUMNS`` and ``_PERSON_COLUMNS``."""
+
+def _account_record(found: Any) -> AccountRecord | None:
+    """An AccountRecord from a row of ``_ACCOUNT_COLUMNS`` + ``_PERSON_COLUMNS``."""
+    if found is None:
+        return None
     person = (
         None
         if found.person_pk is None
@@ -195,10 +203,11 @@ class AccountRepository:
         )
 
     def by_username(self, username: str) -> AccountRecord | None:
-        row = self._s.scalar(
-            select(m.Account).where(m.Account.username_key == username_key(username))
-        )
-        return None if row is None else self._record(row)
+        # Every password sign-in starts here: account and person in one statement built
+        # once, as by_id (the ORM entity and a second SELECT for the person cost a
+        # sign-in two round trips and the identity map's work; issue 12 item 3).
+        found = self._s.execute(_ACCOUNT_BY_USERNAME_KEY, {"key": username_key(username)}).first()
+        return _account_record(found)
 
     def by_id(self, account_id: int) -> AccountRecord | None:
         # Account and person in one round trip: UserInfo and every token request read
@@ -206,7 +215,7 @@ class AccountRepository:
         # Plain columns, not ORM entities: building and tracking two identity-mapped
         # objects was a quarter of UserInfo's CPU (py-spy, issue 12).
         found = _core(self._s, _ACCOUNT_BY_ID, {"account_id": account_id}).first()
-        return None if found is None else _account_from_row(found)
+        return _account_record(found)
 
     def by_subject(self, subject: str) -> AccountRecord | None:
         row = self._s.scalar(select(m.Account).where(m.Account.subject == subject))
@@ -848,7 +857,7 @@ class RefreshTokenRepository:
                 row = connection.execute(_REFRESH_TOKEN_WITH_ACCOUNT, params).first()
         if row is None:
             return None
-        account = None if row.id is None else _account_from_row(row)
+        account = None if row.id is None else _account_record(row)
         return _refresh_token_from_row(row, "rt_"), account
 
     def mark_rotated(self, token_hash: str, *, now: datetime) -> bool:

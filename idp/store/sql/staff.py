@@ -5,17 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from idp.records import StaffRecord
 
 from . import models as m
 
+# Built once (no expression building or cache-key walk per call): every sign-in for a
+# portal asks whether the account is staff (issue 12 item 3).
+_IS_STAFF = select(m.StaffMember.account_id).where(
+    m.StaffMember.account_id == bindparam("account_id")
+)
+
 
 class StaffRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
+
+    def is_staff(self, account_id: int) -> bool:
+        """Whether the account is staff: one indexed SELECT, no record built."""
+        return self._s.execute(_IS_STAFF, {"account_id": account_id}).first() is not None
 
     def by_account(self, account_id: int) -> StaffRecord | None:
         row = self._s.get(m.StaffMember, account_id)

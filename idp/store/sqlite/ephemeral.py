@@ -274,6 +274,22 @@ class SqliteEphemeralStore:
             return None
         return str(row[0])
 
+    def put_new_then_get(
+        self, key: str, value: str, *, ttl: float, read: Sequence[str]
+    ) -> tuple[bool, list[str | None]]:
+        """put_new, then the reads: two statements, in that order, on one connection."""
+        stored = self.put_new(key, value, ttl=ttl)
+        return stored, self.get_many(*read)
+
+    @_unavailable_on_error
+    def delete_if(self, key: str, value: str) -> bool:
+        """One DELETE with the value in its condition: atomic across processes."""
+        cursor = self._conn().execute(
+            "DELETE FROM entries WHERE key = ? AND value = ? AND expires_at > ?",
+            (key, value, self._now()),
+        )
+        return cursor.rowcount > 0
+
     @_unavailable_on_error
     def delete(self, *keys: str) -> int:
         """Deletes the keys (expired ones too) and counts the live ones, once each."""
