@@ -795,42 +795,24 @@ class RefreshTokenRepository:
         for stamp in (now, expires_at):
             if stamp.tzinfo is None:
                 raise ValueError("naive datetime given for a refresh token")
+        params: dict[str, Any] = {
+            "acting_for_person_id": acting_for,
+            "sid": sid,
+            "token_hash": token_hash,
+            "family_id": family_id,
+            "client_id": client_pk,
+            "account_id": account_id,
+            "scope": scope,
+            "claims": claims,
+            "auth_time": auth_time,
+            "issued_at": now,
+            "expires_at": expires_at,
+        }
         if self._postgres_direct():
-            pg_driver.execute(
-                self._s.connection(),
-                _INSERT_REFRESH_TOKEN_PG,
-                {
-                    "acting_for_person_id": acting_for,
-                    "sid": sid,
-                    "token_hash": token_hash,
-                    "family_id": family_id,
-                    "client_id": client_pk,
-                    "account_id": account_id,
-                    "scope": scope,
-                    "claims": Json(claims),
-                    "auth_time": auth_time,
-                    "issued_at": now,
-                    "expires_at": expires_at,
-                },
-            )
+            direct = {**params, "claims": Json(claims)}
+            pg_driver.execute(self._s.connection(), _INSERT_REFRESH_TOKEN_PG, direct)
             return
-        _core(
-            self._s,
-            _INSERT_REFRESH_TOKEN,
-            {
-                "acting_for_person_id": acting_for,
-                "sid": sid,
-                "token_hash": token_hash,
-                "family_id": family_id,
-                "client_id": client_pk,
-                "account_id": account_id,
-                "scope": scope,
-                "claims": claims,
-                "auth_time": auth_time,
-                "issued_at": now,
-                "expires_at": expires_at,
-            },
-        )
+        _core(self._s, _INSERT_REFRESH_TOKEN, params)
 
     def find(self, token_hash: str) -> RefreshTokenRecord | None:
         row = _core(self._s, _REFRESH_TOKEN_BY_HASH, {"token_hash": token_hash}).first()
