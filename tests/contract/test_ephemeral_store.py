@@ -512,6 +512,19 @@ def test_sqlite_hits_from_several_processes_are_all_counted(tmp_path: Path) -> N
         store.close()
 
 
+def test_sqlite_fresh_file_opened_by_many_threads_at_once_never_says_locked(
+    tmp_path: Path,
+) -> None:
+    """A fresh store's first opens switch the file to WAL, which answers "database is
+    locked" at once to the threads that lose: they must wait as for any lock (CI saw
+    a race test fail on it; a server's workers open the file together at start)."""
+    for n in range(60):
+        store = SqliteEphemeralStore(tmp_path / f"fresh-{n}.sqlite3")
+        results = race(lambda store=store: store.put_new("k", "v", ttl=60))
+        assert results.count(True) == 1
+        store.close()
+
+
 def test_sqlite_two_handles_on_one_file_share_state(tmp_path: Path) -> None:
     server = SqliteEphemeralStore(tmp_path / "e.sqlite3")
     cli = SqliteEphemeralStore(tmp_path / "e.sqlite3")

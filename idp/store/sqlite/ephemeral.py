@@ -114,25 +114,45 @@ class SqliteEphemeralStore:
         return conn
 
     def _open(self) -> sqlite3.Connection:
+        # Switching a new file to WAL (and reading the WAL index another connection is
+        # still setting up) answers SQLITE_BUSY at once, without the busy timeout: when
+        # several threads or workers open a fresh store together, all but one failed
+        # with "database is locked" (a 503 on a server's first requests). Such a
+        # failure is retried until the busy timeout, like any other lock wait.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                return self._open_once()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise SqliteUnavailableError(
+                        f"the ephemeral store {self._path} cannot be opened: {exc}"
+                    ) from exc
+                time.sleep(0.005)
+            except (OSError, sqlite3.Error) as exc:
+                raise SqliteUnavailableError(
+                    f"the ephemeral store {self._path} cannot be opened: {exc}"
+                ) from exc
+
+    def _open_once(self) -> sqlite3.Connection:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        # Sessions and codes live here: readable by the service account only.
+        os.close(os.open(self._path, os.O_CREAT | os.O_RDWR, 0o600))
+        conn = sqlite3.connect(
+            self._path,
+            timeout=self._busy_timeout,
+            isolation_level=None,  # autocommit; transactions are explicit
+            check_same_thread=False,  # closed from close(), used by one thread only
+        )
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            # Sessions and codes live here: readable by the service account only.
-            os.close(os.open(self._path, os.O_CREAT | os.O_RDWR, 0o600))
-            conn = sqlite3.connect(
-                self._path,
-                timeout=self._busy_timeout,
-                isolation_level=None,  # autocommit; transactions are explicit
-                check_same_thread=False,  # closed from close(), used by one thread only
-            )
             conn.execute("PRAGMA journal_mode=WAL")
             # Ephemeral state: losing the last commits in a power cut is acceptable.
             conn.execute("PRAGMA synchronous=NORMAL")
             for statement in _SCHEMA:
                 conn.execute(statement)
-        except (OSError, sqlite3.Error) as exc:
-            raise SqliteUnavailableError(
-                f"the ephemeral store {self._path} cannot be opened: {exc}"
-            ) from exc
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     @contextmanager
