@@ -62,6 +62,22 @@ _LAYOUT_JS = """
 }
 """
 
+# axe refuses a second run while one is going ("Axe is already running"): a test's own
+# check and the page's automatic audit can meet on one page, so each waits its turn.
+_AXE_RUN_JS = """
+async () => {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    try {
+      return (await window.axe.run(document)).violations;
+    } catch (e) {
+      if (!String(e).includes('already running')) throw e;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error('axe stayed busy for 10 s');
+}
+"""
+
 # Runs in every document after axe's own source: once loaded, ask whether to audit,
 # audit, report. Errors are reported too, so a held navigation is always released.
 _RUNNER_JS = """
@@ -73,7 +89,7 @@ if (window.top === window && window.__pageAudit) {
   window.addEventListener('load', async () => {
     let report;
     try {
-      const axeResult = window.axe ? (await window.axe.run(document)).violations : [];
+      const axeResult = window.axe ? await (%(axe_run)s)() : [];
       const violations = axeResult.map((v) => ({
         id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target)}));
       report = {stage: 'done', violations, layout: layout(%(min)d)};
@@ -92,7 +108,7 @@ def axe_violations(page: Page) -> list[dict[str, object]]:
     Injected as a script tag: the context must bypass our CSP (``bypass_csp=True``),
     which refuses inline scripts."""
     page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => (await axe.run(document)).violations")
+    result = page.evaluate(_AXE_RUN_JS)
     return [
         {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
         for v in result
@@ -197,7 +213,9 @@ class PageAudit:
         """Audit each loaded page of ``context``; on close, wait for audits still running."""
         if self.axe:
             context.add_init_script(path=str(AXE))
-        context.add_init_script(script=_RUNNER_JS % {"layout": _LAYOUT_JS, "min": MIN_TARGET})
+        context.add_init_script(
+            script=_RUNNER_JS % {"layout": _LAYOUT_JS, "min": MIN_TARGET, "axe_run": _AXE_RUN_JS}
+        )
         context.expose_binding("__pageAudit", self._reported)
         context.on("response", self._document_arrived)
         context.route("**/*", self._before_navigation)

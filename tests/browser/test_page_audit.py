@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, sync_playwright
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from .audit import AXE, PHONE_WIDTH, PageAudit
+from .audit import AXE, PHONE_WIDTH, PageAudit, axe_violations
 from .conftest import CHROMIUM, LAUNCH_ARGS, chromium_available, fail_on_findings
 
 pytestmark = [pytest.mark.browser]
@@ -113,3 +113,23 @@ def test_a_test_whose_audit_found_something_fails_naming_the_url(
     visit(raw_browser, audit, site + "/bad")
     with pytest.raises(pytest.fail.Exception, match=r"/bad\n  - axe button-name"):
         fail_on_findings(audit)
+
+
+def test_a_tests_own_axe_check_waits_for_a_run_already_going(
+    raw_browser: Browser, site: str
+) -> None:
+    """axe refuses a second run while one is going; a test's own check met the page's
+    automatic audit on one page in CI ("Axe is already running")."""
+    context = raw_browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    page.goto(site + "/bad")
+    page.add_script_tag(path=str(AXE))
+    # Runs back to back for a while, left going: the check below lands on one of them.
+    page.evaluate(
+        "() => { window.__busy = (async () => {"
+        " for (let i = 0; i < 40; i++) { await axe.run(document).catch(() => null); }"
+        " })(); }"
+    )
+    ids = {v["id"] for v in axe_violations(page)}
+    context.close()
+    assert "button-name" in ids
