@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import os
 import re
 import secrets
 import sys
@@ -36,12 +35,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import redis
 from redis import connection as redis_connection
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import add_backend_arguments  # noqa: E402
+from tests.live import fresh_postgres_database  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 REDIRECT_URI = "http://127.0.0.1:9/callback"
@@ -184,21 +184,12 @@ def sign_in(
 
 @contextmanager
 def fresh_postgres(server_url: str) -> Iterator[str]:
+    """A migrated database of its own, dropped afterwards."""
     from idp.store.sql.database import upgrade
 
-    server = make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"idp_bench_counts_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
+    with fresh_postgres_database(server_url, prefix="idp_bench_counts") as url:
         upgrade(url)
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def run(args: argparse.Namespace) -> None:

@@ -22,8 +22,6 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from idp.app import build_services, create_app
 from idp.audit.chain import checkpoint_key
@@ -41,6 +39,7 @@ from idp.store.sql.models import Base
 from idp.store.sql.repositories import NewClient, NewPerson
 
 from .helpers import MovableClock, OIDCActions
+from .live import fresh_postgres_database
 from .notify.conftest import Mailbox, SmtpServer, _start_controller
 
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL")
@@ -85,19 +84,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         upgrade(url)
         yield url
         return
-    server = make_url(PG_URL).set(drivername="postgresql+psycopg")
-    name = f"idp_test_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
+    with fresh_postgres_database(PG_URL, prefix="idp_test") as url:
         upgrade(url)
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -406,8 +406,16 @@ def _database(backend: Backend, tmp: Path) -> Iterator[str]:
     if not backend.postgres_url:
         yield f"sqlite:///{tmp / 'idp.sqlite3'}"
         return
-    server = make_url(backend.postgres_url).set(drivername="postgresql+psycopg")
-    name = f"idp_live_{os.getpid()}_{secrets.token_hex(4)}"
+    with fresh_postgres_database(backend.postgres_url, prefix="idp_live") as url:
+        yield url
+
+
+@contextmanager
+def fresh_postgres_database(server_url: str, *, prefix: str) -> Iterator[str]:
+    """An empty database of its own on ``server_url``, dropped (connections and all)
+    afterwards: what the test session, the live servers and the benches run on."""
+    server = make_url(server_url).set(drivername="postgresql+psycopg")
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
     # No pool: a fault test may restart the server in between, killing a pooled connection.
     admin = create_engine(
         server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
