@@ -70,9 +70,11 @@ The decision, in order:
    days apart (closer than that, bar twins, one mother's children are not: a DOB a
    month digit off is one DOB mistyped); *parent and child*: a DOB one digit or
    transposition away and 15 to 54 years apart (1958/1985; 1929/1992 is older than
-   parents get) with an email or phone that disagrees, or with a suffix (with no
-   email or phone to compare, a mistyped year is far likelier than a parent and child
-   of one name born on the same day of the year); *short names*: names of at most
+   parents get) without an agreeing email or phone, with a disagreeing one, or with a
+   suffix; but when neither record has an email or phone at all, a mistyped year is
+   far likelier than a parent and child of one name born on the same day of the year,
+   and a wrong close goes to staff review (no phone on the record to send a code to);
+   *short names*: names of at most
    three letters two edits apart, not both names (Wei keyed as "Iw"; Amy/Ava stay two
    names), without an agreeing email or phone.
 5. **Close** when no rule above says none and the weights reach the model's
@@ -100,12 +102,11 @@ Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES`` and
   (Hannah/Hanna) or the short vowels of an Arabic or Persian name (Ahmed/Ahmad,
   Mohamed/Mohammad: the script leaves them out), which are one name; the price is that
   twins Hamed and Hamad would read as one.
-- A one-digit DOB typo that moves the year by 15 to 54 years is *close* unless an email
-  or phone disagrees or a suffix is typed: a parent and child of one name, born on the
-  same day of the year, with no email or phone to compare (or sharing one) come out
-  *close* (issue 13's trade: 0.000 to 0.010 false close on the held-out parent-and-child
-  pairs, whose generator gives 3 in 10 of them the same birthday; every DOB typo
-  category reaches 1.000). The code goes to the phone on the record, the parent's.
+- A one-digit DOB typo that moves the year by 15 to 54 years needs an agreeing email
+  or phone (parent and child look the same), unless neither record has an email or
+  phone: a parent and child of one name, born on the same day of the year, with no
+  contact details on either record (or sharing a phone) come out *close*, and go to
+  staff review (issue 13's trade; every DOB typo category reaches 1.000).
 - Three-letter names allow one edit (Amy/Mac is *none*); two only when one of them is
   no known name and an email or phone agrees (Wei/"Iw"): with two, Wei Zhang and Li
   Wang would earn close-level weights.
@@ -785,11 +786,13 @@ def _guards(
             out.append(POSSIBLE_SIBLING)
     if have & {"dob_year_digit", "dob_transposed_digits"} and _generation_apart(a, b):
         # Same names, a DOB that is a digit away but 15+ years apart (1958/1985, 1950/1980):
-        # John Sr and John Jr when a suffix says so or an email or phone disagrees. With
-        # no email or phone to compare, a DOB typo is far likelier than a parent and child
-        # of one name born on the same day of the year (1 in 365), and the phone code of
-        # a wrong close goes to the phone on the record (the parent's), else staff review.
-        if disagree or a.suffix or b.suffix:
+        # John Sr and John Jr, unless an email or phone agrees, none disagrees and
+        # neither has a suffix -- or neither record has an email or phone at all. Then a
+        # DOB typo is far likelier than a parent and child of one name born on the same
+        # day of the year (1 in 365), and a wrong close is caught: with no phone on the
+        # record there is no code to send, so staff review it.
+        uncontactable = not (a.email or a.phone or b.email or b.phone)
+        if disagree or a.suffix or b.suffix or not (agree or uncontactable):
             out.append(POSSIBLE_PARENT_CHILD)
     if not agree and _short_names_two_edits(a, b) and not have & DECISIVE:
         out.append(SHORT_NAME_UNCONFIRMED)

@@ -64,11 +64,13 @@ GUARD_TABLE = [
      _with(first_name="Jayden", gender="M", dob=date(2010, 10, 15)), "possible_sibling"),
     ("siblings_other_names", OLIVIA, _with(first_name="Sophie", dob=date(1990, 6, 1)),
      "first_name_conflict"),
-    # Was without any email or phone (none on both sides): since issue 13's recall work
-    # a DOB typo is the likelier reading there (PASSING_TABLE); a disagreeing phone or a
-    # suffix still says parent and child.
+    # Was without any email or phone (none on both records): since issue 13's recall
+    # work a DOB typo is the likelier reading there (PASSING_TABLE); a disagreeing phone,
+    # a suffix, or contact details on one record only still say parent and child.
     ("parent_child_year_transposed", _with(dob=date(1985, 4, 12), email=None),
      _with(dob=date(1958, 4, 12), email=None, phone="6175550999"), "possible_parent_child"),
+    ("parent_child_contact_on_one_record_only", _with(dob=date(1985, 4, 12), phone=None),
+     _with(dob=date(1958, 4, 12), email=None, phone=None), "possible_parent_child"),
     ("parent_child_year_transposed_no_contact_suffix",
      _with(last_name="Brennan Jr", dob=date(1985, 4, 12), email=None, phone=None),
      _with(dob=date(1958, 4, 12), email=None, phone=None), "possible_parent_child"),
@@ -203,10 +205,10 @@ PASSING_TABLE = [
      _with(first_name="Micaela", email=None, phone=None), "first_name_typo"),
     ("letter_added_between_two_rare_names", _with(first_name="Alesha", dob=date(1988, 4, 13)),
      _with(first_name="Aleisha"), "first_name_typo"),
-    # A generational DOB typo with no email or phone to compare (none on either side):
-    # a parent and child of one name born on the same day of the year are far rarer than
-    # a mistyped year (issue 13: was possible_parent_child, now close; a wrong close
-    # sends its code to the phone on the record, else staff review).
+    # A generational DOB typo with no email or phone on either record: a parent and
+    # child of one name born on the same day of the year are far rarer than a mistyped
+    # year (issue 13: was possible_parent_child, now close; a wrong close goes to staff
+    # review, there being no phone on the record to send a code to).
     ("year_transposed_no_contact_to_compare",
      _with(dob=date(1985, 4, 12), email=None, phone=None),
      _with(dob=date(1958, 4, 12), email=None, phone=None), "dob_year_transposed"),
