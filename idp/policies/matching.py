@@ -64,7 +64,9 @@ The decision, in order:
    letter kept, between two rare names (Kai/Kia, Michaela/Micaela: both rarer than 1
    in 10,000), or
    names borne by different sexes (Erin/Aaron) unless a gender recorded alike on both
-   records says otherwise (Paul filed as "Polly"), or a near name with an email or
+   records says otherwise (Paul filed as "Polly"; and then a name of the other sex is
+   a mistyping, not a second child's name: Omar/"Oma" on two records saying M), or a
+   near name with an email or
    phone that disagrees and none that agrees (DOBs equal or a day apart: twins born
    either side of midnight); *siblings*: two names as above with DOBs at least 240
    days apart (closer than that, bar twins, one mother's children are not: a DOB a
@@ -777,6 +779,7 @@ def _guards(
             spelled
             and not same_transliteration(a.first, b.first)
             and not same_vowel_romanisation(a.first, b.first, model.unwritten_vowel_names)
+            and not _against_recorded_sex(a, b, model)
             and _two_names(a.first, b.first, model)
         )
         days = abs((a.dob - b.dob).days)
@@ -807,6 +810,22 @@ def _guards(
         # the phone code then goes to the number on record, else staff review.
         reasons[reasons.index("last_name_conflict")] = "last_name_changed"
     return out
+
+
+def _against_recorded_sex(
+    a: NormalisedDemographics, b: NormalisedDemographics, model: MatchModel
+) -> bool:
+    """Both records give one sex, and one of the two names is borne by the other (census
+    shares): Omar keyed as "Oma", Ryan as "Wan", on two records that both say M.
+
+    Parents of twins or siblings of one sex give them names of that sex, so the name of
+    the other sex is a mistyping, not a second child's name. (Boy/girl twins with their
+    sexes recorded differ already: ``gender_conflict``.)"""
+    if a.gender != b.gender or a.gender not in ("F", "M"):
+        return False
+    recorded = 1.0 if a.gender == "F" else 0.0
+    shares = (model.female_share.get(a.first), model.female_share.get(b.first))
+    return any(s is not None and abs(s - recorded) >= OPPOSITE_SEXES for s in shares)
 
 
 def _generation_apart(a: NormalisedDemographics, b: NormalisedDemographics) -> bool:
