@@ -1284,4 +1284,7 @@ KNOWN_MISSES: dict[str, str] = {
     "none_twins-04": "Mary/Marie: the nickname list relates them; twins sharing a parent's email",
     "none_twins-17": "Mary/Marilyn: the nickname list relates them; twins share a parent's email",
     "none_parent_child-09": "1952/1925 with the household phone: one-digit DOB recall wins",
+    "none_parent_child-07": "1958/1985 with no email or phone on either record: since issue "
+    "13's recall work a mistyped year is read as likelier than a parent and child of one name "
+    "born on the same day of the year; with no phone on the record, staff review the close",
 }

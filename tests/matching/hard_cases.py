@@ -4,12 +4,16 @@ Why generated: the hand-written pairs in ``cases.py`` number a dozen per categor
 too few to tell 0.95 from 0.90. Each category here is a seeded stream of pairs whose
 truth is identity (same person or not), built from the people ``synthetic.py`` makes.
 
-Two seeds, fixed before the model was trained or any threshold chosen:
+Three seeds; the first two fixed before the model was trained or any threshold chosen:
 
 - :data:`TUNING_SEED` pairs may be looked at while choosing the close threshold;
 - :data:`HOLDOUT_SEED` pairs are the held-out set: reported, never tuned on. This
   module was committed (with both seeds) before the model existed, so the held-out
   pairs cannot have shaped it; changing a generator here changes them, so don't.
+  Its typo misses have since been listed and read (``--misses``), so it is *seen*;
+- :data:`FRESH_HOLDOUT_SEED` pairs are the unseen held-out set, added (alone, before
+  any change meant to raise typo recall) once HOLDOUT_SEED's misses had been read:
+  reported as rates, never listed pair by pair.
 
 Categories (``SAME``: recall is measured; ``DIFFERENT``: false close is):
 identical, typo, nickname, married_surname, dob_one_digit, dob_transposition,
@@ -33,6 +37,10 @@ from .synthetic import FEMALE, LAST, _edit, _person, _restyle, _safe_date
 
 TUNING_SEED = 1313
 HOLDOUT_SEED = 2026_12_04
+# A second held-out seed, added before any tuning against issue 13's 0.99 typo recall:
+# HOLDOUT_SEED's misses had been printed and read by then, so it no longer counts as
+# unseen. Same generators; its pairs are reported as rates, never listed.
+FRESH_HOLDOUT_SEED = 2026_12_06
 
 # Spellings of one name through different transliterations or languages.
 FIRST_TRANSLITERATIONS = (
@@ -273,4 +281,12 @@ def generate_hard(seed: int, per_category: int = 200) -> tuple[HardPair, ...]:
     return tuple(pairs)
 
 
-__all__ = ["DIFFERENT", "HOLDOUT_SEED", "SAME", "TUNING_SEED", "HardPair", "generate_hard"]
+__all__ = [
+    "DIFFERENT",
+    "FRESH_HOLDOUT_SEED",
+    "HOLDOUT_SEED",
+    "SAME",
+    "TUNING_SEED",
+    "HardPair",
+    "generate_hard",
+]
