@@ -145,7 +145,13 @@ class ProtocolFastPath:
         self.server: WsgiAuthorizationServer
         self.protector: BearerProtector
         self.server, self.protector = build_wsgi_server(flask_app, fast_ctx)
-        self.json_response = flask_app.json.response
+        provider = flask_app.json
+
+        def json_response(obj: Any) -> Response:
+            """What ``jsonify`` is in the Flask routes."""
+            return provider.response(obj)  # type: ignore[return-value]
+
+        self.json_response: answers.JsonResponse = json_response
         config = flask_app.config
         # Werkzeug's request with the limits Flask's request reads from the config.
         self._request_class = type(
