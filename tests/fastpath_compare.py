@@ -20,11 +20,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from idp.records import ClientRecord
 from idp.services import Services
 from idp.store.sql import models
 from idp.web.fastpath import ProtocolFastPath
 
-from .helpers import row_counts
+from .conftest import ALL_SCOPES, Factory
+from .helpers import MovableClock, OIDCActions, basic, row_counts
 
 VOLATILE_HEADERS = frozenset({"date", "x-request-id"})
 # Audit details that name a grant family: random per prepared state.
@@ -40,6 +42,63 @@ class Sent:
     kw: dict[str, Any] = field(default_factory=dict)
     # Sent as a Cookie header (the test client's jar replaces one given in ``headers``).
     cookies: dict[str, str] = field(default_factory=dict)
+
+
+AGENT = "PortalBackend/2.1 (fast path equality)"
+ADDRESS = "203.0.113.9"
+
+
+@dataclass
+class Env:
+    oidc: OIDCActions
+    factory: Factory
+    services: Services
+    clock: MovableClock | None
+    rp: ClientRecord
+    other: ClientRecord
+    public: ClientRecord
+
+    def basic(self, client: ClientRecord | None = None) -> dict[str, str]:
+        client = client or self.rp
+        return basic(client.client_id, self.factory.secrets[client.client_id])
+
+    def tokens(self, scope: str = ALL_SCOPES) -> dict[str, Any]:
+        return self.oidc.tokens(self.rp, self.oidc.request(self.rp, scope=scope))
+
+    def service_token(self, scope: str | None = None) -> str:
+        data = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+        response = self.oidc.token(self.rp, data)
+        assert response.status_code == 200, response.text
+        return str(response.get_json()["access_token"])
+
+
+def request(
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    environ: dict[str, Any] | None = None,
+    **kw: Any,
+) -> Sent:
+    """A request from a relying party's server: its own user agent and address."""
+    return Sent(
+        method,
+        path,
+        {
+            "headers": {"User-Agent": AGENT, **(headers or {})},
+            "environ_base": {"REMOTE_ADDR": ADDRESS, **(environ or {})},
+            **kw,
+        },
+    )
+
+
+def with_cookie(sent: Sent) -> Sent:
+    sent.cookies["idp_lang"] = "es"
+    return sent
+
+
+def post(path: str, data: Any = None, **kw: Any) -> Sent:
+    return request("POST", path, data=data, **kw)
 
 
 @dataclass
@@ -89,6 +148,11 @@ def normalized_body(body: bytes) -> bytes:
         value = data.get(key)
         if isinstance(value, str) and value:
             body = body.replace(value.encode(), f"<{key} of {len(value)}>".encode())
+    exp, iat = data.get("exp"), data.get("iat")
+    if isinstance(exp, int) and isinstance(iat, int):
+        # Introspection: the token's times, made a second or so apart for the two apps.
+        body = body.replace(f'"exp": {exp}'.encode(), f'"exp": "<iat+{exp - iat}>"'.encode())
+        body = body.replace(f'"iat": {iat}'.encode(), b'"iat": "<iat>"')
     id_token = data.get("id_token")
     if isinstance(id_token, str) and id_token.count(".") == 2:
         header, payload, signature = id_token.split(".")
@@ -131,11 +195,28 @@ def _audit_since(services: Services, after: int) -> list[dict[str, Any]]:
         ]
 
 
-def answer(client: FlaskClient, services: Services, sent: Sent) -> Answer:
+@dataclass(frozen=True)
+class Outage:
+    """A dependency taken down just for the request (``stop``) and back after it."""
+
+    stop: Callable[[], None]
+    start: Callable[[], None]
+
+
+def answer(
+    client: FlaskClient, services: Services, sent: Sent, outage: Outage | None = None
+) -> Answer:
     for name, value in sent.cookies.items():
         client.set_cookie(name, value)
     last, before = _last_audit_id(services), row_counts(services)
-    response = client.open(sent.path, method=sent.method, **sent.kw)
+    if outage is not None:
+        outage.stop()
+        try:
+            response = client.open(sent.path, method=sent.method, **sent.kw)
+        finally:
+            outage.start()
+    else:
+        response = client.open(sent.path, method=sent.method, **sent.kw)
     after = row_counts(services)
     return Answer(
         status=response.status,
@@ -154,13 +235,15 @@ def assert_same_answer(
     prepare: Callable[[], Sent],
     answered_fast: bool,
     check: Callable[[Answer], None] | None = None,
+    outage: Outage | None = None,
 ) -> Answer:
     """``prepare`` makes the state and the request afresh for each app (tokens are
-    single use); the fast path must have answered it itself iff ``answered_fast``."""
-    reference = answer(flask_app.test_client(), services, prepare())
+    single use); the fast path must have answered it itself iff ``answered_fast``.
+    With ``outage``, the request is sent while that dependency is down."""
+    reference = answer(flask_app.test_client(), services, prepare(), outage)
     sent = prepare()
     spy = FastPathSpy(fast_app)
-    fast = answer(fast_app.test_client(), services, sent)
+    fast = answer(fast_app.test_client(), services, sent, outage)
     assert spy.answered == (1 if answered_fast else 0), "fast path use"
     assert fast.status == reference.status, (fast.body, reference.body)
     assert fast.headers == reference.headers

@@ -11,8 +11,6 @@ answers it itself or leaves it to Flask, and that is checked too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -22,66 +20,19 @@ from idp.app import create_app
 from idp.records import ClientRecord
 from idp.services import Services
 
-from ..conftest import ALL_SCOPES, Factory
-from ..fastpath_compare import Answer, Sent, assert_same_answer
+from ..conftest import Factory
+from ..fastpath_compare import (
+    ADDRESS,
+    AGENT,
+    Answer,
+    Env,
+    Sent,
+    assert_same_answer,
+    post,
+    request,
+    with_cookie,
+)
 from ..helpers import MovableClock, OIDCActions, basic, bearer
-
-AGENT = "PortalBackend/2.1 (fast path equality)"
-ADDRESS = "203.0.113.9"
-
-
-@dataclass
-class Env:
-    oidc: OIDCActions
-    factory: Factory
-    services: Services
-    clock: MovableClock
-    rp: ClientRecord
-    other: ClientRecord
-    public: ClientRecord
-
-    def basic(self, client: ClientRecord | None = None) -> dict[str, str]:
-        client = client or self.rp
-        return basic(client.client_id, self.factory.secrets[client.client_id])
-
-    def tokens(self, scope: str = ALL_SCOPES) -> dict[str, Any]:
-        return self.oidc.tokens(self.rp, self.oidc.request(self.rp, scope=scope))
-
-    def service_token(self, scope: str | None = None) -> str:
-        data = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
-        response = self.oidc.token(self.rp, data)
-        assert response.status_code == 200, response.text
-        return str(response.get_json()["access_token"])
-
-
-def request(
-    method: str,
-    path: str,
-    *,
-    headers: dict[str, str] | None = None,
-    environ: dict[str, Any] | None = None,
-    **kw: Any,
-) -> Sent:
-    """A request from a relying party's server: its own user agent and address."""
-    return Sent(
-        method,
-        path,
-        {
-            "headers": {"User-Agent": AGENT, **(headers or {})},
-            "environ_base": {"REMOTE_ADDR": ADDRESS, **(environ or {})},
-            **kw,
-        },
-    )
-
-
-def _with_cookie(sent: Sent) -> Sent:
-    sent.cookies["idp_lang"] = "es"
-    return sent
-
-
-def post(path: str, data: Any = None, **kw: Any) -> Sent:
-    return request("POST", path, data=data, **kw)
-
 
 # --- the token endpoint ---------------------------------------------------------------------
 
@@ -240,7 +191,7 @@ TOKEN_CASES: dict[str, tuple[Callable[[Env], Sent], bool]] = {
         False,
     ),
     "query_string": (lambda env: post("/token?lang=es", CC, headers=env.basic()), False),
-    "cookie": (lambda env: _with_cookie(post("/token", CC, headers=env.basic())), False),
+    "cookie": (lambda env: with_cookie(post("/token", CC, headers=env.basic())), False),
     "get": (lambda env: request("GET", "/token"), False),
     "head": (lambda env: request("HEAD", "/token"), False),
     "options": (lambda env: request("OPTIONS", "/token"), False),
@@ -266,6 +217,7 @@ def _revoked_access(env: Env) -> str:
 
 def _expired_access(env: Env) -> str:
     token = env.tokens()["access_token"]
+    assert env.clock is not None
     env.clock.advance(env.services.settings.tokens.access_token + 1)
     return str(token)
 
@@ -389,7 +341,7 @@ USERINFO_CASES: dict[str, tuple[Callable[[Env], Sent], bool]] = {
         False,
     ),
     "cookie": (
-        lambda env: _with_cookie(
+        lambda env: with_cookie(
             request("GET", "/userinfo", headers=bearer(env.tokens()["access_token"]))
         ),
         False,
