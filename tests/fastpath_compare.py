@@ -46,6 +46,7 @@ class Sent:
 
 AGENT = "PortalBackend/2.1 (fast path equality)"
 ADDRESS = "203.0.113.9"
+REQUEST_ID = "fastpath-equality-0001"
 
 
 @dataclass
@@ -85,7 +86,8 @@ def request(
         method,
         path,
         {
-            "headers": {"User-Agent": AGENT, **(headers or {})},
+            # A fixed request id: the 500 page shows it.
+            "headers": {"User-Agent": AGENT, "X-Request-ID": REQUEST_ID, **(headers or {})},
             "environ_base": {"REMOTE_ADDR": ADDRESS, **(environ or {})},
             **kw,
         },

@@ -261,7 +261,11 @@ class ProtocolFastPath:
         if content_type.partition(";")[0].strip().lower() != FORM:
             return None
         length = int(raw)
-        body: bytes = environ["wsgi.input"].read(length) if length else b""
+        try:
+            body: bytes = environ["wsgi.input"].read(length)
+        except Exception as exc:  # noqa: BLE001 - a client gone: Flask meets it as it would
+            environ["wsgi.input"] = _FailedStream(exc)
+            return None
         _rewind(environ, body)
         return body if len(body) == length else None
 
@@ -284,6 +288,18 @@ def _form_is_plain(request: Request) -> bool:
     except Exception:  # noqa: BLE001 - Flask answers the failure (413, 400) as it always did
         return False
     return not any("\x00" in key or "\x00" in value for key, value in form.items(multi=True))
+
+
+class _FailedStream:
+    """The body stream of a request whose reading failed: fails the same way for Flask."""
+
+    def __init__(self, error: Exception) -> None:
+        self._error = error
+
+    def read(self, *_args: Any) -> bytes:
+        raise self._error
+
+    readline = readinto = read
 
 
 def _rewind(environ: dict[str, Any], body: bytes) -> None:

@@ -8,6 +8,7 @@ idp/web/fastpath.py drives for the busiest protocol endpoints without Flask.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -118,6 +119,11 @@ def _client_secret_basic(query_client: Any, request: Any) -> Any:
         return None
 
 
+@lru_cache(maxsize=4)
+def _origin(issuer: str) -> str:
+    return urlunsplit(urlsplit(issuer)[:2] + ("", "", ""))
+
+
 class IssuerOAuth2Request(FlaskOAuth2Request):  # type: ignore[misc]
     """A Flask request whose URL is the issuer's origin plus the request's path.
 
@@ -129,7 +135,7 @@ class IssuerOAuth2Request(FlaskOAuth2Request):  # type: ignore[misc]
     """
 
     def __init__(self, request: Any, issuer: str) -> None:
-        origin = urlunsplit(urlsplit(issuer)[:2] + ("", "", ""))
+        origin = _origin(issuer)
         OAuth2Request.__init__(
             self,
             method=request.method,
@@ -211,9 +217,10 @@ class WsgiAuthorizationServer(_AgnosticServer):  # type: ignore[misc]
         return Response(payload, status=status, headers=headers)
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
-        if name == "after_authenticate_client":
+        # Authlib's Flask signals, sent only when someone listens (nobody does today).
+        if name == "after_authenticate_client" and client_authenticated.receivers:
             client_authenticated.send(self, *args, **kwargs)
-        elif name == "after_revoke_token":
+        elif name == "after_revoke_token" and token_revoked.receivers:
             token_revoked.send(self, *args, **kwargs)
 
 

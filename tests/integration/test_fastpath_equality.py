@@ -11,6 +11,8 @@ answers it itself or leaves it to Flask, and that is checked too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from io import BytesIO
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -77,6 +79,16 @@ def _foreign_refresh(env: Env) -> Sent:
 
 
 CC = {"grant_type": "client_credentials"}
+
+
+class _Unreadable(BytesIO):
+    """A body whose reading fails (the connection broke)."""
+
+    def read(self, *_args: Any) -> bytes:
+        raise ConnectionResetError("the client went away")
+
+    readinto = readline = read  # type: ignore[assignment]
+
 
 TOKEN_CASES: dict[str, tuple[Callable[[Env], Sent], bool]] = {
     "client_credentials": (lambda env: post("/token", CC, headers=env.basic()), True),
@@ -192,6 +204,25 @@ TOKEN_CASES: dict[str, tuple[Callable[[Env], Sent], bool]] = {
     ),
     "query_string": (lambda env: post("/token?lang=es", CC, headers=env.basic()), False),
     "cookie": (lambda env: with_cookie(post("/token", CC, headers=env.basic())), False),
+    "body_shorter_than_its_length": (
+        lambda env: post(
+            "/token",
+            input_stream=BytesIO(b"grant_type=client_cred"),
+            environ_overrides={"CONTENT_LENGTH": "100"},
+            content_type="application/x-www-form-urlencoded",
+            headers=env.basic(),
+        ),
+        False,
+    ),
+    "body_unreadable": (
+        lambda env: post(
+            "/token",
+            input_stream=_Unreadable(b"grant_type=client_credentials"),
+            content_type="application/x-www-form-urlencoded",
+            headers=env.basic(),
+        ),
+        False,
+    ),
     "get": (lambda env: request("GET", "/token"), False),
     "head": (lambda env: request("HEAD", "/token"), False),
     "options": (lambda env: request("OPTIONS", "/token"), False),
