@@ -425,8 +425,14 @@ def create_app(
     settings: Settings | None = None,
     *,
     services: Services | None = None,
+    fast_path: bool = True,
     **overrides: Any,
 ) -> Flask:
+    """The provider's WSGI app.
+
+    ``fast_path=False`` leaves every protocol request to the Flask routes (the
+    fast path's equality tests compare the two).
+    """
     from idp.web import (
         account,
         admin_api,
@@ -448,6 +454,7 @@ def create_app(
     )
     from idp.web import admin as admin_console
     from idp.web.deps import commit_request_uow, request_meta, request_uow, rollback_request_uow
+    from idp.web.fastpath import ProtocolFastPath
     from idp.web.locale import init_locale
     from idp.web.metrics import MetricsMiddleware, ObservedFlask, init_metrics
     from idp.web.request_id import RequestIdMiddleware
@@ -488,9 +495,28 @@ def create_app(
             "client_credentials": settings.tokens.access_token,
         },
     )
+    ctx = OIDCContext(
+        issuer=settings.issuer,
+        keys=services.keys,
+        codes=services.codes,
+        access_tokens=services.access_tokens,
+        lifetimes=settings.tokens,
+        clock=services.clock,
+        clients=services.clients,
+        users=services.users,
+        uow=request_uow,
+        request_meta=request_meta,
+        proxy=services.proxy_grants,
+        sessions=services.sessions,
+    )
     # Discovery, SMART configuration and the JWKS answered without Flask when nothing
     # else in the request could change the answer (issue 12); behind every check below.
     app.wsgi_app = _prebuilt_documents(app, services)  # type: ignore[method-assign]
+    if fast_path:
+        # Likewise token, revocation, introspection and UserInfo (idp/web/fastpath.py).
+        app.wsgi_app = ProtocolFastPath(  # type: ignore[method-assign]
+            app.wsgi_app, flask_app=app, ctx=ctx, db=services.db, secure=settings.secure_cookies
+        )
     # Innermost, so a Host taken from X-Forwarded-Host is checked as well.
     app.wsgi_app = HostGuard(app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxies:
@@ -522,20 +548,6 @@ def create_app(
     # Before the first render: English and Spanish pages (issue 14 item 5).
     init_locale(app)
 
-    ctx = OIDCContext(
-        issuer=settings.issuer,
-        keys=services.keys,
-        codes=services.codes,
-        access_tokens=services.access_tokens,
-        lifetimes=settings.tokens,
-        clock=services.clock,
-        clients=services.clients,
-        users=services.users,
-        uow=request_uow,
-        request_meta=request_meta,
-        proxy=services.proxy_grants,
-        sessions=services.sessions,
-    )
     server, protector = build_server(app, ctx)
     security.init_security(app)
     errors.init_errors(app)

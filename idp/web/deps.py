@@ -66,7 +66,7 @@ def _take_request_uow() -> Any:
     return g.pop("idp_uow_cm", None)
 
 
-def _roll_back(cm: Any, error: BaseException) -> None:
+def roll_back(cm: Any, error: BaseException) -> None:
     """Roll back and run the unit of work's undo steps; never raises (best effort)."""
     try:
         cm.__exit__(type(error), error, None)
@@ -91,7 +91,7 @@ def commit_request_uow(response: Response) -> Response:
     failed = response.status_code >= 500 or bool(g.get(FAILED_FLAG))
     cm = _take_request_uow()
     if failed:
-        _roll_back(cm, RequestFailed(response.status_code))
+        roll_back(cm, RequestFailed(response.status_code))
         return response
     try:
         cm.__exit__(None, None, None)
@@ -106,7 +106,7 @@ def rollback_request_uow(exc: BaseException | None) -> None:
     """Teardown: a transaction still open here never reached ``after_request``."""
     cm = _take_request_uow()
     if cm is not None:
-        _roll_back(cm, exc or RequestFailed("request ended before commit"))
+        roll_back(cm, exc or RequestFailed("request ended before commit"))
 
 
 def find_client(client_id: str) -> ClientRecord | None:
@@ -115,9 +115,14 @@ def find_client(client_id: str) -> ClientRecord | None:
 
 
 def request_meta() -> RequestMeta:
+    return meta_of(request)
+
+
+def meta_of(req: Any) -> RequestMeta:
+    """Who sent ``req``, for audit events (the fast path's requests too)."""
     # The peer address as Werkzeug sees it (ProxyFix decides what to trust),
     # never a raw X-Forwarded-For a client can forge.
-    return RequestMeta(ip=request.remote_addr, user_agent=request.user_agent.string[:256] or None)
+    return RequestMeta(ip=req.remote_addr, user_agent=req.user_agent.string[:256] or None)
 
 
 def now_ts() -> float:

@@ -13,7 +13,6 @@ from typing import Any
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError
-from authlib.oauth2.rfc6750 import InvalidTokenError
 from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -22,12 +21,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from idp.flows.authn.flow import Entry, SignedIn
 from idp.flows.base import Done, Redirect
 from idp.oidc.claims import (
-    PATIENT_CLAIM,
-    PROXY_CLAIM,
     ClaimsRequestError,
-    account_claims,
     parse_claims_request,
-    select_claims,
 )
 from idp.oidc.discovery import discovery_document
 from idp.oidc.documents import json_document
@@ -40,6 +35,7 @@ from idp.records import ClientRecord
 from idp.store.interactions import Interaction
 from idp.store.sessions import SSOSession
 
+from . import protocol_answers as answers
 from .auth import park
 from .deps import current_session, find_client, read_only_request, request_uow, services
 from .documents import document_response
@@ -400,119 +396,31 @@ def svc_end_user(client: ClientRecord, account: Any, claims_request: dict[str, l
 
 
 # --- token, userinfo, revocation, introspection --------------------------------------------
-
-
-def _form_problem(*, required: tuple[str, ...] = ()) -> str | None:
-    """Why a client-to-server POST is malformed (RFC 6749 §3.2; RFC 7009 §2.1; RFC 7662 §2.1)."""
-    if request.mimetype != "application/x-www-form-urlencoded":
-        return "send the parameters as application/x-www-form-urlencoded"
-    for key in request.form:
-        if len(request.form.getlist(key)) > 1:
-            return describe(f"parameter {key[:64]} repeated")
-    for key in required:
-        if not request.form.get(key):
-            return f"{key} is required"
-    if len(_client_credentials_sent()) > 1:
-        # RFC 6749 §2.3: "The client MUST NOT use more than one authentication method
-        # in each request." Authlib would pick one and ignore the other.
-        return "the client authenticated in more than one way (RFC 6749 section 2.3)"
-    return None
-
-
-def _client_credentials_sent() -> list[str]:
-    """The ways this request tries to authenticate a client (``client_id`` alone is none)."""
-    ways = []
-    if request.headers.get("Authorization") is not None:
-        ways.append("authorization_header")
-    if "client_secret" in request.form:
-        ways.append("client_secret")
-    if "client_assertion" in request.form or "client_assertion_type" in request.form:
-        ways.append("client_assertion")
-    return ways
-
-
-def _invalid_request(description: str) -> Response:
-    return _server().handle_error_response(None, InvalidRequestError(description))  # type: ignore[no-any-return]
+# The answers live in protocol_answers.py, shared with the fast path before Flask
+# (fastpath.py), which answers most of these requests; these routes answer the rest.
 
 
 @bp.post("/token")
-def token() -> Response:
-    problem = _form_problem(required=("grant_type",))
-    if problem:
-        # Authlib would call a missing grant_type unsupported_grant_type.
-        return _invalid_request(problem)
-    return _server().create_token_response()  # type: ignore[no-any-return]
+def token() -> BaseResponse:
+    return answers.token_response(_server(), request)
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
 @read_only_request
-def userinfo() -> Response:
+def userinfo() -> BaseResponse:
     protector = current_app.extensions["idp_resource_protector"]
-    try:
-        access = protector.acquire_token("openid")
-        user = access.get_user()
-        if user is None:
-            # A client credentials token speaks for no end-user (RFC 6750 §3.1).
-            raise InvalidTokenError(description="the access token was not issued for a user")
-    except OAuth2Error as exc:
-        return _bearer_error(exc)
-    claims = {"sub": user.subject}
-    claims.update(
-        select_claims(
-            account_claims(user.account),
-            scope=access.get_scope(),
-            requested=user.claims_request.get("userinfo"),
-        )
-    )
-    if user.proxy is not None:
-        # A proxy session: the representative's claims, the chosen patient's MRN.
-        claims[PATIENT_CLAIM] = user.proxy.patient_id
-        claims[PROXY_CLAIM] = {"relationship": user.proxy.relationship, "level": user.proxy.level}
-        return jsonify(claims)
-    # Current at each call: an ended link stops showing at once (issue 5). Cached in
-    # this process while the user-data version read with the token holds.
-    patient = _server().ctx.patient_identifier(
-        user.account.id, user.client, version=access.user_data_version
-    )
-    if patient is not None:
-        claims[PATIENT_CLAIM] = patient
-    return jsonify(claims)
-
-
-def _bearer_error(exc: OAuth2Error) -> Response:
-    """A UserInfo error as RFC 6750 §3 words it."""
-    if exc.error == "missing_authorization":
-        # §3.1: a request without credentials gets the challenge, but no error code.
-        response = jsonify({"error_description": "send the access token as a Bearer token"})
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = 'Bearer realm="userinfo"'
-        return response
-    response = jsonify(dict(exc.get_body()))
-    response.status_code = exc.status_code
-    for name, value in exc.get_headers():
-        if name.lower() == "www-authenticate":
-            scheme, _, rest = value.partition(" ")
-            value = f"Bearer {rest}" if scheme.lower() == "bearer" else value
-        if name.lower() != "content-type":
-            response.headers[name] = value
-    return response
+    return answers.userinfo_response(_server().ctx, protector, request, jsonify)
 
 
 @bp.post("/revoke")
-def revoke() -> Response:
-    problem = _form_problem()
-    if problem:
-        return _invalid_request(problem)
-    return _server().create_endpoint_response("revocation")  # type: ignore[no-any-return]
+def revoke() -> BaseResponse:
+    return answers.endpoint_response(_server(), "revocation", request)
 
 
 @bp.post("/introspect")
 @read_only_request
-def introspect() -> Response:
-    problem = _form_problem()
-    if problem:
-        return _invalid_request(problem)
-    return _server().create_endpoint_response("introspection")  # type: ignore[no-any-return]
+def introspect() -> BaseResponse:
+    return answers.endpoint_response(_server(), "introspection", request)
 
 
 @bp.route("/logout", methods=["GET", "POST"])

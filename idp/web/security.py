@@ -129,13 +129,19 @@ def added_security_headers(*, secure: bool) -> list[tuple[str, str]]:
     return headers
 
 
-def _security_headers(response: Response) -> Response:
+def apply_security_headers(response: BaseResponse, *, secure: bool) -> None:
+    """The headers every response gets (idp/web/fastpath.py applies them to the
+    protocol answers it makes without Flask, through this same function)."""
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     for name, value in FIXED_SECURITY_HEADERS:
         response.headers[name] = value
     response.headers.setdefault("Cache-Control", "no-store")
-    if services().settings.secure_cookies:
+    if secure:
         response.headers[HSTS_HEADER[0]] = HSTS_HEADER[1]
+
+
+def _security_headers(response: Response) -> Response:
+    apply_security_headers(response, secure=services().settings.secure_cookies)
     if g.get("idp_clear_cookie"):
         clear_session_cookie(response)
     return response

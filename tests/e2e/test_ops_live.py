@@ -110,6 +110,42 @@ def test_request_ids_reach_the_json_access_log(live: LiveProvider) -> None:
     assert read_json_log(live.log_path)
 
 
+def test_protocol_requests_answered_before_flask_are_counted_logged_and_tagged(
+    live: LiveProvider,
+) -> None:
+    """The fast path (idp/web/fastpath.py) sits inside the request id, metrics and
+    access-log layers: its answers carry the id, count under the Flask rule's label and
+    get their access line like any other."""
+    rp = live.add_client(name="Fast path portal", redirect_uris=[REDIRECT_URI])
+    mine = f"probe-{secrets.token_hex(8)}"
+    before = scrape(live)
+    with requests.post(
+        live.endpoint("/token"),
+        data={"grant_type": "client_credentials"},
+        auth=(rp.client_id, rp.client_secret or ""),
+        headers={"X-Request-ID": mine},
+        timeout=10,
+    ) as response:
+        assert response.status_code == 200, response.text
+        assert response.headers["X-Request-ID"] == mine
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Frame-Options"] == "DENY"
+    after = scrape(live)
+    token = dict(route="/token", method="POST")
+    assert value(after, "idp_http_request_duration_seconds_count", **token) >= (
+        value(before, "idp_http_request_duration_seconds_count", **token) + 1
+    )
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # gunicorn writes the line after the response
+        lines = [
+            doc for doc in read_json_log(live.access_log_path) if doc.get("request_id") == mine
+        ]
+        if lines:
+            break
+        time.sleep(0.05)
+    assert lines and lines[0]["path"] == "/token" and lines[0]["status"] == "200"
+
+
 # --- readiness with a Redis of our own ------------------------------------------------------
 
 
