@@ -14,8 +14,8 @@ from itertools import groupby
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, true, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+import psycopg
+from sqlalchemy import Table, bindparam, delete, func, select, true, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -84,7 +84,9 @@ _EVENT_COLUMNS = (
 )
 
 
-def append(session: Session | Connection, events: list[dict[str, Any]], shard: int) -> None:
+def append(
+    session: Session | pg_driver.AnyConnection, events: list[dict[str, Any]], shard: int
+) -> None:
     """Give each of ``events`` (the column values of events recorded in this
     transaction, in order) its place in its day's segment of ``shard``, and insert
     them; called just before the transaction commits.
@@ -104,6 +106,9 @@ def append(session: Session | Connection, events: list[dict[str, Any]], shard: i
     by_segment: dict[str, list[dict[str, Any]]] = {}
     for values in events:
         by_segment.setdefault(segment_for(values["at"], shard), []).append(values)
+    if isinstance(session, psycopg.Connection):  # the group committer's own connection
+        _append_postgres(session, by_segment)
+        return
     connection = session.connection() if isinstance(session, Session) else session
     if connection.dialect.name == "postgresql":
         _append_postgres(connection, by_segment)
@@ -134,20 +139,25 @@ _LOCK_HEAD_SQL = (
 )
 
 
-def _append_postgres(connection: Connection, by_segment: dict[str, list[dict[str, Any]]]) -> None:
+# A segment's first event of the day creates its head (two first writers do not collide).
+_CREATE_HEAD_SQL = (
+    "INSERT INTO audit_chain_heads (segment, seq, last_hash)"
+    " VALUES (%(segment)s, 0, %(genesis)s) ON CONFLICT DO NOTHING"
+)
+
+
+def _append_postgres(
+    connection: pg_driver.AnyConnection, by_segment: dict[str, list[dict[str, Any]]]
+) -> None:
     """PostgreSQL: per segment, lock the head, then chain and insert the events with the
     head moved in the same statement (:func:`append_if_head`, whose guard always holds
     under the lock). Both statements go straight to psycopg, prepared (issue 12)."""
     for segment in sorted(by_segment):  # one lock order for every writer
         head = pg_driver.execute(connection, _LOCK_HEAD_SQL, {"segment": segment}).fetchone()
         if head is None:
-            # A segment's first event of the day: create its head (two first writers
-            # do not collide), then lock it.
-            connection.execute(
-                pg_insert(_HEADS)
-                .values(segment=segment, seq=0, last_hash=GENESIS)
-                .on_conflict_do_nothing()
-            )
+            # A segment's first event of the day: create its head, then lock it.
+            params = {"segment": segment, "genesis": GENESIS}
+            pg_driver.execute(connection, _CREATE_HEAD_SQL, params)
             head = pg_driver.execute(connection, _LOCK_HEAD_SQL, {"segment": segment}).fetchone()
         if head is None or append_if_head(connection, by_segment[segment], segment, head) is None:
             raise RuntimeError(f"audit chain head of {segment} missing or moved under its lock")
@@ -176,27 +186,26 @@ _GUARDED_APPEND = """
         seq integer, hash text)
     """
 
-_READ_HEAD = select(_HEADS.c.seq, _HEADS.c.last_hash).where(
-    _HEADS.c.segment == bindparam("segment")
-)
+_READ_HEAD_SQL = "SELECT seq, last_hash FROM audit_chain_heads WHERE segment = %(segment)s"
 
 
-def read_head(connection: Connection, segment: str) -> tuple[int, str]:
+def read_head(connection: pg_driver.AnyConnection, segment: str) -> tuple[int, str]:
     """A segment's head as committed now (created at the genesis if missing); no lock:
     :func:`append_if_head` is what guards against a concurrent writer."""
-    head = connection.execute(_READ_HEAD, {"segment": segment}).one_or_none()
+    head = pg_driver.execute(connection, _READ_HEAD_SQL, {"segment": segment}).fetchone()
     if head is None:
-        connection.execute(
-            pg_insert(_HEADS)
-            .values(segment=segment, seq=0, last_hash=GENESIS)
-            .on_conflict_do_nothing()
-        )
-        head = connection.execute(_READ_HEAD, {"segment": segment}).one()
-    return int(head.seq), str(head.last_hash)
+        pg_driver.execute(connection, _CREATE_HEAD_SQL, {"segment": segment, "genesis": GENESIS})
+        head = pg_driver.execute(connection, _READ_HEAD_SQL, {"segment": segment}).fetchone()
+        if head is None:
+            raise RuntimeError(f"audit chain head of {segment} missing after its creation")
+    return int(head[0]), str(head[1])
 
 
 def append_if_head(
-    connection: Connection, events: list[dict[str, Any]], segment: str, head: tuple[int, str]
+    connection: pg_driver.AnyConnection,
+    events: list[dict[str, Any]],
+    segment: str,
+    head: tuple[int, str],
 ) -> tuple[int, str] | None:
     """Chain ``events`` onto ``segment`` from ``head`` and insert them, in one statement,
     only if ``head`` is still the segment's head (PostgreSQL, autocommit connection).
