@@ -958,8 +958,18 @@ class AuditLog:
     spread over the shards instead of queueing on one head row.
     """
 
-    def __init__(self, session: Session, *, shard: int | None = None) -> None:
-        self._s = session
+    def __init__(
+        self,
+        session: Session | Callable[[], Session],
+        *,
+        shard: int | None = None,
+        read_only: bool = False,
+    ) -> None:
+        # A session, or (a lazy unit of work) how to open one: recording needs none,
+        # so an audit-only transaction never opens one (see UnitOfWork).
+        self._session: Session | None = session if isinstance(session, Session) else None
+        self._open: Callable[[], Session] | None = None if isinstance(session, Session) else session
+        self._read_only = read_only
         self._shard = secrets.randbelow(SHARDS) if shard is None else shard
         # A log pinned to a shard (tests, tools) keeps to it: only one left to chance
         # may hand its events to the group committer, which picks its own shard.
@@ -971,21 +981,46 @@ class AuditLog:
         self._savepoints: list[SessionTransaction | None] = []
         self._listening = False
 
+    @property
+    def _s(self) -> Session:
+        """The session, opened now if the unit of work had not opened one yet."""
+        if self._session is None:
+            assert self._open is not None
+            self._attach(self._open())
+        assert self._session is not None
+        return self._session
+
+    def _attach(self, session: Session) -> None:
+        """The unit of work opened its session: events recorded until now are written
+        in its transaction (they were recorded outside any savepoint)."""
+        if self._session is session:
+            return
+        self._session = session
+        if self._pending:
+            self._listen(session)
+
+    def _listen(self, session: Session) -> None:
+        # Class-level hooks (below) find this log here; listening per session cost
+        # more than the rest of recording (SQLAlchemy builds per-instance event
+        # collections: 9% of a token request, py-spy, issue 12).
+        if not self._listening:
+            session.info.setdefault(_AUDIT_LOGS, []).append(self)
+            self._listening = True
+
     def record(self, entry: AuditEntry, *, now: datetime) -> None:
-        if self._s.info.get(READ_ONLY):
+        session = self._session
+        if self._read_only or (session is not None and session.info.get(READ_ONLY)):
             # An event that would be dropped with the read-only session: refuse loudly.
             raise ReadOnlyError("audit events need a transaction (Database.transaction)")
-        if self._s.get_transaction() is None:
-            # As session.add() would: the event belongs to a transaction, and only a
-            # begun one reports its rollback (after_soft_rollback) to take it back.
-            self._s.begin()
-        if not self._listening:
-            # Class-level hooks (below) find this log here; listening per session cost
-            # more than the rest of recording (SQLAlchemy builds per-instance event
-            # collections: 9% of a token request, py-spy, issue 12).
-            self._s.info.setdefault(_AUDIT_LOGS, []).append(self)
-            self._listening = True
-        self._savepoints.append(self._s.get_nested_transaction())
+        savepoint = None
+        if session is not None:
+            if session.get_transaction() is None:
+                # As session.add() would: the event belongs to a transaction, and only
+                # a begun one reports its rollback (after_soft_rollback) to take it back.
+                session.begin()
+            self._listen(session)
+            savepoint = session.get_nested_transaction()
+        self._savepoints.append(savepoint)
         self._pending.append(
             {
                 "at": now,
@@ -1000,6 +1035,11 @@ class AuditLog:
                 "details": dict(entry.details) or None,
             }
         )
+
+    def _take_pending(self) -> list[dict[str, Any]]:
+        """What was recorded, handed to the caller (a commit without a session)."""
+        events, self._pending, self._savepoints = self._pending, [], []
+        return events
 
     def _write_pending(self, *, at_commit: bool = False) -> None:
         """Chain and insert what was recorded: before the commit, or before this
@@ -1146,11 +1186,81 @@ class UnitOfWork:
     the commit registers its undo with :meth:`on_rollback` (a taken authorization
     code is put back), so that a request that commits nothing also leaves nothing
     behind that a retry would trip over (security invariant 10).
+
+    The session is opened on first use when the unit of work is given an ``opener``
+    (``Database.transaction`` and ``reader`` do): a request whose only write is an
+    audit event (a client_credentials grant, the revocation of an access token)
+    records it without one, and its commit is the hand-off to the group committer
+    alone: no Session, no SQLAlchemy transaction, no pooled connection (issue 12;
+    the empty session's begin and commit were a tenth of such a request).
     """
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(
+        self,
+        session: Session | None = None,
+        *,
+        opener: Callable[[], Session] | None = None,
+        read_only: bool = False,
+    ) -> None:
+        if (session is None) == (opener is None):
+            raise TypeError("give a session or an opener")
+        self._session = session
+        self._opener = opener
+        self._read_only = read_only
         self._rollback_steps: list[Callable[[], None]] = []
+
+    @property
+    def session(self) -> Session:
+        """The unit of work's session (opened, and its transaction begun, on first use)."""
+        session = self._session
+        if session is None:
+            assert self._opener is not None
+            session = self._session = self._opener()
+            audit = self.__dict__.get("audit")
+            if audit is not None:  # events recorded before join this transaction
+                audit._attach(session)
+        return session
+
+    @property
+    def opened(self) -> bool:
+        """Whether the session has been opened (nothing durable was touched if not)."""
+        return self._session is not None
+
+    def take_audit_only(self) -> list[dict[str, Any]] | None:
+        """The events of a unit of work that opened no session and may hand them to the
+        group committer (recorded on a shard left to chance), taken from the log; None
+        otherwise (the commit then goes through the session)."""
+        if self._session is not None:
+            return None
+        audit = self.__dict__.get("audit")
+        if audit is None or not audit._any_shard:
+            return None
+        return audit._take_pending()  # type: ignore[no-any-return]
+
+    def close(self, *, commit: bool) -> None:
+        """Commit (or roll back) and close the session. Without one, a commit of events
+        still pending (no group committer took them: SQLite, a pinned shard) opens it
+        to write them; a rollback just drops them."""
+        if self._session is None:
+            audit = self.__dict__.get("audit")
+            if audit is None or not audit._pending:
+                return
+            if not commit:
+                audit._take_pending()
+                return
+        session = self.session
+        try:
+            if commit:
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
+
+    def discard(self) -> None:
+        """Close the session, if one was opened, committing nothing (a reader's end)."""
+        if self._session is not None:
+            self._session.close()
 
     # Each repository is made on first use: a request touches two or three of
     # them, and building all of them was 4 % of a token request (issue 12).
@@ -1176,7 +1286,10 @@ class UnitOfWork:
 
     @cached_property
     def audit(self) -> AuditLog:
-        return AuditLog(self.session)
+        # Not opening the session: recording needs none (see the class docstring).
+        if self._session is not None:
+            return AuditLog(self._session, read_only=self._read_only)
+        return AuditLog(lambda: self.session, read_only=self._read_only)
 
     @cached_property
     def outbox(self) -> OutboxRepository:
