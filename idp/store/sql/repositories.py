@@ -739,6 +739,41 @@ _INSERT_REFRESH_TOKEN_PG = (
 _CLAIM_REFRESH_TOKEN_PG = pg_driver.sql_of(_CLAIM_REFRESH_TOKEN)
 
 
+def _claim_with_account() -> Select[Any]:
+    """PostgreSQL: claim the token for rotation and read it with its account, in one
+    statement (a refresh's first; the claim was a second round trip, issue 12).
+
+    The UPDATE (a data-modifying CTE) claims as ``_CLAIM_REFRESH_TOKEN`` does, taking
+    the row lock, so exactly one of two concurrent refreshes wins; the SELECT shows the
+    row as it was before (one snapshot for the whole statement), with ``rt_claimed``
+    saying whether the claim took.
+    """
+    token = m.RefreshToken
+    claimed = (
+        update(token)
+        .where(
+            token.token_hash == bindparam("token_hash"),
+            token.rotated_at.is_(None),
+            token.revoked_at.is_(None),
+        )
+        .values(rotated_at=bindparam("claim_at"))
+        .returning(token.id)
+        .cte("claimed")
+    )
+    return _REFRESH_TOKEN_WITH_ACCOUNT.add_columns(
+        select(claimed.c.id).exists().label("rt_claimed")
+    )
+
+
+_CLAIM_WITH_ACCOUNT_PG = pg_driver.sql_of(_claim_with_account())
+_UNCLAIM_REFRESH_TOKEN = (
+    update(m.RefreshToken)
+    .where(m.RefreshToken.id == bindparam("unclaim_id"))
+    .values(rotated_at=None)
+    .execution_options(synchronize_session=False)
+)
+
+
 def _pending_changes(session: Session) -> bool:
     """Whether a flush would write anything. ``Session.dirty`` walks the identity map
     and cost 2 % of a token request on its own: an empty map has nothing dirty."""
@@ -841,6 +876,41 @@ class RefreshTokenRepository:
             return None
         account = None if row.id is None else _account_record(row)
         return _refresh_token_from_row(row, "rt_"), account
+
+    def claim_with_account(
+        self, token_hash: str, *, now: datetime
+    ) -> tuple[RefreshTokenRecord, AccountRecord | None, bool] | None:
+        """The token as it was, its account, and whether this transaction claimed it
+        for rotation (``mark_rotated``'s claim: False when it was rotated or revoked
+        already, or another refresh claimed it first); None if there is no such token.
+
+        Claimed before the caller has judged it (one statement on PostgreSQL, see
+        ``_claim_with_account``): a token the caller then refuses (another client's,
+        expired, a revoked family, a scope too wide) is given back with
+        :meth:`unclaim` in the same transaction, so refusing leaves it as it was.
+        """
+        if self._postgres_direct():
+            params = {"token_hash": token_hash, "claim_at": now}
+            row = pg_driver.first(self._s.connection(), _CLAIM_WITH_ACCOUNT_PG, params)
+            if row is None:
+                return None
+            account = None if row.id is None else _account_record(row)
+            return _refresh_token_from_row(row, "rt_"), account, bool(row.rt_claimed)
+        found = self.find_with_account(token_hash)
+        if found is None:
+            return None
+        record, account = found
+        claimed = (
+            record.rotated_at is None
+            and record.revoked_at is None
+            and self.mark_rotated(token_hash, now=now)
+        )
+        return record, account, claimed
+
+    def unclaim(self, token_id: int) -> None:
+        """Give back a claim of :meth:`claim_with_account` (this transaction's own, so
+        the row is still locked by it and ``rotated_at`` was NULL before)."""
+        _core(self._s, _UNCLAIM_REFRESH_TOKEN, {"unclaim_id": token_id})
 
     def mark_rotated(self, token_hash: str, *, now: datetime) -> bool:
         """Atomically claim a live token for rotation; False if someone already did.
