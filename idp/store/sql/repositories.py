@@ -27,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, SessionTransaction, aliased
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, aliased
 
 from idp.audit.chain import SHARDS, ChainBreak
 from idp.audit.export import AuditRow
@@ -782,6 +782,20 @@ def _pending_changes(session: Session) -> bool:
     return bool(len(session.identity_map) and session.dirty)
 
 
+# Session.info key: refresh-token INSERTs (psycopg parameters) not sent yet.
+_DEFERRED_INSERTS = "idp_deferred_refresh_tokens"
+
+
+def _send_deferred(session: Session) -> None:
+    """Send the refresh-token INSERTs ``RefreshTokenRepository.add`` held back, before
+    any other statement of the transaction (which might read or change them)."""
+    deferred = session.info.pop(_DEFERRED_INSERTS, None)
+    if deferred:
+        connection = session.connection()
+        for params in deferred:
+            pg_driver.execute(connection, _INSERT_REFRESH_TOKEN_PG, params)
+
+
 def _core(session: Session, statement: Executable, params: dict[str, Any]) -> CursorResult[Any]:
     """Run a Core statement on the session's connection, without the ORM's execute
     machinery (compile state, autoflush checks: a seventh of a refresh, issue 12).
@@ -790,6 +804,7 @@ def _core(session: Session, statement: Executable, params: dict[str, Any]) -> Cu
     statement still sees this transaction's pending ORM changes. A read-only unit of
     work still refuses anything but a SELECT (its connection autocommits).
     """
+    _send_deferred(session)
     if _pending_changes(session):
         return session.execute(statement, params)  # type: ignore[return-value]
     if session.info.get(READ_ONLY) and not getattr(statement, "is_select", False):
@@ -806,6 +821,7 @@ class RefreshTokenRepository:
         transaction that may write, nothing pending that a flush must send first."""
         if self._s.info.get(READ_ONLY) or _pending_changes(self._s):
             return False
+        _send_deferred(self._s)
         return self._s.connection().dialect.name == "postgresql"
 
     def add(
@@ -845,6 +861,12 @@ class RefreshTokenRepository:
         }
         if self._postgres_direct():
             direct = {**params, "claims": Json(claims)}
+            if self._s.get_nested_transaction() is None:
+                # Sent with the commit's lock of the audit chain head, one statement
+                # for both (audit_chain.append): a round trip less per token. Any
+                # statement before then sends it first (_send_deferred).
+                self._s.info.setdefault(_DEFERRED_INSERTS, []).append(direct)
+                return
             pg_driver.execute(self._s.connection(), _INSERT_REFRESH_TOKEN_PG, direct)
             return
         _core(self._s, _INSERT_REFRESH_TOKEN, params)
@@ -864,6 +886,7 @@ class RefreshTokenRepository:
         """
         params = {"token_hash": token_hash}
         row: Any
+        _send_deferred(self._s)
         if _pending_changes(self._s):
             row = self._s.execute(_REFRESH_TOKEN_WITH_ACCOUNT, params).first()
         else:
@@ -1127,7 +1150,14 @@ class AuditLog:
         if at_commit and self._any_shard and committer is not None and _wrote_nothing(self._s):
             committer.write(events)
         else:
-            audit_chain.append(self._s, events, self._shard)
+            deferred = self._s.info.pop(_DEFERRED_INSERTS, None) or []
+            # One refresh token rides with the head lock (PostgreSQL: one statement).
+            carried = deferred.pop() if deferred else None
+            if deferred:
+                self._s.info[_DEFERRED_INSERTS] = deferred
+                _send_deferred(self._s)
+            carry = None if carried is None else (_INSERT_REFRESH_TOKEN_PG, carried)
+            audit_chain.append(self._s, events, self._shard, carry=carry)
         committed_audit.note_written(self._s, events)
 
     def _forget_pending(self, previous: SessionTransaction) -> None:
@@ -1222,7 +1252,7 @@ def _wrote_nothing(session: Session) -> bool:
     connections = getattr(transaction, "_connections", None)
     if transaction is None or transaction.nested or connections is None or connections:
         return False
-    return not _pending_changes(session)
+    return not _pending_changes(session) and not session.info.get(_DEFERRED_INSERTS)
 
 
 @event.listens_for(Session, "before_commit")
@@ -1233,12 +1263,30 @@ def _write_pending_audit(session: Session) -> None:
     # same session must not see a transaction that still "wrote nothing".
     for number, log in enumerate(logs):
         log._write_pending(at_commit=number == 0 and len(logs) == 1)
+    _send_deferred(session)  # those no audit write carried
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _deferred_before_orm(state: ORMExecuteState) -> None:
+    """An ORM statement (a flow's UPDATE of refresh tokens, say) sees them written."""
+    if _DEFERRED_INSERTS in state.session.info:
+        _send_deferred(state.session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _no_savepoint_over_deferred(session: Session, transaction: SessionTransaction) -> None:
+    """A savepoint's rollback would take back an INSERT sent inside it that belongs to
+    the enclosing transaction: begin one only with nothing held back."""
+    if transaction.nested and session.info.get(_DEFERRED_INSERTS):
+        raise RuntimeError("refresh token INSERT held back: no savepoint until it is sent")
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_pending_audit(session: Session, previous: SessionTransaction) -> None:
     for log in session.info.get(_AUDIT_LOGS, ()):
         log._forget_pending(previous)
+    if not previous.nested:
+        session.info.pop(_DEFERRED_INSERTS, None)  # rolled back with its transaction
 
 
 # Session.info flag of the units of work Database.reader() opens.
