@@ -308,26 +308,30 @@ class RefreshTokenGrant(ProxyScopes, grants.RefreshTokenGrant):  # type: ignore[
             return None
         uow = ctx.uow()
         now = ctx.clock()
-        # The token and its account in one query; authenticate_user uses the account.
-        found = uow.refresh_tokens.find_with_account(token_hash(refresh_token))
+        tokens = uow.refresh_tokens
+        # The token and its account, and the token claimed for rotation, in one
+        # statement (issue 12); authenticate_user uses the account. Claiming first
+        # means every refusal below gives the claim back (nothing else is changed).
+        found = tokens.claim_with_account(token_hash(refresh_token), now=now)
         client: OAuthClient = self.request.client
         if found is None:
             return None
-        record, self._account = found
-        if record.client_id != client.client_id:
-            return None
-        if record.revoked_at is not None or record.expires_at <= now:
-            return None
-        if record.family_revoked:
-            return None
+        record, self._account, claimed = found
+        refused = (
+            record.client_id != client.client_id
+            or record.revoked_at is not None
+            or record.expires_at <= now
+            or record.family_revoked
+        )
         requested = self.request.payload.scope
-        if requested and not set(requested.split()) <= set(record.scope.split()):
-            # Let Authlib answer invalid_scope without burning the token.
-            return RefreshTokenView(refresh_token, record, now=now)
-        # Claim the token for rotation atomically; losing means it was used before.
-        if record.rotated_at is not None or not uow.refresh_tokens.mark_rotated(
-            token_hash(refresh_token), now=now
-        ):
+        too_wide = bool(requested) and not set(requested.split()) <= set(record.scope.split())
+        if refused or too_wide:
+            if claimed:
+                tokens.unclaim(record.id)
+            # Too wide a scope: Authlib answers invalid_scope, the token not burnt.
+            return None if refused else RefreshTokenView(refresh_token, record, now=now)
+        # Exactly one refresh claims a live token; losing means it was used before.
+        if record.rotated_at is not None or not claimed:
             ctx.revoke_grant(
                 record.family_id, reason="refresh_token_reused", client_id=client.client_id
             )

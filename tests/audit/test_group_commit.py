@@ -124,9 +124,9 @@ def test_committer_recovers_after_its_connection_is_killed(run, clean_database: 
     committer = clean_database.audit_committer
     assert committer is not None
     _audit_only(clean_database, 1)
-    held = committer._held
+    held = committer._driver  # the psycopg connection it writes on
     assert held is not None
-    backend = held.connection.driver_connection.info.backend_pid  # type: ignore[union-attr]
+    backend = held.info.backend_pid
     with clean_database.session() as session:
         session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
     try:
@@ -162,3 +162,45 @@ def test_an_idle_committer_gives_its_connection_back_and_ends(
     assert other.audit_committer._held is not None
     other.dispose()
     assert other.audit_committer._held is None
+
+
+def test_a_batch_over_two_days_is_written_in_one_locking_transaction(
+    run, clean_database: Database, monkeypatch
+) -> None:
+    """Events of two segments (a batch over midnight) take the locking path, a
+    transaction on the committer's own connection; both chains verify."""
+    committer = clean_database.audit_committer
+    assert committer is not None
+    handed: list[int] = []
+    write = committer.write
+    monkeypatch.setattr(
+        committer, "write", lambda events: (handed.append(len(events)), write(events))
+    )
+    with clean_database.session() as session:
+        log = AuditLog(session)
+        log.record(_entry(1), now=datetime(2026, 3, 1, 23, 59, 59, 900000, tzinfo=UTC))
+        log.record(_entry(2), now=datetime(2026, 3, 2, 0, 0, 0, 100000, tzinfo=UTC))
+    assert handed == [2]
+    with clean_database.session() as session:
+        segments = session.execute(text("SELECT segment, seq FROM audit_events ORDER BY at")).all()
+    assert [seq for _, seq in segments] == [1, 1]
+    assert segments[0][0].startswith("2026-03-01/") and segments[1][0].startswith("2026-03-02/")
+    assert run("audit", "verify", "--json").exit_code == 0
+    # The connection is still the committer's, in autocommit, and goes on working.
+    _audit_only(clean_database, 3)
+    assert _count(clean_database) == 3
+
+
+def test_the_committer_gives_its_connection_back_as_the_pool_hands_them_out(
+    run, clean_database: Database
+) -> None:
+    """Held in autocommit; returned in transaction mode, so that whoever checks it out
+    next gets what every other pooled connection is."""
+    committer = clean_database.audit_committer
+    assert committer is not None
+    _audit_only(clean_database, 1)
+    driver = committer._driver
+    assert driver is not None and driver.autocommit
+    committer.close()
+    assert committer._driver is None
+    assert not driver.closed and not driver.autocommit

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from ..conftest import Factory
-from ..helpers import OIDCActions, basic, bearer, row_counts
+from ..conftest import PG_URL, Factory
+from ..helpers import OIDCActions, audit_types, basic, bearer, row_counts
 
 
 def _grant(oidc: OIDCActions, rp, *, auth: str = "basic", scope: str | None = None):
@@ -155,3 +155,35 @@ def test_a_token_whose_audit_event_did_not_commit_is_deleted(
     assert services.access_tokens.find(saved[0], now=0) is None
     monkeypatch.undo()
     assert _grant(oidc, rp).status_code == 200
+
+
+@pytest.mark.skipif(not PG_URL, reason="the group committer is PostgreSQL only")
+def test_a_grant_and_a_revocation_touch_no_session_and_no_pooled_connection(
+    oidc: OIDCActions, factory: Factory, services
+) -> None:
+    """Their only durable write is an audit event: handed to the group committer,
+    with no SQL session, transaction or pooled connection of the request's own
+    (issue 12). Still audited, durably, before the answer."""
+    from sqlalchemy import event
+
+    rp = factory.client()
+    assert _grant(oidc, rp).status_code == 200  # the client cached, the committer up
+    db = services.db
+    counts = {"checkouts": 0, "sessions": 0}
+
+    def checked_out(*_args: object) -> None:
+        counts["checkouts"] += 1
+
+    def began(*_args: object) -> None:
+        counts["sessions"] += 1
+
+    event.listen(db.engine, "checkout", checked_out)
+    event.listen(db._sessions, "after_transaction_create", began)
+    try:
+        token = _grant(oidc, rp, scope="profile").get_json()["access_token"]
+        assert oidc.revoke(rp, token, hint="access_token").status_code == 200
+    finally:
+        event.remove(db.engine, "checkout", checked_out)
+        event.remove(db._sessions, "after_transaction_create", began)
+    assert counts == {"checkouts": 0, "sessions": 0}
+    assert audit_types(services)[-3:] == ["token_issued", "token_issued", "token_revoked"]

@@ -215,3 +215,106 @@ def test_token_and_account_in_one_query_read_as_separately(oidc: OIDCActions, rp
     assert found[0].issued_at.tzinfo == UTC and found[1].created_at.tzinfo == UTC
     with services.db.transaction() as uow:
         assert uow.refresh_tokens.find_with_account(token_hash("unknown")) is None
+
+
+def test_claim_reads_as_find_and_claims_once(oidc: OIDCActions, rp, services) -> None:
+    """claim_with_account (one statement on PostgreSQL) shows the token as it was
+    before its claim, as find_with_account does, and only the first claim takes."""
+    from idp.oidc.tokens import token_hash
+
+    tokens = oidc.tokens(rp)
+    key = token_hash(tokens["refresh_token"])
+    with services.db.transaction() as uow:
+        before = uow.refresh_tokens.find_with_account(key)
+    now = datetime.now(UTC)
+    with services.db.transaction() as uow:
+        claim = uow.refresh_tokens.claim_with_account(key, now=now)
+    assert claim is not None and before is not None
+    assert claim == (*before, True)
+    with services.db.transaction() as uow:
+        again = uow.refresh_tokens.claim_with_account(key, now=now)
+        assert uow.refresh_tokens.claim_with_account(token_hash("unknown"), now=now) is None
+    assert again is not None and again[2] is False
+    assert again[0].rotated_at is not None
+
+
+def test_an_unclaimed_token_is_as_it_was(oidc: OIDCActions, rp, services) -> None:
+    """A refusal gives its claim back in the same transaction: the token stays live."""
+    from idp.oidc.tokens import token_hash
+
+    tokens = oidc.tokens(rp)
+    key = token_hash(tokens["refresh_token"])
+    with services.db.transaction() as uow:
+        claim = uow.refresh_tokens.claim_with_account(key, now=datetime.now(UTC))
+        assert claim is not None and claim[2]
+        uow.refresh_tokens.unclaim(claim[0].id)
+    with services.db.transaction() as uow:
+        record = uow.refresh_tokens.find(key)
+    assert record is not None and record.rotated_at is None
+    assert oidc.refresh(rp, tokens["refresh_token"]).status_code == 200
+
+
+def test_a_token_of_a_revoked_family_is_refused_without_a_claim_left(
+    oidc: OIDCActions, factory: Factory, rp, services
+) -> None:
+    """A live token whose family was revoked (a sibling revoked) is claimed by the one
+    statement, refused, and given back: refusing changes nothing."""
+    from idp.oidc.tokens import token_hash
+
+    tokens = oidc.tokens(rp)
+    key = token_hash(tokens["refresh_token"])
+    with services.db.transaction() as uow:
+        record = uow.refresh_tokens.find(key)
+        assert record is not None
+        uow.session.execute(
+            update(models.RefreshToken)
+            .where(models.RefreshToken.id == record.id)
+            .values(family_id="family-x")
+        )
+        uow.refresh_tokens.add(
+            token_hash=token_hash("sibling"),
+            family_id="family-x",
+            client_pk=rp.id,
+            account_id=record.account_id,
+            scope=record.scope,
+            claims=None,
+            auth_time=record.auth_time,
+            now=datetime.now(UTC),
+            expires_at=record.expires_at,
+        )
+        uow.refresh_tokens.revoke(token_hash("sibling"), now=datetime.now(UTC))
+    assert _error(oidc.refresh(rp, tokens["refresh_token"])) == "invalid_grant"
+    with services.db.transaction() as uow:
+        after = uow.refresh_tokens.find(key)
+    assert after is not None and after.rotated_at is None and after.revoked_at is None
+
+
+def test_of_two_concurrent_claims_exactly_one_takes(oidc: OIDCActions, rp, services) -> None:
+    """The claim waits on the first claimer's row lock and then sees the token taken
+    (atomic single use), although its own read shows the token as it was."""
+    import threading
+
+    from idp.oidc.tokens import token_hash
+
+    tokens = oidc.tokens(rp)
+    key = token_hash(tokens["refresh_token"])
+    results: list[bool] = []
+    first_claimed = threading.Event()
+
+    def second() -> None:
+        first_claimed.wait(10)
+        with services.db.transaction() as uow:
+            claim = uow.refresh_tokens.claim_with_account(key, now=datetime.now(UTC))
+            assert claim is not None
+            results.append(claim[2])
+
+    other = threading.Thread(target=second)
+    other.start()
+    with services.db.transaction() as uow:
+        claim = uow.refresh_tokens.claim_with_account(key, now=datetime.now(UTC))
+        assert claim is not None
+        results.append(claim[2])
+        first_claimed.set()
+        other.join(0.3)  # PostgreSQL: blocked on the row lock until this commits
+    other.join(10)
+    assert sorted(results) == [False, True]

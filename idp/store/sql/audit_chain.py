@@ -14,8 +14,8 @@ from itertools import groupby
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, true, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+import psycopg
+from sqlalchemy import Table, bindparam, delete, func, select, true, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -84,7 +84,13 @@ _EVENT_COLUMNS = (
 )
 
 
-def append(session: Session | Connection, events: list[dict[str, Any]], shard: int) -> None:
+def append(
+    session: Session | pg_driver.AnyConnection,
+    events: list[dict[str, Any]],
+    shard: int,
+    *,
+    carry: tuple[str, dict[str, Any]] | None = None,
+) -> None:
     """Give each of ``events`` (the column values of events recorded in this
     transaction, in order) its place in its day's segment of ``shard``, and insert
     them; called just before the transaction commits.
@@ -100,14 +106,23 @@ def append(session: Session | Connection, events: list[dict[str, Any]], shard: i
     ORM's bulk-update machinery cost half of a token request): on PostgreSQL two
     prepared statements per segment straight on psycopg (lock the head; move it and
     insert the events), on SQLite prebuilt Core statements.
+
+    ``carry``: an INSERT (psycopg SQL and parameters, PostgreSQL only) the caller held
+    back to send in the same statement as the first head lock (a data-modifying CTE:
+    a round trip less for a refresh token, issue 12).
     """
     by_segment: dict[str, list[dict[str, Any]]] = {}
     for values in events:
         by_segment.setdefault(segment_for(values["at"], shard), []).append(values)
+    if isinstance(session, psycopg.Connection):  # the group committer's own connection
+        _append_postgres(session, by_segment, carry)
+        return
     connection = session.connection() if isinstance(session, Session) else session
     if connection.dialect.name == "postgresql":
-        _append_postgres(connection, by_segment)
+        _append_postgres(connection, by_segment, carry)
         return
+    if carry is not None:
+        raise ValueError("carry is for PostgreSQL only")
     # SQLite: the INSERT of the head comes first, as it takes the database's write
     # lock (which FOR UPDATE, ignored there, does not); writers queue on that lock.
     chained_rows: list[dict[str, Any]] = []
@@ -134,20 +149,48 @@ _LOCK_HEAD_SQL = (
 )
 
 
-def _append_postgres(connection: Connection, by_segment: dict[str, list[dict[str, Any]]]) -> None:
+# A segment's first event of the day creates its head (two first writers do not collide).
+_CREATE_HEAD_SQL = (
+    "INSERT INTO audit_chain_heads (segment, seq, last_hash)"
+    " VALUES (%(segment)s, 0, %(genesis)s) ON CONFLICT DO NOTHING"
+)
+
+
+def _lock_head_carrying(insert_sql: str) -> str:
+    """The head lock with an INSERT riding along (run whatever the SELECT finds)."""
+    if insert_sql not in _CARRYING:
+        _CARRYING[insert_sql] = f"WITH carried AS ({insert_sql}) {_LOCK_HEAD_SQL}"
+    return _CARRYING[insert_sql]
+
+
+_CARRYING: dict[str, str] = {}
+
+
+def _append_postgres(
+    connection: pg_driver.AnyConnection,
+    by_segment: dict[str, list[dict[str, Any]]],
+    carry: tuple[str, dict[str, Any]] | None = None,
+) -> None:
     """PostgreSQL: per segment, lock the head, then chain and insert the events with the
     head moved in the same statement (:func:`append_if_head`, whose guard always holds
     under the lock). Both statements go straight to psycopg, prepared (issue 12)."""
     for segment in sorted(by_segment):  # one lock order for every writer
-        head = pg_driver.execute(connection, _LOCK_HEAD_SQL, {"segment": segment}).fetchone()
+        if carry is not None:
+            sql, params = carry
+            carry = None
+            lock = _lock_head_carrying(sql)
+            # The INSERT's parameters never use the name "segment". Its foreign-key
+            # checks run at the end of the statement, with the head locked: they take
+            # KEY SHARE on the client and account rows, which only a FOR UPDATE, a
+            # DELETE or a change of key on those rows would make wait, and nothing
+            # does any of these; so a head holder still never waits on another lock.
+            head = pg_driver.execute(connection, lock, {**params, "segment": segment}).fetchone()
+        else:
+            head = pg_driver.execute(connection, _LOCK_HEAD_SQL, {"segment": segment}).fetchone()
         if head is None:
-            # A segment's first event of the day: create its head (two first writers
-            # do not collide), then lock it.
-            connection.execute(
-                pg_insert(_HEADS)
-                .values(segment=segment, seq=0, last_hash=GENESIS)
-                .on_conflict_do_nothing()
-            )
+            # A segment's first event of the day: create its head, then lock it.
+            params = {"segment": segment, "genesis": GENESIS}
+            pg_driver.execute(connection, _CREATE_HEAD_SQL, params)
             head = pg_driver.execute(connection, _LOCK_HEAD_SQL, {"segment": segment}).fetchone()
         if head is None or append_if_head(connection, by_segment[segment], segment, head) is None:
             raise RuntimeError(f"audit chain head of {segment} missing or moved under its lock")
@@ -176,27 +219,26 @@ _GUARDED_APPEND = """
         seq integer, hash text)
     """
 
-_READ_HEAD = select(_HEADS.c.seq, _HEADS.c.last_hash).where(
-    _HEADS.c.segment == bindparam("segment")
-)
+_READ_HEAD_SQL = "SELECT seq, last_hash FROM audit_chain_heads WHERE segment = %(segment)s"
 
 
-def read_head(connection: Connection, segment: str) -> tuple[int, str]:
+def read_head(connection: pg_driver.AnyConnection, segment: str) -> tuple[int, str]:
     """A segment's head as committed now (created at the genesis if missing); no lock:
     :func:`append_if_head` is what guards against a concurrent writer."""
-    head = connection.execute(_READ_HEAD, {"segment": segment}).one_or_none()
+    head = pg_driver.execute(connection, _READ_HEAD_SQL, {"segment": segment}).fetchone()
     if head is None:
-        connection.execute(
-            pg_insert(_HEADS)
-            .values(segment=segment, seq=0, last_hash=GENESIS)
-            .on_conflict_do_nothing()
-        )
-        head = connection.execute(_READ_HEAD, {"segment": segment}).one()
-    return int(head.seq), str(head.last_hash)
+        pg_driver.execute(connection, _CREATE_HEAD_SQL, {"segment": segment, "genesis": GENESIS})
+        head = pg_driver.execute(connection, _READ_HEAD_SQL, {"segment": segment}).fetchone()
+        if head is None:
+            raise RuntimeError(f"audit chain head of {segment} missing after its creation")
+    return int(head[0]), str(head[1])
 
 
 def append_if_head(
-    connection: Connection, events: list[dict[str, Any]], segment: str, head: tuple[int, str]
+    connection: pg_driver.AnyConnection,
+    events: list[dict[str, Any]],
+    segment: str,
+    head: tuple[int, str],
 ) -> tuple[int, str] | None:
     """Chain ``events`` onto ``segment`` from ``head`` and insert them, in one statement,
     only if ``head`` is still the segment's head (PostgreSQL, autocommit connection).

@@ -14,6 +14,12 @@ returns only after its events are committed; if the write fails, every request o
 the batch fails with it (an outage: a 503), and nothing of the batch is written
 (one statement: all or nothing).
 
+The committer writes on a pooled DBAPI connection, straight through psycopg (the
+statements of idp/store/sql/audit_chain.py, prepared once): no SQLAlchemy Connection,
+Session or transaction object per batch. It is checked out of the engine's pool (so
+the pool's idle ping, timeout and size apply), switched to autocommit while held,
+and switched back before it is returned.
+
 The committer keeps the head it last wrote, so it needs no read before writing.
 Another process appending to the same segment makes that head stale: the statement
 then inserts nothing, and the committer re-reads the head (and moves to another
@@ -35,8 +41,10 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+import psycopg
+from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.pool import PoolProxiedConnection
 
 from idp.audit.chain import SHARDS, segment_for
 from idp.errors import UnavailableError
@@ -73,8 +81,7 @@ class AuditGroupCommitter:
     def __init__(self, engine: Engine, *, idle_seconds: float) -> None:
         # A held connection idle this long is returned and checked out afresh (pinged).
         self._idle_seconds = idle_seconds
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._locking_engine = engine
+        self._engine = engine
         self._start_lock = threading.Lock()
         # Waiters, or a bare lock from close().
         self._queue: queue.SimpleQueue[_Waiter | threading.Lock] = queue.SimpleQueue()
@@ -83,7 +90,9 @@ class AuditGroupCommitter:
         self._shard = random.randrange(SHARDS)
         # segment -> (seq, hash) as this process last committed it.
         self._heads: dict[str, tuple[int, str]] = {}
-        self._held: Connection | None = None
+        # The pooled connection held between batches, and its psycopg connection.
+        self._held: PoolProxiedConnection | None = None
+        self._driver: psycopg.Connection[Any] | None = None
         self._used_at = 0.0
 
     def write(self, events: list[dict[str, Any]]) -> None:
@@ -127,6 +136,7 @@ class AuditGroupCommitter:
         self._running = False
         self._heads = {}
         self._held = None
+        self._driver = None
         self._shard = random.randrange(SHARDS)
 
     def _next_batch(self) -> list[_Waiter] | None:
@@ -171,25 +181,42 @@ class AuditGroupCommitter:
                 waiter.error = error
                 waiter.done.release()
 
-    def _connection(self) -> Connection:
-        """The committer's own autocommit connection, kept between batches (a pool
+    def _connection(self) -> psycopg.Connection[Any]:
+        """The committer's own connection, in autocommit, kept between batches (a pool
         checkout and return cost as much as the write). One idle for longer than the
         pool's ping threshold goes back, and a fresh checkout pings it as usual."""
         now = time.monotonic()
         if self._held is not None and now - self._used_at > self._idle_seconds:
             self._release()
-        if self._held is None:
-            self._held = self._engine.connect()
+        if self._driver is None:
+            try:
+                held = self._engine.raw_connection()
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                # As SQLAlchemy's handle_error hook would say it (a raw checkout
+                # bypasses it): the database cannot be reached.
+                raise UnavailableError("database", type(error).__name__) from error
+            self._held = held
+            driver = held.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            try:
+                driver.autocommit = True  # each statement its own transaction
+            except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+                raise UnavailableError("database", type(error).__name__) from error
+            self._driver = driver
         self._used_at = now
-        return self._held
+        return self._driver
 
     def _release(self, *, broken: bool = False) -> None:
-        held, self._held = self._held, None
+        held, driver = self._held, self._driver
+        self._held = self._driver = None
         if held is None:
             return
         try:
-            if broken:
+            if broken or driver is None or driver.closed:
                 held.invalidate()  # never handed out again
+            else:
+                # Back as the pool hands connections out: in transactions.
+                driver.autocommit = False
             held.close()
         except Exception as error:  # closing a dead connection may fail too
             _log.warning("audit committer connection close failed: %s", type(error).__name__)
@@ -218,8 +245,12 @@ class AuditGroupCommitter:
                 # and move to another shard so we stop meeting.
                 self._heads.pop(segment, None)
                 self._shard = random.randrange(SHARDS)
-        # Around midnight, or under heavy contention: the locking path, one transaction.
+        # Around midnight, or under heavy contention: the locking path, one transaction
+        # on the same connection (BEGIN, lock each head, append, COMMIT).
         self._heads = {}
-        self._release()
-        with self._locking_engine.begin() as connection:
-            audit_chain.append(connection, events, self._shard)
+        connection = self._connection()
+        try:
+            with connection.transaction():
+                audit_chain.append(connection, events, self._shard)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+            raise UnavailableError("database", type(error).__name__) from error

@@ -71,8 +71,16 @@ class AuditFeed:
 
     def _committed(self, session: Session) -> None:
         pending = session.info.pop(_PENDING, ())
-        if not pending:
-            return
+        if pending:
+            self._tell(pending)
+
+    def deliver(self, events: list[dict[str, Any]]) -> None:
+        """Events committed without a session (the group committer wrote them for a unit
+        of work that opened none): told to the subscribers now."""
+        if self._listeners:
+            self._tell(_facts(events))
+
+    def _tell(self, pending: list[AuditFacts]) -> None:
         live = [fn for fn in (ref() for ref in self._listeners) if fn is not None]
         if len(live) != len(self._listeners):
             self._listeners = [ref for ref in self._listeners if ref() is not None]
@@ -87,7 +95,11 @@ class AuditFeed:
 def note_written(session: Session, events: list[dict[str, Any]]) -> None:
     """Events the audit log wrote with Core (no flush shows them): handed to the
     subscribers after this transaction commits, dropped if it rolls back."""
-    session.info.setdefault(_PENDING, []).extend(
+    session.info.setdefault(_PENDING, []).extend(_facts(events))
+
+
+def _facts(events: list[dict[str, Any]]) -> list[AuditFacts]:
+    return [
         AuditFacts(
             type=values["type"],
             outcome=values["outcome"],
@@ -95,7 +107,7 @@ def note_written(session: Session, events: list[dict[str, Any]]) -> None:
             details=dict(values["details"] or {}),
         )
         for values in events
-    )
+    ]
 
 
 def on_committed_audit(db: Any, listener: Listener) -> None:

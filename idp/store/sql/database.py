@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from .committed_audit import AuditFeed
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+_log = logging.getLogger("idp.store")
 
 
 class DatabaseUnavailable(Exception):
@@ -209,21 +212,52 @@ class Database:
         When the transaction does not commit (the body raised, or the commit itself
         failed) the unit of work's ``on_rollback`` steps run, newest first, so that
         ephemeral writes made for it (a code taken, a marker set) are undone too.
+
+        The session is opened on the unit of work's first use of it. One that only
+        recorded audit events never opens it: on PostgreSQL its commit hands them to
+        the group committer and returns once they are durable (issue 12); elsewhere
+        the session is opened at the commit to write them (SQLite).
         """
-        uow: UnitOfWork | None = None
+        uow = UnitOfWork(opener=self._begin)
+        committed = False
         try:
-            with self._sessions.begin() as session:
-                uow = UnitOfWork(session)
-                yield uow
+            yield uow
+            events = uow.take_audit_only() if self.audit_committer is not None else None
+            if events:
+                assert self.audit_committer is not None
+                self.audit_committer.write(events)
+                self._delivered(events)
+            committed = True  # settled below; a failing commit is handled there too
+            uow.close(commit=True)
         except exc.TimeoutError as error:
             # No pooled connection freed up in time: the database is saturated or gone.
-            if uow is not None:
-                uow.run_rollback_steps()
+            self._abandon(uow, committed)
             raise UnavailableError("database", "no connection available") from error
         except BaseException:
-            if uow is not None:
-                uow.run_rollback_steps()
+            self._abandon(uow, committed)
             raise
+
+    def _begin(self) -> Session:
+        session = self._sessions()
+        session.begin()
+        return session
+
+    @staticmethod
+    def _abandon(uow: UnitOfWork, commit_tried: bool) -> None:
+        """Roll back what the body did (unless the commit itself failed: the session
+        closed then), and run the unit of work's undo steps."""
+        if not commit_tried:
+            try:
+                uow.close(commit=False)
+            except Exception as failure:  # a dead connection's rollback may fail too
+                _log.warning("rollback failed: %s", failure.__class__.__name__)
+        uow.run_rollback_steps()
+
+    def _delivered(self, events: list[dict[str, Any]]) -> None:
+        """Events the group committer wrote without a session: to the audit feed."""
+        feed = self.__dict__.get("committed_audit")
+        if feed is not None:
+            feed.deliver(events)
 
     @contextmanager
     def reader(self) -> Iterator[UnitOfWork]:
@@ -237,21 +271,20 @@ class Database:
         No transaction at all: each SELECT runs on its own on an autocommit
         connection, saving the BEGIN/COMMIT round trips and the commit's work. Any
         write through it (an ORM flush, an INSERT/UPDATE/DELETE, an audit event) is
-        refused with :class:`ReadOnlyError` rather than committed half-way.
+        refused with :class:`ReadOnlyError` rather than committed half-way. The
+        session is opened only if something is read through it.
         """
-        uow: UnitOfWork | None = None
+        uow = UnitOfWork(opener=self._readers, read_only=True)
         try:
-            with self._readers() as session:
-                uow = UnitOfWork(session)
-                yield uow
+            yield uow
         except exc.TimeoutError as error:
-            if uow is not None:
-                uow.run_rollback_steps()
+            uow.run_rollback_steps()
             raise UnavailableError("database", "no connection available") from error
         except BaseException:
-            if uow is not None:
-                uow.run_rollback_steps()
+            uow.run_rollback_steps()
             raise
+        finally:
+            uow.discard()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

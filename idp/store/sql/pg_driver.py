@@ -8,6 +8,10 @@ DBAPI connection, so in the same transaction, prepared once per connection.
 What SQLAlchemy did for them is done here: a lost or refused connection becomes
 :class:`~idp.errors.UnavailableError` (a 503), and timestamps come back as UTC like
 ``UTCDateTime`` returns them. Only for PostgreSQL; SQLite keeps the Core path.
+
+The audit group committer has no SQLAlchemy connection at all (it holds a pooled
+DBAPI connection, idp/store/sql/audit_committer.py): every function here takes
+either kind.
 """
 
 from __future__ import annotations
@@ -30,11 +34,22 @@ def sql_of(statement: ClauseElement) -> str:
     return str(statement.compile(dialect=pg_dialect.dialect()))  # type: ignore[no-untyped-call]
 
 
+# A SQLAlchemy connection, or the psycopg connection itself.
+AnyConnection = Connection | psycopg.Connection[Any]
+
+
+def driver_of(connection: AnyConnection) -> psycopg.Connection[Any]:
+    """The psycopg connection under ``connection`` (or ``connection`` itself)."""
+    if isinstance(connection, psycopg.Connection):
+        return connection
+    return cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+
+
 def execute(
-    connection: Connection, sql: str, params: dict[str, Any], *, dict_rows: bool = False
+    connection: AnyConnection, sql: str, params: dict[str, Any], *, dict_rows: bool = False
 ) -> psycopg.Cursor[Any]:
     """Run ``sql`` on the psycopg connection under ``connection``, prepared."""
-    driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+    driver = driver_of(connection)
     try:
         if dict_rows:
             cursor: psycopg.Cursor[Any] = driver.cursor(row_factory=dict_row)
@@ -44,7 +59,7 @@ def execute(
         raise UnavailableError("database", type(error).__name__) from error
 
 
-def first(connection: Connection, sql: str, params: dict[str, Any]) -> SimpleNamespace | None:
+def first(connection: AnyConnection, sql: str, params: dict[str, Any]) -> SimpleNamespace | None:
     """The first row, its columns as attributes, timestamps in UTC; None if none."""
     row = execute(connection, sql, params, dict_rows=True).fetchone()
     if row is None:

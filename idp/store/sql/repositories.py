@@ -27,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, SessionTransaction, aliased
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, aliased
 
 from idp.audit.chain import SHARDS, ChainBreak
 from idp.audit.export import AuditRow
@@ -739,12 +739,61 @@ _INSERT_REFRESH_TOKEN_PG = (
 _CLAIM_REFRESH_TOKEN_PG = pg_driver.sql_of(_CLAIM_REFRESH_TOKEN)
 
 
+def _claim_with_account() -> Select[Any]:
+    """PostgreSQL: claim the token for rotation and read it with its account, in one
+    statement (a refresh's first; the claim was a second round trip, issue 12).
+
+    The UPDATE (a data-modifying CTE) claims as ``_CLAIM_REFRESH_TOKEN`` does, taking
+    the row lock, so exactly one of two concurrent refreshes wins; the SELECT shows the
+    row as it was before (one snapshot for the whole statement), with ``rt_claimed``
+    saying whether the claim took.
+    """
+    token = m.RefreshToken
+    claimed = (
+        update(token)
+        .where(
+            token.token_hash == bindparam("token_hash"),
+            token.rotated_at.is_(None),
+            token.revoked_at.is_(None),
+        )
+        .values(rotated_at=bindparam("claim_at"))
+        .returning(token.id)
+        .cte("claimed")
+    )
+    return _REFRESH_TOKEN_WITH_ACCOUNT.add_columns(
+        select(claimed.c.id).exists().label("rt_claimed")
+    )
+
+
+_CLAIM_WITH_ACCOUNT_PG = pg_driver.sql_of(_claim_with_account())
+_UNCLAIM_REFRESH_TOKEN = (
+    update(m.RefreshToken)
+    .where(m.RefreshToken.id == bindparam("unclaim_id"))
+    .values(rotated_at=None)
+    .execution_options(synchronize_session=False)
+)
+
+
 def _pending_changes(session: Session) -> bool:
     """Whether a flush would write anything. ``Session.dirty`` walks the identity map
     and cost 2 % of a token request on its own: an empty map has nothing dirty."""
     if session.new or session.deleted:
         return True
     return bool(len(session.identity_map) and session.dirty)
+
+
+# Session.info key: refresh-token INSERTs (psycopg parameters) not sent yet.
+_DEFERRED_INSERTS = "idp_deferred_refresh_tokens"
+
+
+def _send_deferred(session: Session) -> None:
+    """Send the refresh-token INSERTs ``RefreshTokenRepository.add`` held back, before
+    any other statement of the transaction (which might read or change them)."""
+    deferred = session.info.pop(_DEFERRED_INSERTS, None)
+    if deferred:
+        connection = session.connection()
+        for params in deferred:
+            pg_driver.execute(connection, _INSERT_REFRESH_TOKEN_PG, params)
 
 
 def _core(session: Session, statement: Executable, params: dict[str, Any]) -> CursorResult[Any]:
@@ -755,6 +804,7 @@ def _core(session: Session, statement: Executable, params: dict[str, Any]) -> Cu
     statement still sees this transaction's pending ORM changes. A read-only unit of
     work still refuses anything but a SELECT (its connection autocommits).
     """
+    _send_deferred(session)
     if _pending_changes(session):
         return session.execute(statement, params)  # type: ignore[return-value]
     if session.info.get(READ_ONLY) and not getattr(statement, "is_select", False):
@@ -771,6 +821,7 @@ class RefreshTokenRepository:
         transaction that may write, nothing pending that a flush must send first."""
         if self._s.info.get(READ_ONLY) or _pending_changes(self._s):
             return False
+        _send_deferred(self._s)
         return self._s.connection().dialect.name == "postgresql"
 
     def add(
@@ -810,6 +861,12 @@ class RefreshTokenRepository:
         }
         if self._postgres_direct():
             direct = {**params, "claims": Json(claims)}
+            if self._s.get_nested_transaction() is None:
+                # Sent with the commit's lock of the audit chain head, one statement
+                # for both (audit_chain.append): a round trip less per token. Any
+                # statement before then sends it first (_send_deferred).
+                self._s.info.setdefault(_DEFERRED_INSERTS, []).append(direct)
+                return
             pg_driver.execute(self._s.connection(), _INSERT_REFRESH_TOKEN_PG, direct)
             return
         _core(self._s, _INSERT_REFRESH_TOKEN, params)
@@ -829,6 +886,7 @@ class RefreshTokenRepository:
         """
         params = {"token_hash": token_hash}
         row: Any
+        _send_deferred(self._s)
         if _pending_changes(self._s):
             row = self._s.execute(_REFRESH_TOKEN_WITH_ACCOUNT, params).first()
         else:
@@ -841,6 +899,41 @@ class RefreshTokenRepository:
             return None
         account = None if row.id is None else _account_record(row)
         return _refresh_token_from_row(row, "rt_"), account
+
+    def claim_with_account(
+        self, token_hash: str, *, now: datetime
+    ) -> tuple[RefreshTokenRecord, AccountRecord | None, bool] | None:
+        """The token as it was, its account, and whether this transaction claimed it
+        for rotation (``mark_rotated``'s claim: False when it was rotated or revoked
+        already, or another refresh claimed it first); None if there is no such token.
+
+        Claimed before the caller has judged it (one statement on PostgreSQL, see
+        ``_claim_with_account``): a token the caller then refuses (another client's,
+        expired, a revoked family, a scope too wide) is given back with
+        :meth:`unclaim` in the same transaction, so refusing leaves it as it was.
+        """
+        if self._postgres_direct():
+            params = {"token_hash": token_hash, "claim_at": now}
+            row = pg_driver.first(self._s.connection(), _CLAIM_WITH_ACCOUNT_PG, params)
+            if row is None:
+                return None
+            account = None if row.id is None else _account_record(row)
+            return _refresh_token_from_row(row, "rt_"), account, bool(row.rt_claimed)
+        found = self.find_with_account(token_hash)
+        if found is None:
+            return None
+        record, account = found
+        claimed = (
+            record.rotated_at is None
+            and record.revoked_at is None
+            and self.mark_rotated(token_hash, now=now)
+        )
+        return record, account, claimed
+
+    def unclaim(self, token_id: int) -> None:
+        """Give back a claim of :meth:`claim_with_account` (this transaction's own, so
+        the row is still locked by it and ``rotated_at`` was NULL before)."""
+        _core(self._s, _UNCLAIM_REFRESH_TOKEN, {"unclaim_id": token_id})
 
     def mark_rotated(self, token_hash: str, *, now: datetime) -> bool:
         """Atomically claim a live token for rotation; False if someone already did.
@@ -958,8 +1051,18 @@ class AuditLog:
     spread over the shards instead of queueing on one head row.
     """
 
-    def __init__(self, session: Session, *, shard: int | None = None) -> None:
-        self._s = session
+    def __init__(
+        self,
+        session: Session | Callable[[], Session],
+        *,
+        shard: int | None = None,
+        read_only: bool = False,
+    ) -> None:
+        # A session, or (a lazy unit of work) how to open one: recording needs none,
+        # so an audit-only transaction never opens one (see UnitOfWork).
+        self._session: Session | None = session if isinstance(session, Session) else None
+        self._open: Callable[[], Session] | None = None if isinstance(session, Session) else session
+        self._read_only = read_only
         self._shard = secrets.randbelow(SHARDS) if shard is None else shard
         # A log pinned to a shard (tests, tools) keeps to it: only one left to chance
         # may hand its events to the group committer, which picks its own shard.
@@ -971,21 +1074,46 @@ class AuditLog:
         self._savepoints: list[SessionTransaction | None] = []
         self._listening = False
 
+    @property
+    def _s(self) -> Session:
+        """The session, opened now if the unit of work had not opened one yet."""
+        if self._session is None:
+            assert self._open is not None
+            self._attach(self._open())
+        assert self._session is not None
+        return self._session
+
+    def _attach(self, session: Session) -> None:
+        """The unit of work opened its session: events recorded until now are written
+        in its transaction (they were recorded outside any savepoint)."""
+        if self._session is session:
+            return
+        self._session = session
+        if self._pending:
+            self._listen(session)
+
+    def _listen(self, session: Session) -> None:
+        # Class-level hooks (below) find this log here; listening per session cost
+        # more than the rest of recording (SQLAlchemy builds per-instance event
+        # collections: 9% of a token request, py-spy, issue 12).
+        if not self._listening:
+            session.info.setdefault(_AUDIT_LOGS, []).append(self)
+            self._listening = True
+
     def record(self, entry: AuditEntry, *, now: datetime) -> None:
-        if self._s.info.get(READ_ONLY):
+        session = self._session
+        if self._read_only or (session is not None and session.info.get(READ_ONLY)):
             # An event that would be dropped with the read-only session: refuse loudly.
             raise ReadOnlyError("audit events need a transaction (Database.transaction)")
-        if self._s.get_transaction() is None:
-            # As session.add() would: the event belongs to a transaction, and only a
-            # begun one reports its rollback (after_soft_rollback) to take it back.
-            self._s.begin()
-        if not self._listening:
-            # Class-level hooks (below) find this log here; listening per session cost
-            # more than the rest of recording (SQLAlchemy builds per-instance event
-            # collections: 9% of a token request, py-spy, issue 12).
-            self._s.info.setdefault(_AUDIT_LOGS, []).append(self)
-            self._listening = True
-        self._savepoints.append(self._s.get_nested_transaction())
+        savepoint = None
+        if session is not None:
+            if session.get_transaction() is None:
+                # As session.add() would: the event belongs to a transaction, and only
+                # a begun one reports its rollback (after_soft_rollback) to take it back.
+                session.begin()
+            self._listen(session)
+            savepoint = session.get_nested_transaction()
+        self._savepoints.append(savepoint)
         self._pending.append(
             {
                 "at": now,
@@ -1000,6 +1128,11 @@ class AuditLog:
                 "details": dict(entry.details) or None,
             }
         )
+
+    def _take_pending(self) -> list[dict[str, Any]]:
+        """What was recorded, handed to the caller (a commit without a session)."""
+        events, self._pending, self._savepoints = self._pending, [], []
+        return events
 
     def _write_pending(self, *, at_commit: bool = False) -> None:
         """Chain and insert what was recorded: before the commit, or before this
@@ -1017,7 +1150,14 @@ class AuditLog:
         if at_commit and self._any_shard and committer is not None and _wrote_nothing(self._s):
             committer.write(events)
         else:
-            audit_chain.append(self._s, events, self._shard)
+            deferred = self._s.info.pop(_DEFERRED_INSERTS, None) or []
+            # One refresh token rides with the head lock (PostgreSQL: one statement).
+            carried = deferred.pop() if deferred else None
+            if deferred:
+                self._s.info[_DEFERRED_INSERTS] = deferred
+                _send_deferred(self._s)
+            carry = None if carried is None else (_INSERT_REFRESH_TOKEN_PG, carried)
+            audit_chain.append(self._s, events, self._shard, carry=carry)
         committed_audit.note_written(self._s, events)
 
     def _forget_pending(self, previous: SessionTransaction) -> None:
@@ -1112,7 +1252,7 @@ def _wrote_nothing(session: Session) -> bool:
     connections = getattr(transaction, "_connections", None)
     if transaction is None or transaction.nested or connections is None or connections:
         return False
-    return not _pending_changes(session)
+    return not _pending_changes(session) and not session.info.get(_DEFERRED_INSERTS)
 
 
 @event.listens_for(Session, "before_commit")
@@ -1123,12 +1263,30 @@ def _write_pending_audit(session: Session) -> None:
     # same session must not see a transaction that still "wrote nothing".
     for number, log in enumerate(logs):
         log._write_pending(at_commit=number == 0 and len(logs) == 1)
+    _send_deferred(session)  # those no audit write carried
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _deferred_before_orm(state: ORMExecuteState) -> None:
+    """An ORM statement (a flow's UPDATE of refresh tokens, say) sees them written."""
+    if _DEFERRED_INSERTS in state.session.info:
+        _send_deferred(state.session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _no_savepoint_over_deferred(session: Session, transaction: SessionTransaction) -> None:
+    """A savepoint's rollback would take back an INSERT sent inside it that belongs to
+    the enclosing transaction: begin one only with nothing held back."""
+    if transaction.nested and session.info.get(_DEFERRED_INSERTS):
+        raise RuntimeError("refresh token INSERT held back: no savepoint until it is sent")
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_pending_audit(session: Session, previous: SessionTransaction) -> None:
     for log in session.info.get(_AUDIT_LOGS, ()):
         log._forget_pending(previous)
+    if not previous.nested:
+        session.info.pop(_DEFERRED_INSERTS, None)  # rolled back with its transaction
 
 
 # Session.info flag of the units of work Database.reader() opens.
@@ -1146,11 +1304,81 @@ class UnitOfWork:
     the commit registers its undo with :meth:`on_rollback` (a taken authorization
     code is put back), so that a request that commits nothing also leaves nothing
     behind that a retry would trip over (security invariant 10).
+
+    The session is opened on first use when the unit of work is given an ``opener``
+    (``Database.transaction`` and ``reader`` do): a request whose only write is an
+    audit event (a client_credentials grant, the revocation of an access token)
+    records it without one, and its commit is the hand-off to the group committer
+    alone: no Session, no SQLAlchemy transaction, no pooled connection (issue 12;
+    the empty session's begin and commit were a tenth of such a request).
     """
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(
+        self,
+        session: Session | None = None,
+        *,
+        opener: Callable[[], Session] | None = None,
+        read_only: bool = False,
+    ) -> None:
+        if (session is None) == (opener is None):
+            raise TypeError("give a session or an opener")
+        self._session = session
+        self._opener = opener
+        self._read_only = read_only
         self._rollback_steps: list[Callable[[], None]] = []
+
+    @property
+    def session(self) -> Session:
+        """The unit of work's session (opened, and its transaction begun, on first use)."""
+        session = self._session
+        if session is None:
+            assert self._opener is not None
+            session = self._session = self._opener()
+            audit = self.__dict__.get("audit")
+            if audit is not None:  # events recorded before join this transaction
+                audit._attach(session)
+        return session
+
+    @property
+    def opened(self) -> bool:
+        """Whether the session has been opened (nothing durable was touched if not)."""
+        return self._session is not None
+
+    def take_audit_only(self) -> list[dict[str, Any]] | None:
+        """The events of a unit of work that opened no session and may hand them to the
+        group committer (recorded on a shard left to chance), taken from the log; None
+        otherwise (the commit then goes through the session)."""
+        if self._session is not None:
+            return None
+        audit = self.__dict__.get("audit")
+        if audit is None or not audit._any_shard:
+            return None
+        return audit._take_pending()  # type: ignore[no-any-return]
+
+    def close(self, *, commit: bool) -> None:
+        """Commit (or roll back) and close the session. Without one, a commit of events
+        still pending (no group committer took them: SQLite, a pinned shard) opens it
+        to write them; a rollback just drops them."""
+        if self._session is None:
+            audit = self.__dict__.get("audit")
+            if audit is None or not audit._pending:
+                return
+            if not commit:
+                audit._take_pending()
+                return
+        session = self.session
+        try:
+            if commit:
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
+
+    def discard(self) -> None:
+        """Close the session, if one was opened, committing nothing (a reader's end)."""
+        if self._session is not None:
+            self._session.close()
 
     # Each repository is made on first use: a request touches two or three of
     # them, and building all of them was 4 % of a token request (issue 12).
@@ -1176,7 +1404,10 @@ class UnitOfWork:
 
     @cached_property
     def audit(self) -> AuditLog:
-        return AuditLog(self.session)
+        # Not opening the session: recording needs none (see the class docstring).
+        if self._session is not None:
+            return AuditLog(self._session, read_only=self._read_only)
+        return AuditLog(lambda: self.session, read_only=self._read_only)
 
     @cached_property
     def outbox(self) -> OutboxRepository:
