@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from idp.records import AccountRecord
+from idp.store.credentials import CredentialKind
 
 
 class DuplicateError(Exception):
@@ -29,6 +30,18 @@ class NewPerson:
     gender: str | None = None
     phone: str | None = None
     email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignInAccount:
+    """What a password sign-in needs to know of the account a user ID names, read in
+    one statement (issue 12 item 3): the account, the second factors it has (as
+    :meth:`idp.store.credentials.CredentialIndex.kinds` would say) and whether it is
+    staff (:meth:`idp.store.interfaces.StaffReader.is_staff`)."""
+
+    account: AccountRecord
+    factors: frozenset[CredentialKind]
+    staff: bool
 
 
 class AccountStore(Protocol):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from idp.records import AccountRecord, AuditEntry, StaffRecord
+    from idp.store.accounts import SignInAccount
     from idp.store.credentials import CredentialStore
     from idp.store.outbox import OutboxWriter
 
@@ -126,6 +127,9 @@ class AccountReader(Protocol):
     def by_id(self, account_id: int) -> AccountRecord | None: ...
 
     def by_username(self, username: str) -> AccountRecord | None: ...
+
+    def for_sign_in(self, username: str) -> SignInAccount | None:
+        """The account, its second factors and its staff flag, in one read."""
 
     def replace_password_hash(self, account_id: int, password_hash: str, *, now: datetime) -> None:
         """A stronger hash of the same password (argon2 parameters raised)."""

@@ -248,8 +248,11 @@ def _authorize(
     oauth_request = StoredAuthorizationRequest(uri, params)
     session = current_session()
     account = None
+    # Whether the account is staff, read with it (one statement; issue 12 item 3).
+    staff = False
     if session is not None:
-        account = request_uow().accounts.by_id(session.account_id)
+        found = request_uow().accounts.with_staff_flag(session.account_id)
+        account, staff = found if found is not None else (None, False)
         if account is None or not account.is_active:
             session, account = None, None
     end_user = svc_end_user(client, account, claims_request)
@@ -292,7 +295,7 @@ def _authorize(
                 client.mfa_required
                 or second_factor_requested(params.get("acr_values"))
                 # Staff accounts always sign in with a second factor (issue 9 item 7).
-                or (account is not None and request_uow().staff.is_staff(account.id))
+                or (account is not None and staff)
             ),
         ),
         now,
