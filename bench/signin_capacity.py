@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import DEVNULL
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -231,7 +232,7 @@ def per_step(
     """
     server = process_tree(live.process.pid)
     totals = {name: [0, 0.0] for name in STEPS}
-    last: list = [_thread_cpu_ns(server), time.thread_time()]
+    last: list[Any] = [_thread_cpu_ns(server), time.thread_time()]
 
     def step(name: str) -> None:
         now, mine = _thread_cpu_ns(server), time.thread_time()

@@ -51,6 +51,12 @@ class AccountStore(Protocol):
 
     def by_id(self, account_id: int) -> AccountRecord | None: ...
 
+    def for_sign_in(self, username: str) -> SignInAccount | None:
+        """The account, its second factors and its staff flag, in one read."""
+
+    def with_staff_flag(self, account_id: int) -> tuple[AccountRecord, bool] | None:
+        """:meth:`by_id` and whether the account is staff, in one read."""
+
     def by_subject(self, subject: str) -> AccountRecord | None: ...
 
     def add(

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from idp.records import AccountRecord, AuditEntry, StaffRecord
-    from idp.store.accounts import SignInAccount
     from idp.store.credentials import CredentialStore
     from idp.store.outbox import OutboxWriter
 
@@ -128,9 +127,6 @@ class AccountReader(Protocol):
 
     def by_username(self, username: str) -> AccountRecord | None: ...
 
-    def for_sign_in(self, username: str) -> SignInAccount | None:
-        """The account, its second factors and its staff flag, in one read."""
-
     def replace_password_hash(self, account_id: int, password_hash: str, *, now: datetime) -> None:
         """A stronger hash of the same password (argon2 parameters raised)."""
 
@@ -175,6 +171,13 @@ class Transactions(Protocol):
     """Opens a transaction: commits when the block ends, rolls back on an exception."""
 
     def transaction(self) -> AbstractContextManager[Any]: ...
+
+
+class SignInTransactions(Transactions, Protocol):
+    """What a password sign-in opens: a read of the account on the primary, outside
+    any transaction (``Database.primary_reader``), then the transaction it writes in."""
+
+    def primary_reader(self) -> AbstractContextManager[Any]: ...
 
 
 class ProxyTx(Protocol):

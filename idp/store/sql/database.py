@@ -192,8 +192,20 @@ class Database:
             expire_on_commit=False,
             info={READ_ONLY: True},
         )
-        event.listen(self._readers, "do_orm_execute", _refuse_writes)
-        event.listen(self._readers, "before_flush", _refuse_flush)
+        # The same on the primary, for reads that decide something (a sign-in's
+        # account): current data, no BEGIN/COMMIT (see :meth:`primary_reader`).
+        self._primary_readers = (
+            sessionmaker(
+                engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+                info={READ_ONLY: True},
+            )
+            if replica is not None
+            else self._readers
+        )
+        for readers in {self._readers, self._primary_readers}:
+            event.listen(readers, "do_orm_execute", _refuse_writes)
+            event.listen(readers, "before_flush", _refuse_flush)
 
     @classmethod
     def from_url(
@@ -239,9 +251,28 @@ class Database:
         write through it (an ORM flush, an INSERT/UPDATE/DELETE, an audit event) is
         refused with :class:`ReadOnlyError` rather than committed half-way.
         """
+        with self._reading(self._readers) as uow:
+            yield uow
+
+    @contextmanager
+    def primary_reader(self) -> Iterator[UnitOfWork]:
+        """:meth:`reader` on the primary, never the replica: for reads that decide
+        something and must see every committed change (the account a password sign-in
+        checks: a password just changed or an account just disabled must count).
+
+        A password sign-in reads its account here, then hashes holding no connection,
+        then writes in a transaction of its own; a sign-in whose only write is its
+        audit event hands it to the group committer (issue 12 item 3). Under READ
+        COMMITTED the transaction's read saw no more than this one does.
+        """
+        with self._reading(self._primary_readers) as uow:
+            yield uow
+
+    @contextmanager
+    def _reading(self, sessions: sessionmaker[Session]) -> Iterator[UnitOfWork]:
         uow: UnitOfWork | None = None
         try:
-            with self._readers() as session:
+            with sessions() as session:
                 uow = UnitOfWork(session)
                 yield uow
         except exc.TimeoutError as error:

@@ -255,7 +255,7 @@ class AccountRepository:
         (:class:`SignInAccount`), in one statement."""
         found = _core(self._s, _SIGN_IN_BY_USERNAME_KEY, {"key": username_key(username)}).first()
         account = _account_record(found)
-        if account is None:
+        if found is None or account is None:
             return None
         factors = frozenset(
             kind
@@ -272,7 +272,7 @@ class AccountRepository:
         """:meth:`by_id` and whether the account is staff, in one statement."""
         found = _core(self._s, _ACCOUNT_WITH_STAFF_BY_ID, {"account_id": account_id}).first()
         account = _account_record(found)
-        return None if account is None else (account, bool(found.is_staff))
+        return None if found is None or account is None else (account, bool(found.is_staff))
 
     def by_id(self, account_id: int) -> AccountRecord | None:
         # Account and person in one round trip: UserInfo and every token request read
