@@ -5,7 +5,8 @@ and a Monday-morning login storm must queue, not exhaust memory. Run from the
 repository root::
 
     .venv/bin/python -m bench.signin_capacity [--profiles owasp,rfc9106-low]
-        [--browsers 8] [--seconds 8] [--reps 3] [--storm 32]
+        [--browsers 8] [--seconds 8] [--reps 3] [--storm 32] [--steps N]
+        [--profile DIR]
 
 For each argon2 profile, one provider (PostgreSQL + Redis by default, 2 workers)
 and, interleaved A B A B for ``--reps`` repetitions:
@@ -17,9 +18,24 @@ and, interleaved A B A B for ``--reps`` repetitions:
   (with PKCE) for a token response.
 
 Printed per profile: the medians of raw verifies/s and sign-ins/s and their
-ratio, and the server's memory: idle RSS (arbiter + workers), the peak during the
-sign-in runs, and the peak while ``--storm`` browsers sign in at once, next to
-the issue's bound 2 x idle + cores x one hash's memory.
+ratio; raw verifies per CPU-second of the raw processes and sign-ins per CPU-second
+of the server (gunicorn arbiter and workers, from /proc) and *their* ratio, the
+share of the server's CPU that went into hashing, which moves far less with the
+machine's load than the wall-clock rates; and the server's memory: idle RSS
+(arbiter + workers), the peak during the sign-in runs, and the peak while
+``--storm`` browsers sign in at once, next to the issue's bound 2 x idle + cores x
+one hash's memory. Each repetition's line also gives the browsers' own CPU per
+sign-in.
+
+The browsers are lean (bench/lean_browser.py: one kept-alive ``http.client``
+connection each, cookies in a dict): they run on the same cores as the server, and
+the issue measures the provider, not the load generator.
+
+``--steps N`` first signs in N times with one browser and prints the server's CPU
+per step (thread CPU of its workers from ``/proc/.../schedstat``; with ``p`` > 1
+argon2's own lane threads come and go unseen, so the password step shows less than
+its hash). ``--profile DIR`` runs py-spy ``--gil`` on the workers during the first
+repetition and prints the top frames.
 """
 
 from __future__ import annotations
