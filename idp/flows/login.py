@@ -22,7 +22,7 @@ from idp.clock import Clock
 from idp.policies.lockout import LockoutRules
 from idp.records import AccountRecord, AuditEntry, RequestMeta
 from idp.store.attempts import AttemptCounter, Slot
-from idp.store.interfaces import AuthnTx, SignInTransactions
+from idp.store.interfaces import AuthnTx, Transactions
 from idp.store.throttle import Throttle
 from idp.store.usernames import username_key
 
@@ -92,7 +92,7 @@ class LoginFlow:
     def __init__(
         self,
         *,
-        db: SignInTransactions,
+        db: Transactions,
         hashing: PasswordHashing,
         lockout: CredentialLockout,
         clock: Clock,
@@ -181,19 +181,19 @@ class LoginFlow:
         address: Slot | None,
         check_staff: bool = False,
     ) -> LoginResult:
-        # The account with its factors and staff flag: one statement for any user ID, on
-        # the primary without a transaction, so that no connection is held while the
-        # hash runs and a sign-in that writes nothing but its audit event hands that to
-        # the group committer (issue 12 item 3). The transaction below would have read
-        # the same (READ COMMITTED): the hash always ran between the read and the writes.
-        with self._db.primary_reader() as reader:
-            found = reader.accounts.for_sign_in(username)
-        account = found.account if found is not None else None
-        if account is None:
-            check = self._hashing.verify_decoy(password)
-        else:
-            check = self._hashing.verify(account.password_hash, password)
         with self._db.transaction() as uow:
+            # The account with its factors and staff flag: one statement for any user ID.
+            # Read in the transaction the sign-in writes its audit event in, so that
+            # event is chained there, on the connection this request checked out (and
+            # pinged when it had sat idle), not handed to the group committer: after a
+            # PostgreSQL restart the committer's kept connection fails its first write
+            # (tests/integration/test_lockout_postgres_restart.py).
+            found = uow.accounts.for_sign_in(username)
+            account = found.account if found is not None else None
+            if account is None:
+                check = self._hashing.verify_decoy(password)
+            else:
+                check = self._hashing.verify(account.password_hash, password)
             now = self._clock()
             if check.ok and account is not None and account.status == "locked":
                 uow.audit.record(

@@ -173,13 +173,6 @@ class Transactions(Protocol):
     def transaction(self) -> AbstractContextManager[Any]: ...
 
 
-class SignInTransactions(Transactions, Protocol):
-    """What a password sign-in opens: a read of the account on the primary, outside
-    any transaction (``Database.primary_reader``), then the transaction it writes in."""
-
-    def primary_reader(self) -> AbstractContextManager[Any]: ...
-
-
 class ProxyTx(Protocol):
     """One durable transaction as the proxy flows written after the kernel use it
     (invitations, transition notices, staff flags, claims). ``UnitOfWork`` implements

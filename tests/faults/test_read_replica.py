@@ -110,8 +110,9 @@ def test_without_a_replica_readers_use_the_primary_and_readyz_does_not_mention_o
 def test_a_sign_in_reads_its_account_on_the_primary_while_the_replica_is_down(
     replicated: Services, replica: OwnPostgres
 ) -> None:
-    """The password check decides: it reads the primary (Database.primary_reader), never
-    the replica's possibly stale copy, so a stopped replica does not stop sign-ins."""
+    """The password check and the authorization endpoint's account check decide: they
+    read the primary (a transaction; Database.primary_reader), never the replica's
+    possibly stale copy, so a stopped replica stops no sign-in."""
     client: FlaskClient = create_app(services=replicated).test_client()
     factory = Factory(replicated)
     factory.account()

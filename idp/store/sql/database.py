@@ -257,13 +257,13 @@ class Database:
     @contextmanager
     def primary_reader(self) -> Iterator[UnitOfWork]:
         """:meth:`reader` on the primary, never the replica: for reads that decide
-        something and must see every committed change (the account a password sign-in
-        checks: a password just changed or an account just disabled must count).
+        something and must see every committed change (the signed-in account the
+        authorization endpoint checks: an account just disabled must count).
 
-        A password sign-in reads its account here, then hashes holding no connection,
-        then writes in a transaction of its own; a sign-in whose only write is its
-        audit event hands it to the group committer (issue 12 item 3). Under READ
-        COMMITTED the transaction's read saw no more than this one does.
+        The authorization endpoint reads the account here rather than in the
+        request's transaction: resuming after a sign-in writes nothing durable, and
+        this saves its BEGIN and COMMIT (issue 12 item 3). Under READ COMMITTED the
+        transaction's read saw no more than this one does.
         """
         with self._reading(self._primary_readers) as uow:
             yield uow
