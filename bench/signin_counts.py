@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import cProfile
 import hashlib
+import pstats
 import re
 import secrets
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -56,6 +59,9 @@ class Tally:
     commits: int = 0
     redis_commands: int = 0
     redis_round_trips: int = 0
+    # Thread CPU seconds inside the app's WSGI callable (the test client's own work not
+    # counted): with the cheap "test" argon2 profile, what a step costs besides its hash.
+    cpu: float = 0.0
     statements: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
 
@@ -101,6 +107,20 @@ class Counters:
             return original_send(self, command, check_health)
 
         redis_connection.AbstractConnection.send_packed_command = send_packed_command  # type: ignore[method-assign]
+
+    def install_app(self, app: Any) -> None:
+        """Count the thread CPU spent inside ``app``'s outermost WSGI callable."""
+        inner = app.wsgi_app
+
+        def timed(environ: Any, start_response: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return list(inner(environ, start_response))
+            finally:
+                if self.current is not None:
+                    self.current.cpu += time.thread_time() - started
+
+        app.wsgi_app = timed
 
     @contextmanager
     def step(self, tally: Tally) -> Iterator[Tally]:
@@ -257,18 +277,26 @@ def run(args: argparse.Namespace) -> None:
             app = create_app(services=services)
             counters = Counters()
             counters.install(services.db.engine)
+            counters.install_app(app)
             http = app.test_client()
-            sign_in(http, counters, client.client_id, secret, "counts.patient")  # warm-up
+            for _ in range(3):  # warm-up
+                sign_in(http, counters, client.client_id, secret, "counts.patient")
+            profiler = cProfile.Profile(time.thread_time) if args.profile else None
             totals: dict[str, Tally] = {}
             last: dict[str, Tally] = {}
             for _ in range(args.n):
+                if profiler is not None:
+                    profiler.enable()
                 last = sign_in(http, counters, client.client_id, secret, "counts.patient")
+                if profiler is not None:
+                    profiler.disable()
                 for name, tally in last.items():
                     total = totals.setdefault(name, Tally())
                     total.sql += tally.sql
                     total.commits += tally.commits
                     total.redis_commands += tally.redis_commands
                     total.redis_round_trips += tally.redis_round_trips
+                    total.cpu += tally.cpu
         finally:
             services.outbox_worker.stop()
             services.db.dispose()
@@ -276,22 +304,30 @@ def run(args: argparse.Namespace) -> None:
             if keys:
                 r.delete(*keys)
     print(f"per sign-in, mean of {args.n} (PostgreSQL + Redis, in-process WSGI)")
-    print("| step | SQL statements | SQL transactions | Redis commands | Redis round trips |")
-    print("|---|---|---|---|---|")
+    print(
+        "| step | SQL statements | SQL transactions | Redis commands | Redis round trips "
+        "| CPU ms (in-process, test hash) |"
+    )
+    print("|---|---|---|---|---|---|")
     grand = Tally()
     for name, total in totals.items():
         print(
             f"| {name} | {total.sql / args.n:g} | {total.commits / args.n:g} "
-            f"| {total.redis_commands / args.n:g} | {total.redis_round_trips / args.n:g} |"
+            f"| {total.redis_commands / args.n:g} | {total.redis_round_trips / args.n:g} "
+            f"| {1000 * total.cpu / args.n:.2f} |"
         )
         grand.sql += total.sql
         grand.commits += total.commits
         grand.redis_commands += total.redis_commands
         grand.redis_round_trips += total.redis_round_trips
+        grand.cpu += total.cpu
     print(
         f"| **total** | {grand.sql / args.n:g} | {grand.commits / args.n:g} "
-        f"| {grand.redis_commands / args.n:g} | {grand.redis_round_trips / args.n:g} |"
+        f"| {grand.redis_commands / args.n:g} | {grand.redis_round_trips / args.n:g} "
+        f"| {1000 * grand.cpu / args.n:.2f} |"
     )
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
     if args.statements:
         for name, tally in last.items():
             print(f"\n## {name}")
@@ -305,6 +341,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=5, help="sign-ins counted (after one warm-up)")
     parser.add_argument("--statements", action="store_true", help="list the last sign-in's SQL")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="cProfile: top N by cumulative time",
+    )
     add_backend_arguments(parser)
     run(parser.parse_args(argv))
     return 0

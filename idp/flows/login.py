@@ -182,7 +182,14 @@ class LoginFlow:
         check_staff: bool = False,
     ) -> LoginResult:
         with self._db.transaction() as uow:
-            account = uow.accounts.by_username(username)
+            # The account with its factors and staff flag: one statement for any user ID.
+            # Read in the transaction the sign-in writes its audit event in, so that
+            # event is chained there, on the connection this request checked out (and
+            # pinged when it had sat idle), not handed to the group committer: after a
+            # PostgreSQL restart the committer's kept connection fails its first write
+            # (tests/integration/test_lockout_postgres_restart.py).
+            found = uow.accounts.for_sign_in(username)
+            account = found.account if found is not None else None
             if account is None:
                 check = self._hashing.verify_decoy(password)
             else:
@@ -206,7 +213,8 @@ class LoginFlow:
                 if check.rehash:
                     uow.accounts.replace_password_hash(account.id, check.rehash, now=now)
                 cookie = self._devices.issue(account.username) if self._devices else None
-                factors = frozenset(str(kind) for kind in uow.credentials.kinds(account.id))
+                assert found is not None
+                factors = frozenset(str(kind) for kind in found.factors)
                 if factors:
                     # Half-way: the authentication flow parks and asks for the second factor.
                     uow.audit.record(
@@ -219,7 +227,7 @@ class LoginFlow:
                         device_cookie=cookie,
                         factors=factors,
                     )
-                staff = uow.staff.is_staff(account.id) if check_staff else None
+                staff = found.staff if check_staff else None
                 uow.audit.record(self._entry(account, "login", "signed_in", meta, ok=True), now=now)
                 return LoginResult(
                     LoginReason.SIGNED_IN, account, device_cookie=cookie, staff=staff

@@ -196,12 +196,23 @@ def proxy_ended() -> InvalidGrantError:
     return InvalidGrantError("the proxy access for this patient has ended")
 
 
+# Bytes of randomness in an authorization code: base64url makes 48 characters of them.
+AUTHORIZATION_CODE_BYTES = 36
+
+
 class AuthorizationCodeGrant(ProxyScopes, grants.AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_CLIENT_AUTH
 
     def __init__(self, request: Any, server: Any) -> None:
         super().__init__(request, server)
         self.register_hook("after_create_token_response", add_launch_context)
+
+    def generate_authorization_code(self) -> str:
+        """48 characters from the OS's CSPRNG (288 bits), as Authlib's 48 letters and
+        digits (285 bits), in 2 microseconds instead of its 190: Authlib draws each
+        character with ``SystemRandom().choice`` (issue 12 item 3, 1-2 % of a sign-in's
+        CPU outside the hash). URL-safe, so the redirect carries it unchanged."""
+        return secrets.token_urlsafe(AUTHORIZATION_CODE_BYTES)
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         ctx = _ctx(self)

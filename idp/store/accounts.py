@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from idp.records import AccountRecord
+from idp.store.credentials import CredentialKind
 
 
 class DuplicateError(Exception):
@@ -31,12 +32,30 @@ class NewPerson:
     email: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SignInAccount:
+    """What a password sign-in needs to know of the account a user ID names, read in
+    one statement (issue 12 item 3): the account, the second factors it has (as
+    :meth:`idp.store.credentials.CredentialIndex.kinds` would say) and whether it is
+    staff (:meth:`idp.store.interfaces.StaffReader.is_staff`)."""
+
+    account: AccountRecord
+    factors: frozenset[CredentialKind]
+    staff: bool
+
+
 class AccountStore(Protocol):
     """User IDs are unique case-insensitively: :meth:`add` raises :class:`DuplicateError`."""
 
     def by_username(self, username: str) -> AccountRecord | None: ...
 
     def by_id(self, account_id: int) -> AccountRecord | None: ...
+
+    def for_sign_in(self, username: str) -> SignInAccount | None:
+        """The account, its second factors and its staff flag, in one read."""
+
+    def with_staff_flag(self, account_id: int) -> tuple[AccountRecord, bool] | None:
+        """:meth:`by_id` and whether the account is staff, in one read."""
 
     def by_subject(self, subject: str) -> AccountRecord | None: ...
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from idp.policies.session import SessionFacts, SessionRules, SessionState, decide_session
 from idp.store.interfaces import EphemeralStore
@@ -40,6 +40,11 @@ def session_key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+# Field names, read once: ``dataclasses.asdict`` deep-copies every value for json.dumps
+# to read (issue 12 item 3).
+_FIELDS = tuple(f.name for f in fields(SSOSession))
+
+
 class SSOSessionStore:
     def __init__(self, store: EphemeralStore, rules: SessionRules) -> None:
         self._store = store
@@ -48,7 +53,7 @@ class SSOSessionStore:
     def _put(self, session: SSOSession, now: float) -> None:
         remaining_absolute = session.created_at + self._rules.absolute_timeout - now
         ttl = max(1.0, min(float(self._rules.idle_timeout), remaining_absolute))
-        data = asdict(session)
+        data = {name: getattr(session, name) for name in _FIELDS}
         data["amr"] = list(session.amr)
         self._store.put(f"sso:{session.key}", json.dumps(data), ttl=ttl)
 

@@ -35,6 +35,7 @@ from idp.store.interactions import Interaction
 from .deps import current_session, find_client, pending_interaction, request_meta, services
 from .errors import error_page
 from .forms import field, question_choices
+from .login_page import render_login_page
 from .security import flow_binding
 from .session_issuer import issue_session, record_chosen
 
@@ -44,13 +45,9 @@ bp = Blueprint("auth", __name__)
 def _render_login(
     *, username: str, message_id: str | None, interaction_id: str | None, status: int = 200
 ) -> Response:
+    # From the per-process cache of the page's shapes (idp/web/login_page.py).
     return Response(
-        render_template(
-            "login.html",
-            username=username,
-            message_id=message_id,
-            interaction_id=interaction_id,
-        ),
+        render_login_page(username=username, message_id=message_id, interaction_id=interaction_id),
         status=status,
     )
 

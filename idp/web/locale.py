@@ -125,9 +125,17 @@ def active_locale() -> str:
 
 def switch_url(locale: str) -> str:
     """This page (same path and query) in ``locale``: the switch's link."""
-    args = [(k, v) for k, v in request.args.items(multi=True) if k != LANG_PARAM]
-    args.append((LANG_PARAM, locale))
-    return f"{request.path}?{urlencode(args)}"
+    return switch_url_from(request.path, switch_args(), locale)
+
+
+def switch_args() -> list[tuple[str, str]]:
+    """This request's query but the language choice: what the switch's links keep."""
+    return [(k, v) for k, v in request.args.items(multi=True) if k != LANG_PARAM]
+
+
+def switch_url_from(path: str, args: list[tuple[str, str]], locale: str) -> str:
+    """:func:`switch_url` for a given path and query (the cached sign-in page's links)."""
+    return f"{path}?{urlencode([*args, (LANG_PARAM, locale)])}"
 
 
 def remember_choice(response: Response) -> Response:

@@ -244,8 +244,14 @@ def _authorize(
     oauth_request = StoredAuthorizationRequest(uri, params)
     session = current_session()
     account = None
+    # Whether the account is staff, read with it (one statement; issue 12 item 3), on
+    # the primary outside the request's transaction: no BEGIN/COMMIT for a request
+    # whose only durable work is this read (resume after a sign-in).
+    staff = False
     if session is not None:
-        account = request_uow().accounts.by_id(session.account_id)
+        with svc.db.primary_reader() as reader:
+            found = reader.accounts.with_staff_flag(session.account_id)
+        account, staff = found if found is not None else (None, False)
         if account is None or not account.is_active:
             session, account = None, None
     end_user = svc_end_user(client, account, claims_request)
@@ -259,11 +265,10 @@ def _authorize(
     requested = frozenset((grant.request.scope or "").split())
     # A first-party client is never asked for consent (decide_interaction), so what the
     # patient granted it is not read (one SELECT less per sign-in; issue 12 item 3).
-    granted = (
-        request_uow().consents.granted_scopes(account.id, client.id)
-        if account and not client.first_party
-        else frozenset()
-    )
+    granted: frozenset[str] = frozenset()
+    if account and not client.first_party:
+        with svc.db.primary_reader() as reader:
+            granted = reader.consents.granted_scopes(account.id, client.id)
     login_done = bool(interaction and session and interaction.login_session == session.key)
     hint_matches = None
     if hint_sub is not None and account is not None:
@@ -288,7 +293,7 @@ def _authorize(
                 client.mfa_required
                 or second_factor_requested(params.get("acr_values"))
                 # Staff accounts always sign in with a second factor (issue 9 item 7).
-                or (account is not None and request_uow().staff.is_staff(account.id))
+                or (account is not None and staff)
             ),
         ),
         now,

@@ -162,6 +162,18 @@ class LazyCookieSessions(SecureCookieSessionInterface):
             return self.session_class()
         return super().open_session(app, request)
 
+    def get_signing_serializer(self, app: Flask) -> Any:
+        """Flask's serializer, built once per secret key (and fallbacks) instead of on
+        every request that carries the cookie: 1.3 % of a sign-in's CPU (issue 12
+        item 3). A new key (or fallback list) builds a new one."""
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached = self._serializer
+        if cached is None or cached[0] != keys:
+            cached = self._serializer = (keys, super().get_signing_serializer(app))
+        return cached[1]
+
+    _serializer: tuple[Any, Any] | None = None
+
     def save_session(self, app: Flask, session: Any, response: Response) -> None:
         if not session and not session.modified:
             from flask import request

@@ -138,3 +138,56 @@ def test_a_failed_transaction_leaves_no_account_and_no_change(clean_database: Da
         assert uow.accounts.by_username("max") is None
         account = uow.accounts.by_id(made)
         assert account is not None and account.status == "active"
+
+
+def test_for_sign_in_reads_factors_and_staff_as_the_separate_reads_do(
+    clean_database: Database,
+) -> None:
+    """The password sign-in's one statement (issue 12 item 3) answers what
+    ``credentials.kinds`` and ``staff.is_staff`` answer, at every stage."""
+    from idp.store.credentials import CredentialKind, NewPasskey
+
+    db = clean_database
+    with db.transaction() as uow:
+        account_id = _add(uow.accounts, "Fay.Q")
+
+    def read() -> tuple[frozenset[CredentialKind], bool]:
+        with db.transaction() as uow:
+            found = uow.accounts.for_sign_in("  fay.q ")
+            assert found is not None
+            assert found.account == uow.accounts.by_username("fay.q")
+            assert found.factors == uow.credentials.kinds(account_id)
+            assert found.staff == uow.staff.is_staff(account_id)
+            with_staff = uow.accounts.with_staff_flag(account_id)
+            assert with_staff == (found.account, found.staff)
+            return found.factors, found.staff
+
+    assert read() == (frozenset(), False)
+    with db.transaction() as uow:
+        uow.credentials.replace_recovery_codes(account_id, ["c1", "c2"], now=NOW)
+    assert read() == (frozenset({CredentialKind.RECOVERY_CODE}), False)
+    with db.transaction() as uow:
+        assert uow.credentials.use_recovery_code(account_id, "c1", now=LATER)
+    assert read() == (frozenset({CredentialKind.RECOVERY_CODE}), False)
+    with db.transaction() as uow:
+        # Every code used: recovery codes no longer count as a factor.
+        assert uow.credentials.use_recovery_code(account_id, "c2", now=LATER)
+        uow.credentials.add_totp(account_id, secret_ciphertext=b"s", label="phone", step=0, now=NOW)
+        uow.credentials.add_passkey(
+            account_id,
+            NewPasskey(
+                credential_id=b"cred",
+                public_key=b"\xa5key",
+                sign_count=0,
+                transports=("internal",),
+                aaguid="00000000-0000-0000-0000-000000000000",
+                label="laptop",
+                backed_up=False,
+            ),
+            now=NOW,
+        )
+        uow.staff.put(account_id, role="support", portal_ids=[], by="test", now=NOW)
+    assert read() == (frozenset({CredentialKind.TOTP, CredentialKind.WEBAUTHN}), True)
+    with db.transaction() as uow:
+        assert uow.accounts.for_sign_in("nobody") is None
+        assert uow.accounts.with_staff_flag(account_id + 1000) is None

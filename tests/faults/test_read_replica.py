@@ -105,3 +105,23 @@ def test_without_a_replica_readers_use_the_primary_and_readyz_does_not_mention_o
     assert pg_services.db.replica is None  # type: ignore[attr-defined]
     client = create_app(services=pg_services).test_client()
     assert "database_replica" not in client.get("/readyz").get_json()["checks"]
+
+
+def test_a_sign_in_reads_its_account_on_the_primary_while_the_replica_is_down(
+    replicated: Services, replica: OwnPostgres
+) -> None:
+    """The password check and the authorization endpoint's account check decide: they
+    read the primary (a transaction; Database.primary_reader), never the replica's
+    possibly stale copy, so a stopped replica stops no sign-in."""
+    client: FlaskClient = create_app(services=replicated).test_client()
+    factory = Factory(replicated)
+    factory.account()
+    oidc = OIDCActions(client, factory)
+    rp = factory.client(name="Portal")
+    replica.stop()
+    try:
+        assert oidc.code_for(oidc.request(rp))
+        wrong = oidc.login("/login", password="not the password")
+        assert wrong.status_code == 401, wrong.text
+    finally:
+        replica.start()

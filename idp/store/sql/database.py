@@ -195,8 +195,20 @@ class Database:
             expire_on_commit=False,
             info={READ_ONLY: True},
         )
-        event.listen(self._readers, "do_orm_execute", _refuse_writes)
-        event.listen(self._readers, "before_flush", _refuse_flush)
+        # The same on the primary, for reads that decide something (a sign-in's
+        # account): current data, no BEGIN/COMMIT (see :meth:`primary_reader`).
+        self._primary_readers = (
+            sessionmaker(
+                engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+                info={READ_ONLY: True},
+            )
+            if replica is not None
+            else self._readers
+        )
+        for readers in {self._readers, self._primary_readers}:
+            event.listen(readers, "do_orm_execute", _refuse_writes)
+            event.listen(readers, "before_flush", _refuse_flush)
 
     @classmethod
     def from_url(
@@ -274,7 +286,27 @@ class Database:
         refused with :class:`ReadOnlyError` rather than committed half-way. The
         session is opened only if something is read through it.
         """
-        uow = UnitOfWork(opener=self._readers, read_only=True)
+        with self._reading(self._readers) as uow:
+            yield uow
+
+    @contextmanager
+    def primary_reader(self) -> Iterator[UnitOfWork]:
+        """:meth:`reader` on the primary, never the replica: for reads that decide
+        something and must see every committed change (the signed-in account the
+        authorization endpoint checks: an account just disabled must count).
+
+        The authorization endpoint reads the account here rather than in the
+        request's transaction: resuming after a sign-in writes nothing durable, and
+        this saves its BEGIN and COMMIT (issue 12 item 3). Under READ COMMITTED the
+        transaction's read saw no more than this one does.
+        """
+        with self._reading(self._primary_readers) as uow:
+            yield uow
+
+    @contextmanager
+    def _reading(self, sessions: sessionmaker[Session]) -> Iterator[UnitOfWork]:
+        """A read-only unit of work whose session opens on first read."""
+        uow = UnitOfWork(opener=sessions, read_only=True)
         try:
             yield uow
         except exc.TimeoutError as error:
