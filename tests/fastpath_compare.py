@@ -112,6 +112,20 @@ class Answer:
     rows: dict[str, int]
 
 
+def code_exchange(env: Env, **change: str) -> Sent:
+    """A code for the test client redeemed with PKCE at /token (``change`` overrides fields)."""
+    req = env.oidc.request(env.rp)
+    code = env.oidc.code_for(req)
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": req.redirect_uri,
+        "code_verifier": req.verifier,
+        **change,
+    }
+    return post("/token", data, headers=env.basic())
+
+
 def fast_layer(app: Flask) -> ProtocolFastPath:
     layer: Any = app.wsgi_app
     while not isinstance(layer, ProtocolFastPath):

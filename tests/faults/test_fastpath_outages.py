@@ -19,7 +19,16 @@ from idp.app import create_app
 from idp.services import Services
 
 from ..conftest import Factory
-from ..fastpath_compare import Answer, Env, Outage, Sent, assert_same_answer, post, request
+from ..fastpath_compare import (
+    Answer,
+    Env,
+    Outage,
+    Sent,
+    assert_same_answer,
+    code_exchange,
+    post,
+    request,
+)
 from ..helpers import OIDCActions, bearer
 from ..servers import OwnPostgres, OwnRedis
 from .conftest import wait_for_recovery
@@ -27,18 +36,6 @@ from .conftest import wait_for_recovery
 
 def _client_credentials(env: Env) -> Sent:
     return post("/token", {"grant_type": "client_credentials"}, headers=env.basic())
-
-
-def _code_exchange(env: Env) -> Sent:
-    req = env.oidc.request(env.rp)
-    code = env.oidc.code_for(req)
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": req.redirect_uri,
-        "code_verifier": req.verifier,
-    }
-    return post("/token", data, headers=env.basic())
 
 
 def _refresh(env: Env) -> Sent:
@@ -68,7 +65,7 @@ def _userinfo(env: Env) -> Sent:
 
 CASES: dict[str, Callable[[Env], Sent]] = {
     "client_credentials": _client_credentials,
-    "code_exchange": _code_exchange,
+    "code_exchange": code_exchange,
     "refresh": _refresh,
     "introspect_access_token": _introspect,
     "introspect_refresh_token": _introspect_refresh,

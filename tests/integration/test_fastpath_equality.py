@@ -30,6 +30,7 @@ from ..fastpath_compare import (
     Env,
     Sent,
     assert_same_answer,
+    code_exchange,
     post,
     request,
     with_cookie,
@@ -39,21 +40,8 @@ from ..helpers import MovableClock, OIDCActions, basic, bearer
 # --- the token endpoint ---------------------------------------------------------------------
 
 
-def _code_exchange(env: Env, **change: str) -> Sent:
-    req = env.oidc.request(env.rp)
-    code = env.oidc.code_for(req)
-    data = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": req.redirect_uri,
-        "code_verifier": req.verifier,
-        **change,
-    }
-    return post("/token", data, headers=env.basic())
-
-
 def _replayed_code(env: Env) -> Sent:
-    sent = _code_exchange(env)
+    sent = code_exchange(env)
     first = env.oidc.client.post("/token", data=sent.kw["data"], headers=env.basic())
     assert first.status_code == 200, first.text
     return sent
@@ -159,11 +147,11 @@ TOKEN_CASES: dict[str, tuple[Callable[[Env], Sent], bool]] = {
         ),
         True,
     ),
-    "code": (_code_exchange, True),
+    "code": (code_exchange, True),
     "code_replayed": (_replayed_code, True),
-    "code_wrong_verifier": (lambda env: _code_exchange(env, code_verifier="x" * 50), True),
+    "code_wrong_verifier": (lambda env: code_exchange(env, code_verifier="x" * 50), True),
     "code_wrong_redirect_uri": (
-        lambda env: _code_exchange(env, redirect_uri="http://127.0.0.1:9000/other"),
+        lambda env: code_exchange(env, redirect_uri="http://127.0.0.1:9000/other"),
         True,
     ),
     "code_unknown": (
