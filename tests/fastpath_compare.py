@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,9 @@ from .conftest import ALL_SCOPES, Factory
 from .helpers import MovableClock, OIDCActions, basic, row_counts
 
 VOLATILE_HEADERS = frozenset({"date", "x-request-id"})
+# A cookie's Expires is "now + Max-Age" to the second: two answers a second apart differ
+# there and nowhere else (Max-Age, kept, carries the lifetime).
+_COOKIE_EXPIRES = re.compile(r"(?i)(;\s*expires=)[^;]*")
 # Audit details that name a grant family: random per prepared state.
 VOLATILE_DETAILS = frozenset({"grant", "grant_id"})
 
@@ -238,11 +242,22 @@ def answer(
     after = row_counts(services)
     return Answer(
         status=response.status,
-        headers=[(k, v) for k, v in response.headers if k.lower() not in VOLATILE_HEADERS],
+        headers=[
+            (k, stable_header_value(k, v))
+            for k, v in response.headers
+            if k.lower() not in VOLATILE_HEADERS
+        ],
         body=normalized_body(response.get_data()),
         audit=_audit_since(services, last),
         rows={name: after[name] - before[name] for name in after},
     )
+
+
+def stable_header_value(name: str, value: str) -> str:
+    """``value`` without what depends on the second it was made (a cookie's Expires)."""
+    if name.lower() == "set-cookie":
+        return _COOKIE_EXPIRES.sub(r"\1<expires>", value)
+    return value
 
 
 def assert_same_answer(

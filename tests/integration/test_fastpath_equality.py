@@ -493,3 +493,20 @@ def test_behind_a_proxy_the_audit_names_the_forwarded_address(
         ),
         forwarded,
     )
+
+
+def test_a_cookie_made_a_second_later_compares_equal_but_not_another_lifetime() -> None:
+    """The ``?lang=`` case failed a CI run: both apps set the language cookie, and its
+    Expires (now + Max-Age) differed when the two answers straddled a second."""
+    from werkzeug.http import dump_cookie
+
+    from ..fastpath_compare import stable_header_value
+
+    def cookie(expires: int, max_age: int = 3600) -> str:
+        value = dump_cookie("lang", "es", max_age=max_age, expires=expires, httponly=True)
+        return stable_header_value("Set-Cookie", value)
+
+    assert dump_cookie("lang", "es", expires=1_000) != dump_cookie("lang", "es", expires=1_001)
+    assert cookie(1_000) == cookie(1_001)
+    assert cookie(1_000) != cookie(1_000, max_age=60)
+    assert stable_header_value("Cache-Control", "no-store") == "no-store"
