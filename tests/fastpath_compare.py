@@ -63,6 +63,26 @@ class Env:
     other: ClientRecord
     public: ClientRecord
 
+    @classmethod
+    def make(
+        cls,
+        oidc: OIDCActions,
+        factory: Factory,
+        services: Services,
+        clock: MovableClock | None = None,
+    ) -> Env:
+        """An account and three clients: the portal, another portal, a public app."""
+        factory.account()
+        return cls(
+            oidc=oidc,
+            factory=factory,
+            services=services,
+            clock=clock,
+            rp=factory.client(),
+            other=factory.client(name="Other Portal"),
+            public=factory.client(name="Public App", public=True),
+        )
+
     def basic(self, client: ClientRecord | None = None) -> dict[str, str]:
         client = client or self.rp
         return basic(client.client_id, self.factory.secrets[client.client_id])

@@ -76,16 +76,7 @@ CASES: dict[str, Callable[[Env], Sent]] = {
 
 
 def _env(oidc: OIDCActions, factory: Factory, services: Services) -> Env:
-    factory.account()
-    return Env(
-        oidc=oidc,
-        factory=factory,
-        services=services,
-        clock=None,
-        rp=factory.client(),
-        other=factory.client(name="Other Portal"),
-        public=factory.client(name="Public App", public=True),
-    )
+    return Env.make(oidc, factory, services)
 
 
 def _unavailable_or_answered(answer: Answer) -> None:

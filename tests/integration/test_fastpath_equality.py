@@ -379,16 +379,7 @@ def flask_app(services: Services) -> Flask:
 
 @pytest.fixture
 def env(oidc: OIDCActions, factory: Factory, services: Services, clock: MovableClock) -> Env:
-    factory.account()
-    return Env(
-        oidc=oidc,
-        factory=factory,
-        services=services,
-        clock=clock,
-        rp=factory.client(),
-        other=factory.client(name="Other Portal"),
-        public=factory.client(name="Public App", public=True),
-    )
+    return Env.make(oidc, factory, services, clock)
 
 
 def _check(
