@@ -26,14 +26,17 @@ import the notify package, which pulls in the SQL outbox). Email → trimmed and
 case-folded. Gender → ``F``, ``M``, ``X`` (other, non-binary) or unknown.
 
 Each field comparison yields one *level* (reason code): first name exact, nickname,
-name part, keyboard slip, one other edit, two edits or sounding alike (transliterations:
-Natalia/Natalya, Aleksandr/Alexander), initial only, swapped with the surname,
-different; surname exact, part of a compound, one edit, two edits, phonetic, swapped,
-different (one edit and two are levels of their own, as in Splink: two edits are
-far commoner between strangers, so they weigh less); DOB equal, one digit of
-month or day, one digit of the year, adjacent digits transposed, day and month
-swapped, different; ZIP equal, one digit off, same 3-digit prefix, different; email,
-phone and gender equal or different. A field missing on either side has no level.
+name part, keyboard slip, one other edit, two edits with most of the name intact
+(Jaro-Winkler >= 0.88: Stephanie/Ktephanibe), two edits otherwise or sounding alike
+(transliterations: Natalia/Natalya, Aleksandr/Alexander), initial only, swapped with
+the surname, different; surname exact, part of a compound, one edit, two edits with
+most of it intact, two edits otherwise, phonetic, swapped, different (one edit and two
+are levels of their own, as in Splink: two edits are far commoner between strangers,
+so they weigh less, and least in a short name, where two edits leave half of it);
+DOB equal, one digit of month or day, one digit of the year, adjacent digits
+transposed, day and month swapped, different; ZIP equal, one digit off, same 3-digit
+prefix, different; email, phone and gender equal or different. A field missing on
+either side has no level.
 
 The score is a Fellegi-Sunter model (Fellegi and Sunter 1969), learned, not tuned:
 each level weighs ``log2(m/u)`` bits, ``m`` and ``u`` being how often one person's two
@@ -134,7 +137,7 @@ from types import MappingProxyType
 import jellyfish
 import phonenumbers
 from nicknames import NickNamer
-from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from unidecode import unidecode
 
 from .matching_model import DEFAULT_MODEL, MatchModel
@@ -446,8 +449,11 @@ def _first_names(a: NormalisedDemographics, b: NormalisedDemographics) -> str:
     ):
         if _is_slip(a.first, b.first):
             return "first_name_typo"
-        if DamerauLevenshtein.distance(a.first, b.first) == 1:
+        edits = DamerauLevenshtein.distance(a.first, b.first)
+        if edits == 1:
             return "first_name_one_edit"  # Marina/Maria: one edit, not a keyboard's
+        if edits == 2 and JaroWinkler.similarity(a.first, b.first) >= ALIKE_JARO_WINKLER:
+            return "first_name_two_edits_alike"  # Stephanie/Ktephanibe: most of it intact
         return "first_name_similar"
     pa, pb = set(a.first_parts), set(b.first_parts)
     if pa and pb and (pa <= pb or pb <= pa):
@@ -465,7 +471,11 @@ def _last_names(a: NormalisedDemographics, b: NormalisedDemographics) -> str:
         return "last_name_hyphen_part"  # Garcia / Garcia-Lopez / Lopez Garcia
     d = DamerauLevenshtein.distance(a.last, b.last)
     if d <= _allowance(a.last, b.last):
-        return "last_name_typo" if d == 1 else "last_name_two_edits"
+        if d == 1:
+            return "last_name_typo"
+        if JaroWinkler.similarity(a.last, b.last) >= ALIKE_JARO_WINKLER:
+            return "last_name_two_edits_alike"  # Rivera/Rierea: most of it intact
+        return "last_name_two_edits"
     if d <= 3 and jellyfish.metaphone(a.last) == jellyfish.metaphone(b.last):
         return "last_name_phonetic"
     if same_transliteration(a.last, b.last):
@@ -532,12 +542,13 @@ FIELD_LEVELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "first_name": (
             "first_name_exact", "first_name_nickname", "first_name_part", "first_name_typo",
-            "first_name_one_edit", "first_name_similar", "first_name_initial_only",
-            "names_swapped", "first_name_conflict",
+            "first_name_one_edit", "first_name_two_edits_alike", "first_name_similar",
+            "first_name_initial_only", "names_swapped", "first_name_conflict",
         ),
         "last_name": (
             "last_name_exact", "last_name_hyphen_part", "last_name_typo",
-            "last_name_two_edits", "last_name_phonetic", "names_swapped", "last_name_conflict",
+            "last_name_two_edits_alike", "last_name_two_edits", "last_name_phonetic",
+            "names_swapped", "last_name_conflict",
         ),
         "dob": (
             "dob_exact", "dob_one_digit", "dob_transposed_digits", "dob_day_month_swapped",
@@ -588,6 +599,7 @@ _SAME_FAMILY = frozenset(
         "last_name_exact",
         "last_name_hyphen_part",
         "last_name_typo",
+        "last_name_two_edits_alike",
         "last_name_two_edits",
         "last_name_phonetic",
     }
@@ -601,10 +613,12 @@ _CONTACT = ("email_exact", "phone_exact")
 _TYPO_FIRST = frozenset(
     {
         "first_name_exact", "first_name_nickname", "first_name_typo", "first_name_one_edit",
-        "first_name_similar",
+        "first_name_two_edits_alike", "first_name_similar",
     }
 )  # fmt: skip
-_TYPO_LAST = frozenset({"last_name_exact", "last_name_typo", "last_name_two_edits"})
+_TYPO_LAST = frozenset(
+    {"last_name_exact", "last_name_typo", "last_name_two_edits_alike", "last_name_two_edits"}
+)
 _TYPO_DOB = frozenset({"dob_exact", "dob_one_digit", "dob_year_digit", "dob_transposed_digits"})
 CONTACT_CONFIRMS = "contact_confirms_typos"
 
@@ -635,6 +649,9 @@ RARE_NAME_BITS = 5.0
 # twins, the closest siblings, are about ten months apart): two DOBs between
 # TWIN_DAYS and this many days apart are one DOB mistyped, not siblings.
 SIBLING_MIN_DAYS = 240
+# Two names two edits apart whose Jaro-Winkler similarity reaches this keep most of their
+# letters in place (a longer name, its start intact): a level of its own, weighed by EM.
+ALIKE_JARO_WINKLER = 0.88
 # Twins born either side of midnight carry DOBs a day apart.
 TWIN_DAYS = 1
 
@@ -758,6 +775,7 @@ def _guards(
     near_first = have & {
         "first_name_typo",
         "first_name_one_edit",
+        "first_name_two_edits_alike",
         "first_name_similar",
         "first_name_nickname",
         "first_name_part",
@@ -773,7 +791,12 @@ def _guards(
         # "Mattie": census women's names, here a man's nickname). Boy/girl twins with
         # their genders recorded are apart already (gender_conflict). One name under two
         # romanisations (Tatiana/Tatyana) is one name, not two a parent chose.
-        spelled = have & {"first_name_typo", "first_name_one_edit", "first_name_similar"}
+        spelled = have & {
+            "first_name_typo",
+            "first_name_one_edit",
+            "first_name_two_edits_alike",
+            "first_name_similar",
+        }
         sexes_unknown = "gender_exact" not in have
         apart = (sexes_unknown and _opposite_sexes(a.first, b.first, model)) or bool(
             spelled

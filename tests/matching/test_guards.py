@@ -179,7 +179,7 @@ PASSING_TABLE = [
     ("arabic_short_vowels", _with(first_name="Ahmed", gender="M"),
      _with(first_name="Ahmad", gender="M"), "first_name_one_edit"),
     ("arabic_short_vowels_and_shadda", _with(first_name="Mohamed", gender=None),
-     _with(first_name="Mohammad", gender=None), "first_name_similar"),
+     _with(first_name="Mohammad", gender=None), "first_name_two_edits_alike"),
     ("final_h_written_or_not", _with(first_name="Hannah"), _with(first_name="Hanna"),
      "first_name_one_edit"),
     ("ending_that_keeps_the_sex", _with(first_name="Helen"), _with(first_name="Helena"),

@@ -230,6 +230,8 @@ def test_common_names_earn_less_than_rare_ones() -> None:
         ("Tom", "Tim", "first_name_one_edit"),  # neighbouring key, but two known names
         ("Jon", "John", "first_name_nickname"),  # the nickname list relates them
         ("Aleksandr", "Alexander", "first_name_similar"),  # transliteration: same sound
+        ("Stephanie", "Ktephanibe", "first_name_two_edits_alike"),  # two edits, most intact
+        ("Mary", "Maurz", "first_name_similar"),  # two edits in four letters: a weak hint
         ("Bill", "William", "first_name_nickname"),
         ("Peggy", "Margaret", "first_name_nickname"),
         ("Liz", "Elizabeth", "first_name_nickname"),
@@ -259,7 +261,8 @@ def test_first_name_comparison(first_a: str, first_b: str, reason: str) -> None:
         ("De La Cruz", "Delacruz", "last_name_exact"),
         ("De Leon", "De Jesus", "last_name_conflict"),  # a shared particle is not a part
         ("Smith", "Smyth", "last_name_typo"),
-        ("Hernandez", "Hernadnes", "last_name_two_edits"),  # two edits weigh less than one
+        ("Hernandez", "Hernadnes", "last_name_two_edits_alike"),  # two edits, most intact
+        ("Davis", "Dapvih", "last_name_two_edits"),  # two edits in a short name: a weak hint
         ("Jackson", "Johnson", "last_name_conflict"),
     ],
 )
@@ -439,3 +442,14 @@ def test_one_edit_outweighs_two() -> None:
     first, last = DEFAULT_MODEL.weights["first_name"], DEFAULT_MODEL.weights["last_name"]
     assert first["first_name_one_edit"] > first["first_name_similar"]
     assert last["last_name_typo"] > last["last_name_two_edits"]
+
+
+def test_two_edits_weigh_more_when_most_of_the_name_is_intact() -> None:
+    """Two edits in Stephanie/Ktephanibe leave most letters in place (Jaro-Winkler >=
+    0.88); two edits in Mary/Maurz leave half. Strangers' names rarely show the first,
+    so EM weighs it between one edit and the weak two-edit level."""
+    first, last = DEFAULT_MODEL.weights["first_name"], DEFAULT_MODEL.weights["last_name"]
+    assert first["first_name_one_edit"] > first["first_name_two_edits_alike"]
+    assert first["first_name_two_edits_alike"] > first["first_name_similar"]
+    assert last["last_name_typo"] > last["last_name_two_edits_alike"]
+    assert last["last_name_two_edits_alike"] > last["last_name_two_edits"]
