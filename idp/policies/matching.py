@@ -73,7 +73,8 @@ The decision, in order:
    phone that disagrees and none that agrees (DOBs equal or a day apart: twins born
    either side of midnight); *siblings*: two names as above with DOBs at least 240
    days apart (closer than that, bar twins, one mother's children are not: a DOB a
-   month digit off is one DOB mistyped); *parent and child*: a DOB one digit or
+   month digit off is one DOB mistyped) and fewer than 15 years (further apart is the
+   parent and child shape, judged by that guard); *parent and child*: a DOB one digit or
    transposition away and 15 to 54 years apart (1958/1985; 1929/1992 is older than
    parents get) without an agreeing email or phone, with a disagreeing one, or with a
    suffix; but when neither record has an email or phone at all, a mistyped year is
@@ -808,7 +809,9 @@ def _guards(
         days = abs((a.dob - b.dob).days)
         if days <= TWIN_DAYS and (apart or (disagree and not agree)):
             out.append(POSSIBLE_TWIN)
-        elif days >= SIBLING_MIN_DAYS and apart:
+        elif days >= SIBLING_MIN_DAYS and apart and abs(a.dob.year - b.dob.year) < GENERATION_YEARS:
+            # A generation or more apart (Mei 1936, "Mi" 1906) is no sibling: the parent
+            # and child guard below judges that shape.
             out.append(POSSIBLE_SIBLING)
     if have & {"dob_year_digit", "dob_transposed_digits"} and _generation_apart(a, b):
         # Same names, a DOB that is a digit away but 15+ years apart (1958/1985, 1950/1980):
