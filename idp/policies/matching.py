@@ -84,13 +84,18 @@ The decision, in order:
    three letters two edits apart, not both names (Wei keyed as "Iw"; Amy/Ava stay two
    names), without an agreeing email or phone.
 5. **Close** when no rule above says none and the weights reach the model's
-   threshold (23.1 bits: posterior odds 9:1 for a pair drawn from a million persons),
-   or, below it, when every field is within issue 13's typo level (names within two
-   edits or a nickname, the DOB within a digit, any ZIP) and an email or phone agrees
-   and none disagrees (``contact_confirms_typos``: two edits per name, a DOB digit and
-   a move weigh about 21 bits with an agreeing email). The code then goes to the phone
-   on record, which the registrant's agreeing contact already reaches; the score of
-   such a close is below 0.5.
+   threshold (16.6 bits: the Bayes decision point for strangers, a pair drawn from a
+   million persons being one person at posterior odds of 1:10 or better, because a
+   missed match costs a duplicate chart and a wrong close between strangers costs a
+   review -- the code goes to the phone on the record, which a stranger does not hold,
+   else staff review; ``bench/train_matcher.py`` sets it; households, where the code
+   may reach a twin or a parent, are the guards' business, not the threshold's), or,
+   below it, when every field is within issue 13's typo level (names within two edits
+   or a nickname, the DOB within a digit, any ZIP) and an email or phone agrees and
+   none disagrees (``contact_confirms_typos``: with the weights above, only a pair
+   whose other evidence is negative, such as X against F, needs it). The code then
+   goes to the phone on record, which the registrant's agreeing contact already
+   reaches; the score of such a close is below 0.5.
 
 Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES`` and
 ``tests/matching/test_hard_cases.py``):
@@ -116,10 +121,18 @@ Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES`` and
 - Three-letter names allow one edit (Amy/Mac is *none*); two only when one of them is
   no known name and an email or phone agrees (Wei/"Iw"): with two, Wei Zhang and Li
   Wang would earn close-level weights.
-- A typo-level pair with no email or phone in common whose typos add up (two edits per
-  name, a DOB digit, a move) stays below the threshold: *none*, and office
-  verification. With the twins guards above this keeps typo-level recall at about
-  0.98 on issue 13's generated pairs (0.99 asked; FEBRL's reach it).
+- Same names and DOB in another ZIP are *close* (22.6 bits for John Smith: another
+  John Smith born that day is about 1 in 200 among a million persons, a move far
+  likelier), and go to the phone on record or staff review. A typo-level pair with no
+  email or phone in common whose typos add up (two edits per name, a DOB digit, a
+  move: 10 to 16 bits) stays below the threshold: *none*, and office verification.
+  With the twins and sibling guards above (a typo landing on another name of the
+  family's birthday) this keeps typo-level recall at 0.99 on 2,000 of issue 13's
+  generated tuning pairs, 0.98 on 200 (FEBRL's reach 0.99).
+- Alike names a generation apart (15 years or more) with a DOB a digit off and an
+  agreeing email or phone are *close*: no siblings are born that far apart, and the
+  parent and child guard lets an agreeing contact through (a mother Kristen and a
+  daughter Kirsten born on her birthday and sharing her email would read as one).
 - Nicknames are English (carltonnorthern list); name frequencies are the 1990 US
   census; ZIP handling is US-first.
 """

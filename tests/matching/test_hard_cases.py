@@ -49,7 +49,7 @@ PINNED: dict[str, dict[str, int]] = {
         "spouses": 0, "common_name_same_zip": 0,
     },
     "seen": {
-        "identical": 200, "typo": 194, "nickname": 199, "married_surname": 200,
+        "identical": 200, "typo": 196, "nickname": 199, "married_surname": 200,
         "dob_one_digit": 200, "dob_transposition": 200, "transliteration": 200,
         "compound_surname": 200, "zip_plus4": 200, "moved_same_contact": 200,
         "twins": 0, "twins_similar_names": 0, "siblings": 0, "parent_child_same_name": 1,

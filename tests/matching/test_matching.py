@@ -169,8 +169,9 @@ def test_blocking_keys_are_few_and_typed() -> None:
 
 
 def test_more_agreement_never_lowers_the_score() -> None:
+    # Weak to begin with (a DOB digit off and a move), so no score is already 1.0.
     base = Demographics("Peggy", "Lewis", date(1948, 11, 29), "02459", "F")
-    other = Demographics("Margaret", "Lewis", date(1948, 11, 29), "02459")
+    other = Demographics("Margaret", "Lewis", date(1948, 11, 28), "98103")
     scores = [compare(base, other).score]
     for change in ({"gender": "F"}, {"email": "pl@example.com"}, {"phone": "6175550100"}):
         base = replace(base, **change)
@@ -187,7 +188,7 @@ def test_exact_pair_scores_one_and_the_threshold_scores_one_half() -> None:
     result = compare(a, a)
     assert result.kind == "exact" and result.score == 1.0
     # The score is 0.5 exactly at the close threshold: move the threshold onto the weight.
-    b = replace(a, email=None, phone=None, zip="02138")
+    b = replace(a, email=None, phone=None, zip="98103", dob=date(1990, 1, 3))
     bits = compare(a, b).score
     assert 0.5 < bits < 1.0
     levels = comparison_levels(normalise(a), normalise(b))
@@ -212,7 +213,8 @@ def test_common_names_earn_less_than_rare_ones() -> None:
     assert model.tf("first_name", "john") < model.tf("first_name", "ignatius")
     common = Demographics("John", "Smith", date(1980, 1, 1), "02139", "M")
     rare = Demographics("Ignatius", "Wojciechowski", date(1980, 1, 1), "02139", "M")
-    moved = {"zip": "98103"}
+    # A DOB digit off and a move: 13 bits for the commonest name, 25 for a rare one.
+    moved = {"zip": "98103", "dob": date(1980, 1, 7)}
     assert compare(common, replace(common, **moved)).kind == "none"
     assert compare(rare, replace(rare, **moved)).kind == "close"
 
