@@ -25,10 +25,12 @@ How (the usual Fellegi-Sunter recipe, as Splink does it):
    gender-guesser's British, Irish and US entries; the names given in Arabic- or
    Persian-speaking countries (its Arabia/Persia column), whose romanisations may
    differ in unwritten short vowels (Ahmed/Ahmad).
-4. The close threshold: the lowest multiple of 0.5 bits at which, on the tuning pairs
-   (FEBRL training pairs and the tuning hard cases, labels used), precision of close
-   is >= 0.999 and every different-people category is answered close <= 1% of the
-   time. The held-out hard cases and FEBRL's evaluation entities are never read.
+4. The close threshold: the Bayes decision point for strangers (MIN_THRESHOLD, 16.6
+   bits: prior odds 1 in a million, a missed match costing ten wrong closes), or the
+   lowest multiple of 0.5 bits above it at which, on the tuning pairs (FEBRL training
+   pairs and the tuning hard cases, labels used), precision of close is >= 0.999 and
+   the chance-agreement category is answered close <= 1% of the time. The held-out
+   hard cases and FEBRL's evaluation entities are never read.
 """
 
 from __future__ import annotations
@@ -70,10 +72,20 @@ TF_CLIP = 4.0
 TF_TOP = {"first_name": 10_000, "last_name": 3_000}
 EM_ITERATIONS = 200
 MAX_THRESHOLD = 60.0
-# Never below log2(9,000,000) = 23.1 bits: against the odds of two records picked from a
-# million persons being one person (prior odds 1e-6) the evidence must reach posterior
-# odds of 9:1 (a 90% chance the pair is one person).
-MIN_THRESHOLD = math.log2(9_000_000)
+# The floor is the Bayes decision point for strangers, set from what each error costs,
+# not at a fixed confidence. Prior odds that a registrant is a given one of a million
+# persons on file: 1 to 1,000,000. A wrong close between strangers costs a review: the
+# code goes to the phone on the record, which a stranger does not hold, and with no
+# phone there the pair goes to staff (minutes of a registrar's time); a missed match
+# costs a duplicate chart, the patient-safety problem issue 13 is about (published
+# estimates run from $50 to $1,950 per duplicate): at least ten reviews. Close when
+# P(same) * 10 > P(different), posterior odds 1:10, log2(1,000,000 / 10) = 16.6 bits.
+# Households are not strangers: there the code may reach a twin or a parent, which is
+# why the guards, not this threshold, decide them. (Until issue 13's recall work the
+# floor was posterior odds 9:1, 23.1 bits.)
+PRIOR_ODDS = 1 / 1_000_000
+MISS_TO_WRONG_CLOSE_COST = 10
+MIN_THRESHOLD = math.log2(1 / (PRIOR_ODDS * MISS_TO_WRONG_CLOSE_COST))
 # Different people who agree by chance, not by household: what the threshold must stop.
 CHANCE = ("common_name_same_zip",)
 

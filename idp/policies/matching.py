@@ -26,14 +26,17 @@ import the notify package, which pulls in the SQL outbox). Email → trimmed and
 case-folded. Gender → ``F``, ``M``, ``X`` (other, non-binary) or unknown.
 
 Each field comparison yields one *level* (reason code): first name exact, nickname,
-name part, keyboard slip, one other edit, two edits or sounding alike (transliterations:
-Natalia/Natalya, Aleksandr/Alexander), initial only, swapped with the surname,
-different; surname exact, part of a compound, one edit, two edits, phonetic, swapped,
-different (one edit and two are levels of their own, as in Splink: two edits are
-far commoner between strangers, so they weigh less); DOB equal, one digit of
-month or day, one digit of the year, adjacent digits transposed, day and month
-swapped, different; ZIP equal, one digit off, same 3-digit prefix, different; email,
-phone and gender equal or different. A field missing on either side has no level.
+name part, keyboard slip, one other edit, two edits with most of the name intact
+(Jaro-Winkler >= 0.88: Stephanie/Ktephanibe), two edits otherwise or sounding alike
+(transliterations: Natalia/Natalya, Aleksandr/Alexander), initial only, swapped with
+the surname, different; surname exact, part of a compound, one edit, two edits with
+most of it intact, two edits otherwise, phonetic, swapped, different (one edit and two
+are levels of their own, as in Splink: two edits are far commoner between strangers,
+so they weigh less, and least in a short name, where two edits leave half of it);
+DOB equal, one digit of month or day, one digit of the year, adjacent digits
+transposed, day and month swapped, different; ZIP equal, one digit off, same 3-digit
+prefix, different; email, phone and gender equal or different. A field missing on
+either side has no level.
 
 The score is a Fellegi-Sunter model (Fellegi and Sunter 1969), learned, not tuned:
 each level weighs ``log2(m/u)`` bits, ``m`` and ``u`` being how often one person's two
@@ -70,7 +73,8 @@ The decision, in order:
    phone that disagrees and none that agrees (DOBs equal or a day apart: twins born
    either side of midnight); *siblings*: two names as above with DOBs at least 240
    days apart (closer than that, bar twins, one mother's children are not: a DOB a
-   month digit off is one DOB mistyped); *parent and child*: a DOB one digit or
+   month digit off is one DOB mistyped) and fewer than 15 years (further apart is the
+   parent and child shape, judged by that guard); *parent and child*: a DOB one digit or
    transposition away and 15 to 54 years apart (1958/1985; 1929/1992 is older than
    parents get) without an agreeing email or phone, with a disagreeing one, or with a
    suffix; but when neither record has an email or phone at all, a mistyped year is
@@ -80,13 +84,18 @@ The decision, in order:
    three letters two edits apart, not both names (Wei keyed as "Iw"; Amy/Ava stay two
    names), without an agreeing email or phone.
 5. **Close** when no rule above says none and the weights reach the model's
-   threshold (23.1 bits: posterior odds 9:1 for a pair drawn from a million persons),
-   or, below it, when every field is within issue 13's typo level (names within two
-   edits or a nickname, the DOB within a digit, any ZIP) and an email or phone agrees
-   and none disagrees (``contact_confirms_typos``: two edits per name, a DOB digit and
-   a move weigh about 21 bits with an agreeing email). The code then goes to the phone
-   on record, which the registrant's agreeing contact already reaches; the score of
-   such a close is below 0.5.
+   threshold (16.6 bits: the Bayes decision point for strangers, a pair drawn from a
+   million persons being one person at posterior odds of 1:10 or better, because a
+   missed match costs a duplicate chart and a wrong close between strangers costs a
+   review -- the code goes to the phone on the record, which a stranger does not hold,
+   else staff review; ``bench/train_matcher.py`` sets it; households, where the code
+   may reach a twin or a parent, are the guards' business, not the threshold's), or,
+   below it, when every field is within issue 13's typo level (names within two edits
+   or a nickname, the DOB within a digit, any ZIP) and an email or phone agrees and
+   none disagrees (``contact_confirms_typos``: with the weights above, only a pair
+   whose other evidence is negative, such as X against F, needs it). The code then
+   goes to the phone on record, which the registrant's agreeing contact already
+   reaches; the score of such a close is below 0.5.
 
 Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES`` and
 ``tests/matching/test_hard_cases.py``):
@@ -112,10 +121,18 @@ Limits, accepted knowingly (``tests/matching/cases.py`` ``KNOWN_MISSES`` and
 - Three-letter names allow one edit (Amy/Mac is *none*); two only when one of them is
   no known name and an email or phone agrees (Wei/"Iw"): with two, Wei Zhang and Li
   Wang would earn close-level weights.
-- A typo-level pair with no email or phone in common whose typos add up (two edits per
-  name, a DOB digit, a move) stays below the threshold: *none*, and office
-  verification. With the twins guards above this keeps typo-level recall at about
-  0.98 on issue 13's generated pairs (0.99 asked; FEBRL's reach it).
+- Same names and DOB in another ZIP are *close* (22.6 bits for John Smith: another
+  John Smith born that day is about 1 in 200 among a million persons, a move far
+  likelier), and go to the phone on record or staff review. A typo-level pair with no
+  email or phone in common whose typos add up (two edits per name, a DOB digit, a
+  move: 10 to 16 bits) stays below the threshold: *none*, and office verification.
+  With the twins and sibling guards above (a typo landing on another name of the
+  family's birthday) this keeps typo-level recall at 0.99 on 2,000 of issue 13's
+  generated tuning pairs, 0.98 on 200 (FEBRL's reach 0.99).
+- Alike names a generation apart (15 years or more) with a DOB a digit off and an
+  agreeing email or phone are *close*: no siblings are born that far apart, and the
+  parent and child guard lets an agreeing contact through (a mother Kristen and a
+  daughter Kirsten born on her birthday and sharing her email would read as one).
 - Nicknames are English (carltonnorthern list); name frequencies are the 1990 US
   census; ZIP handling is US-first.
 """
@@ -134,7 +151,7 @@ from types import MappingProxyType
 import jellyfish
 import phonenumbers
 from nicknames import NickNamer
-from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from unidecode import unidecode
 
 from .matching_model import DEFAULT_MODEL, MatchModel
@@ -446,8 +463,11 @@ def _first_names(a: NormalisedDemographics, b: NormalisedDemographics) -> str:
     ):
         if _is_slip(a.first, b.first):
             return "first_name_typo"
-        if DamerauLevenshtein.distance(a.first, b.first) == 1:
+        edits = DamerauLevenshtein.distance(a.first, b.first)
+        if edits == 1:
             return "first_name_one_edit"  # Marina/Maria: one edit, not a keyboard's
+        if edits == 2 and JaroWinkler.similarity(a.first, b.first) >= ALIKE_JARO_WINKLER:
+            return "first_name_two_edits_alike"  # Stephanie/Ktephanibe: most of it intact
         return "first_name_similar"
     pa, pb = set(a.first_parts), set(b.first_parts)
     if pa and pb and (pa <= pb or pb <= pa):
@@ -465,7 +485,11 @@ def _last_names(a: NormalisedDemographics, b: NormalisedDemographics) -> str:
         return "last_name_hyphen_part"  # Garcia / Garcia-Lopez / Lopez Garcia
     d = DamerauLevenshtein.distance(a.last, b.last)
     if d <= _allowance(a.last, b.last):
-        return "last_name_typo" if d == 1 else "last_name_two_edits"
+        if d == 1:
+            return "last_name_typo"
+        if JaroWinkler.similarity(a.last, b.last) >= ALIKE_JARO_WINKLER:
+            return "last_name_two_edits_alike"  # Rivera/Rierea: most of it intact
+        return "last_name_two_edits"
     if d <= 3 and jellyfish.metaphone(a.last) == jellyfish.metaphone(b.last):
         return "last_name_phonetic"
     if same_transliteration(a.last, b.last):
@@ -532,12 +556,13 @@ FIELD_LEVELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "first_name": (
             "first_name_exact", "first_name_nickname", "first_name_part", "first_name_typo",
-            "first_name_one_edit", "first_name_similar", "first_name_initial_only",
-            "names_swapped", "first_name_conflict",
+            "first_name_one_edit", "first_name_two_edits_alike", "first_name_similar",
+            "first_name_initial_only", "names_swapped", "first_name_conflict",
         ),
         "last_name": (
             "last_name_exact", "last_name_hyphen_part", "last_name_typo",
-            "last_name_two_edits", "last_name_phonetic", "names_swapped", "last_name_conflict",
+            "last_name_two_edits_alike", "last_name_two_edits", "last_name_phonetic",
+            "names_swapped", "last_name_conflict",
         ),
         "dob": (
             "dob_exact", "dob_one_digit", "dob_transposed_digits", "dob_day_month_swapped",
@@ -588,6 +613,7 @@ _SAME_FAMILY = frozenset(
         "last_name_exact",
         "last_name_hyphen_part",
         "last_name_typo",
+        "last_name_two_edits_alike",
         "last_name_two_edits",
         "last_name_phonetic",
     }
@@ -601,10 +627,12 @@ _CONTACT = ("email_exact", "phone_exact")
 _TYPO_FIRST = frozenset(
     {
         "first_name_exact", "first_name_nickname", "first_name_typo", "first_name_one_edit",
-        "first_name_similar",
+        "first_name_two_edits_alike", "first_name_similar",
     }
 )  # fmt: skip
-_TYPO_LAST = frozenset({"last_name_exact", "last_name_typo", "last_name_two_edits"})
+_TYPO_LAST = frozenset(
+    {"last_name_exact", "last_name_typo", "last_name_two_edits_alike", "last_name_two_edits"}
+)
 _TYPO_DOB = frozenset({"dob_exact", "dob_one_digit", "dob_year_digit", "dob_transposed_digits"})
 CONTACT_CONFIRMS = "contact_confirms_typos"
 
@@ -635,6 +663,9 @@ RARE_NAME_BITS = 5.0
 # twins, the closest siblings, are about ten months apart): two DOBs between
 # TWIN_DAYS and this many days apart are one DOB mistyped, not siblings.
 SIBLING_MIN_DAYS = 240
+# Two names two edits apart whose Jaro-Winkler similarity reaches this keep most of their
+# letters in place (a longer name, its start intact): a level of its own, weighed by EM.
+ALIKE_JARO_WINKLER = 0.88
 # Twins born either side of midnight carry DOBs a day apart.
 TWIN_DAYS = 1
 
@@ -758,6 +789,7 @@ def _guards(
     near_first = have & {
         "first_name_typo",
         "first_name_one_edit",
+        "first_name_two_edits_alike",
         "first_name_similar",
         "first_name_nickname",
         "first_name_part",
@@ -773,7 +805,12 @@ def _guards(
         # "Mattie": census women's names, here a man's nickname). Boy/girl twins with
         # their genders recorded are apart already (gender_conflict). One name under two
         # romanisations (Tatiana/Tatyana) is one name, not two a parent chose.
-        spelled = have & {"first_name_typo", "first_name_one_edit", "first_name_similar"}
+        spelled = have & {
+            "first_name_typo",
+            "first_name_one_edit",
+            "first_name_two_edits_alike",
+            "first_name_similar",
+        }
         sexes_unknown = "gender_exact" not in have
         apart = (sexes_unknown and _opposite_sexes(a.first, b.first, model)) or bool(
             spelled
@@ -785,7 +822,9 @@ def _guards(
         days = abs((a.dob - b.dob).days)
         if days <= TWIN_DAYS and (apart or (disagree and not agree)):
             out.append(POSSIBLE_TWIN)
-        elif days >= SIBLING_MIN_DAYS and apart:
+        elif days >= SIBLING_MIN_DAYS and apart and abs(a.dob.year - b.dob.year) < GENERATION_YEARS:
+            # A generation or more apart (Mei 1936, "Mi" 1906) is no sibling: the parent
+            # and child guard below judges that shape.
             out.append(POSSIBLE_SIBLING)
     if have & {"dob_year_digit", "dob_transposed_digits"} and _generation_apart(a, b):
         # Same names, a DOB that is a digit away but 15+ years apart (1958/1985, 1950/1980):

@@ -1080,6 +1080,12 @@ _RAW: dict[str, list[tuple[Demographics, Demographics, tuple[str, ...], str]]] =
             ("dob_conflict",),
             "",
         ),
+        (
+            P("John", "Smith", "1980-01-01", "02139", "M"),
+            P("John", "Smith", "1980-01-07", "98103", "M"),
+            ("below_threshold",),
+            "the commonest name, a DOB digit off and another ZIP: 13 bits, odds 1:100",
+        ),
     ],
     # --- none: unrelated people ----------------------------------------------------------
     "none_unrelated": [
@@ -1250,6 +1256,15 @@ RELABELLED: dict[str, tuple[str, str]] = {
     "none_insufficient-09": ("close", "names and DOB equal, ZIP missing: absence is no evidence"),
     "none_common_name-07": ("close", "one-digit DOB typo in the same ZIP (Feb/Dec)"),
     "none_unrelated-08": ("close", "same DOB, surname one letter off, moved: 25 bits"),
+    # Issue 13's cost-based threshold (16.6 bits: close at posterior odds 1:10, a missed
+    # match costing a duplicate chart, a wrong close between strangers a review). Same
+    # names and DOB, another ZIP: the model's posterior says one person who moved, more
+    # likely than not, even for the commonest name (another John Smith born that day is
+    # about 1 in 200 among a million persons). The code goes to the phone on the record,
+    # which a stranger does not hold; with no phone there, staff review the pair.
+    "none_common_name-02": ("close", "same name and DOB, moved: 22.6 bits, odds 6:1"),
+    "none_common_name-05": ("close", "same name and DOB, moved, new email: 21.6 bits, 3:1"),
+    "none_common_name-06": ("close", "same name and DOB, moved, new phone: 20.5 bits, 1.5:1"),
 }
 
 
