@@ -165,7 +165,15 @@ def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
 class Database:
     """Opens transactions; each yields a :class:`UnitOfWork` over one session."""
 
-    def __init__(self, engine: Engine, *, replica: Engine | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        replica: Engine | None = None,
+        audit_idle_seconds: float = PING_AFTER_IDLE_SECONDS,
+    ) -> None:
+        """``audit_idle_seconds``: how long the audit committer keeps its connection
+        between batches (a test holds it across a restart, as steady load does)."""
         self.engine = engine
         # A streaming read replica (``IDP_DATABASE_REPLICA_URL``) takes the readers'
         # queries off the primary; None: they run on the primary.
@@ -174,7 +182,7 @@ class Database:
         # committer thread per process (group commit, issue 12). Not SQLite: an
         # in-memory database is a different one on another thread's connection.
         self.audit_committer = (
-            AuditGroupCommitter(engine, idle_seconds=PING_AFTER_IDLE_SECONDS)
+            AuditGroupCommitter(engine, idle_seconds=audit_idle_seconds)
             if engine.dialect.name == "postgresql"
             else None
         )
