@@ -20,6 +20,7 @@ from idp.errors import UnavailableError
 from idp.settings import PROJECT_ROOT
 
 from .audit_committer import AuditGroupCommitter
+from .raw_transaction import RawLane
 from .repositories import AUDIT_COMMITTER, READ_ONLY, ReadOnlyError, UnitOfWork
 from .user_data_changes import watch_user_data
 
@@ -191,6 +192,13 @@ class Database:
             expire_on_commit=False,
             info={AUDIT_COMMITTER: self.audit_committer} if self.audit_committer else {},
         )
+        # PostgreSQL: a transaction's refresh-grant statements go straight to psycopg
+        # until something needs the session (idp/store/sql/raw_transaction.py).
+        self._raw_lane = (
+            RawLane(engine, self._sessions, self._delivered)
+            if engine.dialect.name == "postgresql"
+            else None
+        )
         # Called after each commit that wrote accounts, persons or practice links, so
         # that every process's UserInfo cache drops them (idp.store.user_data). The
         # services set it; a bare Database (a migration, a test) announces nothing.
@@ -238,7 +246,7 @@ class Database:
         the group committer and returns once they are durable (issue 12); elsewhere
         the session is opened at the commit to write them (SQLite).
         """
-        uow = UnitOfWork(opener=self._begin)
+        uow = UnitOfWork(opener=self._begin, raw_lane=self._raw_lane)
         committed = False
         try:
             yield uow
