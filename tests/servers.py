@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -182,3 +183,71 @@ def own_replica(primary: OwnPostgres) -> Iterator[OwnPostgres]:
         yield server
     finally:
         _discard(server, base)
+
+
+class CuttingRelay:
+    """A TCP relay in front of PostgreSQL that loses one exchange, as a network does.
+
+    Armed with a marker (bytes of one statement's parameters) it cuts the connection
+    that sends them: before they reach the server (``"request"``: nothing ran), or
+    once the server has answered (``"reply"``: the statement committed, the client
+    never hears it).
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self._target = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._marker: bytes | None = None
+        self._lose = "reply"
+        self.cuts = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self, marker: bytes, lose: str) -> None:
+        with self._lock:
+            self._marker, self._lose = marker, lose
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self._target))
+            doomed = threading.Event()  # this connection's next reply is lost
+            for args in ((client, server, True), (server, client, False)):
+                threading.Thread(target=self._pump, args=(*args, doomed), daemon=True).start()
+
+    def _pump(
+        self, src: socket.socket, dst: socket.socket, up: bool, doomed: threading.Event
+    ) -> None:
+        try:
+            while data := src.recv(65536):
+                if up:
+                    with self._lock:
+                        hit = self._marker is not None and self._marker in data
+                        if hit:
+                            self._marker = None
+                    if hit and self._lose == "request":
+                        self._cut(src, dst)
+                        return
+                    if hit:
+                        doomed.set()
+                elif doomed.is_set():
+                    self._cut(src, dst)
+                    return
+                dst.sendall(data)
+        except OSError:
+            pass
+        for end in (src, dst):
+            end.close()
+
+    def _cut(self, src: socket.socket, dst: socket.socket) -> None:
+        self.cuts += 1
+        for end in (src, dst):
+            end.shutdown(socket.SHUT_RDWR)
+            end.close()

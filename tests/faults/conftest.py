@@ -19,12 +19,20 @@ from idp.app import build_services, create_app
 from idp.services import Services
 from idp.settings import Settings
 from idp.store.redis import RedisEphemeralStore
-from idp.store.sql.database import Database, upgrade
+from idp.store.sql.database import PING_AFTER_IDLE_SECONDS, Database, make_engine, upgrade
 from idp.store.sql.models import Base
 
 from ..conftest import Factory
 from ..helpers import OIDCActions
-from ..servers import HAVE_POSTGRES, HAVE_REDIS, OwnPostgres, OwnRedis, own_postgres, own_redis
+from ..servers import (
+    HAVE_POSTGRES,
+    HAVE_REDIS,
+    CuttingRelay,
+    OwnPostgres,
+    OwnRedis,
+    own_postgres,
+    own_redis,
+)
 
 # Short enough to keep the tests quick; the breaker stays open this long after a fault.
 REDIS_TIMEOUT = 0.5
@@ -89,19 +97,50 @@ def pg_server() -> Iterator[OwnPostgres]:
         yield server
 
 
+def services_on(
+    settings: Settings,
+    url: str,
+    redis_server: OwnRedis,
+    *,
+    audit_idle_seconds: float = PING_AFTER_IDLE_SECONDS,
+) -> Iterator[Services]:
+    """The provider on the private PostgreSQL at ``url`` (emptied first) and the
+    private Redis. ``audit_idle_seconds``: how long the audit committer keeps its
+    connection between batches (a minute holds it across a restart, as steady load
+    does, where batches follow each other)."""
+    db = Database(make_engine(url, connect_timeout=2), audit_idle_seconds=audit_idle_seconds)
+    with db.session() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+    services = build_on(settings.with_overrides(database_url=url), db, redis_server)
+    yield services
+    services.outbox_worker.stop()
+    db.dispose()
+
+
 @pytest.fixture
 def pg_services(
     settings: Settings, pg_server: OwnPostgres, redis_server: OwnRedis
 ) -> Iterator[Services]:
     """The provider on the private PostgreSQL (emptied first) and the private Redis."""
-    db = Database.from_url(pg_server.url, connect_timeout=2)
-    with db.session() as session:
-        for table in reversed(Base.metadata.sorted_tables):
-            session.execute(table.delete())
-    services = build_on(settings.with_overrides(database_url=pg_server.url), db, redis_server)
-    yield services
-    services.outbox_worker.stop()
-    db.dispose()
+    yield from services_on(settings, pg_server.url, redis_server)
+
+
+@pytest.fixture
+def relay(pg_server: OwnPostgres) -> Iterator[CuttingRelay]:
+    """A relay in front of the private PostgreSQL that can lose one exchange."""
+    relay = CuttingRelay(pg_server.port)
+    yield relay
+    relay.close()
+
+
+@pytest.fixture
+def relayed_services(
+    settings: Settings, pg_server: OwnPostgres, redis_server: OwnRedis, relay: CuttingRelay
+) -> Iterator[Services]:
+    """The provider reaching the private PostgreSQL through ``relay``."""
+    url = pg_server.url.replace(f":{pg_server.port}/", f":{relay.port}/")
+    yield from services_on(settings, url, redis_server)
 
 
 @pytest.fixture

@@ -29,6 +29,15 @@ as every other transaction writes its events.
 
 Only transactions that wrote nothing else are handed over (see
 ``AuditLog._write_pending``): anything else keeps its events in its own transaction.
+
+A connection lost during a batch (PostgreSQL restarted since the previous batch, or
+the link dropped while the statement or COMMIT was on its way) leaves the batch's
+outcome unknown: it may have committed with only the reply lost. The committer then
+takes a connection that answers a ping, looks for the batch's last event (its segment,
+seq and hash, which only that write could have put there) and, if it is not there,
+writes the batch once more. So a restart costs no request a 503, and no event is lost
+or written twice. Only if the database still cannot be reached (or that second write
+loses its connection too) does every request of the batch get the 503.
 """
 
 from __future__ import annotations
@@ -49,12 +58,21 @@ from sqlalchemy.pool import PoolProxiedConnection
 from idp.audit.chain import SHARDS, segment_for
 from idp.errors import UnavailableError
 
-from . import audit_chain
+from . import audit_chain, pg_driver
 
 _log = logging.getLogger("idp.audit")
 
 # Attempts at the one-statement append before falling back to a locking transaction.
 _OPTIMISTIC_ATTEMPTS = 4
+
+# Pooled connections tried (each pinged) for a batch whose connection was lost: after
+# a restart every idle one in the pool is dead too (pool_size + max_overflow, and one).
+_REPLACEMENT_CHECKOUTS = 31
+
+# Is the batch's last event where its write put it? (After a lost connection.)
+_LANDED_SQL = (
+    "SELECT 1 FROM audit_events WHERE segment = %(segment)s AND seq = %(seq)s AND hash = %(hash)s"
+)
 
 
 class AuditCommitFailed(RuntimeError):
@@ -189,6 +207,17 @@ class AuditGroupCommitter:
         if self._held is not None and now - self._used_at > self._idle_seconds:
             self._release()
         if self._driver is None:
+            self._check_out()
+        assert self._driver is not None
+        self._used_at = now
+        return self._driver
+
+    def _check_out(self, *, ping: bool = False) -> None:
+        """Hold a pooled connection, in autocommit; ``ping``: one that answers a
+        ``SELECT 1`` (after a lost connection, when the pool's own ping, for idle
+        connections only, would hand out another dead one)."""
+        failure: psycopg.Error | None = None
+        for _ in range(_REPLACEMENT_CHECKOUTS if ping else 1):
             try:
                 held = self._engine.raw_connection()
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
@@ -198,13 +227,16 @@ class AuditGroupCommitter:
             self._held = held
             driver = held.driver_connection
             assert isinstance(driver, psycopg.Connection)
+            self._driver = driver
             try:
                 driver.autocommit = True  # each statement its own transaction
+                if ping:
+                    driver.execute("SELECT 1")
+                return
             except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-                raise UnavailableError("database", type(error).__name__) from error
-            self._driver = driver
-        self._used_at = now
-        return self._driver
+                self._release(broken=True)
+                failure = error
+        raise UnavailableError("database", type(failure).__name__ if failure else "") from failure
 
     def _release(self, *, broken: bool = False) -> None:
         held, driver = self._held, self._driver
@@ -223,13 +255,39 @@ class AuditGroupCommitter:
 
     def _commit(self, events: list[dict[str, Any]]) -> None:
         try:
-            self._write(events)
+            try:
+                self._write(events)
+                return
+            except UnavailableError:
+                # The connection was lost: the batch may have committed (only the reply
+                # lost) or not (a server restarted since the last batch). Find out on
+                # a live connection; write it once more only if it is not there.
+                self._release(broken=True)
+                self._heads = {}
+                self._check_out(ping=True)
+                if not self._landed(events):
+                    self._write(events)
         except BaseException:
             # State unknown after a failure: start the next batch on a fresh connection
             # and a head read from the database.
             self._release(broken=True)
             self._heads = {}
             raise
+
+    def _landed(self, events: list[dict[str, Any]]) -> bool:
+        """Whether the last write of ``events`` committed: its last event is in place.
+
+        Each attempt gives every event its segment, seq and hash before sending it,
+        so the last event carries those of the latest attempt (or of an earlier one
+        known to have written nothing, or none). The hash covers the event and the
+        one before it: only that attempt can have put this row there. A batch is one
+        statement or one transaction, so its last event stands for all of it.
+        """
+        last = events[-1]
+        if last.get("hash") is None:
+            return False
+        params = {"segment": last["segment"], "seq": last["seq"], "hash": last["hash"]}
+        return pg_driver.execute(self._connection(), _LANDED_SQL, params).fetchone() is not None
 
     def _write(self, events: list[dict[str, Any]]) -> None:
         if len({segment_for(values["at"], 0) for values in events}) == 1:

@@ -20,6 +20,7 @@ from idp.errors import UnavailableError
 from idp.settings import PROJECT_ROOT
 
 from .audit_committer import AuditGroupCommitter
+from .raw_transaction import RawLane
 from .repositories import AUDIT_COMMITTER, READ_ONLY, ReadOnlyError, UnitOfWork
 from .user_data_changes import watch_user_data
 
@@ -165,7 +166,15 @@ def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
 class Database:
     """Opens transactions; each yields a :class:`UnitOfWork` over one session."""
 
-    def __init__(self, engine: Engine, *, replica: Engine | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        replica: Engine | None = None,
+        audit_idle_seconds: float = PING_AFTER_IDLE_SECONDS,
+    ) -> None:
+        """``audit_idle_seconds``: how long the audit committer keeps its connection
+        between batches (a test holds it across a restart, as steady load does)."""
         self.engine = engine
         # A streaming read replica (``IDP_DATABASE_REPLICA_URL``) takes the readers'
         # queries off the primary; None: they run on the primary.
@@ -174,7 +183,7 @@ class Database:
         # committer thread per process (group commit, issue 12). Not SQLite: an
         # in-memory database is a different one on another thread's connection.
         self.audit_committer = (
-            AuditGroupCommitter(engine, idle_seconds=PING_AFTER_IDLE_SECONDS)
+            AuditGroupCommitter(engine, idle_seconds=audit_idle_seconds)
             if engine.dialect.name == "postgresql"
             else None
         )
@@ -182,6 +191,13 @@ class Database:
             engine,
             expire_on_commit=False,
             info={AUDIT_COMMITTER: self.audit_committer} if self.audit_committer else {},
+        )
+        # PostgreSQL: a transaction's refresh-grant statements go straight to psycopg
+        # until something needs the session (idp/store/sql/raw_transaction.py).
+        self._raw_lane = (
+            RawLane(engine, self._sessions, self._delivered)
+            if engine.dialect.name == "postgresql"
+            else None
         )
         # Called after each commit that wrote accounts, persons or practice links, so
         # that every process's UserInfo cache drops them (idp.store.user_data). The
@@ -230,7 +246,7 @@ class Database:
         the group committer and returns once they are durable (issue 12); elsewhere
         the session is opened at the commit to write them (SQLite).
         """
-        uow = UnitOfWork(opener=self._begin)
+        uow = UnitOfWork(opener=self._begin, raw_lane=self._raw_lane)
         committed = False
         try:
             yield uow

@@ -59,14 +59,24 @@ def execute(
         raise UnavailableError("database", type(error).__name__) from error
 
 
+# The column names of each statement ``first`` ran: its result's shape never changes,
+# and psycopg's dict rows built them from the cursor's description on every call (35
+# Column objects for a refresh's claim, issue 12).
+_COLUMNS: dict[str, tuple[str, ...]] = {}
+
+
 def first(connection: AnyConnection, sql: str, params: dict[str, Any]) -> SimpleNamespace | None:
     """The first row, its columns as attributes, timestamps in UTC; None if none."""
-    row = execute(connection, sql, params, dict_rows=True).fetchone()
+    cursor = execute(connection, sql, params)
+    row = cursor.fetchone()
     if row is None:
         return None
+    names = _COLUMNS.get(sql)
+    if names is None:
+        names = _COLUMNS[sql] = tuple(column.name for column in cursor.description or ())
     return SimpleNamespace(
         **{
             name: value.astimezone(UTC) if isinstance(value, datetime) else value
-            for name, value in row.items()
+            for name, value in zip(names, row, strict=True)
         }
     )

@@ -59,6 +59,7 @@ from .outbox import OutboxRepository
 from .patients import PatientRepository
 from .portal_links import PortalLinkRepository
 from .proxy_grants import ConfidentialFlagRepository, ProxyGrantRepository
+from .raw_transaction import RawLane, RawTransaction
 from .security_answers import SecurityAnswerRepository
 from .staff import StaffRepository
 
@@ -851,6 +852,12 @@ def _pending_changes(session: Session) -> bool:
 _DEFERRED_INSERTS = "idp_deferred_refresh_tokens"
 
 
+def defer_refresh_tokens(session: Session, deferred: list[dict[str, Any]]) -> None:
+    """Hand a session the refresh-token INSERTs held back before it was opened (on a
+    :class:`~idp.store.sql.raw_transaction.RawTransaction`'s connection)."""
+    session.info.setdefault(_DEFERRED_INSERTS, []).extend(deferred)
+
+
 def _send_deferred(session: Session) -> None:
     """Send the refresh-token INSERTs ``RefreshTokenRepository.add`` held back, before
     any other statement of the transaction (which might read or change them)."""
@@ -878,8 +885,29 @@ def _core(session: Session, statement: Executable, params: dict[str, Any]) -> Cu
 
 
 class RefreshTokenRepository:
-    def __init__(self, session: Session) -> None:
-        self._s = session
+    def __init__(
+        self,
+        session: Session | Callable[[], Session],
+        raw: Callable[[], RawTransaction | None] | None = None,
+    ) -> None:
+        # A session, or (a unit of work with a raw lane) how to open one.
+        self._session = session if isinstance(session, Session) else None
+        self._open = None if isinstance(session, Session) else session
+        # PostgreSQL: the unit of work's transaction straight on psycopg while it has
+        # opened no Session (idp/store/sql/raw_transaction.py); None once it has.
+        self._raw = raw
+
+    @property
+    def _s(self) -> Session:
+        if self._session is None:
+            assert self._open is not None
+            self._session = self._open()
+        return self._session
+
+    def _raw_transaction(self) -> RawTransaction | None:
+        if self._raw is None or self._session is not None:
+            return None
+        return self._raw()
 
     def _postgres_direct(self) -> bool:
         """Whether a refresh's statements may go straight to psycopg: PostgreSQL, a
@@ -924,6 +952,11 @@ class RefreshTokenRepository:
             "issued_at": now,
             "expires_at": expires_at,
         }
+        raw = self._raw_transaction()
+        if raw is not None:
+            # Sent with the commit's lock of the audit chain head (RawTransaction.commit).
+            raw.deferred.append({**params, "claims": Json(claims)})
+            return
         if self._postgres_direct():
             direct = {**params, "claims": Json(claims)}
             if self._s.get_nested_transaction() is None:
@@ -977,9 +1010,11 @@ class RefreshTokenRepository:
         expired, a revoked family, a scope too wide) is given back with
         :meth:`unclaim` in the same transaction, so refusing leaves it as it was.
         """
-        if self._postgres_direct():
+        raw = self._raw_transaction()
+        if raw is not None or self._postgres_direct():
             params = {"token_hash": token_hash, "claim_at": now}
-            row = pg_driver.first(self._s.connection(), _CLAIM_WITH_ACCOUNT_PG, params)
+            connection = raw.driver() if raw is not None else self._s.connection()
+            row = pg_driver.first(connection, _CLAIM_WITH_ACCOUNT_PG, params)
             if row is None:
                 return None
             account = None if row.id is None else _account_record(row)
@@ -1384,6 +1419,7 @@ class UnitOfWork:
         *,
         opener: Callable[[], Session] | None = None,
         read_only: bool = False,
+        raw_lane: RawLane | None = None,
     ) -> None:
         if (session is None) == (opener is None):
             raise TypeError("give a session or an opener")
@@ -1391,29 +1427,44 @@ class UnitOfWork:
         self._opener = opener
         self._read_only = read_only
         self._rollback_steps: list[Callable[[], None]] = []
+        # PostgreSQL transactions: the refresh grant's statements may run straight on
+        # psycopg until something opens the session (idp/store/sql/raw_transaction.py).
+        self._raw_lane = raw_lane
+        self._raw: RawTransaction | None = None
 
     @property
     def session(self) -> Session:
-        """The unit of work's session (opened, and its transaction begun, on first use)."""
+        """The unit of work's session (opened, and its transaction begun, on first use;
+        on the raw transaction's connection if one was begun)."""
         session = self._session
         if session is None:
             assert self._opener is not None
-            session = self._session = self._opener()
+            raw = self._raw
+            session = self._session = raw.session() if raw is not None else self._opener()
             audit = self.__dict__.get("audit")
             if audit is not None:  # events recorded before join this transaction
                 audit._attach(session)
         return session
 
+    def _raw_transaction(self) -> RawTransaction | None:
+        """The raw transaction (begun now if need be), or None: no raw lane, or the
+        session is open (everything then goes through it)."""
+        if self._session is not None or self._raw_lane is None:
+            return None
+        if self._raw is None:
+            self._raw = RawTransaction(self._raw_lane)
+        return self._raw
+
     @property
     def opened(self) -> bool:
         """Whether the session has been opened (nothing durable was touched if not)."""
-        return self._session is not None
+        return self._session is not None or self._raw is not None
 
     def take_audit_only(self) -> list[dict[str, Any]] | None:
         """The events of a unit of work that opened no session and may hand them to the
         group committer (recorded on a shard left to chance), taken from the log; None
         otherwise (the commit then goes through the session)."""
-        if self._session is not None:
+        if self._session is not None or self._raw is not None:
             return None
         audit = self.__dict__.get("audit")
         if audit is None or not audit._any_shard:
@@ -1424,6 +1475,17 @@ class UnitOfWork:
         """Commit (or roll back) and close the session. Without one, a commit of events
         still pending (no group committer took them: SQLite, a pinned shard) opens it
         to write them; a rollback just drops them."""
+        raw = self._raw
+        if self._session is None and raw is not None:
+            # Only the raw transaction: commit it straight on psycopg (or drop it).
+            audit = self.__dict__.get("audit")
+            events = audit._take_pending() if audit is not None else []
+            if commit:
+                shard = audit._shard if audit is not None else 0
+                raw.commit(events, shard, _INSERT_REFRESH_TOKEN_PG)
+            else:
+                raw.close()
+            return
         if self._session is None:
             audit = self.__dict__.get("audit")
             if audit is None or not audit._pending:
@@ -1439,11 +1501,15 @@ class UnitOfWork:
                 session.rollback()
         finally:
             session.close()
+            if raw is not None:
+                raw.close()  # the session was opened on its connection: give it back
 
     def discard(self) -> None:
         """Close the session, if one was opened, committing nothing (a reader's end)."""
         if self._session is not None:
             self._session.close()
+        if self._raw is not None:
+            self._raw.close()
 
     # Each repository is made on first use: a request touches two or three of
     # them, and building all of them was 4 % of a token request (issue 12).
@@ -1465,6 +1531,9 @@ class UnitOfWork:
 
     @cached_property
     def refresh_tokens(self) -> RefreshTokenRepository:
+        if self._raw_lane is not None and self._session is None:
+            # Not opening the session: the grant's statements may go straight to psycopg.
+            return RefreshTokenRepository(lambda: self.session, self._raw_transaction)
         return RefreshTokenRepository(self.session)
 
     @cached_property
