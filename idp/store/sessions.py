@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields, replace
 
 from idp.policies.session import SessionFacts, SessionRules, SessionState, decide_session
 from idp.store.interfaces import EphemeralStore
+from idp.store.linked import Link
 
 # Touch the idle timer at most this often; every request rewriting the session
 # would turn each page view into a store write.
@@ -39,6 +40,11 @@ class SSOSession:
 def session_key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
 
+
+# The marker "this account's sessions created before <time> are void" (end_all_for),
+# and the link that reads it with the session (the session's ``subject`` names it).
+REVOKED_BEFORE = "sso-revoked-before:"
+_REVOKED_LINK: tuple[Link] = (("subject", REVOKED_BEFORE),)
 
 # Field names, read once: ``dataclasses.asdict`` deep-copies every value for json.dumps
 # to read (issue 12 item 3).
@@ -98,11 +104,13 @@ class SSOSessionStore:
         if not session_id or len(session_id) > 128:
             return None
         key = session_key(session_id)
-        raw = self._store.get(f"sso:{key}")
+        # The session and its account's "ended before" marker in one round trip: every
+        # request of a signed-in browser resumes its session (issue 12 item 3).
+        raw, linked = self._store.get_linked(f"sso:{key}", _REVOKED_LINK)
         if raw is None:
             return None
         session = self._decode(raw)
-        if not self._valid(session, now):
+        if not self._valid(session, now, linked[0]):
             self._store.delete(f"sso:{key}")
             return None
         if now - session.last_seen_at >= TOUCH_EVERY:
@@ -150,10 +158,15 @@ class SSOSessionStore:
     def list_for(self, subject: str, *, now: float) -> list[SSOSession]:
         """The account's live sessions, newest first; dead index entries are pruned."""
         sessions = []
+        revoked = self._store.get(f"{REVOKED_BEFORE}{subject}")
         for key in self._store.members(f"sso-index:{subject}"):
             raw = self._store.get(f"sso:{key}")
             session = self._decode(raw) if raw else None
-            if session is None or session.subject != subject or not self._valid(session, now):
+            if (
+                session is None
+                or session.subject != subject
+                or not self._valid(session, now, revoked)
+            ):
                 self._store.remove_member(f"sso-index:{subject}", key)
                 continue
             sessions.append(session)
@@ -165,8 +178,8 @@ class SSOSessionStore:
         data["amr"] = tuple(data.get("amr") or ())
         return SSOSession(**data)
 
-    def _valid(self, session: SSOSession, now: float) -> bool:
-        revoked = self._store.get(f"sso-revoked-before:{session.subject}")
+    def _valid(self, session: SSOSession, now: float, revoked: str | None) -> bool:
+        """``revoked``: the value of the account's "ended before" marker (end_all_for)."""
         facts = SessionFacts(
             created_at=session.created_at,
             last_seen_at=session.last_seen_at,
@@ -181,7 +194,7 @@ class SSOSessionStore:
         once the longest possible session would have expired anyway.
         """
         self._store.put(
-            f"sso-revoked-before:{subject}",
+            f"{REVOKED_BEFORE}{subject}",
             repr(now),
             ttl=float(self._rules.absolute_timeout) + 60.0,
         )
