@@ -116,6 +116,8 @@ class Metrics:
         # call, three times the cost of counting (issue 12). The keys are bounded:
         # route rules, METHODS and "other", HTTP status codes.
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # The same for the token counter, once per issued token: (grant type, client).
+        self._grant_children: dict[tuple[str, str], Any] = {}
         self.dependency_errors = Counter(
             "idp_dependency_errors",
             "Requests that failed because a dependency could not be reached.",
@@ -136,8 +138,13 @@ class Metrics:
         elif facts.type in TOKEN_EVENTS and facts.client_id:
             grant = facts.details.get("grant_type")
             grant_type = grant if grant in GRANT_TYPES else "other"
-            # client_id: only issued tokens are audited, so it is a registered client's.
-            self.token_grants.labels(grant_type, facts.client_id[:128]).inc()
+            # client_id: only issued tokens are audited, so it is a registered client's
+            # (the children are as many as prometheus_client keeps anyway).
+            key = (grant_type, facts.client_id[:128])
+            child = self._grant_children.get(key)
+            if child is None:
+                child = self._grant_children[key] = self.token_grants.labels(*key)
+            child.inc()
 
     def observe_request(self, *, route: str, method: str, status: int, seconds: float) -> None:
         method = method if method in METHODS else "other"
