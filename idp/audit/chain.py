@@ -41,7 +41,10 @@ def canonical_json(value: Any) -> bytes:
 
 
 def segment_for(at: datetime, shard: int) -> str:
-    return f"{at.astimezone(UTC):%Y-%m-%d}/{shard}"
+    # date().isoformat(): what strftime("%Y-%m-%d") gives for years 1000-9999 (every
+    # event is stamped with the clock's now), at a fifth of strftime's cost; the group
+    # committer asks this for every event it writes (issue 12).
+    return f"{at.astimezone(UTC).date().isoformat()}/{shard}"
 
 
 def segment_day(segment: str) -> date:

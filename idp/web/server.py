@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from authlib.common.security import is_secure_transport
 from authlib.integrations.flask_oauth2 import AuthorizationServer as _FlaskServer
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.integrations.flask_oauth2.authorization_server import (
@@ -136,14 +137,39 @@ class IssuerOAuth2Request(FlaskOAuth2Request):  # type: ignore[misc]
 
     def __init__(self, request: Any, issuer: str) -> None:
         origin = _origin(issuer)
-        OAuth2Request.__init__(
-            self,
-            method=request.method,
-            uri=origin + request.full_path.rstrip("?"),
-            headers=request.headers,
-        )
+        uri = origin + request.full_path.rstrip("?")
+        if _origin_is_secure(origin):
+            _blank_request(self, request.method, uri, request.headers)
+        else:  # Authlib's constructor raises InsecureTransportError
+            OAuth2Request.__init__(self, method=request.method, uri=uri, headers=request.headers)
         self._request = request
         self.payload = FlaskOAuth2Payload(request)
+
+
+@lru_cache(maxsize=4)
+def _origin_is_secure(origin: str) -> bool:
+    """Authlib's transport check of a request URI (``OAuth2Request.__init__``), made
+    once per origin: it reads only the scheme and host, which every URI under the
+    issuer's origin shares. Per request it was 6 % of an introspection's own CPU
+    (``bench.endpoint_inproc --memo-token-lookup``, py-spy; issue 12)."""
+    return bool(is_secure_transport(origin + "/"))
+
+
+def _blank_request(request: OAuth2Request, method: str, uri: str, headers: Any) -> None:
+    """What ``OAuth2Request.__init__`` sets (Authlib 1.9), without its transport check;
+    tests/unit/test_oauth2_request.py compares the two."""
+    request.method = method
+    request.uri = uri
+    request.headers = headers or {}
+    request._body = None
+    request.payload = None
+    request.client = None
+    request.auth_method = None
+    request.user = None
+    request.authorization_code = None
+    request.refresh_token = None
+    request.credential = None
+    request._scope = None
 
 
 class AuthorizationServer(_FlaskServer):  # type: ignore[misc]

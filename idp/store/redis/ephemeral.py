@@ -169,6 +169,14 @@ class RedisEphemeralStore:
         self._get_linked_sha = (
             None if self._cluster else hashlib.sha1(_GET_LINKED.encode()).hexdigest()
         )
+        # The pool :meth:`_command` checks connections out of; None: every command goes
+        # through the client (a Cluster routes by slot; a single-connection client has
+        # its own lock).
+        self._pool: redis.ConnectionPool | None = (
+            client.connection_pool
+            if type(client) is redis.Redis and client.connection is None
+            else None
+        )
 
     @classmethod
     def from_url(
@@ -203,14 +211,41 @@ class RedisEphemeralStore:
     def _key(self, key: str) -> str:
         return self._prefix + key
 
-    # SET is sent with execute_command, not redis-py's ``set()``: from redis-py 8 that
-    # method's argument-checking decorators inspect every call, which was half the
-    # cost of storing an access token (py-spy, issue 12). Same command, same reply.
+    def _command(self, *args: str | int) -> Any:
+        """One command and its raw reply, on a connection of the client's pool.
+
+        The commands of every token, introspection and UserInfo request (SET, GET,
+        EVALSHA) take this way rather than ``execute_command``: redis-py 8 wraps each
+        call in a retry object, operation-metrics hooks, a per-command HIMPORT check
+        and the response callbacks, which cost as much as the round trip's own work
+        (``bench.endpoint_cost``, issue 12). What they do that matters here is kept:
+        a connection checked out of (and back into) the same pool, so its health
+        check, fork handling and Sentinel discovery apply; and the client's retry
+        (``connect``): a refused or dropped connection (a pooled one from before a
+        Redis restart, or a Sentinel fail-over) is closed and the command sent once
+        more, at once; a timeout is not retried. The connection closes itself on any
+        error of its socket, so it goes back to the pool usable either way.
+        """
+        pool = self._pool
+        if pool is None:
+            return self._client.execute_command(*args)  # type: ignore[no-untyped-call]
+        # Any: redis-py leaves the connection's send_command and disconnect unannotated.
+        connection: Any = pool.get_connection()
+        try:
+            try:
+                connection.send_command(*args)
+                return connection.read_response()
+            except redis.ConnectionError:
+                connection.disconnect()
+                connection.send_command(*args)
+                return connection.read_response()
+        finally:
+            pool.release(connection)
 
     @_unavailable_on_error
     def put(self, key: str, value: str, *, ttl: float) -> None:
         """SET PX: replaces value and TTL in one command."""
-        self._client.execute_command("SET", self._key(key), value, "PX", _ttl_ms(ttl))  # type: ignore[no-untyped-call]
+        self._command("SET", self._key(key), value, "PX", _ttl_ms(ttl))
 
     @_unavailable_on_error
     def put_new(self, key: str, value: str, *, ttl: float) -> bool:
@@ -222,7 +257,7 @@ class RedisEphemeralStore:
     @_unavailable_on_error
     def get(self, key: str) -> str | None:
         """GET; Redis never returns an expired key."""
-        return _text(self._client.get(self._key(key)))
+        return _text(self._command("GET", self._key(key)))
 
     @_unavailable_on_error
     def get_many(self, *keys: str) -> list[str | None]:
@@ -260,14 +295,14 @@ class RedisEphemeralStore:
         return raw, [None if name is None else next(values) for name in names]
 
     def _evalsha(self, sha: str, script: str, key: str, args: list[str]) -> Any:
-        """EVALSHA straight through ``execute_command`` (redis-py's ``Script`` adds a
+        """EVALSHA straight through :meth:`_command` (redis-py's ``Script`` adds a
         few layers per call); a server that lacks the script (restarted, failed over)
         is given it once and asked again."""
         try:
-            return self._client.execute_command("EVALSHA", sha, 1, key, *args)  # type: ignore[no-untyped-call]
+            return self._command("EVALSHA", sha, 1, key, *args)
         except redis.exceptions.NoScriptError:
             self._client.script_load(script)
-            return self._client.execute_command("EVALSHA", sha, 1, key, *args)  # type: ignore[no-untyped-call]
+            return self._command("EVALSHA", sha, 1, key, *args)
 
     @_unavailable_on_error
     def take(self, key: str) -> str | None:
