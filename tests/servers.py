@@ -186,7 +186,7 @@ def own_replica(primary: OwnPostgres) -> Iterator[OwnPostgres]:
 
 
 class CuttingRelay:
-    """A TCP relay in front of PostgreSQL that loses one exchange, as a network does.
+    """A TCP relay in front of PostgreSQL or Redis that loses an exchange, as a network does.
 
     Armed with a marker (bytes of one statement's parameters) it cuts the connection
     that sends them: before they reach the server (``"request"``: nothing ran), or
@@ -201,12 +201,14 @@ class CuttingRelay:
         self._lock = threading.Lock()
         self._marker: bytes | None = None
         self._lose = "reply"
+        self._times = 0
         self.cuts = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def arm(self, marker: bytes, lose: str) -> None:
+    def arm(self, marker: bytes, lose: str, *, times: int = 1) -> None:
+        """Cut the next ``times`` exchanges that carry ``marker``."""
         with self._lock:
-            self._marker, self._lose = marker, lose
+            self._marker, self._lose, self._times = marker, lose, times
 
     def close(self) -> None:
         self._listener.close()
@@ -231,7 +233,9 @@ class CuttingRelay:
                     with self._lock:
                         hit = self._marker is not None and self._marker in data
                         if hit:
-                            self._marker = None
+                            self._times -= 1
+                            if self._times == 0:
+                                self._marker = None
                     if hit and self._lose == "request":
                         self._cut(src, dst)
                         return
